@@ -1,0 +1,129 @@
+// Package refcount defines Store, the reference store that decides when a segment object may be
+// deleted, and the protocol every implementation serves.
+//
+// # The protocol
+//
+// A segment is a content-addressed object in the bucket. The reference store keeps, per segment:
+//
+//   - one reference item per (segment, owner), where an owner is one stored copy of one
+//     conversation. References are created and deleted idempotently; retries never double-count
+//     because there is nothing to count: a reference either exists or it does not.
+//   - a head item with a state. "Head is live" implies "the object exists". "Deleting" means a
+//     garbage collector has claimed the segment until the claim's expiry; writers cannot pass it.
+//   - a GC candidate mark, set when a reference was removed, which tells the collector where to
+//     look. Marks are hints: safety never depends on them.
+//
+// Writer (vault.Store): AddRefs first; then GetHead (strongly consistent) for each segment:
+// live → done; absent → upload the object create-if-absent, then CreateHead; deleting with an
+// unexpired claim → wait and read again; deleting with an expired claim → upload the object, then
+// Revive. The manifest is written last.
+//
+// Collector (vault.GC): Claim (live → deleting, only when the head is live, or deleting under an
+// expired claim), then HasRefs (strongly consistent): true → Release; false → delete the object
+// while the claim is unexpired, then DeleteHead.
+//
+// Every method is a single-item conditional write or a strongly consistent read, so the protocol
+// runs on DynamoDB without transactions. Implementations must pass refcount/refcounttest.
+package refcount
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors, checked with errors.Is.
+var (
+	// ErrNotFound: no head item exists for the segment.
+	ErrNotFound = errors.New("refcount: not found")
+	// ErrExists: CreateHead found a head already there.
+	ErrExists = errors.New("refcount: already exists")
+	// ErrConflict: a conditional write's condition did not hold (DynamoDB's
+	// ConditionalCheckFailedException), e.g. a claim on a segment that is not live.
+	ErrConflict = errors.New("refcount: condition failed")
+)
+
+// State is the state of a segment's head item.
+type State string
+
+// Head states.
+const (
+	// Live: the segment object exists and may be referenced.
+	Live State = "live"
+	// Deleting: a collector has claimed the segment; writers must not rely on the object.
+	Deleting State = "deleting"
+)
+
+// Head is the per-segment item that gates deletion.
+type Head struct {
+	Segment string
+	State   State
+	// Size is the stored size of the segment object in bytes (for statistics and "bytes freed").
+	Size    int64
+	Created time.Time
+	// ClaimID and ClaimExpires are set while State is Deleting.
+	ClaimID      string
+	ClaimExpires time.Time
+}
+
+// Ref is one owner's reference on one segment.
+type Ref struct {
+	Segment string
+	Owner   string
+	Created time.Time
+}
+
+// Candidate marks a segment that lost a reference at Since and may have become unreferenced.
+type Candidate struct {
+	Segment string
+	Since   time.Time
+}
+
+// Store is the reference store. All methods are safe for concurrent use, and every write is
+// idempotent: repeating a call that already took effect gives the same final state.
+type Store interface {
+	// AddRefs records owner's reference on every segment, stamped with now. Existing references
+	// are left as they are.
+	AddRefs(ctx context.Context, owner string, segments []string, now time.Time) error
+	// RemoveRefs deletes owner's references on the segments; missing references are not an error.
+	RemoveRefs(ctx context.Context, owner string, segments []string) error
+	// HasRefs reports, with a strongly consistent read, whether any owner references segment.
+	HasRefs(ctx context.Context, segment string) (bool, error)
+	// ListRefs calls fn for every reference, in no particular order.
+	ListRefs(ctx context.Context, fn func(Ref) error) error
+
+	// GetHead returns the segment's head with a strongly consistent read, or ErrNotFound.
+	GetHead(ctx context.Context, segment string) (Head, error)
+	// CreateHead creates a live head if none exists; ErrExists otherwise.
+	CreateHead(ctx context.Context, segment string, size int64, now time.Time) error
+	// Claim moves the head to Deleting under claimID until expires. It succeeds only when the
+	// head is Live, or Deleting under a claim that expired before now; ErrConflict otherwise,
+	// ErrNotFound when there is no head.
+	Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error
+	// Release moves a head claimed by claimID back to Live; ErrConflict if claimID does not hold it.
+	Release(ctx context.Context, segment, claimID string) error
+	// Revive moves a head held by claimID under a claim that expired before now back to Live.
+	// The caller must have made sure the object exists first. ErrConflict otherwise.
+	Revive(ctx context.Context, segment, claimID string, now time.Time) error
+	// DeleteHead deletes a head claimed by claimID; ErrConflict if claimID does not hold it,
+	// nil if the head is already gone.
+	DeleteHead(ctx context.Context, segment, claimID string) error
+	// ListHeads calls fn for every head, in no particular order.
+	ListHeads(ctx context.Context, fn func(Head) error) error
+
+	// MarkCandidates records that the segments may have become unreferenced at now. Marking a
+	// segment again moves its time forward, so the grace period counts from the latest removal.
+	MarkCandidates(ctx context.Context, segments []string, now time.Time) error
+	// ListCandidates calls fn for every candidate mark, in no particular order.
+	ListCandidates(ctx context.Context, fn func(Candidate) error) error
+	// RemoveCandidate deletes the segment's mark if its time is not after since (so a mark set
+	// again by a later removal survives); a missing mark is not an error.
+	RemoveCandidate(ctx context.Context, segment string, since time.Time) error
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// BatchSize is the number of items one batched write carries (DynamoDB BatchWriteItem's limit).
+// AddRefs, RemoveRefs and MarkCandidates cost one write request per BatchSize segments.
+const BatchSize = 25

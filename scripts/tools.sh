@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs the tools the tests need into a cache outside the clone, reusing what is already there.
+#
+#   scripts/tools.sh [minio|dynalite|terraform|tiktoken|all]
+#
+# STOWKEN_TOOLS overrides the cache directory (default ~/.cache/stowken/tools).
+# Every tool is pinned; a tool already present at the pinned version is not rebuilt.
+set -euo pipefail
+
+TOOLS="${STOWKEN_TOOLS:-$HOME/.cache/stowken/tools}"
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+TERRAFORM_VERSION="v1.5.7"
+DYNALITE_VERSION="4.0.0"
+TIKTOKEN_VERSION="1.0.22"
+
+mkdir -p "$TOOLS/bin"
+
+log() { echo "tools: $*" >&2; }
+
+# go_tool NAME MODULE VERSION: go install MODULE@VERSION into $TOOLS/bin/NAME-VERSION.
+go_tool() {
+  local name=$1 module=$2 version=$3
+  local bin="$TOOLS/bin/$name-$version"
+  if [ -x "$bin" ]; then return 0; fi
+  log "building $module@$version (cached in $TOOLS; this takes minutes once)"
+  local tmp
+  tmp=$(mktemp -d "$TOOLS/build.XXXXXX")
+  GOBIN="$tmp" GOFLAGS=-buildvcs=false go install "$module@$version"
+  mv "$tmp/$name" "$bin"
+  rm -rf "$tmp"
+  ln -sf "$name-$version" "$TOOLS/bin/$name"
+}
+
+# npm_tool NAME VERSION: npm install NAME@VERSION into $TOOLS/npm/NAME-VERSION.
+npm_tool() {
+  local name=$1 version=$2
+  local dir="$TOOLS/npm/$name-$version"
+  if [ -f "$dir/.installed" ]; then return 0; fi
+  log "installing npm $name@$version into $dir"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  (cd "$dir" && npm install --silent --no-audit --no-fund --prefix "$dir" "$name@$version" >/dev/null)
+  touch "$dir/.installed"
+}
+
+install() {
+  case "$1" in
+    minio) go_tool minio github.com/minio/minio "$MINIO_VERSION" ;;
+    terraform) go_tool terraform github.com/hashicorp/terraform "$TERRAFORM_VERSION" ;;
+    dynalite) npm_tool dynalite "$DYNALITE_VERSION" ;;
+    tiktoken) npm_tool tiktoken "$TIKTOKEN_VERSION" ;;
+    all) install tiktoken; install dynalite; install terraform; install minio ;;
+    paths)
+      echo "MINIO=$TOOLS/bin/minio-$MINIO_VERSION"
+      echo "TERRAFORM=$TOOLS/bin/terraform-$TERRAFORM_VERSION"
+      echo "DYNALITE=$TOOLS/npm/dynalite-$DYNALITE_VERSION/node_modules/.bin/dynalite"
+      echo "TIKTOKEN_NODE_PATH=$TOOLS/npm/tiktoken-$TIKTOKEN_VERSION/node_modules"
+      ;;
+    *) echo "usage: $0 [minio|dynalite|terraform|tiktoken|all|paths]" >&2; exit 2 ;;
+  esac
+}
+
+install "${1:-all}"
