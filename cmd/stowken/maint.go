@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/stowken/stowken/vault"
+)
+
+var gcCommand = &command{
+	name:    "gc",
+	summary: "delete segments that no conversation references any more",
+	doc: `Collects garbage: deletes segment objects that no stored conversation references and that
+have been unreferenced for longer than --grace. Safe to run while other processes store and
+delete (on an S3 store; the local store is single-process). --dry-run reports what would be
+deleted and changes nothing.`,
+	run: runGC,
+}
+
+// gcJSON is the --json form of vault.GCReport.
+type gcJSON struct {
+	DryRun      bool    `json:"dry_run"`
+	Candidates  int     `json:"candidates"`
+	TooYoung    int     `json:"too_young"`
+	Referenced  int     `json:"referenced"`
+	Claimed     int     `json:"claimed"`
+	LostClaims  int     `json:"lost_claims"`
+	Deleted     int     `json:"deleted"`
+	BytesFreed  int64   `json:"bytes_freed"`
+	NoHead      int     `json:"no_head"`
+	DurationSec float64 `json:"duration_seconds"`
+}
+
+func runGC(ctx context.Context, e *env, c *command, args []string) error {
+	fs := e.flagSet(c.name)
+	var opts vault.GCOptions
+	fs.DurationVar(&opts.Grace, "grace", time.Hour, "keep segments unreferenced for less than `DURATION` (0s collects at once)")
+	fs.BoolVar(&opts.DryRun, "dry-run", false, "report what would be deleted, change nothing")
+	fs.IntVar(&opts.Budget, "budget", 0, "delete at most `N` segments (0: no limit)")
+	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	pos, err := e.parseCommand(c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageErrorf("gc takes no arguments")
+	}
+	if opts.Grace < 0 || opts.Budget < 0 {
+		return usageErrorf("--grace and --budget must not be negative")
+	}
+	return e.withVault(ctx, false, func(v *vault.Vault) error {
+		rep, gcErr := v.GC(ctx, opts)
+		if *asJSON {
+			if err := writeJSON(e.stdout, gcJSON{opts.DryRun, rep.Candidates, rep.TooYoung, rep.Referenced,
+				rep.Claimed, rep.LostClaims, rep.Deleted, rep.BytesFreed, rep.NoHead, rep.Duration.Seconds()}); err != nil {
+				return err
+			}
+		} else {
+			w := e.stdout
+			verb := "deleted"
+			if opts.DryRun {
+				verb = "would delete"
+				fmt.Fprintln(w, "dry run: nothing was changed")
+			}
+			fmt.Fprintf(w, "candidates             %d\n", rep.Candidates)
+			fmt.Fprintf(w, "%-23s%d\n", fmt.Sprintf("too young (< %s)", opts.Grace), rep.TooYoung)
+			fmt.Fprintf(w, "still referenced       %d\n", rep.Referenced)
+			fmt.Fprintf(w, "claims won / lost      %d / %d\n", rep.Claimed, rep.LostClaims)
+			fmt.Fprintf(w, "without head           %d\n", rep.NoHead)
+			fmt.Fprintf(w, "%-23s%d segments, %s\n", verb, rep.Deleted, formatBytes(rep.BytesFreed))
+			fmt.Fprintf(w, "duration               %s\n", rep.Duration.Round(time.Millisecond))
+		}
+		return gcErr
+	})
+}
+
+var verifyCommand = &command{
+	name:    "verify",
+	summary: "check every stored conversation and the references; optionally repair",
+	doc: `Checks the whole store: every manifest decodes, every segment it uses exists, decodes,
+matches its checksum and its id, and is referenced; and looks for leaks (references, objects and
+heads nobody owns) older than --min-age. Prints the counts and every problem found. The exit
+status is 1 when a stored conversation is damaged or lacks a reference (leaks alone are not
+failures). --repair fixes reference problems and hands leaked segments to the collector.`,
+	run: runVerify,
+}
+
+// verifyJSON is the --json form of vault.VerifyReport.
+type verifyJSON struct {
+	OK               bool     `json:"ok"`
+	Manifests        int      `json:"manifests"`
+	Segments         int      `json:"segments"`
+	CorruptManifests int      `json:"corrupt_manifests"`
+	MissingSegments  int      `json:"missing_segments"`
+	CorruptSegments  int      `json:"corrupt_segments"`
+	MissingRefs      int      `json:"missing_refs"`
+	MissingHeads     int      `json:"missing_heads"`
+	LeakedRefs       int      `json:"leaked_refs"`
+	LeakedObjects    int      `json:"leaked_objects"`
+	Unreferenced     int      `json:"unreferenced"`
+	DanglingHeads    int      `json:"dangling_heads"`
+	Repaired         int      `json:"repaired"`
+	Problems         []string `json:"problems"`
+}
+
+func runVerify(ctx context.Context, e *env, c *command, args []string) error {
+	fs := e.flagSet(c.name)
+	var opts vault.VerifyOptions
+	fs.BoolVar(&opts.Repair, "repair", false, "fix reference problems and hand leaked segments to the collector")
+	fs.DurationVar(&opts.MinAge, "min-age", vault.DefaultMinAge, "treat only references and objects older than `DURATION` as leaked")
+	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	pos, err := e.parseCommand(c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageErrorf("verify takes no arguments")
+	}
+	if opts.MinAge < 0 {
+		return usageErrorf("--min-age must not be negative")
+	}
+	return e.withVault(ctx, false, func(v *vault.Vault) error {
+		rep, err := v.Verify(ctx, opts)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			problems := rep.Problems
+			if problems == nil {
+				problems = []string{}
+			}
+			if err := writeJSON(e.stdout, verifyJSON{rep.OK(), rep.Manifests, rep.Segments, rep.CorruptManifests,
+				rep.MissingSegments, rep.CorruptSegments, rep.MissingRefs, rep.MissingHeads, rep.LeakedRefs,
+				rep.LeakedObjects, rep.Unreferenced, rep.DanglingHeads, rep.Repaired, problems}); err != nil {
+				return err
+			}
+		} else {
+			w := e.stdout
+			fmt.Fprintf(w, "manifests              %d\n", rep.Manifests)
+			fmt.Fprintf(w, "segment objects        %d\n", rep.Segments)
+			fmt.Fprintf(w, "corrupt manifests      %d\n", rep.CorruptManifests)
+			fmt.Fprintf(w, "missing segments       %d\n", rep.MissingSegments)
+			fmt.Fprintf(w, "corrupt segments       %d\n", rep.CorruptSegments)
+			fmt.Fprintf(w, "missing references     %d\n", rep.MissingRefs)
+			fmt.Fprintf(w, "missing heads          %d\n", rep.MissingHeads)
+			fmt.Fprintf(w, "leaked references      %d\n", rep.LeakedRefs)
+			fmt.Fprintf(w, "leaked objects         %d\n", rep.LeakedObjects)
+			fmt.Fprintf(w, "unreferenced segments  %d\n", rep.Unreferenced)
+			fmt.Fprintf(w, "dangling heads         %d\n", rep.DanglingHeads)
+			if opts.Repair {
+				fmt.Fprintf(w, "repaired               %d\n", rep.Repaired)
+			}
+			for _, p := range rep.Problems {
+				fmt.Fprintf(w, "problem: %s\n", p)
+			}
+			if rep.OK() {
+				fmt.Fprintln(w, "OK: every stored conversation is intact")
+			}
+		}
+		if !rep.OK() {
+			return &exitError{code: exitFailed, err: fmt.Errorf("verify found damaged conversations or missing references (%d problems)", len(rep.Problems))}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,442 @@
+// Package bolt is a refcount.Store in one local file, on go.etcd.io/bbolt, for the embedded
+// (single-machine) deployment.
+//
+// The embedded store is single-process: bbolt takes an exclusive lock on the file, and a second
+// process (or a second Open in the same process) waits up to LockTimeout and then fails with a
+// "database is locked by another process" error instead of hanging. Within the process, every
+// method is safe for concurrent use.
+//
+// # Layout
+//
+// Three buckets:
+//
+//   - "refs": key segment + 0x00 + owner, value the reference's creation time as 8 bytes of
+//     big-endian Unix milliseconds. All of one segment's references are adjacent, so HasRefs is
+//     one cursor seek.
+//   - "heads": key segment, value a JSON object {"state","size","created","claim_id",
+//     "claim_expires"} with times in Unix milliseconds. claim_id is kept after a head returns to
+//     live (it names the last holder, so a retried Release or Revive succeeds); GetHead reports no
+//     claim for a live head.
+//   - "candidates": key segment, value the mark time as 8 bytes of big-endian Unix milliseconds.
+//
+// Names may not be empty or contain a NUL byte.
+//
+// Every write and every point read is one bbolt transaction, so each is atomic and durable
+// (fsync on commit). The List methods read in pages of listPage keys, one read transaction per
+// page, and call fn outside any transaction (so fn may call the store); like a DynamoDB scan, a
+// listing is therefore not a snapshot of one instant.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
+
+	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/refcount/internal/rules"
+)
+
+// LockTimeout is how long Open waits for another process to release the file.
+const LockTimeout = 5 * time.Second
+
+// listPage is the number of keys one List transaction reads.
+const listPage = 1024
+
+// Bucket names.
+var (
+	bucketRefs       = []byte("refs")
+	bucketHeads      = []byte("heads")
+	bucketCandidates = []byte("candidates")
+)
+
+// Store is a refcount.Store in a bbolt file. Create it with Open.
+type Store struct {
+	db   *bbolt.DB
+	path string
+}
+
+var _ refcount.Store = (*Store)(nil)
+
+// Open opens (creating it and its parent directory if needed) the store file at path. It fails
+// after LockTimeout when another process holds the file.
+func Open(path string) (*Store, error) {
+	return open(path, LockTimeout)
+}
+
+func open(path string, timeout time.Duration) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("refcount/bolt: %w", err)
+		}
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+	if errors.Is(err, bberrors.ErrTimeout) {
+		return nil, fmt.Errorf("refcount/bolt: open %s: database is locked by another process "+
+			"(gave up after %s; the embedded store is single-process)", path, timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refcount/bolt: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketRefs, bucketHeads, bucketCandidates} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("refcount/bolt: open %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Path returns the store file's path.
+func (s *Store) Path() string { return s.path }
+
+func refKey(segment, owner string) []byte {
+	k := make([]byte, 0, len(segment)+1+len(owner))
+	k = append(k, segment...)
+	k = append(k, 0)
+	return append(k, owner...)
+}
+
+func refPrefix(segment string) []byte {
+	return append([]byte(segment), 0)
+}
+
+func encodeMillis(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(rules.Millis(t)))
+}
+
+func decodeMillis(v []byte) (int64, error) {
+	if len(v) != 8 {
+		return 0, fmt.Errorf("refcount/bolt: corrupt time value of %d bytes", len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
+}
+
+func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// AddRefs records owner's reference on every segment; existing references keep their time.
+func (s *Store) AddRefs(ctx context.Context, owner string, segments []string, now time.Time) error {
+	if err := rules.CheckName("owner", owner); err != nil {
+		return err
+	}
+	if err := rules.CheckNames("segment", segments); err != nil {
+		return err
+	}
+	v := encodeMillis(now)
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRefs)
+		for _, seg := range segments {
+			k := refKey(seg, owner)
+			if b.Get(k) != nil {
+				continue
+			}
+			if err := b.Put(k, v); err != nil {
+				return fmt.Errorf("refcount/bolt: add ref: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// RemoveRefs deletes owner's references on the segments; missing ones are ignored.
+func (s *Store) RemoveRefs(ctx context.Context, owner string, segments []string) error {
+	if err := rules.CheckName("owner", owner); err != nil {
+		return err
+	}
+	if err := rules.CheckNames("segment", segments); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRefs)
+		for _, seg := range segments {
+			if err := b.Delete(refKey(seg, owner)); err != nil {
+				return fmt.Errorf("refcount/bolt: remove ref: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// HasRefs reports whether any owner references segment.
+func (s *Store) HasRefs(ctx context.Context, segment string) (bool, error) {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return false, err
+	}
+	var found bool
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		p := refPrefix(segment)
+		k, _ := tx.Bucket(bucketRefs).Cursor().Seek(p)
+		found = k != nil && bytes.HasPrefix(k, p)
+		return nil
+	})
+	return found, err
+}
+
+// listPages walks bucket in pages of listPage keys, one read transaction each, calling fn for
+// every key and value outside the transaction.
+func (s *Store) listPages(ctx context.Context, bucket []byte, fn func(k, v []byte) error) error {
+	type kv struct{ k, v []byte }
+	var after []byte
+	for {
+		var page []kv
+		err := s.view(ctx, func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucket).Cursor()
+			var k, v []byte
+			if after == nil {
+				k, v = c.First()
+			} else {
+				k, v = c.Seek(after)
+				if k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(page) < listPage; k, v = c.Next() {
+				// Keys and values are only valid inside the transaction: copy them.
+				page = append(page, kv{bytes.Clone(k), bytes.Clone(v)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			if err := fn(e.k, e.v); err != nil {
+				return err
+			}
+		}
+		if len(page) < listPage {
+			return nil
+		}
+		after = page[len(page)-1].k
+	}
+}
+
+// ListRefs calls fn for every reference.
+func (s *Store) ListRefs(ctx context.Context, fn func(refcount.Ref) error) error {
+	return s.listPages(ctx, bucketRefs, func(k, v []byte) error {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			return fmt.Errorf("refcount/bolt: corrupt reference key %q", k)
+		}
+		ms, err := decodeMillis(v)
+		if err != nil {
+			return err
+		}
+		return fn(refcount.Ref{Segment: string(k[:i]), Owner: string(k[i+1:]), Created: rules.Time(ms)})
+	})
+}
+
+func getRecord(tx *bbolt.Tx, segment string) (*rules.Record, error) {
+	v := tx.Bucket(bucketHeads).Get([]byte(segment))
+	if v == nil {
+		return nil, nil
+	}
+	var r rules.Record
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("refcount/bolt: corrupt head %q: %w", segment, err)
+	}
+	return &r, nil
+}
+
+func putRecord(tx *bbolt.Tx, segment string, r rules.Record) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketHeads).Put([]byte(segment), v)
+}
+
+// GetHead returns the segment's head or refcount.ErrNotFound.
+func (s *Store) GetHead(ctx context.Context, segment string) (refcount.Head, error) {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return refcount.Head{}, err
+	}
+	var h refcount.Head
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		r, err := getRecord(tx, segment)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return fmt.Errorf("refcount/bolt: head %q: %w", segment, refcount.ErrNotFound)
+		}
+		h = r.Head(segment)
+		return nil
+	})
+	return h, err
+}
+
+// CreateHead creates a live head, or returns refcount.ErrExists.
+func (s *Store) CreateHead(ctx context.Context, segment string, size int64, now time.Time) error {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketHeads).Get([]byte(segment)) != nil {
+			return fmt.Errorf("refcount/bolt: create head %q: %w", segment, refcount.ErrExists)
+		}
+		return putRecord(tx, segment, rules.NewLive(size, now))
+	})
+}
+
+// transition applies fn to the segment's head record (nil when absent) in one transaction and
+// stores the result when fn succeeds.
+func (s *Store) transition(ctx context.Context, op, segment, claimID string, fn func(*rules.Record) error) error {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return err
+	}
+	if err := rules.CheckName("claim id", claimID); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		r, err := getRecord(tx, segment)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return fmt.Errorf("refcount/bolt: %s %q: %w", op, segment, err)
+		}
+		if r == nil {
+			return nil
+		}
+		return putRecord(tx, segment, *r)
+	})
+}
+
+// Claim moves the head to Deleting under claimID until expires (see refcount.Store).
+func (s *Store) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
+	return s.transition(ctx, "claim", segment, claimID, func(r *rules.Record) error {
+		return rules.Claim(r, claimID, expires, now)
+	})
+}
+
+// Release moves a head claimed by claimID back to Live.
+func (s *Store) Release(ctx context.Context, segment, claimID string) error {
+	return s.transition(ctx, "release", segment, claimID, func(r *rules.Record) error {
+		return rules.Release(r, claimID)
+	})
+}
+
+// Revive moves a head held by claimID under an expired claim back to Live.
+func (s *Store) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
+	return s.transition(ctx, "revive", segment, claimID, func(r *rules.Record) error {
+		return rules.Revive(r, claimID, now)
+	})
+}
+
+// DeleteHead deletes a head claimed by claimID; nil when it is already gone.
+func (s *Store) DeleteHead(ctx context.Context, segment, claimID string) error {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return err
+	}
+	if err := rules.CheckName("claim id", claimID); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		r, err := getRecord(tx, segment)
+		if err != nil {
+			return err
+		}
+		if err := rules.MayDelete(r, claimID); err != nil {
+			return fmt.Errorf("refcount/bolt: delete head %q: %w", segment, err)
+		}
+		return tx.Bucket(bucketHeads).Delete([]byte(segment))
+	})
+}
+
+// ListHeads calls fn for every head.
+func (s *Store) ListHeads(ctx context.Context, fn func(refcount.Head) error) error {
+	return s.listPages(ctx, bucketHeads, func(k, v []byte) error {
+		var r rules.Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("refcount/bolt: corrupt head %q: %w", k, err)
+		}
+		return fn(r.Head(string(k)))
+	})
+}
+
+// MarkCandidates sets the segments' candidate marks to now (last writer wins, like the
+// DynamoDB backend's batched puts).
+func (s *Store) MarkCandidates(ctx context.Context, segments []string, now time.Time) error {
+	if err := rules.CheckNames("segment", segments); err != nil {
+		return err
+	}
+	v := encodeMillis(now)
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketCandidates)
+		for _, seg := range segments {
+			if err := b.Put([]byte(seg), v); err != nil {
+				return fmt.Errorf("refcount/bolt: mark candidate: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// ListCandidates calls fn for every candidate mark.
+func (s *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate) error) error {
+	return s.listPages(ctx, bucketCandidates, func(k, v []byte) error {
+		ms, err := decodeMillis(v)
+		if err != nil {
+			return err
+		}
+		return fn(refcount.Candidate{Segment: string(k), Since: rules.Time(ms)})
+	})
+}
+
+// RemoveCandidate deletes the segment's mark if it is not after since. A later mark survives
+// and is not an error; neither is a missing mark.
+func (s *Store) RemoveCandidate(ctx context.Context, segment string, since time.Time) error {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketCandidates)
+		v := b.Get([]byte(segment))
+		if v == nil {
+			return nil
+		}
+		ms, err := decodeMillis(v)
+		if err != nil {
+			return err
+		}
+		if ms > rules.Millis(since) {
+			return nil
+		}
+		return b.Delete([]byte(segment))
+	})
+}
+
+// Close closes the file and releases its lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("refcount/bolt: close %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package refcount
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// RefShards is the number of partitions one segment's references are spread over (see the
+// DynamoDB backend); HasRefs and a full check of one segment cost up to RefShards reads.
+const RefShards = 16
+
+// Counts is a snapshot of request counts.
+type Counts struct {
+	Reads, Writes int64
+}
+
+// Sub returns c minus o.
+func (c Counts) Sub(o Counts) Counts { return Counts{c.Reads - o.Reads, c.Writes - o.Writes} }
+
+// Counter counts the requests a Store makes, in the DynamoDB backend's request model: one write
+// per conditional write, one per BatchSize items of a batched write; one read per GetHead, up
+// to RefShards per HasRefs (counted as RefShards), one per page of a listing. Retries are not
+// counted. Safe for concurrent use.
+type Counter struct {
+	reads, writes atomic.Int64
+}
+
+// Snapshot returns the counts so far.
+func (c *Counter) Snapshot() Counts { return Counts{c.reads.Load(), c.writes.Load()} }
+
+// Counting wraps s so that every request is counted in c.
+func Counting(s Store, c *Counter) Store { return &counting{s, c} }
+
+type counting struct {
+	Store
+	c *Counter
+}
+
+func batches(n int) int64 { return int64((n + BatchSize - 1) / BatchSize) }
+
+func (s *counting) AddRefs(ctx context.Context, owner string, segments []string, now time.Time) error {
+	s.c.writes.Add(batches(len(segments)))
+	return s.Store.AddRefs(ctx, owner, segments, now)
+}
+
+func (s *counting) RemoveRefs(ctx context.Context, owner string, segments []string) error {
+	s.c.writes.Add(batches(len(segments)))
+	return s.Store.RemoveRefs(ctx, owner, segments)
+}
+
+func (s *counting) HasRefs(ctx context.Context, segment string) (bool, error) {
+	s.c.reads.Add(RefShards)
+	return s.Store.HasRefs(ctx, segment)
+}
+
+func (s *counting) ListRefs(ctx context.Context, fn func(Ref) error) error {
+	s.c.reads.Add(1)
+	return s.Store.ListRefs(ctx, fn)
+}
+
+func (s *counting) GetHead(ctx context.Context, segment string) (Head, error) {
+	s.c.reads.Add(1)
+	return s.Store.GetHead(ctx, segment)
+}
+
+func (s *counting) CreateHead(ctx context.Context, segment string, size int64, now time.Time) error {
+	s.c.writes.Add(1)
+	return s.Store.CreateHead(ctx, segment, size, now)
+}
+
+func (s *counting) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
+	s.c.writes.Add(1)
+	return s.Store.Claim(ctx, segment, claimID, expires, now)
+}
+
+func (s *counting) Release(ctx context.Context, segment, claimID string) error {
+	s.c.writes.Add(1)
+	return s.Store.Release(ctx, segment, claimID)
+}
+
+func (s *counting) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
+	s.c.writes.Add(1)
+	return s.Store.Revive(ctx, segment, claimID, now)
+}
+
+func (s *counting) DeleteHead(ctx context.Context, segment, claimID string) error {
+	s.c.writes.Add(1)
+	return s.Store.DeleteHead(ctx, segment, claimID)
+}
+
+func (s *counting) ListHeads(ctx context.Context, fn func(Head) error) error {
+	s.c.reads.Add(1)
+	return s.Store.ListHeads(ctx, fn)
+}
+
+func (s *counting) MarkCandidates(ctx context.Context, segments []string, now time.Time) error {
+	s.c.writes.Add(batches(len(segments)))
+	return s.Store.MarkCandidates(ctx, segments, now)
+}
+
+func (s *counting) ListCandidates(ctx context.Context, fn func(Candidate) error) error {
+	s.c.reads.Add(1)
+	return s.Store.ListCandidates(ctx, fn)
+}
+
+func (s *counting) RemoveCandidate(ctx context.Context, segment string, since time.Time) error {
+	s.c.writes.Add(1)
+	return s.Store.RemoveCandidate(ctx, segment, since)
+}

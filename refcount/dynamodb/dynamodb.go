@@ -1,0 +1,723 @@
+package dynamodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/refcount/internal/rules"
+)
+
+// RefShards is the number of partition keys one segment's references (and, by segment, the
+// candidate marks) are spread over. It is part of the stored format: changing it would hide
+// existing references from HasRefs.
+const RefShards = 16
+
+// DefaultRegion is the region used when neither the URL nor the environment names one.
+const DefaultRegion = "us-east-1"
+
+// DefaultMaxAttempts is the number of attempts the SDK makes per request, the first included,
+// when Options.MaxAttempts is 0.
+const DefaultMaxAttempts = 10
+
+// Item attribute names and prefixes (see the package documentation).
+const (
+	attrPK           = "pk"
+	attrSK           = "sk"
+	attrState        = "state"
+	attrSize         = "size"
+	attrCreated      = "created"
+	attrClaimID      = "claim_id"
+	attrClaimExpires = "claim_expires"
+	attrSince        = "since"
+
+	prefixHead      = "seg#"
+	prefixRef       = "ref#"
+	prefixCandidate = "gc#"
+	skHead          = "head"
+)
+
+// hasRefsFanout is how many shard queries HasRefs sends at once.
+const hasRefsFanout = 4
+
+// Backoff for UnprocessedItems of BatchWriteItem.
+const (
+	batchBaseDelay = 50 * time.Millisecond
+	batchMaxDelay  = 5 * time.Second
+	batchMaxRounds = 15
+)
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// HTTPClient, when set, sends the requests instead of the SDK's default client (tests use it
+	// to inject faults). It is used as is: AWS_CA_BUNDLE does not apply to it.
+	HTTPClient aws.HTTPClient
+	// Credentials, when set, replace the SDK's default credential chain.
+	Credentials aws.CredentialsProvider
+	// MaxAttempts is the number of attempts per request, the first included; 0 means
+	// DefaultMaxAttempts.
+	MaxAttempts int
+}
+
+// Store is a refcount.Store on one DynamoDB table. Create it with Open.
+type Store struct {
+	client *ddb.Client
+	table  string
+}
+
+var _ refcount.Store = (*Store)(nil)
+
+// target is what a dynamodb:// URL names.
+type target struct {
+	table    string
+	region   string // "" → from the environment, then DefaultRegion
+	endpoint string // "" → from the environment, then AWS
+}
+
+var tableNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+
+// parseURL parses dynamodb://TABLE[?region=R][&endpoint=URL].
+func parseURL(u *url.URL) (target, error) {
+	if u == nil {
+		return target{}, errors.New("refcount/dynamodb: nil URL")
+	}
+	bad := func(format string, args ...any) (target, error) {
+		return target{}, fmt.Errorf("refcount/dynamodb: URL %q: "+format, append([]any{u.Redacted()}, args...)...)
+	}
+	if u.Scheme != "dynamodb" {
+		return bad("scheme must be dynamodb")
+	}
+	if u.Opaque != "" || u.User != nil || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		return bad("want dynamodb://TABLE[?region=REGION][&endpoint=URL]")
+	}
+	if !tableNameRE.MatchString(u.Host) {
+		return bad("table name %q must be 3 to 255 letters, digits, '_', '-' or '.'", u.Host)
+	}
+	t := target{table: u.Host}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return bad("%v", err)
+	}
+	for k, v := range q {
+		if len(v) != 1 || v[0] == "" {
+			return bad("parameter %s must be given once, with a value", k)
+		}
+		switch k {
+		case "region":
+			t.region = v[0]
+		case "endpoint":
+			e, err := url.Parse(v[0])
+			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
+				return bad("endpoint %q must be an http or https URL", v[0])
+			}
+			t.endpoint = v[0]
+		default:
+			return bad("unknown parameter %q (want region or endpoint)", k)
+		}
+	}
+	return t, nil
+}
+
+// Open returns a store on the table u names (dynamodb://TABLE[?region=R][&endpoint=URL]). It
+// does not contact the server; EnsureTable creates the table.
+func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
+	t, err := parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	var load []func(*config.LoadOptions) error
+	if t.region != "" {
+		load = append(load, config.WithRegion(t.region))
+	}
+	if opts.Credentials != nil {
+		load = append(load, config.WithCredentialsProvider(opts.Credentials))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return nil, fmt.Errorf("refcount/dynamodb: loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	attempts := opts.MaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	client := ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+		if t.endpoint != "" {
+			o.BaseEndpoint = aws.String(t.endpoint)
+		}
+		if opts.HTTPClient != nil {
+			o.HTTPClient = opts.HTTPClient
+		}
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = attempts
+			so.BaseDelay = 25 * time.Millisecond
+			so.MaxBackoff = 5 * time.Second
+			so.RateLimiter = ratelimit.None
+		})
+	})
+	return &Store{client: client, table: t.table}, nil
+}
+
+// Table returns the table's name.
+func (st *Store) Table() string { return st.table }
+
+// shard maps a key to its shard in [0, RefShards): FNV-1a (32 bit) modulo RefShards. Part of
+// the stored format.
+func shard(key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(key)) // never fails
+	return int(h.Sum32() % RefShards)
+}
+
+func refPK(segment string, shard int) string {
+	return prefixRef + segment + "#" + strconv.Itoa(shard)
+}
+
+func candidatePK(shard int) string {
+	return prefixCandidate + strconv.Itoa(shard)
+}
+
+// segmentOfRefPK extracts the segment from a reference item's partition key.
+func segmentOfRefPK(pk string) (string, bool) {
+	rest, ok := strings.CutPrefix(pk, prefixRef)
+	i := strings.LastIndexByte(rest, '#')
+	if !ok || i <= 0 {
+		return "", false
+	}
+	if _, err := strconv.Atoi(rest[i+1:]); err != nil {
+		return "", false
+	}
+	return rest[:i], true
+}
+
+func strAttr(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func numAttr(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func msAttr(t time.Time) types.AttributeValue { return numAttr(rules.Millis(t)) }
+
+type item = map[string]types.AttributeValue
+
+func headKey(segment string) item {
+	return item{attrPK: strAttr(prefixHead + segment), attrSK: strAttr(skHead)}
+}
+
+func refKey(segment, owner string) item {
+	return item{attrPK: strAttr(refPK(segment, shard(owner))), attrSK: strAttr(owner)}
+}
+
+func candidateKey(segment string) item {
+	return item{attrPK: strAttr(candidatePK(shard(segment))), attrSK: strAttr(segment)}
+}
+
+// getS returns a string attribute; required ones must be present.
+func getS(it item, name string, required bool) (string, error) {
+	switch v := it[name].(type) {
+	case *types.AttributeValueMemberS:
+		return v.Value, nil
+	case nil:
+		if !required {
+			return "", nil
+		}
+		return "", fmt.Errorf("refcount/dynamodb: item without attribute %s", name)
+	default:
+		return "", fmt.Errorf("refcount/dynamodb: attribute %s is %T, want a string", name, v)
+	}
+}
+
+// getN returns a number attribute; required ones must be present.
+func getN(it item, name string, required bool) (int64, error) {
+	switch v := it[name].(type) {
+	case *types.AttributeValueMemberN:
+		x, err := strconv.ParseInt(v.Value, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("refcount/dynamodb: attribute %s = %q: %w", name, v.Value, err)
+		}
+		return x, nil
+	case nil:
+		if !required {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("refcount/dynamodb: item without attribute %s", name)
+	default:
+		return 0, fmt.Errorf("refcount/dynamodb: attribute %s is %T, want a number", name, v)
+	}
+}
+
+func decodeHead(segment string, it item) (refcount.Head, error) {
+	var r rules.Record
+	st, err := getS(it, attrState, true)
+	if err != nil {
+		return refcount.Head{}, err
+	}
+	r.State = refcount.State(st)
+	if r.Size, err = getN(it, attrSize, true); err != nil {
+		return refcount.Head{}, err
+	}
+	if r.Created, err = getN(it, attrCreated, true); err != nil {
+		return refcount.Head{}, err
+	}
+	if r.ClaimID, err = getS(it, attrClaimID, false); err != nil {
+		return refcount.Head{}, err
+	}
+	if r.ClaimExpires, err = getN(it, attrClaimExpires, false); err != nil {
+		return refcount.Head{}, err
+	}
+	return r.Head(segment), nil
+}
+
+// translate is the one place SDK errors become this package's errors: a failed condition is
+// refcount.ErrConflict, a missing table says so, and everything else (context cancellation
+// included, which stays visible to errors.Is) is wrapped with the operation. Operations that
+// give a failed condition a more specific meaning (ErrExists, ErrNotFound) map ErrConflict
+// afterwards.
+func (st *Store) translate(op, subject string, err error) error {
+	if err == nil {
+		return nil
+	}
+	what := "refcount/dynamodb: " + op
+	if subject != "" {
+		what += " " + strconv.Quote(subject)
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("%s: %w", what, refcount.ErrConflict)
+	}
+	var rnf *types.ResourceNotFoundException
+	if errors.As(err, &rnf) {
+		return fmt.Errorf("%s: table %q does not exist (create it with EnsureTable, i.e. stowken init): %w", what, st.table, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// batchWrite sends reqs in BatchWriteItem requests of refcount.BatchSize, retrying unprocessed
+// items with exponential backoff and full jitter.
+func (st *Store) batchWrite(ctx context.Context, op string, reqs []types.WriteRequest) error {
+	for start := 0; start < len(reqs); start += refcount.BatchSize {
+		pending := reqs[start:min(start+refcount.BatchSize, len(reqs))]
+		for round := 0; len(pending) > 0; round++ {
+			if round > 0 {
+				if round == batchMaxRounds {
+					return fmt.Errorf("refcount/dynamodb: %s: %d items still unprocessed after %d attempts (throttled)", op, len(pending), round)
+				}
+				if err := sleep(ctx, jitter(round)); err != nil {
+					return fmt.Errorf("refcount/dynamodb: %s: %w", op, err)
+				}
+			}
+			out, err := st.client.BatchWriteItem(ctx, &ddb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{st.table: pending},
+			})
+			if err != nil {
+				return st.translate(op, "", err)
+			}
+			pending = out.UnprocessedItems[st.table]
+		}
+	}
+	return nil
+}
+
+// jitter is the full-jitter delay before retry round (1-based) of unprocessed items.
+func jitter(round int) time.Duration {
+	d := batchMaxDelay
+	if round < 16 && batchBaseDelay<<round < batchMaxDelay {
+		d = batchBaseDelay << round
+	}
+	return rand.N(d) + time.Millisecond
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// AddRefs records owner's reference on every segment with batched puts. A reference that
+// already exists gets its created time refreshed to now.
+func (st *Store) AddRefs(ctx context.Context, owner string, segments []string, now time.Time) error {
+	if err := rules.CheckName("owner", owner); err != nil {
+		return err
+	}
+	if err := rules.CheckNames("segment", segments); err != nil {
+		return err
+	}
+	segments = rules.Dedup(segments) // a batch must not name one key twice
+	reqs := make([]types.WriteRequest, len(segments))
+	for i, seg := range segments {
+		it := refKey(seg, owner)
+		it[attrCreated] = msAttr(now)
+		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
+	}
+	return st.batchWrite(ctx, "add refs", reqs)
+}
+
+// RemoveRefs deletes owner's references on the segments with batched deletes.
+func (st *Store) RemoveRefs(ctx context.Context, owner string, segments []string) error {
+	if err := rules.CheckName("owner", owner); err != nil {
+		return err
+	}
+	if err := rules.CheckNames("segment", segments); err != nil {
+		return err
+	}
+	segments = rules.Dedup(segments)
+	reqs := make([]types.WriteRequest, len(segments))
+	for i, seg := range segments {
+		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: refKey(seg, owner)}}
+	}
+	return st.batchWrite(ctx, "remove refs", reqs)
+}
+
+// HasRefs queries the segment's RefShards reference partitions, each with a strongly
+// consistent Query limited to one item, hasRefsFanout at a time, and stops after the first group
+// that finds a reference. Queries already sent are never cancelled: they are billed anyway, and
+// dynalite crashes when a client abandons a request.
+func (st *Store) HasRefs(ctx context.Context, segment string) (bool, error) {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, st.translate("has refs", segment, err)
+	}
+	for first := 0; first < RefShards; first += hasRefsFanout {
+		var (
+			wg       sync.WaitGroup
+			found    [hasRefsFanout]bool
+			errs     [hasRefsFanout]error
+			anyFound bool
+		)
+		for j := range min(hasRefsFanout, RefShards-first) {
+			wg.Go(func() {
+				out, err := st.client.Query(ctx, &ddb.QueryInput{
+					TableName:                 aws.String(st.table),
+					KeyConditionExpression:    aws.String("#pk = :pk"),
+					ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+					ExpressionAttributeValues: item{":pk": strAttr(refPK(segment, first+j))},
+					ProjectionExpression:      aws.String("#pk"),
+					ConsistentRead:            aws.Bool(true),
+					Limit:                     aws.Int32(1),
+				})
+				found[j], errs[j] = err == nil && len(out.Items) > 0, err
+			})
+		}
+		wg.Wait()
+		for j := range hasRefsFanout {
+			anyFound = anyFound || found[j]
+		}
+		if anyFound {
+			return true, nil // a reference is a reference, whatever the other queries said
+		}
+		for _, err := range errs {
+			if err != nil {
+				return false, st.translate("has refs", segment, err)
+			}
+		}
+	}
+	return false, nil
+}
+
+// scan calls fn for every item matching filter, paginating with strongly consistent reads.
+func (st *Store) scan(ctx context.Context, op, filter string, names map[string]string, values item, fn func(item) error) error {
+	p := ddb.NewScanPaginator(st.client, &ddb.ScanInput{
+		TableName:                 aws.String(st.table),
+		FilterExpression:          aws.String(filter),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ConsistentRead:            aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return st.translate(op, "", err)
+		}
+		for _, it := range out.Items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ListRefs scans the table for reference items.
+func (st *Store) ListRefs(ctx context.Context, fn func(refcount.Ref) error) error {
+	return st.scan(ctx, "list refs", "begins_with(#pk, :p)",
+		map[string]string{"#pk": attrPK}, item{":p": strAttr(prefixRef)},
+		func(it item) error {
+			pk, err := getS(it, attrPK, true)
+			if err != nil {
+				return err
+			}
+			seg, ok := segmentOfRefPK(pk)
+			if !ok {
+				return fmt.Errorf("refcount/dynamodb: malformed reference key %q", pk)
+			}
+			owner, err := getS(it, attrSK, true)
+			if err != nil {
+				return err
+			}
+			created, err := getN(it, attrCreated, true)
+			if err != nil {
+				return err
+			}
+			return fn(refcount.Ref{Segment: seg, Owner: owner, Created: rules.Time(created)})
+		})
+}
+
+// GetHead reads the segment's head with a strongly consistent GetItem.
+func (st *Store) GetHead(ctx context.Context, segment string) (refcount.Head, error) {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return refcount.Head{}, err
+	}
+	out, err := st.client.GetItem(ctx, &ddb.GetItemInput{
+		TableName:      aws.String(st.table),
+		Key:            headKey(segment),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return refcount.Head{}, st.translate("get head", segment, err)
+	}
+	if out.Item == nil {
+		return refcount.Head{}, fmt.Errorf("refcount/dynamodb: head %q: %w", segment, refcount.ErrNotFound)
+	}
+	return decodeHead(segment, out.Item)
+}
+
+// CreateHead puts a live head on the condition that none exists.
+func (st *Store) CreateHead(ctx context.Context, segment string, size int64, now time.Time) error {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return err
+	}
+	it := headKey(segment)
+	it[attrState] = strAttr(string(refcount.Live))
+	it[attrSize] = numAttr(size)
+	it[attrCreated] = msAttr(now)
+	_, err := st.client.PutItem(ctx, &ddb.PutItemInput{
+		TableName:                aws.String(st.table),
+		Item:                     it,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	})
+	err = st.translate("create head", segment, err)
+	if errors.Is(err, refcount.ErrConflict) {
+		return fmt.Errorf("refcount/dynamodb: create head %q: %w", segment, refcount.ErrExists)
+	}
+	return err
+}
+
+// headNames are the expression attribute names the head conditions use.
+func headNames(names ...string) map[string]string {
+	m := make(map[string]string, len(names))
+	for _, a := range names {
+		m["#"+a] = a
+	}
+	return m
+}
+
+// Claim moves the head to deleting under claimID until expires, on the condition that it is
+// live, already held by claimID (a retry), or held under a claim that expired before now.
+func (st *Store) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
+	if err := checkHeadArgs(segment, claimID); err != nil {
+		return err
+	}
+	_, err := st.client.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:        aws.String(st.table),
+		Key:              headKey(segment),
+		UpdateExpression: aws.String("SET #state = :deleting, #claim_id = :id, #claim_expires = :exp"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND " +
+			"(#state = :live OR #claim_id = :id OR #claim_expires < :now)"),
+		ExpressionAttributeNames: headNames(attrPK, attrState, attrClaimID, attrClaimExpires),
+		ExpressionAttributeValues: item{
+			":deleting": strAttr(string(refcount.Deleting)),
+			":live":     strAttr(string(refcount.Live)),
+			":id":       strAttr(claimID),
+			":exp":      msAttr(expires),
+			":now":      msAttr(now),
+		},
+	})
+	err = st.translate("claim", segment, err)
+	if errors.Is(err, refcount.ErrConflict) {
+		// Tell "no head" from "held by someone else" with a strongly consistent read.
+		if _, gerr := st.GetHead(ctx, segment); errors.Is(gerr, refcount.ErrNotFound) {
+			return gerr
+		}
+	}
+	return err
+}
+
+// Release moves a head whose (last) holder is claimID back to live.
+func (st *Store) Release(ctx context.Context, segment, claimID string) error {
+	if err := checkHeadArgs(segment, claimID); err != nil {
+		return err
+	}
+	_, err := st.client.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:                aws.String(st.table),
+		Key:                      headKey(segment),
+		UpdateExpression:         aws.String("SET #state = :live REMOVE #claim_expires"),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND #claim_id = :id"),
+		ExpressionAttributeNames: headNames(attrPK, attrState, attrClaimID, attrClaimExpires),
+		ExpressionAttributeValues: item{
+			":live": strAttr(string(refcount.Live)),
+			":id":   strAttr(claimID),
+		},
+	})
+	return st.translate("release", segment, err)
+}
+
+// Revive moves a head held by claimID under a claim that expired before now back to live (a
+// head already live with claimID as its last holder stays live).
+func (st *Store) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
+	if err := checkHeadArgs(segment, claimID); err != nil {
+		return err
+	}
+	_, err := st.client.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:        aws.String(st.table),
+		Key:              headKey(segment),
+		UpdateExpression: aws.String("SET #state = :live REMOVE #claim_expires"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND #claim_id = :id AND " +
+			"(#state = :live OR #claim_expires < :now)"),
+		ExpressionAttributeNames: headNames(attrPK, attrState, attrClaimID, attrClaimExpires),
+		ExpressionAttributeValues: item{
+			":live": strAttr(string(refcount.Live)),
+			":id":   strAttr(claimID),
+			":now":  msAttr(now),
+		},
+	})
+	return st.translate("revive", segment, err)
+}
+
+// DeleteHead deletes the head on the condition that it is deleting under claimID, or gone.
+func (st *Store) DeleteHead(ctx context.Context, segment, claimID string) error {
+	if err := checkHeadArgs(segment, claimID); err != nil {
+		return err
+	}
+	_, err := st.client.DeleteItem(ctx, &ddb.DeleteItemInput{
+		TableName:                aws.String(st.table),
+		Key:                      headKey(segment),
+		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR (#state = :deleting AND #claim_id = :id)"),
+		ExpressionAttributeNames: headNames(attrPK, attrState, attrClaimID),
+		ExpressionAttributeValues: item{
+			":deleting": strAttr(string(refcount.Deleting)),
+			":id":       strAttr(claimID),
+		},
+	})
+	return st.translate("delete head", segment, err)
+}
+
+func checkHeadArgs(segment, claimID string) error {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return err
+	}
+	return rules.CheckName("claim id", claimID)
+}
+
+// ListHeads scans the table for head items.
+func (st *Store) ListHeads(ctx context.Context, fn func(refcount.Head) error) error {
+	return st.scan(ctx, "list heads", "begins_with(#pk, :p) AND #sk = :head",
+		map[string]string{"#pk": attrPK, "#sk": attrSK}, item{":p": strAttr(prefixHead), ":head": strAttr(skHead)},
+		func(it item) error {
+			pk, err := getS(it, attrPK, true)
+			if err != nil {
+				return err
+			}
+			h, err := decodeHead(strings.TrimPrefix(pk, prefixHead), it)
+			if err != nil {
+				return err
+			}
+			return fn(h)
+		})
+}
+
+// MarkCandidates puts the segments' candidate marks with batched puts (last writer wins).
+func (st *Store) MarkCandidates(ctx context.Context, segments []string, now time.Time) error {
+	if err := rules.CheckNames("segment", segments); err != nil {
+		return err
+	}
+	segments = rules.Dedup(segments)
+	reqs := make([]types.WriteRequest, len(segments))
+	for i, seg := range segments {
+		it := candidateKey(seg)
+		it[attrSince] = msAttr(now)
+		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
+	}
+	return st.batchWrite(ctx, "mark candidates", reqs)
+}
+
+// ListCandidates queries the RefShards candidate partitions with strongly consistent reads.
+func (st *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate) error) error {
+	for i := range RefShards {
+		p := ddb.NewQueryPaginator(st.client, &ddb.QueryInput{
+			TableName:                 aws.String(st.table),
+			KeyConditionExpression:    aws.String("#pk = :pk"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+			ExpressionAttributeValues: item{":pk": strAttr(candidatePK(i))},
+			ConsistentRead:            aws.Bool(true),
+		})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				return st.translate("list candidates", "", err)
+			}
+			for _, it := range out.Items {
+				seg, err := getS(it, attrSK, true)
+				if err != nil {
+					return err
+				}
+				since, err := getN(it, attrSince, true)
+				if err != nil {
+					return err
+				}
+				if err := fn(refcount.Candidate{Segment: seg, Since: rules.Time(since)}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// RemoveCandidate deletes the segment's mark on the condition that it is not after since. A
+// newer mark survives and is not an error; neither is a missing mark.
+func (st *Store) RemoveCandidate(ctx context.Context, segment string, since time.Time) error {
+	if err := rules.CheckName("segment", segment); err != nil {
+		return err
+	}
+	_, err := st.client.DeleteItem(ctx, &ddb.DeleteItemInput{
+		TableName:                 aws.String(st.table),
+		Key:                       candidateKey(segment),
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #since <= :since"),
+		ExpressionAttributeNames:  headNames(attrPK, attrSince),
+		ExpressionAttributeValues: item{":since": msAttr(since)},
+	})
+	err = st.translate("remove candidate", segment, err)
+	if errors.Is(err, refcount.ErrConflict) {
+		return nil // marked again after since: the mark stays
+	}
+	return err
+}
+
+// Close releases nothing: the SDK client holds no resources that need closing.
+func (st *Store) Close() error { return nil }

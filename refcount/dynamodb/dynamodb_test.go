@@ -1,0 +1,388 @@
+package dynamodb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/refcount/refcounttest"
+)
+
+// Integration tests run against the server STOWKEN_TEST_DYNAMODB_ENDPOINT points at (e.g.
+// dynalite on http://127.0.0.1:18000), in table STOWKEN_TEST_DYNAMODB_TABLE (default
+// "stowken-test", created with EnsureTable). Without AWS_ACCESS_KEY_ID or AWS_PROFILE they use
+// fake static credentials. Without an endpoint they skip, except under CI=true, where they fail.
+
+const defaultTestTable = "stowken-test"
+
+type server struct {
+	endpoint string
+	table    string
+	creds    aws.CredentialsProvider
+}
+
+func testServer(t *testing.T) server {
+	t.Helper()
+	ep := os.Getenv("STOWKEN_TEST_DYNAMODB_ENDPOINT")
+	if ep == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("STOWKEN_TEST_DYNAMODB_ENDPOINT is not set, and under CI=true the DynamoDB " +
+				"integration tests must not skip: start dynalite (make test does) and point the variable at it")
+		}
+		t.Skip("skipping DynamoDB integration tests: set STOWKEN_TEST_DYNAMODB_ENDPOINT " +
+			"(e.g. http://127.0.0.1:18000 with dynalite running) to run them")
+	}
+	sv := server{endpoint: ep, table: os.Getenv("STOWKEN_TEST_DYNAMODB_TABLE")}
+	if sv.table == "" {
+		sv.table = defaultTestTable
+	}
+	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+		sv.creds = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x", Source: "stowken test"}, nil
+		})
+	}
+	return sv
+}
+
+func (sv server) url(table string) *url.URL {
+	return &url.URL{Scheme: "dynamodb", Host: table, RawQuery: url.Values{"endpoint": {sv.endpoint}}.Encode()}
+}
+
+func (sv server) open(t *testing.T, table string, opts Options) *Store {
+	t.Helper()
+	if opts.Credentials == nil {
+		opts.Credentials = sv.creds
+	}
+	st, err := Open(t.Context(), sv.url(table), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// ensureOnce creates the shared test table once per test binary.
+var ensureOnce sync.Map // table → *sync.Once result
+
+func (sv server) ensure(t *testing.T) {
+	t.Helper()
+	v, _ := ensureOnce.LoadOrStore(sv.table, sync.OnceValue(func() error {
+		st, err := Open(context.Background(), sv.url(sv.table), Options{Credentials: sv.creds})
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		return st.EnsureTable(ctx)
+	}))
+	if err := v.(func() error)(); err != nil {
+		t.Fatalf("EnsureTable(%s): %v", sv.table, err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	sv := testServer(t)
+	sv.ensure(t)
+	refcounttest.Run(t, func(t *testing.T) refcount.Store { return sv.open(t, sv.table, Options{}) })
+}
+
+func TestEnsureTable(t *testing.T) {
+	sv := testServer(t)
+	ctx := t.Context()
+	table := fmt.Sprintf("stowken-ensure-%d", time.Now().UnixNano())
+	st := sv.open(t, table, Options{})
+	t.Cleanup(func() {
+		_, _ = st.client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	if _, err := st.GetHead(ctx, "x"); err == nil || errors.Is(err, refcount.ErrNotFound) ||
+		!strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("GetHead before the table exists: %v; want a 'table does not exist' error that is not ErrNotFound", err)
+	}
+	for i := range 2 { // idempotent
+		if err := st.EnsureTable(ctx); err != nil {
+			t.Fatalf("EnsureTable #%d: %v", i+1, err)
+		}
+	}
+	out, err := st.client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := TableSchema().check(out.Table); err != nil {
+		t.Fatalf("created table: %v", err)
+	}
+	if out.Table.TableStatus != "ACTIVE" {
+		t.Fatalf("table status %s after EnsureTable", out.Table.TableStatus)
+	}
+	if bm := out.Table.BillingModeSummary; bm != nil && string(bm.BillingMode) != TableSchema().BillingMode {
+		t.Fatalf("billing mode %s, want %s", bm.BillingMode, TableSchema().BillingMode)
+	}
+	if _, err := st.GetHead(ctx, "x"); !errors.Is(err, refcount.ErrNotFound) {
+		t.Fatalf("GetHead after EnsureTable: %v", err)
+	}
+
+	// A table with other keys is refused.
+	other := table + "-wrong"
+	t.Cleanup(func() {
+		_, _ = st.client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(other)})
+	})
+	in := TableSchema().createTableInput(other)
+	in.AttributeDefinitions = in.AttributeDefinitions[:1]
+	in.KeySchema = in.KeySchema[:1]
+	if _, err := st.client.CreateTable(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	wrong := sv.open(t, other, Options{})
+	if err := wrong.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "exists but") {
+		t.Fatalf("EnsureTable on a table with other keys: %v", err)
+	}
+}
+
+func TestEndpointFromEnvironment(t *testing.T) {
+	sv := testServer(t)
+	sv.ensure(t)
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", sv.endpoint)
+	st, err := Open(t.Context(), &url.URL{Scheme: "dynamodb", Host: sv.table}, Options{Credentials: sv.creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetHead(t.Context(), fmt.Sprintf("env-%d", time.Now().UnixNano())); !errors.Is(err, refcount.ErrNotFound) {
+		t.Fatalf("GetHead through AWS_ENDPOINT_URL_DYNAMODB: %v, want ErrNotFound from the test server", err)
+	}
+}
+
+// faultClient sits between the SDK and the server and injects faults into requests whose
+// operation (X-Amz-Target suffix) is armed.
+type faultClient struct {
+	mu    sync.Mutex
+	armed map[string][]fault // operation → faults to inject, in order
+	hits  int
+}
+
+type fault int
+
+const (
+	// loseResponse forwards the request (the server applies it) and answers 500 instead of
+	// the server's response, so the SDK retries a request that already took effect.
+	loseResponse fault = iota
+	// throttle answers ProvisionedThroughputExceededException without forwarding.
+	throttle
+	// unprocessed answers a BatchWriteItem with every item unprocessed, without forwarding.
+	unprocessed
+)
+
+func (c *faultClient) arm(op string, faults ...fault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.armed == nil {
+		c.armed = map[string][]fault{}
+	}
+	c.armed[op] = append(c.armed[op], faults...)
+	c.hits = 0
+}
+
+// done reports how many faults were injected since the last arm, and that none are left.
+func (c *faultClient) done(t *testing.T, want int) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hits != want {
+		t.Fatalf("injected %d faults, want %d", c.hits, want)
+	}
+	for op, f := range c.armed {
+		if len(f) > 0 {
+			t.Fatalf("%d faults for %s not injected", len(f), op)
+		}
+	}
+}
+
+func (c *faultClient) next(req *http.Request) (fault, bool) {
+	op := req.Header.Get("X-Amz-Target")
+	op = op[strings.LastIndexByte(op, '.')+1:]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.armed[op]
+	if len(f) == 0 {
+		return 0, false
+	}
+	c.armed[op] = f[1:]
+	c.hits++
+	return f[0], true
+}
+
+func jsonResponse(req *http.Request, status int, body string) *http.Response {
+	h := http.Header{"Content-Type": {"application/x-amz-json-1.0"}}
+	h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10))
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
+}
+
+func (c *faultClient) Do(req *http.Request) (*http.Response, error) {
+	f, ok := c.next(req)
+	if !ok {
+		return http.DefaultTransport.RoundTrip(req)
+	}
+	switch f {
+	case throttle:
+		return jsonResponse(req, 400, `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",`+
+			`"message":"injected throttle"}`), nil
+	case unprocessed:
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		var in struct{ RequestItems json.RawMessage }
+		if err := json.Unmarshal(body, &in); err != nil {
+			return nil, err
+		}
+		return jsonResponse(req, 200, `{"UnprocessedItems":`+string(in.RequestItems)+`}`), nil
+	default: // loseResponse
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("faultClient: the request to lose failed: %s", resp.Status)
+		}
+		return jsonResponse(req, 500, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",`+
+			`"message":"injected: response lost after the request was applied"}`), nil
+	}
+}
+
+// TestRetriedAfterApplied checks that every write succeeds when the SDK retries it after the
+// server applied it and the response was lost, and that throttling and unprocessed batch items
+// are retried.
+func TestRetriedAfterApplied(t *testing.T) {
+	sv := testServer(t)
+	sv.ensure(t)
+	fc := &faultClient{}
+	st := sv.open(t, sv.table, Options{HTTPClient: fc})
+	ctx := t.Context()
+	p := fmt.Sprintf("lost-%d", time.Now().UnixNano())
+	seg, owner := p+"-seg", p+"-owner"
+	now := time.Now().UTC().Truncate(time.Millisecond)
+
+	step := func(name, op string, faults []fault, call func() error, want error) {
+		t.Helper()
+		fc.arm(op, faults...)
+		err := call()
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Fatalf("%s with faults %v: %v, want %v", name, faults, err, want)
+		}
+		fc.done(t, len(faults))
+	}
+	head := func() refcount.Head {
+		t.Helper()
+		h, err := st.GetHead(ctx, seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	lost := []fault{loseResponse}
+
+	step("AddRefs", "BatchWriteItem", lost, func() error {
+		return st.AddRefs(ctx, owner, []string{seg, p + "-other"}, now)
+	}, nil)
+	if ok, err := st.HasRefs(ctx, seg); err != nil || !ok {
+		t.Fatalf("HasRefs after AddRefs: %v, %v", ok, err)
+	}
+	// A retried CreateHead finds its own head: ErrExists, which writers treat as "exists".
+	step("CreateHead", "PutItem", lost, func() error { return st.CreateHead(ctx, seg, 7, now) }, refcount.ErrExists)
+	if h := head(); h.State != refcount.Live || h.Size != 7 {
+		t.Fatalf("head after CreateHead: %+v", h)
+	}
+	step("Claim", "UpdateItem", lost, func() error {
+		return st.Claim(ctx, seg, "gc-A", now.Add(time.Hour), now)
+	}, nil)
+	if h := head(); h.State != refcount.Deleting || h.ClaimID != "gc-A" {
+		t.Fatalf("head after Claim: %+v", h)
+	}
+	step("Release", "UpdateItem", lost, func() error { return st.Release(ctx, seg, "gc-A") }, nil)
+	if h := head(); h.State != refcount.Live {
+		t.Fatalf("head after Release: %+v", h)
+	}
+	step("Claim throttled", "UpdateItem", []fault{throttle}, func() error {
+		return st.Claim(ctx, seg, "gc-B", now.Add(time.Second), now)
+	}, nil)
+	step("Revive", "UpdateItem", lost, func() error { return st.Revive(ctx, seg, "gc-B", now.Add(2*time.Second)) }, nil)
+	if h := head(); h.State != refcount.Live {
+		t.Fatalf("head after Revive: %+v", h)
+	}
+	step("Claim C", "UpdateItem", nil, func() error {
+		return st.Claim(ctx, seg, "gc-C", now.Add(time.Hour), now.Add(3*time.Second))
+	}, nil)
+	step("DeleteHead", "DeleteItem", lost, func() error { return st.DeleteHead(ctx, seg, "gc-C") }, nil)
+	if _, err := st.GetHead(ctx, seg); !errors.Is(err, refcount.ErrNotFound) {
+		t.Fatalf("GetHead after DeleteHead: %v", err)
+	}
+	step("RemoveRefs", "BatchWriteItem", lost, func() error {
+		return st.RemoveRefs(ctx, owner, []string{seg, p + "-other"})
+	}, nil)
+	if ok, err := st.HasRefs(ctx, seg); err != nil || ok {
+		t.Fatalf("HasRefs after RemoveRefs: %v, %v", ok, err)
+	}
+	step("MarkCandidates", "BatchWriteItem", lost, func() error {
+		return st.MarkCandidates(ctx, []string{seg}, now)
+	}, nil)
+	step("RemoveCandidate", "DeleteItem", lost, func() error { return st.RemoveCandidate(ctx, seg, now) }, nil)
+
+	// Unprocessed items: a batch of 60 (three requests), the first request answered
+	// "all unprocessed" twice, then throttled once.
+	segs := make([]string, 60)
+	for i := range segs {
+		segs[i] = fmt.Sprintf("%s-batch-%d", p, i)
+	}
+	step("AddRefs with unprocessed items", "BatchWriteItem", []fault{unprocessed, unprocessed, throttle},
+		func() error { return st.AddRefs(ctx, owner, segs, now) }, nil)
+	for _, s := range segs {
+		if ok, err := st.HasRefs(ctx, s); err != nil || !ok {
+			t.Fatalf("HasRefs(%s) after AddRefs with unprocessed items: %v, %v", s, ok, err)
+		}
+	}
+	step("RemoveRefs", "BatchWriteItem", nil, func() error { return st.RemoveRefs(ctx, owner, segs) }, nil)
+}
+
+// TestUnprocessedStopsOnContext checks that the retry loop for a batch that never gets
+// processed stops when the context ends.
+func TestUnprocessedStopsOnContext(t *testing.T) {
+	sv := testServer(t)
+	sv.ensure(t)
+	fc := &faultClient{}
+	st := sv.open(t, sv.table, Options{HTTPClient: fc})
+	faults := make([]fault, 100)
+	for i := range faults {
+		faults[i] = unprocessed
+	}
+	fc.arm("BatchWriteItem", faults...)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	err := st.AddRefs(ctx, "o", []string{fmt.Sprintf("never-%d", time.Now().UnixNano())}, time.Now())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AddRefs that never gets processed: %v, want context.DeadlineExceeded", err)
+	}
+}

@@ -1,0 +1,172 @@
+// Package storeurl turns the store and reference-store locations that the CLI and scripts use
+// (DESIGN.md §6) into an open vault.
+//
+// A store is one of
+//
+//	DIR                      the embedded local store in directory DIR
+//	file:///abs/dir          the same, as a URL (file://rel/dir is the relative path rel/dir)
+//	s3://bucket/prefix       segments and manifests in S3 (?path_style=true for MinIO;
+//	                         region= and endpoint= override the SDK's configuration)
+//
+// and refs, the reference store, is empty for a local store (whose references live in a file
+// inside its directory) and dynamodb://table for an S3 store. AWS settings come from the SDK's
+// standard chain (AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB, credentials).
+package storeurl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/stowken/stowken/objstore/s3"
+	"github.com/stowken/stowken/refcount/dynamodb"
+	"github.com/stowken/stowken/vault"
+)
+
+// Kind says which backend a store location names.
+type Kind int
+
+// Kinds of store.
+const (
+	// Local is the embedded local store: a directory.
+	Local Kind = iota + 1
+	// S3 is an S3 bucket with a DynamoDB reference table.
+	S3
+)
+
+// Location is a parsed store location.
+type Location struct {
+	Kind Kind
+	// Dir is the directory of a Local store.
+	Dir string
+	// Bucket and Table are the s3:// and dynamodb:// URLs of an S3 store.
+	Bucket, Table *url.URL
+}
+
+// schemeRE matches a URL scheme followed by "://".
+var schemeRE = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*)://`)
+
+// Parse checks store and refs and says what they name, without opening anything.
+func Parse(store, refs string) (Location, error) {
+	if store == "" {
+		return Location{}, errors.New("storeurl: no store given (a directory, file://DIR or s3://BUCKET/PREFIX)")
+	}
+	m := schemeRE.FindStringSubmatch(store)
+	scheme := ""
+	if m != nil {
+		scheme = strings.ToLower(m[1])
+	}
+	switch scheme {
+	case "":
+		if refs != "" {
+			return Location{}, fmt.Errorf("storeurl: refs %q given for the local store %q: a local store keeps its references in its own directory; refs (dynamodb://TABLE) is only for s3:// stores", refs, store)
+		}
+		return Location{Kind: Local, Dir: store}, nil
+	case "file":
+		u, err := url.Parse(store)
+		if err != nil {
+			return Location{}, fmt.Errorf("storeurl: store %q: %w", store, err)
+		}
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return Location{}, fmt.Errorf("storeurl: store %q: a file:// URL takes no user, query or fragment", store)
+		}
+		dir := u.Path
+		if u.Host != "" && u.Host != "localhost" {
+			dir = u.Host + u.Path // file://rel/dir: a relative path
+		}
+		if dir == "" {
+			return Location{}, fmt.Errorf("storeurl: store %q names no directory", store)
+		}
+		if refs != "" {
+			return Location{}, fmt.Errorf("storeurl: refs %q given for the local store %q: a local store keeps its references in its own directory; refs (dynamodb://TABLE) is only for s3:// stores", refs, store)
+		}
+		return Location{Kind: Local, Dir: dir}, nil
+	case "s3":
+		b, err := url.Parse(store)
+		if err != nil {
+			return Location{}, fmt.Errorf("storeurl: store %q: %w", store, err)
+		}
+		if refs == "" {
+			return Location{}, fmt.Errorf("storeurl: the s3 store %q needs a reference table: give refs as dynamodb://TABLE (--refs or STOWKEN_REFS)", store)
+		}
+		if !strings.HasPrefix(strings.ToLower(refs), "dynamodb://") {
+			return Location{}, fmt.Errorf("storeurl: refs %q: an s3 store needs refs of the form dynamodb://TABLE", refs)
+		}
+		t, err := url.Parse(refs)
+		if err != nil {
+			return Location{}, fmt.Errorf("storeurl: refs %q: %w", refs, err)
+		}
+		return Location{Kind: S3, Bucket: b, Table: t}, nil
+	default:
+		return Location{}, fmt.Errorf("storeurl: store %q: unsupported scheme %q (want a directory, file://DIR or s3://BUCKET/PREFIX)", store, scheme)
+	}
+}
+
+// Open opens the vault that store and refs name (see the package documentation). opts.Bucket
+// and opts.Refs are set by Open; opts.Logger, when set, also receives the AWS SDK's logs. A
+// local store's directory is created if needed; an S3 store sends no request until it is used
+// (see Init to create the bucket and the table).
+func Open(ctx context.Context, store, refs string, opts vault.Options) (*vault.Vault, error) {
+	loc, err := Parse(store, refs)
+	if err != nil {
+		return nil, err
+	}
+	if loc.Kind == Local {
+		return vault.OpenLocal(ctx, loc.Dir, opts)
+	}
+	b, t, err := openS3(ctx, loc, opts)
+	if err != nil {
+		return nil, err
+	}
+	opts.Bucket, opts.Refs = b, t
+	v, err := vault.New(ctx, opts)
+	if err != nil {
+		return nil, errors.Join(err, b.Close(), t.Close())
+	}
+	return v, nil
+}
+
+func openS3(ctx context.Context, loc Location, opts vault.Options) (*s3.Bucket, *dynamodb.Store, error) {
+	b, err := s3.Open(ctx, loc.Bucket, s3.Options{Logger: opts.Logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("storeurl: %w", err)
+	}
+	t, err := dynamodb.Open(ctx, loc.Table, dynamodb.Options{})
+	if err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("storeurl: %w", err), b.Close())
+	}
+	return b, t, nil
+}
+
+// Init creates what the store needs, leaving whatever exists as it is, so it can be run any
+// number of times: for a local store its directory, for an S3 store the bucket (EnsureBucket)
+// and the DynamoDB table (EnsureTable, which waits until the table is active).
+func Init(ctx context.Context, store, refs string) error {
+	loc, err := Parse(store, refs)
+	if err != nil {
+		return err
+	}
+	if loc.Kind == Local {
+		if err := os.MkdirAll(loc.Dir, 0o755); err != nil {
+			return fmt.Errorf("storeurl: init %s: %w", loc.Dir, err)
+		}
+		return nil
+	}
+	b, t, err := openS3(ctx, loc, vault.Options{})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	defer t.Close()
+	if err := b.EnsureBucket(ctx); err != nil {
+		return fmt.Errorf("storeurl: init %s: %w", loc.Bucket.Redacted(), err)
+	}
+	if err := t.EnsureTable(ctx); err != nil {
+		return fmt.Errorf("storeurl: init %s: %w", loc.Table.Redacted(), err)
+	}
+	return nil
+}

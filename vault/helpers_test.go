@@ -1,0 +1,60 @@
+package vault
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/objstore"
+	objmem "github.com/stowken/stowken/objstore/mem"
+	"github.com/stowken/stowken/refcount"
+	refmem "github.com/stowken/stowken/refcount/mem"
+)
+
+// newMemVault returns a vault over fresh in-memory backends, closed with the test.
+func newMemVault(t testing.TB, opts Options) (*Vault, objstore.Bucket, refcount.Store) {
+	t.Helper()
+	b, r := objmem.New(), refmem.New()
+	opts.Bucket, opts.Refs = b, r
+	v, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v, b, r
+}
+
+// readCorpus parses every conversation of a corpus file; every n-th only when every > 1.
+func readCorpus(t testing.TB, path string, every int) (convs []*conversation.Conversation, lines [][]byte) {
+	t.Helper()
+	i := 0
+	err := corpus.Lines(path, func(line []byte, n int) error {
+		i++
+		if every > 1 && i%every != 0 {
+			return nil
+		}
+		c, err := conversation.Parse(line)
+		if err != nil {
+			t.Fatalf("%s:%d: %v", path, n, err)
+		}
+		convs = append(convs, c)
+		lines = append(lines, append([]byte(nil), line...))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return convs, lines
+}
+
+// storeAll stores the conversations and fails the test on any error.
+func storeAll(t testing.TB, v *Vault, convs []*conversation.Conversation) {
+	t.Helper()
+	_, errs := v.StoreBatch(context.Background(), convs)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("store %q: %v", convs[i].ID, err)
+		}
+	}
+}

@@ -1,0 +1,244 @@
+package vault
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/stowken/stowken/codec"
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/manifest"
+	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/tokenizer"
+)
+
+// Retrieve returns the stored conversation: text messages as the identical text, token
+// messages as the identical tokens. Every segment is checked against its checksum and its id;
+// a missing or corrupt segment is an error naming it (ErrMissingSegment, ErrCorrupt), never a
+// partial conversation.
+func (v *Vault) Retrieve(ctx context.Context, id string) (*conversation.Conversation, error) {
+	m, err := v.readManifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return v.assemble(ctx, m)
+}
+
+// RetrieveBatch retrieves the conversations concurrently; the i-th result and error belong to
+// ids[i]. Shared segments are fetched once and served from the cache.
+func (v *Vault) RetrieveBatch(ctx context.Context, ids []string) ([]*conversation.Conversation, []error) {
+	out := make([]*conversation.Conversation, len(ids))
+	errs := make([]error, len(ids))
+	forEach(ctx, len(ids), v.concurrency, func(ctx context.Context, i int) error {
+		out[i], errs[i] = v.Retrieve(ctx, ids[i])
+		return nil
+	})
+	return out, errs
+}
+
+// Manifest returns the decoded manifest of a stored conversation.
+func (v *Vault) Manifest(ctx context.Context, id string) (*manifest.Manifest, error) {
+	return v.readManifest(ctx, id)
+}
+
+func (v *Vault) readManifest(ctx context.Context, id string) (*manifest.Manifest, error) {
+	if err := conversation.ValidateID(id); err != nil {
+		return nil, err
+	}
+	data, _, err := v.bucket.Get(ctx, manifestKey(id))
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vault: read manifest of %q: %w", id, err)
+	}
+	var m *manifest.Manifest
+	err = v.withModel(ctx, func() error {
+		m, err = v.manifests.Decode(data)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: manifest of %q: %w", ErrCorrupt, id, err)
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("%w: manifest under %q names conversation %q", ErrCorrupt, id, m.ID)
+	}
+	return m, nil
+}
+
+// assemble rebuilds the conversation of m.
+func (v *Vault) assemble(ctx context.Context, m *manifest.Manifest) (*conversation.Conversation, error) {
+	tok, err := tokenizer.Get(m.Tokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: manifest of %q: %w", ErrCorrupt, m.ID, err)
+	}
+	inline := m.Inline
+	segs := m.Segments()
+	decoded := make(map[string][]int, len(segs))
+	var mu sync.Mutex
+	err = forEach(ctx, len(segs), v.concurrency, func(ctx context.Context, i int) error {
+		tokens, err := v.readSegment(ctx, m.Tokenizer, segs[i])
+		if err != nil {
+			return fmt.Errorf("conversation %q: %w", m.ID, err)
+		}
+		mu.Lock()
+		decoded[segs[i]] = tokens
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	stream := make([]int, 0, m.Totals.Tokens)
+	for _, ch := range m.Chunks {
+		var part []int
+		if ch.Segment == "" {
+			if len(inline) < ch.Tokens {
+				return nil, fmt.Errorf("%w: inline tokens of %q are fewer than its chunks", ErrCorrupt, m.ID)
+			}
+			part, inline = inline[:ch.Tokens], inline[ch.Tokens:]
+		} else {
+			part = decoded[ch.Segment]
+		}
+		if len(part) != ch.Tokens {
+			return nil, fmt.Errorf("%w: chunk of %q has %d tokens, manifest says %d", ErrCorrupt, m.ID, len(part), ch.Tokens)
+		}
+		stream = append(stream, part...)
+	}
+	if len(inline) != 0 {
+		return nil, fmt.Errorf("%w: inline tokens of %q: %d left over", ErrCorrupt, m.ID, len(inline))
+	}
+
+	c := &conversation.Conversation{
+		ID: m.ID, Application: m.Application, Model: m.Model, Tokenizer: m.Tokenizer,
+		Metadata: m.Metadata, Messages: make([]conversation.Message, len(m.Messages)),
+	}
+	if m.CreatedAt != "" {
+		if c.CreatedAt, err = time.Parse(time.RFC3339Nano, m.CreatedAt); err != nil {
+			return nil, fmt.Errorf("%w: manifest of %q: created_at: %w", ErrCorrupt, m.ID, err)
+		}
+	}
+	for i, mm := range m.Messages {
+		tokens := stream[:mm.Tokens:mm.Tokens]
+		stream = stream[mm.Tokens:]
+		msg := conversation.Message{Role: mm.Role, Name: mm.Name, ToolCallID: mm.ToolCallID, ContentNull: mm.ContentNull}
+		if mm.AsTokens {
+			msg.Tokens = append([]int{}, tokens...)
+		} else if msg.Content, err = tok.Decode(tokens); err != nil {
+			return nil, fmt.Errorf("%w: message %d of %q: %w", ErrCorrupt, i, m.ID, err)
+		}
+		for _, tc := range mm.ToolCalls {
+			msg.ToolCalls = append(msg.ToolCalls, conversation.ToolCall{ID: tc.ID, Type: tc.Type, Name: tc.Name, Arguments: tc.Arguments})
+		}
+		c.Messages[i] = msg
+	}
+	return c, nil
+}
+
+// readSegment returns the tokens of a segment, from the cache or the bucket, verified against
+// the frame checksum and the segment id.
+func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]int, error) {
+	frame, ok := v.cache.get(id)
+	if !ok {
+		var err error
+		frame, _, err = v.bucket.Get(ctx, segmentKey(id))
+		if errors.Is(err, objstore.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrMissingSegment, id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("vault: read segment %s: %w", id, err)
+		}
+	}
+	var tokens []int
+	err := v.withModel(ctx, func() error {
+		var err error
+		tokens, err = v.decodeSegment(tokenizerName, id, frame)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		v.cache.add(id, frame)
+	}
+	return tokens, nil
+}
+
+// decodeSegment decodes a segment frame and checks that its tokens hash to id.
+func (v *Vault) decodeSegment(tokenizerName, id string, frame []byte) ([]int, error) {
+	tokens, err := v.codec.Decode(frame)
+	if err != nil {
+		var unknown *codec.UnknownDictError
+		if errors.Is(err, codec.ErrUnsupported) || errors.As(err, &unknown) {
+			return nil, fmt.Errorf("vault: segment %s: %w", id, err)
+		}
+		return nil, fmt.Errorf("%w: segment %s: %w", ErrCorrupt, id, err)
+	}
+	if got := SegmentID(tokenizerName, tokens); got != id {
+		return nil, fmt.Errorf("%w: segment %s decodes to tokens with id %s", ErrCorrupt, id, got)
+	}
+	return tokens, nil
+}
+
+// segmentCache is a byte-bounded LRU of encoded segment frames. Frames are immutable, so a
+// cached frame is always valid.
+type segmentCache struct {
+	mu    sync.Mutex
+	max   int
+	size  int
+	order *list.List // of *cacheEntry, most recent first
+	items map[string]*list.Element
+}
+
+type cacheEntry struct {
+	id    string
+	frame []byte
+}
+
+func newSegmentCache(maxBytes int) *segmentCache {
+	return &segmentCache{max: maxBytes, order: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *segmentCache) get(id string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[id]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*cacheEntry).frame, true
+}
+
+func (c *segmentCache) add(id string, frame []byte) {
+	if len(frame) > c.max/4 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[id]; ok {
+		return
+	}
+	c.items[id] = c.order.PushFront(&cacheEntry{id, frame})
+	c.size += len(frame)
+	for c.size > c.max {
+		last := c.order.Back()
+		e := last.Value.(*cacheEntry)
+		c.order.Remove(last)
+		delete(c.items, e.id)
+		c.size -= len(e.frame)
+	}
+}
+
+func (c *segmentCache) remove(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[id]; ok {
+		c.order.Remove(e)
+		delete(c.items, id)
+		c.size -= len(e.Value.(*cacheEntry).frame)
+	}
+}

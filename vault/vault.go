@@ -1,0 +1,204 @@
+// Package vault is stowken's public API: Store, Retrieve, Delete, List, Stats, GC and Verify of
+// conversations kept as deduplicated, compressed token segments.
+//
+// A Vault combines a Bucket (segment objects and manifests) and a reference Store (who uses
+// which segment); see ../DESIGN.md and the refcount package for the protocol that keeps every
+// referenced segment alive. A Vault is safe for concurrent use by many goroutines. Processes
+// may share one S3 + DynamoDB store; the embedded local store is single-process.
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stowken/stowken/codec"
+	"github.com/stowken/stowken/manifest"
+	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/objstore/fs"
+	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/refcount/bolt"
+)
+
+// Sentinel errors, checked with errors.Is.
+var (
+	// ErrNotFound: no conversation with that id is stored.
+	ErrNotFound = errors.New("vault: conversation not found")
+	// ErrConflict: a different conversation is already stored under that id (Delete it first).
+	ErrConflict = errors.New("vault: a different conversation is stored under this id")
+	// ErrCorrupt: stored data failed verification (checksum, hash or structure).
+	ErrCorrupt = errors.New("vault: stored data is corrupt")
+	// ErrMissingSegment: a manifest references a segment object that does not exist.
+	ErrMissingSegment = errors.New("vault: segment missing")
+)
+
+// Defaults for Options.
+const (
+	DefaultCacheBytes  = 64 << 20
+	DefaultStoreTimout = 10 * time.Minute
+	DefaultClaimTTL    = 30 * time.Minute
+)
+
+// Options configure a Vault. Bucket and Refs are required.
+type Options struct {
+	Bucket objstore.Bucket
+	Refs   refcount.Store
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// CacheBytes bounds the cache of encoded segments used by Retrieve (default 64 MiB).
+	CacheBytes int
+	// Concurrency bounds parallel requests of one batch call (default 4 × GOMAXPROCS).
+	Concurrency int
+	// StoreTimeout is the writer deadline: a Store that has not published its manifest within
+	// it gives up and leaves its references to be reclaimed (default 10 minutes). Verify's
+	// repair never touches references younger than this.
+	StoreTimeout time.Duration
+	// ClaimTTL is how long a GC claim on a segment lasts (default 30 minutes). A collector
+	// deletes only within the first half of its claim.
+	ClaimTTL time.Duration
+	// Now is the clock (default time.Now); tests use a fake one.
+	Now func() time.Time
+}
+
+// Vault stores and retrieves conversations. Use New or OpenLocal.
+type Vault struct {
+	bucket      objstore.Bucket
+	refs        refcount.Store
+	log         *slog.Logger
+	codec       *codec.Codec
+	manifests   *manifest.Encoder
+	cache       *segmentCache
+	concurrency int
+	storeTTL    time.Duration
+	claimTTL    time.Duration
+	now         func() time.Time
+
+	models      *models
+
+	bucketCount objstore.Counter
+	refsCount   refcount.Counter
+}
+
+// New returns a Vault over the given bucket and reference store, loading the store's
+// compression models. Close closes both.
+func New(ctx context.Context, opts Options) (*Vault, error) {
+	if opts.Bucket == nil || opts.Refs == nil {
+		return nil, errors.New("vault: Options.Bucket and Options.Refs are required")
+	}
+	c, err := codec.New()
+	if err != nil {
+		return nil, err
+	}
+	me, err := manifest.NewEncoder()
+	if err != nil {
+		return nil, err
+	}
+	v := &Vault{
+		log:         opts.Logger,
+		codec:       c,
+		manifests:   me,
+		concurrency: opts.Concurrency,
+		storeTTL:    opts.StoreTimeout,
+		claimTTL:    opts.ClaimTTL,
+		now:         opts.Now,
+		models:      newModels(),
+	}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	if v.concurrency <= 0 {
+		v.concurrency = 4 * runtime.GOMAXPROCS(0)
+	}
+	if v.storeTTL <= 0 {
+		v.storeTTL = DefaultStoreTimout
+	}
+	if v.claimTTL <= 0 {
+		v.claimTTL = DefaultClaimTTL
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	cacheBytes := opts.CacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = DefaultCacheBytes
+	}
+	v.cache = newSegmentCache(cacheBytes)
+	v.bucket = objstore.Counting(opts.Bucket, &v.bucketCount)
+	v.refs = refcount.Counting(opts.Refs, &v.refsCount)
+	if err := v.loadModels(ctx); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// OpenLocal opens (creating if needed) the embedded local store in dir: segment objects and
+// manifests under dir/objects, references in the single file dir/refs.db. The local store is
+// for one process at a time.
+func OpenLocal(ctx context.Context, dir string, opts Options) (*Vault, error) {
+	b, err := fs.Open(filepath.Join(dir, "objects"))
+	if err != nil {
+		return nil, fmt.Errorf("vault: open local store %s: %w", dir, err)
+	}
+	r, err := bolt.Open(filepath.Join(dir, "refs.db"))
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("vault: open local store %s: %w", dir, err)
+	}
+	opts.Bucket, opts.Refs = b, r
+	v, err := New(ctx, opts)
+	if err != nil {
+		b.Close()
+		r.Close()
+	}
+	return v, err
+}
+
+// Close closes the bucket and the reference store.
+func (v *Vault) Close() error {
+	return errors.Join(v.bucket.Close(), v.refs.Close())
+}
+
+// Requests counts the requests a Vault made to its backends.
+type Requests struct {
+	S3Puts, S3Gets, S3Heads, S3Lists, S3Deletes int64
+	RefsReads, RefsWrites                       int64
+}
+
+// Sub returns r minus o: the requests made between two snapshots.
+func (r Requests) Sub(o Requests) Requests {
+	return Requests{r.S3Puts - o.S3Puts, r.S3Gets - o.S3Gets, r.S3Heads - o.S3Heads, r.S3Lists - o.S3Lists,
+		r.S3Deletes - o.S3Deletes, r.RefsReads - o.RefsReads, r.RefsWrites - o.RefsWrites}
+}
+
+// Requests returns the requests made since the Vault was opened (S3's and DynamoDB's request
+// model, whichever backend is in use; see objstore.Counter and refcount.Counter).
+func (v *Vault) Requests() Requests {
+	b, r := v.bucketCount.Snapshot(), v.refsCount.Snapshot()
+	return Requests{b.Puts, b.Gets, b.Heads, b.Lists, b.Deletes, r.Reads, r.Writes}
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// forEach runs fn(i) for i in [0, n) on at most limit goroutines and returns the first error;
+// after an error, the ctx passed to the remaining calls is cancelled.
+func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, limit))
+	for i := range n {
+		g.Go(func() error { return fn(ctx, i) })
+	}
+	return g.Wait()
+}

@@ -1,0 +1,245 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stowken/stowken/manifest"
+	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/refcount"
+)
+
+// DefaultMinAge is VerifyOptions.MinAge when it is zero.
+const DefaultMinAge = 24 * time.Hour
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	// Repair fixes what can be fixed without risk: it adds missing references of stored
+	// conversations, removes leaked references, and hands unreferenced segments to the collector.
+	Repair bool
+	// MinAge protects in-flight writes: references and objects younger than this are never
+	// treated as leaks (default 24h; never less than the writer deadline, Options.StoreTimeout).
+	MinAge time.Duration
+}
+
+// VerifyReport is what Verify found. Problems lists every finding in words.
+type VerifyReport struct {
+	Manifests int
+	Segments  int // segment objects
+	// Data problems: a conversation that cannot be retrieved exactly.
+	CorruptManifests, MissingSegments, CorruptSegments int
+	// Reference problems, repairable.
+	MissingRefs   int // a stored conversation lacks a reference on a segment it uses
+	MissingHeads  int // a referenced object has no head item
+	LeakedRefs    int // references whose owner has no manifest (older than MinAge)
+	LeakedObjects int // objects without a head and without references (older than MinAge)
+	Unreferenced  int // live heads with no reference, handed to the collector
+	DanglingHeads int // heads whose object is missing and that no manifest uses
+	Repaired      int
+	Problems      []string
+}
+
+// OK reports whether every stored conversation is intact (leaks are not data problems).
+func (r *VerifyReport) OK() bool {
+	return r.CorruptManifests == 0 && r.MissingSegments == 0 && r.CorruptSegments == 0 && r.MissingRefs == 0 && r.MissingHeads == 0
+}
+
+// Verify checks the whole store: every manifest decodes; every segment it references exists,
+// decodes, matches its checksum and hashes to its id; every such segment has a live head and a
+// reference from the manifest's owner; and nothing is leaked. With Repair it fixes reference
+// problems (see VerifyOptions). It reads every object once.
+func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
+	minAge := opts.MinAge
+	if minAge <= 0 {
+		minAge = DefaultMinAge
+	}
+	minAge = max(minAge, v.storeTTL)
+	cutoff := v.now().Add(-minAge)
+	var rep VerifyReport
+	var mu sync.Mutex
+	problem := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
+	}
+
+	// Manifests first: whatever a manifest uses existed before it was written, so listing
+	// references, heads and objects afterwards sees it unless the conversation was deleted in
+	// the meantime, which verifyManifest checks before it reports anything.
+	var manifests []*manifest.Manifest
+	if err := v.bucket.List(ctx, manifestsPrefix, func(a objstore.Attrs) error {
+		id := strings.TrimSuffix(strings.TrimPrefix(a.Key, manifestsPrefix), manifestSuffix)
+		m, err := v.readManifest(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound): // deleted since the listing
+		case err != nil:
+			rep.CorruptManifests++
+			problem("manifest %s: %v", a.Key, err)
+		default:
+			manifests = append(manifests, m)
+		}
+		return nil
+	}); err != nil {
+		return rep, fmt.Errorf("vault: verify: list manifests: %w", err)
+	}
+	rep.Manifests = len(manifests) + rep.CorruptManifests
+
+	refs := map[string]map[string]time.Time{} // segment → owner → created
+	if err := v.refs.ListRefs(ctx, func(r refcount.Ref) error {
+		if refs[r.Segment] == nil {
+			refs[r.Segment] = map[string]time.Time{}
+		}
+		refs[r.Segment][r.Owner] = r.Created
+		return nil
+	}); err != nil {
+		return rep, fmt.Errorf("vault: verify: list references: %w", err)
+	}
+	heads := map[string]refcount.Head{}
+	if err := v.refs.ListHeads(ctx, func(h refcount.Head) error {
+		heads[h.Segment] = h
+		return nil
+	}); err != nil {
+		return rep, fmt.Errorf("vault: verify: list heads: %w", err)
+	}
+	objects := map[string]objstore.Attrs{}
+	if err := v.bucket.List(ctx, segmentsPrefix, func(a objstore.Attrs) error {
+		objects[a.Key[strings.LastIndexByte(a.Key, '/')+1:]] = a
+		return nil
+	}); err != nil {
+		return rep, fmt.Errorf("vault: verify: list segments: %w", err)
+	}
+	rep.Segments = len(objects)
+
+	owners := map[string]bool{}
+	used := map[string]bool{}
+	checked := map[string]error{}
+	for _, m := range manifests {
+		owners[m.Owner()] = true
+		if err := v.verifyManifest(ctx, m, objects, heads, refs, used, checked, &rep, opts.Repair, problem); err != nil {
+			return rep, fmt.Errorf("vault: verify: %w", err)
+		}
+	}
+
+	// Leaks: references without an owner, objects nobody uses, heads nobody references.
+	var leakedRefs = map[string][]string{} // owner → segments
+	for seg, byOwner := range refs {
+		for owner, created := range byOwner {
+			if !owners[owner] && created.Before(cutoff) {
+				rep.LeakedRefs++
+				leakedRefs[owner] = append(leakedRefs[owner], seg)
+			}
+		}
+	}
+	var toCollect []string
+	for seg, a := range objects {
+		if _, ok := heads[seg]; !ok && len(refs[seg]) == 0 && !used[seg] && a.ModTime.Before(cutoff) {
+			rep.LeakedObjects++
+			problem("segment %s: object without head or references (leak)", seg)
+			if opts.Repair {
+				// Give it a head so that the collector deletes it under the normal protocol.
+				if err := v.refs.CreateHead(ctx, seg, a.Size, v.now()); err != nil && !errors.Is(err, refcount.ErrExists) {
+					return rep, fmt.Errorf("vault: verify: create head for leaked %s: %w", seg, err)
+				}
+				toCollect = append(toCollect, seg)
+			}
+		}
+	}
+	for seg, h := range heads {
+		if _, ok := objects[seg]; !ok && !used[seg] {
+			rep.DanglingHeads++
+			problem("segment %s: head (%s) without object, not used by any conversation", seg, h.State)
+			toCollect = append(toCollect, seg)
+			continue
+		}
+		if h.State == refcount.Live && len(refs[seg]) == 0 && !used[seg] && h.Created.Before(cutoff) {
+			rep.Unreferenced++
+			toCollect = append(toCollect, seg)
+		}
+	}
+	if opts.Repair {
+		for owner, segs := range leakedRefs {
+			if err := v.refs.RemoveRefs(ctx, owner, segs); err != nil {
+				return rep, fmt.Errorf("vault: verify: remove leaked references of %s: %w", owner, err)
+			}
+			rep.Repaired += len(segs)
+			toCollect = append(toCollect, segs...)
+		}
+		if len(toCollect) > 0 {
+			if err := v.refs.MarkCandidates(ctx, toCollect, v.now().Add(-24*365*time.Hour)); err != nil {
+				return rep, fmt.Errorf("vault: verify: mark for gc: %w", err)
+			}
+			rep.Repaired += len(toCollect)
+		}
+	}
+	if rep.LeakedRefs > 0 {
+		problem("%d leaked references (owner has no manifest)", rep.LeakedRefs)
+	}
+	v.log.Info("verify", "manifests", rep.Manifests, "segments", rep.Segments, "ok", rep.OK(),
+		"missing_segments", rep.MissingSegments, "corrupt_segments", rep.CorruptSegments,
+		"corrupt_manifests", rep.CorruptManifests, "missing_refs", rep.MissingRefs,
+		"leaked_refs", rep.LeakedRefs, "leaked_objects", rep.LeakedObjects, "repaired", rep.Repaired)
+	return rep, nil
+}
+
+// verifyManifest checks the segments of one manifest.
+func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, objects map[string]objstore.Attrs,
+	heads map[string]refcount.Head, refs map[string]map[string]time.Time, used map[string]bool,
+	checked map[string]error, rep *VerifyReport, repair bool, problem func(string, ...any)) error {
+	// A finding about a conversation deleted since the manifests were listed is no finding.
+	stillStored := func() bool {
+		_, err := v.bucket.Stat(ctx, manifestKey(m.ID))
+		return !errors.Is(err, objstore.ErrNotFound)
+	}
+	var missingRefs []string
+	for _, seg := range m.Segments() {
+		used[seg] = true
+		if _, ok := objects[seg]; !ok && !stillStored() {
+			return nil
+		}
+		if _, ok := objects[seg]; !ok {
+			rep.MissingSegments++
+			problem("conversation %q: segment %s is missing", m.ID, seg)
+			continue
+		}
+		err, done := checked[seg]
+		if !done {
+			_, err = v.readSegment(ctx, m.Tokenizer, seg)
+			checked[seg] = err
+		}
+		if err != nil {
+			rep.CorruptSegments++
+			problem("conversation %q: %v", m.ID, err)
+		}
+		if _, ok := refs[seg][m.Owner()]; !ok {
+			if !stillStored() {
+				return nil
+			}
+			rep.MissingRefs++
+			problem("conversation %q: no reference on segment %s", m.ID, seg)
+			missingRefs = append(missingRefs, seg)
+		}
+		if h, ok := heads[seg]; !ok || h.State != refcount.Live {
+			if _, err := v.refs.GetHead(ctx, seg); errors.Is(err, refcount.ErrNotFound) {
+				rep.MissingHeads++
+				problem("conversation %q: segment %s has no head", m.ID, seg)
+				if repair {
+					if err := v.refs.CreateHead(ctx, seg, objects[seg].Size, v.now()); err != nil && !errors.Is(err, refcount.ErrExists) {
+						return fmt.Errorf("create head of %s: %w", seg, err)
+					}
+					rep.Repaired++
+				}
+			}
+		}
+	}
+	if repair && len(missingRefs) > 0 {
+		if err := v.refs.AddRefs(ctx, m.Owner(), missingRefs, v.now()); err != nil {
+			return fmt.Errorf("add missing references of %q: %w", m.ID, err)
+		}
+		rep.Repaired += len(missingRefs)
+	}
+	return nil
+}
