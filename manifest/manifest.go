@@ -57,10 +57,10 @@ type Manifest struct {
 	// StoredAt is when the vault stored the conversation, in Unix milliseconds.
 	StoredAt int64           `json:"stored_at"`
 	Metadata json.RawMessage `json:"metadata,omitempty"`
-	Messages []Message `json:"messages"`
-	Chunks   []Chunk   `json:"chunks"`
+	Messages []Message       `json:"messages"`
+	Chunks   []Chunk         `json:"chunks"`
 	// Inline holds every inline chunk's tokens, in order. It is stored after the JSON text.
-	Inline []int `json:"-"`
+	Inline []int  `json:"-"`
 	Totals Totals `json:"totals"`
 }
 

@@ -81,7 +81,7 @@ type Vault struct {
 	claimTTL    time.Duration
 	now         func() time.Time
 
-	models      *models
+	models *models
 
 	bucketCount objstore.Counter
 	refsCount   refcount.Counter

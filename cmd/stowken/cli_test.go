@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -242,16 +244,14 @@ func TestImportBadLines(t *testing.T) {
 		t.Fatalf("re-import: %v", r)
 	}
 	var sum struct {
-		Stored, Existed, Failed int64
-		BytesAdded              int64 `json:"bytes_added"`
+		Stored     int64 `json:"stored"`
+		Existed    int64 `json:"already_present"`
+		Failed     int64 `json:"failed"`
+		BytesAdded int64 `json:"bytes_added"`
 	}
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
-	var raw map[string]any
-	if err := dec.Decode(&raw); err != nil {
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
 		t.Fatalf("import --json printed %q: %v", r.stdout, err)
 	}
-	sum.Stored, sum.Existed, sum.Failed = int64(raw["stored"].(float64)), int64(raw["already_present"].(float64)), int64(raw["failed"].(float64))
-	sum.BytesAdded = int64(raw["bytes_added"].(float64))
 	if sum.Stored != 0 || sum.Existed != int64(len(lines)) || sum.Failed != 0 || sum.BytesAdded != 0 {
 		t.Errorf("re-import summary %+v, want all %d already present", sum, len(lines))
 	}
@@ -285,6 +285,11 @@ func TestImportGzip(t *testing.T) {
 		if got := s.ok("get", convs[i].ID); got != lines[i]+"\n" {
 			t.Errorf("get %s after gzip import:\n got %s\nwant %s", convs[i].ID, got, lines[i])
 		}
+	}
+	// Standard input, gzip too: all already present.
+	if r := s.run(string(gz(lines)), "import", "-"); r.code != 0 ||
+		!strings.Contains(r.stdout, fmt.Sprintf("already present        %d\n", len(lines))) {
+		t.Errorf("import - of gzip data: %v", r)
 	}
 	// A truncated gzip stream is a failed file, reported, with a non-zero exit.
 	data := gz(lines[:half])
@@ -393,6 +398,23 @@ func TestLongPrintableID(t *testing.T) {
 	s.ok("rm", id)
 	if r := s.run("", "get", id); r.code != 1 {
 		t.Errorf("get after rm: %v", r)
+	}
+}
+
+func TestMissingStore(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	for _, args := range [][]string{{"ls"}, {"stats"}, {"get", "x"}, {"rm", "x"}, {"gc"}, {"verify"}} {
+		if r := s.run("", args...); r.code != 1 || !strings.Contains(r.stderr, "no store at "+s.dir) {
+			t.Errorf("stowken %v on a missing store: %v", args, r)
+		}
+	}
+	if _, err := os.Stat(s.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("reading commands created the store directory: %v", err)
+	}
+	s.ok("init")
+	if st := s.stats(); st.Conversations != 0 {
+		t.Errorf("new store: %+v", st)
 	}
 }
 

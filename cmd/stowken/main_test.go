@@ -91,7 +91,7 @@ func (s *store) ok(args ...string) string {
 	return r.stdout
 }
 
-// statsJSON is what "stats --json" prints.
+// testStats is part of what "stats --json" prints.
 type testStats struct {
 	Conversations int64 `json:"conversations"`
 	Messages      int64 `json:"messages"`

@@ -1,0 +1,431 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/tokenizer"
+)
+
+// sameJSON reports whether two JSON texts are equal as values.
+func sameJSON(t testing.TB, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatalf("unmarshal %s: %v", a, err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatalf("unmarshal %s: %v", b, err)
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// checkRoundTrip retrieves every conversation and compares its JSON form with the input line.
+func checkRoundTrip(t *testing.T, v *Vault, convs []*conversation.Conversation, lines [][]byte) {
+	t.Helper()
+	ids := make([]string, len(convs))
+	for i, c := range convs {
+		ids[i] = c.ID
+	}
+	got, errs := v.RetrieveBatch(context.Background(), ids)
+	exact := 0
+	for i := range convs {
+		if errs[i] != nil {
+			t.Fatalf("retrieve %q: %v", ids[i], errs[i])
+		}
+		out, err := conversation.Marshal(got[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) == string(lines[i]) {
+			exact++
+		} else if !sameJSON(t, out, lines[i]) {
+			t.Fatalf("conversation %q changed:\n in: %.400s\nout: %.400s", ids[i], lines[i], out)
+		}
+	}
+	t.Logf("%d conversations round-tripped, %d byte-identical to the input line", len(convs), exact)
+}
+
+func TestRoundTripSample(t *testing.T) {
+	v, _, _ := newMemVault(t, Options{})
+	convs, lines := readCorpus(t, corpus.Path(t, "sample.jsonl"), 1)
+	storeAll(t, v, convs)
+	checkRoundTrip(t, v, convs, lines)
+}
+
+// TestRoundTripChatAllTokenizers stores a large slice of every chat corpus file, each
+// conversation under one of the four tokenizers in turn, and checks every one comes back exactly.
+func TestRoundTripChatAllTokenizers(t *testing.T) {
+	every := 3
+	if testing.Short() {
+		every = 25
+	}
+	v, _, _ := newMemVault(t, Options{})
+	names := tokenizer.Names()
+	var all []*conversation.Conversation
+	var allLines [][]byte
+	for _, f := range corpus.Glob(t, "chat/*.jsonl.gz") {
+		convs, lines := readCorpus(t, f, every)
+		for i, c := range convs {
+			c.Tokenizer = names[i%len(names)]
+			line, err := conversation.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines[i] = line
+		}
+		all, allLines = append(all, convs...), append(allLines, lines...)
+	}
+	storeAll(t, v, all)
+	checkRoundTrip(t, v, all, allLines)
+	// A fresh vault over the same backends (models loaded from the store) reads them too.
+	v2, err := New(context.Background(), Options{Bucket: v.bucket, Refs: v.refs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRoundTrip(t, v2, all[:200], allLines[:200])
+}
+
+func TestTokensInTokensOut(t *testing.T) {
+	v, _, _ := newMemVault(t, Options{})
+	tok, _ := tokenizer.Get("o200k_base")
+	partial := tok.Encode("héllo wörld — ✓")
+	c := &conversation.Conversation{Tokenizer: "o200k_base", Messages: []conversation.Message{
+		{Role: "user", Tokens: partial},
+		{Role: "assistant", Tokens: []int{}},
+		{Role: "tool", Content: "", ToolCallID: "c1", Name: "f"},
+		{Role: "assistant", ContentNull: true, ToolCalls: []conversation.ToolCall{{ID: "c2", Type: "function", Name: "g", Arguments: `{"a": [1, 2]}`}}},
+		{Role: "user", Tokens: partial[:1]}, // a partial UTF-8 sequence stays tokens
+	}}
+	res, err := v.Store(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.ID, "-") || c.ID != res.ID {
+		t.Fatalf("generated id %q not written back (%q)", res.ID, c.ID)
+	}
+	got, err := v.Retrieve(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("got %+v\nwant %+v", got, c)
+	}
+}
+
+// countSegments returns the number of segment objects in the bucket.
+func countSegments(t *testing.T, b objstore.Bucket) int {
+	t.Helper()
+	n := 0
+	if err := b.List(context.Background(), segmentsPrefix, func(objstore.Attrs) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// words returns n pseudo-random words, deterministic for seed.
+func words(seed, n int) string {
+	var sb strings.Builder
+	x := uint64(seed)*0x9e3779b97f4a7c15 + 1
+	for i := 0; i < n; i++ {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		fmt.Fprintf(&sb, "w%d ", x%5000)
+	}
+	return sb.String()
+}
+
+func TestDedupRepeatedMessage(t *testing.T) {
+	v, b, _ := newMemVault(t, Options{})
+	system := words(1, 2000) // a long system prompt
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		c := &conversation.Conversation{ID: fmt.Sprintf("c%d", i), Tokenizer: "cl100k_base", Messages: []conversation.Message{
+			{Role: "system", Content: system},
+			{Role: "user", Content: fmt.Sprintf("question %d", i)},
+		}}
+		if _, err := v.Store(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := countSegments(t, b)
+	if one == 0 {
+		t.Fatal("a 2000-word system prompt produced no segment objects")
+	}
+	// A new conversation with the same prompt adds no segment.
+	res, err := v.Store(ctx, &conversation.Conversation{ID: "again", Tokenizer: "cl100k_base", Messages: []conversation.Message{{Role: "system", Content: system}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NewSegments != 0 || countSegments(t, b) != one {
+		t.Fatalf("repeated system prompt stored again: %d new segments, %d objects (was %d)", res.NewSegments, countSegments(t, b), one)
+	}
+	t.Logf("20 conversations sharing a %d-token prompt: %d segment objects", res.Tokens, one)
+}
+
+func TestDedupEmbeddedPassage(t *testing.T) {
+	v, b, _ := newMemVault(t, Options{})
+	ctx := context.Background()
+	doc := words(7, 3000) // a RAG document pasted into different messages
+	a := &conversation.Conversation{ID: "a", Tokenizer: "cl100k_base", Messages: []conversation.Message{
+		{Role: "user", Content: "Summarise this document for me please:\n\n" + doc + "\n\nThanks!"}}}
+	if _, err := v.Store(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	before := countSegments(t, b)
+	c := &conversation.Conversation{ID: "b", Tokenizer: "cl100k_base", Messages: []conversation.Message{
+		{Role: "system", Content: "You answer from documents."},
+		{Role: "user", Content: "Here are the retrieved passages. [Document 1]\n" + doc + "\nWhat does w17 mean?"}}}
+	res, err := v.Store(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Segments < 3 {
+		t.Fatalf("passage cut into only %d segments", res.Segments)
+	}
+	// Only the pieces at the edges of the passage may be new.
+	if res.NewSegments > 2 {
+		t.Fatalf("embedded passage not deduplicated: %d of %d segments new", res.NewSegments, res.Segments)
+	}
+	t.Logf("passage of %d tokens: %d segments, %d new (objects %d → %d)", res.Tokens, res.Segments, res.NewSegments, before, countSegments(t, b))
+}
+
+func TestStoreIdempotentAndConflict(t *testing.T) {
+	v, b, _ := newMemVault(t, Options{})
+	ctx := context.Background()
+	c := &conversation.Conversation{ID: "x", Tokenizer: "cl100k_base", Messages: []conversation.Message{{Role: "user", Content: words(3, 1000)}}}
+	if _, err := v.Store(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	n := countSegments(t, b)
+	res, err := v.Store(ctx, c)
+	if err != nil || !res.Existed {
+		t.Fatalf("second store: %+v, %v; want Existed", res, err)
+	}
+	d := &conversation.Conversation{ID: "x", Tokenizer: "cl100k_base", Messages: []conversation.Message{{Role: "user", Content: "other"}}}
+	if _, err := v.Store(ctx, d); !errors.Is(err, ErrConflict) {
+		t.Fatalf("different conversation under the same id: %v, want ErrConflict", err)
+	}
+	if countSegments(t, b) != n {
+		t.Fatal("failed stores changed the segment objects")
+	}
+	rep, err := v.Verify(ctx, VerifyOptions{MinAge: 1})
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	v, b, r := newMemVault(t, Options{})
+	ctx := context.Background()
+	long := strings.Repeat("x", 513)
+	cases := map[string]*conversation.Conversation{
+		"unknown tokenizer": {ID: "a", Tokenizer: "gpt2000", Messages: []conversation.Message{{Role: "user", Content: "hi"}}},
+		"unknown role":      {ID: "a", Tokenizer: "cl100k_base", Messages: []conversation.Message{{Role: "robot", Content: "hi"}}},
+		"token past vocab":  {ID: "a", Tokenizer: "r50k_base", Messages: []conversation.Message{{Role: "user", Tokens: []int{1, 50257}}}},
+		"negative token":    {ID: "a", Tokenizer: "r50k_base", Messages: []conversation.Message{{Role: "user", Tokens: []int{-1}}}},
+		"content and tokens": {ID: "a", Tokenizer: "cl100k_base", Messages: []conversation.Message{
+			{Role: "user", Content: "x", Tokens: []int{1}}}},
+		"long id":          {ID: long, Tokenizer: "cl100k_base"},
+		"slash in id":      {ID: "a/b", Tokenizer: "cl100k_base"},
+		"dotdot in id":     {ID: "a..b", Tokenizer: "cl100k_base"},
+		"control in id":    {ID: "a\x01b", Tokenizer: "cl100k_base"},
+		"metadata array":   {ID: "a", Tokenizer: "cl100k_base", Metadata: []byte(`[1]`)},
+		"invalid metadata": {ID: "a", Tokenizer: "cl100k_base", Metadata: []byte(`{"a":`)},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := v.Store(ctx, c)
+			if !errors.Is(err, conversation.ErrInvalid) {
+				t.Fatalf("err = %v, want conversation.ErrInvalid", err)
+			}
+		})
+	}
+	var objects, refs int
+	b.List(ctx, "", func(objstore.Attrs) error { objects++; return nil })
+	r.ListRefs(ctx, func(refcount.Ref) error { refs++; return nil })
+	if objects != 0 || refs != 0 {
+		t.Fatalf("rejected input left %d objects and %d references", objects, refs)
+	}
+}
+
+func TestCorruptSegmentAndManifest(t *testing.T) {
+	v, b, _ := newMemVault(t, Options{CacheBytes: -1})
+	ctx := context.Background()
+	c := &conversation.Conversation{ID: "c", Tokenizer: "cl100k_base", Messages: []conversation.Message{{Role: "user", Content: words(9, 3000)}}}
+	if _, err := v.Store(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	var segKey string
+	b.List(ctx, segmentsPrefix, func(a objstore.Attrs) error { segKey = a.Key; return nil })
+	frame, _, _ := b.Get(ctx, segKey)
+	for name, bad := range map[string][]byte{
+		"flipped byte": flip(frame, len(frame)/2),
+		"truncated":    frame[:len(frame)-5],
+		"empty":        {},
+	} {
+		if _, err := b.Put(ctx, segKey, bad, objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := v.Retrieve(ctx, "c")
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), segKey[strings.LastIndexByte(segKey, '/')+1:]) {
+			t.Fatalf("%s segment: err = %v, want ErrCorrupt naming the segment", name, err)
+		}
+	}
+	b.Put(ctx, segKey, frame, objstore.PutOptions{})
+	if _, err := v.Retrieve(ctx, "c"); err != nil {
+		t.Fatalf("restored segment: %v", err)
+	}
+	b.Delete(ctx, segKey)
+	if _, err := v.Retrieve(ctx, "c"); !errors.Is(err, ErrMissingSegment) {
+		t.Fatalf("missing segment: err = %v, want ErrMissingSegment", err)
+	}
+	rep, err := v.Verify(ctx, VerifyOptions{})
+	if err != nil || rep.OK() || rep.MissingSegments != 1 {
+		t.Fatalf("verify of a store with a missing segment: %+v, %v", rep, err)
+	}
+	b.Put(ctx, segKey, frame, objstore.PutOptions{})
+
+	mkey := manifestKey("c")
+	m, _, _ := b.Get(ctx, mkey)
+	for name, bad := range map[string][]byte{
+		"flipped byte": flip(m, len(m)/2),
+		"truncated":    m[:len(m)/2],
+		"not json":     []byte("hello"),
+		"newer schema": []byte(`{"schema_version":99}`),
+	} {
+		b.Put(ctx, mkey, bad, objstore.PutOptions{})
+		if _, err := v.Retrieve(ctx, "c"); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s manifest: err = %v, want ErrCorrupt", name, err)
+		}
+	}
+}
+
+func flip(b []byte, i int) []byte {
+	out := append([]byte(nil), b...)
+	out[i] ^= 0x40
+	return out
+}
+
+// TestConcurrentStoreRetrieveDelete runs many goroutines storing, retrieving and deleting
+// overlapping conversations (shared prompts) and checks every retrieval is exact, then that
+// GC and Verify leave a consistent store with nothing leaked.
+func TestConcurrentStoreRetrieveDelete(t *testing.T) {
+	v, b, _ := newMemVault(t, Options{Concurrency: 4})
+	ctx := context.Background()
+	prompts := []string{words(11, 1500), words(12, 1500), words(13, 800)}
+	mk := func(i int) *conversation.Conversation {
+		i %= 40
+		return &conversation.Conversation{ID: fmt.Sprintf("conv-%d", i), Tokenizer: "cl100k_base", Messages: []conversation.Message{
+			{Role: "system", Content: prompts[i%3]},
+			{Role: "user", Content: words(100+i%40, 50)},
+			{Role: "assistant", Content: words(200+i%40, 400)},
+		}}
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 1000)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 60; k++ {
+				i := g*60 + k
+				want := mk(i)
+				switch k % 3 {
+				case 0:
+					if _, err := v.Store(ctx, want); err != nil {
+						errc <- err
+					}
+				case 1:
+					got, err := v.Retrieve(ctx, want.ID)
+					if errors.Is(err, ErrNotFound) {
+						continue
+					}
+					if err != nil {
+						errc <- err
+					} else if !reflect.DeepEqual(got, want) {
+						errc <- fmt.Errorf("%s retrieved differently", want.ID)
+					}
+				case 2:
+					if err := v.Delete(ctx, want.ID); err != nil && !errors.Is(err, ErrNotFound) {
+						errc <- err
+					}
+				}
+				if k%20 == 19 {
+					if _, err := v.GC(ctx, GCOptions{}); err != nil {
+						errc <- err
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	rep, err := v.Verify(ctx, VerifyOptions{MinAge: 1})
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	// Delete everything, collect, and nothing may remain.
+	page, _ := v.List(ctx, ListOptions{Limit: 1000})
+	for _, s := range page.Conversations {
+		if err := v.Delete(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := v.GC(ctx, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countSegments(t, b); n != 0 {
+		t.Fatalf("%d segment objects left after deleting everything and GC", n)
+	}
+}
+
+func TestListFiltersAndCursor(t *testing.T) {
+	v, _, _ := newMemVault(t, Options{})
+	ctx := context.Background()
+	for i := 0; i < 25; i++ {
+		c := &conversation.Conversation{ID: fmt.Sprintf("id-%02d", i), Application: []string{"a", "b"}[i%2], Model: []string{"m1", "m2", "m3"}[i%3],
+			Tokenizer: "cl100k_base", Messages: []conversation.Message{{Role: "user", Content: "hi"}}}
+		if _, err := v.Store(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	cursor := ""
+	for {
+		page, err := v.List(ctx, ListOptions{Application: "a", Limit: 4, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page.Conversations {
+			if s.Application != "a" {
+				t.Fatalf("filter leaked %+v", s)
+			}
+			seen = append(seen, s.ID)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 13 || seen[0] != "id-00" || seen[12] != "id-24" {
+		t.Fatalf("paged list = %v", seen)
+	}
+	page, _ := v.List(ctx, ListOptions{Application: "b", Model: "m1"})
+	if len(page.Conversations) != 4 { // 3, 9, 15, 21
+		t.Fatalf("app b model m1: %d conversations", len(page.Conversations))
+	}
+}
