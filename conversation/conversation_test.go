@@ -1,0 +1,95 @@
+package conversation
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseMarshalExact(t *testing.T) {
+	lines := []string{
+		`{"id":"a","application":"app","model":"m","tokenizer":"cl100k_base","messages":[{"role":"user","content":"héllo <b>&</b>"}],"metadata":{"z":1,"a":[true,null]}}`,
+		`{"id":"b","application":"","model":"","tokenizer":"o200k_base","messages":[{"role":"assistant","content":"","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"x\": 1}"}}]},{"role":"tool","content":"42","name":"f","tool_call_id":"c"}]}`,
+		`{"id":"c","application":"","model":"","tokenizer":"p50k_base","created_at":"2026-11-25T10:00:00.5Z","messages":[{"role":"developer","tokens":[1,2,3]},{"role":"assistant","content":null},{"role":"user","tokens":[]}]}`,
+	}
+	for _, line := range lines {
+		c, err := Parse([]byte(line))
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		out, err := Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != line {
+			t.Errorf("not byte-exact:\n in: %s\nout: %s", line, out)
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	base := `{"id":"a","application":"","model":"","tokenizer":"cl100k_base","messages":[{"role":"user","content":"hi"}]}`
+	cases := map[string]string{
+		"malformed":           `{"id":"a",`,
+		"truncated":           base[:len(base)-3],
+		"not an object":       `[1,2]`,
+		"content as number":   strings.Replace(base, `"content":"hi"`, `"content":5`, 1),
+		"messages as object":  strings.Replace(base, `"messages":[{"role":"user","content":"hi"}]`, `"messages":{}`, 1),
+		"unknown field":       strings.Replace(base, `"id":"a"`, `"id":"a","colour":"red"`, 1),
+		"unknown role":        strings.Replace(base, `"user"`, `"robot"`, 1),
+		"content and tokens":  strings.Replace(base, `"content":"hi"`, `"content":"hi","tokens":[1]`, 1),
+		"empty id":            strings.Replace(base, `"id":"a"`, `"id":""`, 1),
+		"id with slash":       strings.Replace(base, `"id":"a"`, `"id":"a/b"`, 1),
+		"id with dotdot":      strings.Replace(base, `"id":"a"`, `"id":"..x"`, 1),
+		"id with control":     strings.Replace(base, `"id":"a"`, `"id":"a\u0007"`, 1),
+		"id too long":         strings.Replace(base, `"id":"a"`, `"id":"`+strings.Repeat("x", 513)+`"`, 1),
+		"no tokenizer":        strings.Replace(base, `"tokenizer":"cl100k_base"`, `"tokenizer":""`, 1),
+		"metadata not object": strings.Replace(base, `"messages"`, `"metadata":[1],"messages"`, 1),
+		"bad created_at":      strings.Replace(base, `"messages"`, `"created_at":"yesterday","messages"`, 1),
+		"trailing data":       base + `{}`,
+		"token as string":     strings.Replace(base, `"content":"hi"`, `"tokens":["1"]`, 1),
+	}
+	for name, line := range cases {
+		if _, err := Parse([]byte(line)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func TestValidIDs(t *testing.T) {
+	good := []string{"a", "conv#3", "x y z?:=&", "日本語-会話", strings.Repeat("é", 256), "a.b", ".x"}
+	for _, id := range good {
+		if err := ValidateID(id); err != nil {
+			t.Errorf("%q: %v", id, err)
+		}
+	}
+	bad := []string{"", ".", "a/b", "..", "a..b", "a\nb", "a\x00b", "a\\b", strings.Repeat("x", 513), "\xff"}
+	for _, id := range bad {
+		if err := ValidateID(id); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q accepted", id)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"id":"a","application":"","model":"","tokenizer":"cl100k_base","messages":[{"role":"user","content":"hi"}]}`))
+	f.Add([]byte(`{"tokenizer":"x","messages":[{"role":"tool","tokens":[1,2]}],"metadata":{"a":{}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			return
+		}
+		out, err := Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, err := Parse(out)
+		if err != nil {
+			t.Fatalf("marshalled form does not parse: %v\n%s", err, out)
+		}
+		out2, _ := Marshal(c2)
+		if string(out) != string(out2) {
+			t.Fatalf("marshal is not stable:\n%s\n%s", out, out2)
+		}
+	})
+}
