@@ -110,8 +110,10 @@ func (v *Vault) walkManifests(ctx context.Context, after string, fn func(m *mani
 	flush := func() error {
 		ms := make([]*manifest.Manifest, len(window))
 		err := forEach(ctx, len(window), v.concurrency, func(ctx context.Context, i int) error {
-			id := strings.TrimSuffix(strings.TrimPrefix(window[i].Key, manifestsPrefix), manifestSuffix)
-			m, err := v.readManifest(ctx, id)
+			m, err := v.readManifestKey(ctx, window[i].Key)
+			if errors.Is(err, ErrNotFound) {
+				return nil // deleted since the listing
+			}
 			ms[i] = m
 			return err
 		})
@@ -119,6 +121,9 @@ func (v *Vault) walkManifests(ctx context.Context, after string, fn func(m *mani
 			return err
 		}
 		for i, m := range ms {
+			if m == nil {
+				continue
+			}
 			if err := fn(m, window[i].Size); err != nil {
 				return err
 			}
@@ -197,6 +202,7 @@ func (v *Vault) Stats(ctx context.Context) (Stats, error) {
 		return st, fmt.Errorf("vault: list models: %w", err)
 	}
 	st.StoredBytes = st.SegmentBytes + st.ManifestBytes + st.ModelBytes
+	st.UndedupedBytes += st.ModelBytes
 	if st.Tokens > 0 {
 		st.BytesPerToken = float64(st.StoredBytes) / float64(st.Tokens)
 	}

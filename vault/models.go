@@ -171,12 +171,13 @@ func (v *Vault) withModel(ctx context.Context, fn func() error) error {
 }
 
 // observe records what a Store wrote without a model; once enough is seen, it builds the
-// scope's model and stores it. Failures only mean data keeps being written without a model.
-func (v *Vault) observe(ctx context.Context, sc scope, tokenData [][]byte, manifestJSON []byte) {
+// scope's model and stores it, and returns the bytes it stored. Failures only mean data keeps
+// being written without a model.
+func (v *Vault) observe(ctx context.Context, sc scope, tokenData [][]byte, manifestJSON []byte) int64 {
 	v.models.mu.Lock()
 	if v.models.active[sc] != 0 {
 		v.models.mu.Unlock()
-		return
+		return 0
 	}
 	s := v.models.samples[sc]
 	if s == nil {
@@ -190,7 +191,7 @@ func (v *Vault) observe(ctx context.Context, sc scope, tokenData [][]byte, manif
 	s.manifests = append(s.manifests, manifestJSON)
 	if s.tokenSize < modelSampleBytes {
 		v.models.mu.Unlock()
-		return
+		return 0
 	}
 	delete(v.models.samples, sc)
 	m := &model{scope: sc, tokens: pick(s.tokens, tokenDictBytes), manifests: pick(s.manifests, manifestDictBytes)}
@@ -200,11 +201,11 @@ func (v *Vault) observe(ctx context.Context, sc scope, tokenData [][]byte, manif
 	m.id = modelID(content[:len(content)-4])
 	if _, err := v.bucket.Put(ctx, modelKey(m.id), content, objstore.PutOptions{IfNoneMatch: true}); err != nil && !errors.Is(err, objstore.ErrExists) {
 		v.log.Warn("could not store a compression model; writing without one", "tokenizer", sc.tokenizer, "application", sc.application, "err", err)
-		return
+		return 0
 	}
 	if err := v.addModel(m); err != nil {
 		v.log.Warn("could not load a compression model", "tokenizer", sc.tokenizer, "application", sc.application, "err", err)
-		return
+		return int64(len(content))
 	}
 	v.models.mu.Lock()
 	if v.models.active[sc] == 0 {
@@ -213,6 +214,7 @@ func (v *Vault) observe(ctx context.Context, sc scope, tokenData [][]byte, manif
 	v.models.mu.Unlock()
 	v.log.Info("built compression model", "tokenizer", sc.tokenizer, "application", sc.application, "model", fmt.Sprintf("%08x", m.id),
 		"token_dict_bytes", len(m.tokens), "manifest_dict_bytes", len(m.manifests))
+	return int64(len(content))
 }
 
 // pick returns a random selection of the items, concatenated, of at most size bytes.

@@ -48,12 +48,27 @@ func (v *Vault) readManifest(ctx context.Context, id string) (*manifest.Manifest
 	if err := conversation.ValidateID(id); err != nil {
 		return nil, err
 	}
-	data, _, err := v.bucket.Get(ctx, manifestKey(id))
-	if errors.Is(err, objstore.ErrNotFound) {
+	m, err := v.readManifestKey(ctx, manifestKey(id))
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("vault: read manifest of %q: %w", id, err)
+		return nil, err
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("%w: manifest under %q names conversation %q", ErrCorrupt, id, m.ID)
+	}
+	return m, nil
+}
+
+// readManifestKey reads and decodes the manifest stored under key.
+func (v *Vault) readManifestKey(ctx context.Context, key string) (*manifest.Manifest, error) {
+	data, _, err := v.bucket.Get(ctx, key)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vault: read manifest %s: %w", key, err)
 	}
 	var m *manifest.Manifest
 	err = v.withModel(ctx, func() error {
@@ -61,10 +76,10 @@ func (v *Vault) readManifest(ctx context.Context, id string) (*manifest.Manifest
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: manifest of %q: %w", ErrCorrupt, id, err)
+		return nil, fmt.Errorf("%w: manifest %s: %w", ErrCorrupt, key, err)
 	}
-	if m.ID != id {
-		return nil, fmt.Errorf("%w: manifest under %q names conversation %q", ErrCorrupt, id, m.ID)
+	if manifestKey(m.ID) != key {
+		return nil, fmt.Errorf("%w: manifest %s names conversation %q", ErrCorrupt, key, m.ID)
 	}
 	return m, nil
 }

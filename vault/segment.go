@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"unicode/utf8"
 )
 
 // Chunking parameters, in tokens. A message of at least longMessage tokens is cut on its own, so
@@ -18,7 +19,7 @@ const (
 	minSegment  = 256
 	maxSegment  = 8192
 	// cutBits sets the average piece length past minSegment: 2^cutBits tokens.
-	cutBits = 10
+	cutBits = 11
 )
 
 // piece is a run of the conversation's token stream.
@@ -113,8 +114,25 @@ func segmentKey(id string) string {
 	return segmentsPrefix + id[:2] + "/" + id[2:4] + "/" + id
 }
 
-// manifestKey is the object key of a conversation's manifest.
-func manifestKey(id string) string { return manifestsPrefix + id + manifestSuffix }
+// manifestKey is the object key of a conversation's manifest: manifests/<id>.json.zst for ids
+// of up to maxKeyID bytes. A longer id (up to 512 bytes are allowed) is shortened to its first
+// maxKeyID bytes, "~" and 32 hex digits of its SHA-256, so that every key element fits in a
+// file name (255 bytes) on the local store; the manifest itself holds the whole id. Short ids
+// never reach the length of a shortened one, so the two cannot collide.
+func manifestKey(id string) string {
+	if len(id) <= maxKeyID {
+		return manifestsPrefix + id + manifestSuffix
+	}
+	cut := maxKeyID
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	sum := sha256.Sum256([]byte(id))
+	return manifestsPrefix + id[:cut] + "~" + hex.EncodeToString(sum[:16]) + manifestSuffix
+}
+
+// maxKeyID is the longest id used as it is in a manifest key.
+const maxKeyID = 150
 
 const (
 	segmentsPrefix  = "segments/"

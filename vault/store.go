@@ -24,7 +24,8 @@ type StoreResult struct {
 	Tokens  int
 	// NewSegments counts segment objects this Store uploaded; Segments all it references.
 	NewSegments, Segments int
-	// StoredBytes is what this Store added to the bucket: new segments and the manifest.
+	// StoredBytes is what this Store added to the bucket: new segments, the manifest, and a
+	// compression model when this Store was the one that built it.
 	StoredBytes int64
 }
 
@@ -63,7 +64,7 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 	}
 	if plan.model == 0 {
 		payload, _ := manifest.Payload(m)
-		v.observe(ctx, scope{c.Tokenizer, c.Application}, plan.tokenData, payload)
+		res.StoredBytes += v.observe(ctx, scope{c.Tokenizer, c.Application}, plan.tokenData, payload)
 	}
 
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
@@ -134,7 +135,8 @@ func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, 
 	if !bytes.Equal(a, b) {
 		return res, fmt.Errorf("%w: %q", ErrConflict, c.ID)
 	}
-	res.Existed, res.NewSegments, res.StoredBytes = true, 0, 0
+	// Segments this call uploaded stay counted: they are stored until GC collects them.
+	res.Existed = true
 	return res, nil
 }
 

@@ -72,8 +72,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	// the meantime, which verifyManifest checks before it reports anything.
 	var manifests []*manifest.Manifest
 	if err := v.bucket.List(ctx, manifestsPrefix, func(a objstore.Attrs) error {
-		id := strings.TrimSuffix(strings.TrimPrefix(a.Key, manifestsPrefix), manifestSuffix)
-		m, err := v.readManifest(ctx, id)
+		m, err := v.readManifestKey(ctx, a.Key)
 		switch {
 		case errors.Is(err, ErrNotFound): // deleted since the listing
 		case err != nil:

@@ -534,7 +534,7 @@ func TestStatsGCVerify(t *testing.T) {
 
 	before := s.stats()
 	if before.Conversations != int64(len(lines))+1 || before.Tokens == 0 || before.Segments == 0 ||
-		before.StoredBytes != before.SegmentBytes+before.ManifestBytes {
+		before.StoredBytes != before.SegmentBytes+before.ManifestBytes+before.ModelBytes {
 		t.Fatalf("stats after import: %+v", before)
 	}
 	var raw map[string]any

@@ -112,8 +112,9 @@ var statsCommand = &command{
 	name:    "stats",
 	summary: "totals of the store: conversations, tokens, bytes, deduplication",
 	doc: `Prints totals over the whole store (it reads every manifest and lists every segment):
-conversations, messages, tokens, stored bytes (segments and manifests), bytes per token, what
-the data would take without deduplication, and the requests this command made to the store.`,
+conversations, messages, tokens, stored bytes (segments, manifests and compression models),
+bytes per token, what the data would take without deduplication, and the requests this
+command made to the store.`,
 	run: runStats,
 }
 
@@ -125,7 +126,9 @@ type statsJSON struct {
 	StoredBytes    int64        `json:"stored_bytes"`
 	SegmentBytes   int64        `json:"segment_bytes"`
 	ManifestBytes  int64        `json:"manifest_bytes"`
+	ModelBytes     int64        `json:"model_bytes"`
 	Segments       int64        `json:"segments"`
+	Models         int64        `json:"models"`
 	BytesPerToken  float64      `json:"bytes_per_token"`
 	UndedupedBytes int64        `json:"undeduped_bytes"`
 	DedupSaving    float64      `json:"dedup_saving"`
@@ -149,8 +152,8 @@ func runStats(ctx context.Context, e *env, c *command, args []string) error {
 		}
 		if *asJSON {
 			return writeJSON(e.stdout, statsJSON{st.Conversations, st.Messages, st.Tokens, st.StoredBytes,
-				st.SegmentBytes, st.ManifestBytes, st.Segments, st.BytesPerToken, st.UndedupedBytes,
-				st.DedupSaving, requestsForm(v.Requests())})
+				st.SegmentBytes, st.ManifestBytes, st.ModelBytes, st.Segments, st.Models, st.BytesPerToken,
+				st.UndedupedBytes, st.DedupSaving, requestsForm(v.Requests())})
 		}
 		printStats(e, st, v.Requests())
 		return nil
@@ -166,6 +169,7 @@ func printStats(e *env, st vault.Stats, rq vault.Requests) {
 	fmt.Fprintf(w, "stored bytes           %s (%s)\n", formatCount(st.StoredBytes), formatBytes(st.StoredBytes))
 	fmt.Fprintf(w, "  segments             %s in %s objects\n", formatBytes(st.SegmentBytes), formatCount(st.Segments))
 	fmt.Fprintf(w, "  manifests            %s\n", formatBytes(st.ManifestBytes))
+	fmt.Fprintf(w, "  compression models   %s in %s objects\n", formatBytes(st.ModelBytes), formatCount(st.Models))
 	fmt.Fprintf(w, "bytes/token            %.3f\n", st.BytesPerToken)
 	fmt.Fprintf(w, "without deduplication  %s (%s)\n", formatCount(st.UndedupedBytes), formatBytes(st.UndedupedBytes))
 	fmt.Fprintf(w, "deduplication saves    %.1f%%\n", 100*st.DedupSaving)

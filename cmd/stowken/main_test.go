@@ -99,6 +99,7 @@ type testStats struct {
 	StoredBytes   int64 `json:"stored_bytes"`
 	SegmentBytes  int64 `json:"segment_bytes"`
 	ManifestBytes int64 `json:"manifest_bytes"`
+	ModelBytes    int64 `json:"model_bytes"`
 	Segments      int64 `json:"segments"`
 }
 
