@@ -122,7 +122,19 @@ func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, 
 	if existing.Nonce == m.Nonce {
 		return res, nil
 	}
-	v.dropRefs(m.Owner(), ids)
+	// Drop our references. Only segments the existing manifest does not use may have become
+	// unreferenced (ours were uploaded for nothing): only they are marked for the collector.
+	var unused []string
+	inExisting := map[string]bool{}
+	for _, id := range existing.Segments() {
+		inExisting[id] = true
+	}
+	for _, id := range ids {
+		if !inExisting[id] {
+			unused = append(unused, id)
+		}
+	}
+	v.dropRefsMarking(m.Owner(), ids, unused)
 	stored, err := v.assemble(ctx, existing)
 	if err != nil {
 		return res, fmt.Errorf("vault: store %q: read the stored conversation: %w", c.ID, err)
@@ -153,15 +165,21 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 }
 
 // dropRefs removes references a failed Store took and marks the segments for the collector.
-// Failures only leak references, which Verify reclaims, so they are logged, not returned.
-func (v *Vault) dropRefs(owner string, ids []string) {
+func (v *Vault) dropRefs(owner string, ids []string) { v.dropRefsMarking(owner, ids, ids) }
+
+// dropRefsMarking removes owner's references on ids and marks the segments in mark for the
+// collector. Failures only leak references, which Verify reclaims, so they are logged.
+func (v *Vault) dropRefsMarking(owner string, ids, mark []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := v.refs.RemoveRefs(ctx, owner, ids); err != nil {
 		v.log.Warn("leaked references of a failed store; verify --repair reclaims them", "owner", owner, "err", err)
 		return
 	}
-	if err := v.refs.MarkCandidates(ctx, ids, v.now()); err != nil {
+	if len(mark) == 0 {
+		return
+	}
+	if err := v.refs.MarkCandidates(ctx, mark, v.now()); err != nil {
 		v.log.Warn("could not mark segments for gc", "owner", owner, "err", err)
 	}
 }

@@ -1,0 +1,102 @@
+package integration
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/vault"
+)
+
+// TestStoreRequestBudget stores the sample conversations one at a time and checks each Store's
+// requests: exactly one S3 PUT for the manifest plus one per segment object that did not exist
+// yet (StoreResult.NewSegments), plus one for a compression model in the one Store that builds
+// it; never a HEAD, never a GET; at most one batched DynamoDB write per refcount.BatchSize
+// segments plus one head per new segment, and at most one head read per segment.
+func TestStoreRequestBudget(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	ctx := context.Background()
+	convs, _ := readCorpus(t, "sample.jsonl", 0)
+	v := st.open(t, vault.Options{})
+
+	var puts, writes, reads, newSegs, modelPuts int64
+	models := 0
+	for _, c := range convs {
+		before := v.Requests()
+		res, err := v.Store(ctx, c)
+		if err != nil {
+			t.Fatalf("store %q: %v", c.ID, err)
+		}
+		d := v.Requests().Sub(before)
+		built := 0
+		if n := len(st.keys(t, modelsPrefix)); n != models {
+			built, models = n-models, n
+		}
+		checkStoreBudget(t, c, res, d, built)
+		puts, writes, reads = puts+d.S3Puts, writes+d.RefsWrites, reads+d.RefsReads
+		newSegs += int64(res.NewSegments)
+		modelPuts += int64(built)
+	}
+	n := float64(len(convs))
+	t.Logf("%d stores one at a time: %.3f S3 PUTs, %.3f DynamoDB writes, %.3f DynamoDB reads per conversation; %d new segments, %d model PUTs, no HEAD, no GET",
+		len(convs), float64(puts)/n, float64(writes)/n, float64(reads)/n, newSegs, modelPuts)
+	if got := int64(len(st.segmentObjects(t))); got != newSegs {
+		t.Errorf("stores report %d new segments, the bucket holds %d segment objects", newSegs, got)
+	}
+
+	// Every conversation reads back (through a vault that did not write it).
+	reader := st.open(t, vault.Options{})
+	for _, c := range convs {
+		got, err := reader.Retrieve(ctx, c.ID)
+		if err != nil {
+			t.Fatalf("retrieve %q: %v", c.ID, err)
+		}
+		if !sameJSON(mustMarshal(t, got), mustMarshal(t, c)) {
+			t.Errorf("conversation %q came back different", c.ID)
+		}
+	}
+
+	// Storing the same conversations again uploads nothing: the manifest's conditional PUT
+	// finds the stored one, which the vault then reads to compare.
+	for _, c := range convs[:30] {
+		again, err := conversation.Parse(mustMarshal(t, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := v.Requests()
+		res, err := v.Store(ctx, again)
+		if err != nil {
+			t.Fatalf("store %q again: %v", c.ID, err)
+		}
+		d := v.Requests().Sub(before)
+		if !res.Existed || res.NewSegments != 0 || d.S3Puts != 1 || d.S3Heads != 0 {
+			t.Errorf("store %q again: Existed %v, %d new segments, %d PUTs, %d HEADs; want Existed, 0, 1 (the refused manifest), 0",
+				c.ID, res.Existed, res.NewSegments, d.S3Puts, d.S3Heads)
+		}
+	}
+}
+
+// checkStoreBudget checks the requests d of one Store of a conversation not stored before,
+// made while no other Store ran on the vault; modelsBuilt is how many compression models the
+// Store added to the bucket.
+func checkStoreBudget(t *testing.T, c *conversation.Conversation, res vault.StoreResult, d vault.Requests, modelsBuilt int) {
+	t.Helper()
+	if modelsBuilt > 1 {
+		t.Errorf("store %q built %d compression models", c.ID, modelsBuilt)
+	}
+	if want := int64(1 + res.NewSegments + modelsBuilt); d.S3Puts != want {
+		t.Errorf("store %q: %d S3 PUTs, want %d (1 manifest + %d new segments + %d models)", c.ID, d.S3Puts, want, res.NewSegments, modelsBuilt)
+	}
+	if d.S3Heads != 0 || d.S3Gets != 0 || d.S3Deletes != 0 {
+		t.Errorf("store %q: %d HEAD, %d GET, %d DELETE requests, want none", c.ID, d.S3Heads, d.S3Gets, d.S3Deletes)
+	}
+	batches := int64((res.Segments + refcount.BatchSize - 1) / refcount.BatchSize)
+	if want := batches + int64(res.NewSegments); d.RefsWrites > want {
+		t.Errorf("store %q: %d DynamoDB writes for %d segments (%d new), want at most %d", c.ID, d.RefsWrites, res.Segments, res.NewSegments, want)
+	}
+	if d.RefsReads > int64(res.Segments) {
+		t.Errorf("store %q: %d DynamoDB reads for %d segments, want at most one per segment", c.ID, d.RefsReads, res.Segments)
+	}
+}

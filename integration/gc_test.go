@@ -1,0 +1,178 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/vault"
+)
+
+// TestDeleteThenGC stores sample and generated conversations, deletes some, and collects with
+// no grace period: exactly the segments that only deleted conversations used are deleted (a
+// prompt that a kept conversation shares stays, one only deleted conversations used goes),
+// the kept conversations still retrieve exactly, the deleted ones are gone, and Verify is OK.
+// A deleted conversation stored again afterwards uploads its segments anew.
+func TestDeleteThenGC(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	ctx := context.Background()
+	v := st.open(t, vault.Options{})
+
+	convs, lines := readCorpus(t, "sample.jsonl", 120)
+	sharedKept, sharedGone := words(21, 2000), words(22, 2000)
+	var gen []*conversation.Conversation
+	for i := range 4 { // gc-keep-*: sharedKept, half of them deleted
+		gen = append(gen, chat(fmt.Sprintf("gc-keep-%d", i), "gc", sharedKept, words(300+i, 500), "ok"))
+	}
+	for i := range 3 { // gc-gone-*: sharedGone, all deleted
+		gen = append(gen, chat(fmt.Sprintf("gc-gone-%d", i), "gc", sharedGone, words(400+i, 500), "ok"))
+	}
+	for _, c := range gen {
+		convs, lines = append(convs, c), append(lines, mustMarshal(t, c))
+	}
+	if _, errs := v.StoreBatch(ctx, convs); errors.Join(errs...) != nil {
+		t.Fatal(errors.Join(errs...))
+	}
+
+	// Which conversations go, and which segments each uses.
+	deleted := map[string]bool{"gc-keep-0": true, "gc-keep-1": true, "gc-gone-0": true, "gc-gone-1": true, "gc-gone-2": true}
+	for i, c := range convs[:120] {
+		if i%3 == 0 {
+			deleted[c.ID] = true
+		}
+	}
+	segsOf := map[string][]string{}
+	keptSegs, goneSegs := map[string]bool{}, map[string]bool{}
+	for _, c := range convs {
+		m, err := v.Manifest(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segsOf[c.ID] = m.Segments()
+		for _, s := range m.Segments() {
+			if !deleted[c.ID] {
+				keptSegs[s] = true
+			}
+		}
+	}
+	for id := range deleted {
+		for _, s := range segsOf[id] {
+			if !keptSegs[s] {
+				goneSegs[s] = true
+			}
+		}
+	}
+	before := st.segmentObjects(t)
+	if len(before) != len(keptSegs)+len(goneSegs) {
+		t.Fatalf("%d segment objects before deleting, want %d used by kept + %d used only by deleted conversations", len(before), len(keptSegs), len(goneSegs))
+	}
+	// The prompt the kept conversations share must survive; the one only deleted ones used must go.
+	for _, s := range segsOf["gc-keep-0"] {
+		if slices.Contains(segsOf["gc-keep-3"], s) && !keptSegs[s] {
+			t.Fatalf("shared segment %s not counted as kept", s)
+		}
+	}
+	promptGone := 0
+	for _, s := range segsOf["gc-gone-0"] {
+		if slices.Contains(segsOf["gc-gone-2"], s) {
+			promptGone++
+			if !goneSegs[s] {
+				t.Fatalf("segment %s of the prompt only deleted conversations used is not counted as gone", s)
+			}
+		}
+	}
+	if promptGone == 0 || len(goneSegs) == 0 {
+		t.Fatalf("test setup: %d prompt segments, %d segments in all to be collected; want some", promptGone, len(goneSegs))
+	}
+
+	for _, id := range slices.Sorted(maps.Keys(deleted)) {
+		if err := v.Delete(ctx, id); err != nil {
+			t.Fatalf("delete %q: %v", id, err)
+		}
+	}
+	if err := v.Delete(ctx, "gc-gone-0"); !errors.Is(err, vault.ErrNotFound) {
+		t.Errorf("deleting %q again: %v, want ErrNotFound", "gc-gone-0", err)
+	}
+
+	// A grace period keeps everything; no grace collects exactly the segments only deleted
+	// conversations used; a second run finds nothing to do.
+	rep, err := v.GC(ctx, vault.GCOptions{Grace: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleted != 0 || rep.TooYoung != rep.Candidates {
+		t.Errorf("GC with a 1h grace: %+v; want every candidate too young, nothing deleted", rep)
+	}
+	if n := len(st.segmentObjects(t)); n != len(before) {
+		t.Errorf("GC with a 1h grace changed the segment objects from %d to %d", len(before), n)
+	}
+	rep, err = v.GC(ctx, vault.GCOptions{Grace: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := st.segmentObjects(t)
+	if rep.Deleted != len(goneSegs) || len(after) != len(keptSegs) {
+		t.Errorf("GC: deleted %d, %d segment objects left; want %d deleted, %d left (%+v)", rep.Deleted, len(after), len(goneSegs), len(keptSegs), rep)
+	}
+	for s := range goneSegs {
+		if after[s] {
+			t.Errorf("segment %s, used only by deleted conversations, survived GC", s)
+		}
+	}
+	for s := range keptSegs {
+		if !after[s] {
+			t.Errorf("segment %s, used by a kept conversation, was deleted", s)
+		}
+	}
+	t.Logf("deleted %d of %d conversations; GC: %d candidates, %d deleted (%d bytes), %d still referenced; %d -> %d segment objects",
+		len(deleted), len(convs), rep.Candidates, rep.Deleted, rep.BytesFreed, rep.Referenced, len(before), len(after))
+	if rep, err := v.GC(ctx, vault.GCOptions{Grace: 0}); err != nil || rep.Deleted != 0 || rep.Candidates != 0 {
+		t.Errorf("second GC: %+v, %v; want nothing to do", rep, err)
+	}
+
+	reader := st.open(t, vault.Options{StoreTimeout: auditTimeout})
+	time.Sleep(2 * auditTimeout) // so that Verify would see any leak
+	for i, c := range convs {
+		got, err := reader.Retrieve(ctx, c.ID)
+		switch {
+		case deleted[c.ID]:
+			if !errors.Is(err, vault.ErrNotFound) {
+				t.Errorf("retrieve deleted %q: %v, want ErrNotFound", c.ID, err)
+			}
+		case err != nil:
+			t.Errorf("retrieve %q: %v", c.ID, err)
+		default:
+			checkRetrieved(t, c.ID, got, lines[i])
+		}
+	}
+	vrep, err := reader.Verify(ctx, vault.VerifyOptions{MinAge: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vrep.OK() || vrep.Manifests != len(convs)-len(deleted) || vrep.Segments != len(keptSegs) || len(vrep.Problems) != 0 ||
+		vrep.LeakedRefs+vrep.LeakedObjects+vrep.DanglingHeads+vrep.Unreferenced != 0 {
+		t.Errorf("verify: OK %v, %d manifests, %d segments (want %d, %d), problems %q; want no leaks: %+v", vrep.OK(), vrep.Manifests, vrep.Segments,
+			len(convs)-len(deleted), len(keptSegs), vrep.Problems, vrep)
+	}
+
+	// Storing a deleted conversation again uploads the segments GC removed.
+	again := chat("gc-gone-0", "gc", sharedGone, words(400, 500), "ok")
+	res, err := v.Store(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Existed || res.NewSegments != res.Segments || res.Segments != len(segsOf["gc-gone-0"]) {
+		t.Errorf("storing %q again after GC: %+v; want all %d segments uploaded anew", again.ID, res, len(segsOf["gc-gone-0"]))
+	}
+	got, err := reader.Retrieve(ctx, again.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRetrieved(t, again.ID, got, mustMarshal(t, again))
+}
