@@ -86,10 +86,13 @@ type ToolCall struct {
 	Arguments string `json:"arguments"`
 }
 
-// Chunk is one piece of the token stream: a segment reference (Segment set) or an inline run.
+// Chunk is one piece of the token stream: Tokens tokens of a segment from Offset on (Segment
+// set; a whole segment, or a slice of a pack segment shared by several conversations), or an
+// inline run.
 type Chunk struct {
 	// Segment is the segment id, 64 hex digits; empty for an inline run.
 	Segment string `json:"segment,omitempty"`
+	Offset  int    `json:"offset,omitempty"`
 	Tokens  int    `json:"tokens"`
 }
 
@@ -140,8 +143,8 @@ func (m *Manifest) Validate() error {
 	}
 	chunks, inline := 0, 0
 	for i, c := range m.Chunks {
-		if c.Tokens <= 0 {
-			return fmt.Errorf("%w: chunk %d has %d tokens", ErrInvalid, i, c.Tokens)
+		if c.Tokens <= 0 || c.Offset < 0 || c.Offset > 0 && c.Segment == "" {
+			return fmt.Errorf("%w: chunk %d has %d tokens at offset %d", ErrInvalid, i, c.Tokens, c.Offset)
 		}
 		if c.Segment == "" {
 			inline += c.Tokens

@@ -48,13 +48,18 @@ func readCorpus(t testing.TB, path string, every int) (convs []*conversation.Con
 	return convs, lines
 }
 
-// storeAll stores the conversations and fails the test on any error.
+// storeAll stores the conversations in batches of 256, as stowken import does, and fails the
+// test on any error.
 func storeAll(t testing.TB, v *Vault, convs []*conversation.Conversation) {
 	t.Helper()
-	_, errs := v.StoreBatch(context.Background(), convs)
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("store %q: %v", convs[i].ID, err)
+	for len(convs) > 0 {
+		batch := convs[:min(256, len(convs))]
+		convs = convs[len(batch):]
+		_, errs := v.StoreBatch(context.Background(), batch)
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("store %q: %v", batch[i].ID, err)
+			}
 		}
 	}
 }

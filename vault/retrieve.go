@@ -115,11 +115,11 @@ func (v *Vault) assemble(ctx context.Context, m *manifest.Manifest) (*conversati
 				return nil, fmt.Errorf("%w: inline tokens of %q are fewer than its chunks", ErrCorrupt, m.ID)
 			}
 			part, inline = inline[:ch.Tokens], inline[ch.Tokens:]
-		} else {
-			part = decoded[ch.Segment]
+		} else if seg := decoded[ch.Segment]; ch.Offset+ch.Tokens <= len(seg) {
+			part = seg[ch.Offset : ch.Offset+ch.Tokens]
 		}
 		if len(part) != ch.Tokens {
-			return nil, fmt.Errorf("%w: chunk of %q has %d tokens, manifest says %d", ErrCorrupt, m.ID, len(part), ch.Tokens)
+			return nil, fmt.Errorf("%w: chunk of %q: segment %s has no %d tokens at offset %d", ErrCorrupt, m.ID, ch.Segment, ch.Tokens, ch.Offset)
 		}
 		stream = append(stream, part...)
 	}

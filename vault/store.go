@@ -42,42 +42,179 @@ type StoreResult struct {
 // references or objects, never a manifest pointing at something missing.
 func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreResult, error) {
 	start := v.now()
+	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
+	defer cancel()
+	p := v.begin(c, start)
+	v.takeRefs(ctx, p)
+	v.finish(ctx, p, start)
+	return p.res, p.err
+}
+
+// StoreBatch stores the conversations concurrently. The i-th result and error belong to cs[i];
+// one failure does not stop the others.
+//
+// Unlike Store, StoreBatch packs the unique parts of conversations of the same application
+// into shared pack segments, so that they compress with each other's context (see pack.go). A
+// pack is a segment like any other, referenced by every conversation in it, and deleted when
+// the last of them is; until then it keeps the bytes of deleted members too.
+func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation) ([]StoreResult, []error) {
+	start := v.now()
+	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
+	defer cancel()
+	ps := make([]*pendingStore, len(cs))
+	forEach(ctx, len(cs), v.concurrency, func(ctx context.Context, i int) error {
+		ps[i] = v.begin(cs[i], start)
+		return nil
+	})
+	packs := v.pack(ctx, ps)
+	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
+		v.takeRefs(ctx, ps[i])
+		return nil
+	})
+	// Every member referenced its pack above; now the pack is uploaded once.
+	forEach(ctx, len(packs), v.concurrency, func(ctx context.Context, i int) error {
+		v.uploadPack(ctx, packs[i])
+		return nil
+	})
+	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
+		v.finish(ctx, ps[i], start)
+		return nil
+	})
+	for _, pk := range packs {
+		v.collectUnusedPack(ctx, pk)
+	}
+	results := make([]StoreResult, len(cs))
+	errs := make([]error, len(cs))
+	for i, p := range ps {
+		results[i], errs[i] = p.res, p.err
+	}
+	return results, errs
+}
+
+// pendingStore is one conversation on its way through Store or StoreBatch. Each step does
+// nothing once err is set.
+type pendingStore struct {
+	c    *conversation.Conversation
+	plan *storePlan
+	res  StoreResult
+	err  error
+	// refs lists the segments owner references once takeRefs succeeded (nil before).
+	refs []string
+}
+
+// begin validates, tokenizes and segments c, without I/O.
+func (v *Vault) begin(c *conversation.Conversation, start time.Time) *pendingStore {
+	p := &pendingStore{c: c}
 	if c.ID == "" {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return StoreResult{}, fmt.Errorf("vault: generate id: %w", err)
+			p.err = fmt.Errorf("vault: generate id: %w", err)
+			return p
 		}
 		c.ID = id.String()
 	}
-	plan, err := v.prepare(c)
-	if err != nil {
-		return StoreResult{ID: c.ID}, err
+	p.res.ID = c.ID
+	if p.plan, p.err = v.prepare(c); p.err != nil {
+		return p
 	}
-	res := StoreResult{ID: c.ID, Tokens: plan.manifest.Totals.Tokens, Segments: len(plan.segments)}
-	m := plan.manifest
+	m := p.plan.manifest
 	m.StoredAt = start.UnixMilli()
 	m.Nonce = randomHex(8)
-	owner := m.Owner()
-	encoded, err := v.manifests.Encode(m, plan.model)
-	if err != nil {
-		return res, err
-	}
-	if plan.model == 0 {
-		payload, _ := manifest.Payload(m)
-		res.StoredBytes += v.observe(ctx, scope{c.Tokenizer, c.Application}, plan.tokenData, payload)
-	}
+	p.res.Tokens = m.Totals.Tokens
+	return p
+}
 
-	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
-	defer cancel()
-	ids := make([]string, len(plan.segments))
-	for i, s := range plan.segments {
-		ids[i] = s.id
+// segmentIDs returns the ids of every segment the plan references, its pack included.
+func (plan *storePlan) segmentIDs() []string {
+	ids := make([]string, 0, len(plan.segments)+1)
+	for _, s := range plan.segments {
+		ids = append(ids, s.id)
 	}
-	if err := v.refs.AddRefs(ctx, owner, ids, start); err != nil {
-		return res, fmt.Errorf("vault: store %q: take references: %w", c.ID, err)
+	if plan.pack != nil {
+		ids = append(ids, plan.pack.id)
+	}
+	return ids
+}
+
+// takeRefs takes the conversation's references on all its segments: the first write.
+func (v *Vault) takeRefs(ctx context.Context, p *pendingStore) {
+	if p.err != nil {
+		return
+	}
+	ids := p.plan.segmentIDs()
+	p.res.Segments = len(ids)
+	if err := v.refs.AddRefs(ctx, p.plan.manifest.Owner(), ids, time.UnixMilli(p.plan.manifest.StoredAt)); err != nil {
+		p.err = fmt.Errorf("vault: store %q: take references: %w", p.c.ID, err)
+		return
+	}
+	p.refs = ids
+}
+
+// fail records err for the conversation and drops the references it took.
+func (v *Vault) fail(p *pendingStore, err error) {
+	p.err = fmt.Errorf("vault: store %q: %w", p.c.ID, err)
+	if p.refs != nil {
+		v.dropRefs(p.plan.manifest.Owner(), p.refs)
+	}
+}
+
+// uploadPack makes sure a pack segment exists, on behalf of the members that referenced it.
+func (v *Vault) uploadPack(ctx context.Context, pk *pack) {
+	var first *pendingStore
+	for _, p := range pk.members {
+		if p.err == nil && first == nil {
+			first = p
+		}
+	}
+	if first == nil {
+		return // every member failed; nothing references the pack
+	}
+	created, err := v.ensureSegment(ctx, pk.seg.id, pk.seg.frame)
+	for _, p := range pk.members {
+		if p.err == nil && err != nil {
+			v.fail(p, err)
+		}
+	}
+	if created {
+		pk.uploader = first
+		first.res.NewSegments++
+		first.res.StoredBytes += int64(len(pk.seg.frame))
+	}
+}
+
+// collectUnusedPack deletes, under the collector's protocol, a pack this batch uploaded that no
+// member published (every member was already stored, as when a file is imported again), so
+// that an idempotent re-import leaves the store as it was.
+func (v *Vault) collectUnusedPack(ctx context.Context, pk *pack) {
+	if pk.uploader == nil {
+		return
+	}
+	for _, p := range pk.members {
+		if p.err == nil && !p.res.Existed {
+			return
+		}
+	}
+	outcome, _, err := v.collect(ctx, refcount.Candidate{Segment: pk.seg.id, Since: v.now()}, randomHex(12), false)
+	if err != nil || outcome != gcDeleted {
+		v.log.Debug("unused pack left to gc", "segment", pk.seg.id, "err", err)
+		return
+	}
+	pk.uploader.res.NewSegments--
+	pk.uploader.res.StoredBytes -= int64(len(pk.seg.frame))
+}
+
+// finish uploads the conversation's missing segments and publishes its manifest.
+func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
+	if p.err != nil {
+		return
+	}
+	plan, m := p.plan, p.plan.manifest
+	if err := v.encodeSegments(plan); err != nil {
+		v.fail(p, err)
+		return
 	}
 	newSegs := make([]bool, len(plan.segments))
-	err = forEach(ctx, len(plan.segments), v.concurrency, func(ctx context.Context, i int) error {
+	err := forEach(ctx, len(plan.segments), v.concurrency, func(ctx context.Context, i int) error {
 		created, err := v.ensureSegment(ctx, plan.segments[i].id, plan.segments[i].frame)
 		newSegs[i] = created
 		return err
@@ -86,28 +223,36 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 		err = fmt.Errorf("writer deadline of %s passed", v.storeTTL)
 	}
 	if err != nil {
-		v.dropRefs(owner, ids)
-		return res, fmt.Errorf("vault: store %q: %w", c.ID, err)
+		v.fail(p, err)
+		return
 	}
 	for i, created := range newSegs {
 		if created {
-			res.NewSegments++
-			res.StoredBytes += int64(len(plan.segments[i].frame))
+			p.res.NewSegments++
+			p.res.StoredBytes += int64(len(plan.segments[i].frame))
 		}
 	}
+	encoded, err := v.manifests.Encode(m, plan.model)
+	if err != nil {
+		v.fail(p, err)
+		return
+	}
+	if plan.model == 0 {
+		payload, _ := manifest.Payload(m)
+		p.res.StoredBytes += v.observe(ctx, scope{p.c.Tokenizer, p.c.Application}, plan.tokenData, payload)
+	}
 
-	_, err = v.bucket.Put(ctx, manifestKey(c.ID), encoded, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json"})
+	_, err = v.bucket.Put(ctx, manifestKey(p.c.ID), encoded, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json"})
 	switch {
 	case err == nil:
-		res.StoredBytes += int64(len(encoded))
-		v.log.Debug("stored", "id", c.ID, "tokens", res.Tokens, "segments", res.Segments, "new_segments", res.NewSegments, "bytes", res.StoredBytes)
-		return res, nil
+		p.res.StoredBytes += int64(len(encoded))
+		v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments, "bytes", p.res.StoredBytes)
 	case errors.Is(err, objstore.ErrExists):
-		return v.storeExisted(ctx, c, m, ids, res)
+		p.res, p.err = v.storeExisted(ctx, p.c, m, p.refs, p.res)
 	default:
 		// The manifest may or may not have been written (a timeout after the server applied it).
 		// Our references stay: if it was written they are needed, if not Verify reclaims them.
-		return res, fmt.Errorf("vault: store %q: write manifest: %w", c.ID, err)
+		p.err = fmt.Errorf("vault: store %q: write manifest: %w", p.c.ID, err)
 	}
 }
 
@@ -150,18 +295,6 @@ func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, 
 	// Segments this call uploaded stay counted: they are stored until GC collects them.
 	res.Existed = true
 	return res, nil
-}
-
-// StoreBatch stores the conversations concurrently. The i-th result and error belong to cs[i];
-// one failure does not stop the others.
-func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation) ([]StoreResult, []error) {
-	results := make([]StoreResult, len(cs))
-	errs := make([]error, len(cs))
-	forEach(ctx, len(cs), v.concurrency, func(ctx context.Context, i int) error {
-		results[i], errs[i] = v.Store(ctx, cs[i])
-		return nil
-	})
-	return results, errs
 }
 
 // dropRefs removes references a failed Store took and marks the segments for the collector.
@@ -240,22 +373,25 @@ func (v *Vault) ensureSegment(ctx context.Context, id string, frame []byte) (boo
 	}
 }
 
+// segmentPlan is a segment a Store references: its tokens, and its frame once encoded.
 type segmentPlan struct {
-	id    string
-	frame []byte
+	id     string
+	tokens []int
+	frame  []byte
 }
 
 type storePlan struct {
 	manifest *manifest.Manifest
 	segments []segmentPlan // distinct, in first-use order
+	pack     *segmentPlan  // the pack holding the inline runs, when StoreBatch packed them
 	model    uint32        // compression model of the frames and the manifest, 0 for none
 	// tokenData is the varint token data of every piece, kept only when no model exists yet
 	// (samples for building one).
 	tokenData [][]byte
 }
 
-// prepare validates and tokenizes c and builds its manifest (without owner and time) and the
-// frames of its segments. It does no I/O.
+// prepare validates and tokenizes c and builds its manifest (without owner and time) and its
+// segments (not encoded yet). It does no I/O.
 func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -315,14 +451,23 @@ func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
 		m.Chunks = append(m.Chunks, manifest.Chunk{Segment: p.segment, Tokens: len(p.tokens)})
 		if !seen[p.segment] {
 			seen[p.segment] = true
-			frame, err := v.codec.Encode(p.tokens, plan.model)
-			if err != nil {
-				return nil, err
-			}
-			plan.segments = append(plan.segments, segmentPlan{id: p.segment, frame: frame})
-			m.Totals.SegmentBytes += int64(len(frame))
+			plan.segments = append(plan.segments, segmentPlan{id: p.segment, tokens: p.tokens})
 		}
 	}
 	m.Inline = inline
 	return plan, nil
+}
+
+// encodeSegments encodes the frames of the plan's segments and adds their sizes to the totals.
+func (v *Vault) encodeSegments(plan *storePlan) error {
+	for i := range plan.segments {
+		s := &plan.segments[i]
+		frame, err := v.codec.Encode(s.tokens, plan.model)
+		if err != nil {
+			return err
+		}
+		s.frame = frame
+		plan.manifest.Totals.SegmentBytes += int64(len(frame))
+	}
+	return nil
 }

@@ -429,3 +429,80 @@ func TestListFiltersAndCursor(t *testing.T) {
 		t.Fatalf("app b model m1: %d conversations", len(page.Conversations))
 	}
 }
+
+// TestPackLifecycle stores a batch whose small unique parts are packed together, then deletes
+// its members one by one: the pack stays while any member needs it and is collected with the
+// last; storing the same batch again changes nothing.
+func TestPackLifecycle(t *testing.T) {
+	v, b, _ := newMemVault(t, Options{})
+	ctx := context.Background()
+	prompt := words(21, 1500)
+	var convs []*conversation.Conversation
+	for i := 0; i < 12; i++ {
+		convs = append(convs, &conversation.Conversation{ID: fmt.Sprintf("p%02d", i), Application: "app", Tokenizer: "cl100k_base",
+			Messages: []conversation.Message{
+				{Role: "system", Content: prompt},                 // shared: its own segments
+				{Role: "user", Content: words(300+i, 40)},         // small: packed
+				{Role: "assistant", Content: words(400+i, 700)}}}) // long but unique: packed
+	}
+	lines := make([][]byte, len(convs))
+	for i, c := range convs {
+		lines[i], _ = conversation.Marshal(c)
+	}
+	res, errs := v.StoreBatch(ctx, convs)
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := v.Manifest(ctx, "p00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	packID := m.Chunks[len(m.Chunks)-1].Segment
+	shared := 0
+	for _, c := range m.Chunks[:len(m.Chunks)-1] {
+		if c.Segment != packID {
+			shared++
+		}
+	}
+	if m.Chunks[len(m.Chunks)-1].Offset != 0 || shared == 0 {
+		t.Fatalf("p00 chunks %+v: want the prompt's segments, then its slice of a pack", m.Chunks)
+	}
+	objects := countSegments(t, b)
+	t.Logf("12 conversations: %d segment objects (prompt segments %d + 1 pack); results %+v", objects, shared, res[0])
+	if objects != shared+1 {
+		t.Fatalf("%d segment objects, want %d prompt segments + 1 pack", objects, shared)
+	}
+	checkRoundTrip(t, v, convs, lines)
+
+	// Storing the batch again: everything exists, and the store is as it was.
+	again, errs := v.StoreBatch(ctx, convs)
+	for i, err := range errs {
+		if err != nil || !again[i].Existed {
+			t.Fatalf("re-store %d: %+v %v", i, again[i], err)
+		}
+	}
+	if n := countSegments(t, b); n != objects {
+		t.Fatalf("re-storing the batch left %d segment objects, want %d", n, objects)
+	}
+
+	for i, c := range convs {
+		if err := v.Delete(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.GC(ctx, GCOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := b.Stat(ctx, segmentKey(packID))
+		if last := i == len(convs)-1; last != errors.Is(err, objstore.ErrNotFound) {
+			t.Fatalf("after deleting %d of %d members: pack stat err = %v", i+1, len(convs), err)
+		}
+		if i < len(convs)-1 {
+			checkRoundTrip(t, v, convs[i+1:], lines[i+1:])
+		}
+	}
+	if n := countSegments(t, b); n != 0 {
+		t.Fatalf("%d segment objects left after deleting everything", n)
+	}
+}

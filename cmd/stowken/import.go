@@ -40,7 +40,7 @@ token, the elapsed time and the requests the import made to the store.`,
 
 func runImport(ctx context.Context, e *env, c *command, args []string) error {
 	fs := e.flagSet(c.name)
-	concurrency := fs.Int("concurrency", defaultConcurrency, "store `N` conversations in parallel")
+	concurrency := fs.Int("concurrency", defaultConcurrency, "parse `N` lines in parallel (conversations are stored in batches of 256, in parallel)")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
 	files, err := e.parseCommand(c, fs, args)
 	if err != nil {
@@ -111,6 +111,16 @@ func (s *importSummary) err(ctx context.Context) error {
 // very long lines do not fill memory. It is at least maxInputBytes, so every line fits.
 const maxBytesInFlight = 2 * maxInputBytes
 
+// importBatch is the number of conversations given to one StoreBatch call.
+const importBatch = 256
+
+// parsedLine is a parsed conversation and where it came from.
+type parsedLine struct {
+	conv *conversation.Conversation
+	file string
+	line int
+}
+
 // job is one line of an input file.
 type job struct {
 	file string
@@ -134,10 +144,11 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 	}
 
 	jobs := make(chan job, 2*cfg.Concurrency)
+	parsed := make(chan parsedLine, importBatch)
 	budget := semaphore.NewWeighted(maxBytesInFlight)
-	var wg sync.WaitGroup
+	var parsers sync.WaitGroup
 	for range max(1, cfg.Concurrency) {
-		wg.Go(func() {
+		parsers.Go(func() {
 			for j := range jobs {
 				if ctx.Err() != nil {
 					budget.Release(int64(len(j.data)))
@@ -149,23 +160,53 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 					fail(j.file, j.line, err)
 					continue
 				}
-				res, err := v.Store(ctx, conv)
-				switch {
-				case err != nil && ctx.Err() != nil:
-					// interrupted: neither stored nor a bad line
-				case err != nil:
-					fail(j.file, j.line, err)
-				case res.Existed:
-					existed.Add(1)
-				default:
-					stored.Add(1)
-					tokens.Add(int64(res.Tokens))
-					newSegs.Add(int64(res.NewSegments))
-					bytesAdded.Add(res.StoredBytes)
-				}
+				parsed <- parsedLine{conv: conv, file: j.file, line: j.line}
 			}
 		})
 	}
+	go func() {
+		parsers.Wait()
+		close(parsed)
+	}()
+
+	// One storer sends batches to StoreBatch, which works in parallel and packs the small
+	// unique parts of the batch's conversations together (see vault.StoreBatch).
+	storeBatch := func(batch []parsedLine) {
+		convs := make([]*conversation.Conversation, len(batch))
+		for i, p := range batch {
+			convs[i] = p.conv
+		}
+		results, errs := v.StoreBatch(ctx, convs)
+		for i, res := range results {
+			switch err := errs[i]; {
+			case err != nil && ctx.Err() != nil:
+				// interrupted: neither stored nor a bad line
+			case err != nil:
+				fail(batch[i].file, batch[i].line, err)
+			case res.Existed:
+				existed.Add(1)
+			default:
+				stored.Add(1)
+				tokens.Add(int64(res.Tokens))
+				newSegs.Add(int64(res.NewSegments))
+				bytesAdded.Add(res.StoredBytes)
+			}
+		}
+	}
+	storerDone := make(chan struct{})
+	go func() {
+		defer close(storerDone)
+		var batch []parsedLine
+		for p := range parsed {
+			if batch = append(batch, p); len(batch) == importBatch {
+				storeBatch(batch)
+				batch = nil
+			}
+		}
+		if len(batch) > 0 {
+			storeBatch(batch)
+		}
+	}()
 
 	var stopProgress func()
 	if cfg.Progress {
@@ -182,7 +223,7 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 		}
 	}
 	close(jobs)
-	wg.Wait()
+	<-storerDone
 	if stopProgress != nil {
 		stopProgress()
 	}

@@ -1,0 +1,190 @@
+package vault
+
+import (
+	"context"
+	"errors"
+
+	"github.com/stowken/stowken/manifest"
+	"github.com/stowken/stowken/refcount"
+)
+
+// Packing. Store compresses each conversation alone: its small pieces inline in the manifest,
+// its long pieces as segments of their own, which deduplicate across conversations. But most
+// long pieces never recur (an answer, a question), and alone they compress poorly. StoreBatch
+// therefore puts everything of a conversation that is known to be unique — its inline runs, and
+// every long piece that occurs once in the batch and is not in the store yet — into a pack: one
+// segment per packTokens tokens of conversations of the same application, where each piece
+// compresses with the context of its neighbours. Pieces that recur within the batch or already
+// exist in the store (system prompts, tool schemas, shared documents) stay segments of their own.
+//
+// packTokens is what a pack grows to before a new one starts. A retrieval reads the whole pack
+// of its conversation, so packs stay small enough to be cheap to read (about 30 KB).
+const packTokens = 32 << 10
+
+// pack is a pack segment and the conversations whose pieces it holds.
+type pack struct {
+	seg     *segmentPlan
+	members []*pendingStore
+	// uploader is the member credited with uploading the pack, nil when it existed already.
+	uploader *pendingStore
+}
+
+// pack decides which pieces of the prepared conversations go into packs, builds the packs per
+// tokenizer, application and compression model, in input order, and rewrites the members'
+// manifests to reference their slices. A conversation alone in its group is left as it is.
+func (v *Vault) pack(ctx context.Context, ps []*pendingStore) []*pack {
+	unique := v.uniqueSegments(ctx, ps)
+	type key struct {
+		scope
+		model uint32
+	}
+	var out []*pack
+	open := map[key][]*pendingStore{}
+	size := map[key]int{}
+	closePack := func(k key) {
+		members := open[k]
+		delete(open, k)
+		delete(size, k)
+		if len(members) < 2 {
+			return
+		}
+		if pk := v.buildPack(k.tokenizer, k.model, members, unique); pk != nil {
+			out = append(out, pk)
+		}
+	}
+	for _, p := range ps {
+		if p.err != nil {
+			continue
+		}
+		n := packable(p.plan, unique)
+		if n == 0 || n >= packTokens {
+			continue
+		}
+		k := key{scope{p.c.Tokenizer, p.c.Application}, p.plan.model}
+		open[k] = append(open[k], p)
+		size[k] += n
+		if size[k] >= packTokens {
+			closePack(k)
+		}
+	}
+	for k := range open {
+		closePack(k)
+	}
+	return out
+}
+
+// uniqueSegments returns the ids of segments that occur once in the batch and do not exist in
+// the store (a strongly consistent read of each head). A failed read keeps the segment out.
+func (v *Vault) uniqueSegments(ctx context.Context, ps []*pendingStore) map[string]bool {
+	count := map[string]int{}
+	for _, p := range ps {
+		if p.err != nil {
+			continue
+		}
+		for _, ch := range p.plan.manifest.Chunks {
+			if ch.Segment != "" {
+				count[ch.Segment]++
+			}
+		}
+	}
+	var once []string
+	for id, n := range count {
+		if n == 1 {
+			once = append(once, id)
+		}
+	}
+	absent := make([]bool, len(once))
+	forEach(ctx, len(once), v.concurrency, func(ctx context.Context, i int) error {
+		_, err := v.refs.GetHead(ctx, once[i])
+		absent[i] = errors.Is(err, refcount.ErrNotFound)
+		return nil
+	})
+	unique := map[string]bool{}
+	for i, id := range once {
+		if absent[i] {
+			unique[id] = true
+		}
+	}
+	return unique
+}
+
+// packable counts the tokens of a plan that would go into a pack.
+func packable(plan *storePlan, unique map[string]bool) int {
+	n := len(plan.manifest.Inline)
+	for _, s := range plan.segments {
+		if unique[s.id] {
+			n += len(s.tokens)
+		}
+	}
+	return n
+}
+
+// buildPack encodes the members' packable pieces as one segment and points their chunks at
+// their slices of it. It returns nil, leaving the members as they were, if encoding fails.
+func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStore, unique map[string]bool) *pack {
+	var tokens []int
+	regions := make([][]manifest.Chunk, len(members))
+	for i, p := range members {
+		tokens, regions[i] = appendPacked(tokens, p.plan, unique)
+	}
+	frame, err := v.codec.Encode(tokens, model)
+	if err != nil {
+		return nil
+	}
+	seg := &segmentPlan{id: SegmentID(tokenizer, tokens), tokens: tokens, frame: frame}
+	for i, p := range members {
+		plan, m := p.plan, p.plan.manifest
+		packed := 0
+		for j := range regions[i] {
+			if regions[i][j].Segment == "" {
+				regions[i][j].Segment = seg.id
+				packed += regions[i][j].Tokens
+			}
+		}
+		m.Chunks = regions[i]
+		kept := plan.segments[:0]
+		for _, s := range plan.segments {
+			if !unique[s.id] {
+				kept = append(kept, s)
+			}
+		}
+		plan.segments = kept
+		// The member's share of the pack's bytes, for per-conversation statistics.
+		m.Totals.SegmentBytes += int64(len(frame)) * int64(packed) / int64(len(tokens))
+		m.Inline = nil
+		plan.pack = seg
+	}
+	return &pack{seg: seg, members: members}
+}
+
+// appendPacked appends the plan's packable pieces to tokens and returns the plan's new chunk
+// list, in which packed pieces are slices (Segment still empty) at their offsets in tokens;
+// adjacent slices are merged.
+func appendPacked(tokens []int, plan *storePlan, unique map[string]bool) ([]int, []manifest.Chunk) {
+	segTokens := map[string][]int{}
+	for _, s := range plan.segments {
+		segTokens[s.id] = s.tokens
+	}
+	inline := plan.manifest.Inline
+	var chunks []manifest.Chunk
+	for _, ch := range plan.manifest.Chunks {
+		var piece []int
+		switch {
+		case ch.Segment == "":
+			piece, inline = inline[:ch.Tokens], inline[ch.Tokens:]
+		case unique[ch.Segment]:
+			piece = segTokens[ch.Segment]
+		default:
+			chunks = append(chunks, ch)
+			continue
+		}
+		n := len(chunks)
+		if n > 0 && chunks[n-1].Segment == "" && chunks[n-1].Offset+chunks[n-1].Tokens == len(tokens) {
+			chunks[n-1].Tokens += len(piece)
+		} else {
+			chunks = append(chunks, manifest.Chunk{Offset: len(tokens), Tokens: len(piece)})
+		}
+		tokens = append(tokens, piece...)
+	}
+	return tokens, chunks
+}
