@@ -212,34 +212,40 @@ func TestCLI(t *testing.T) {
 		t.Errorf("stowken get of three ids printed %d lines, not the three conversations in order", len(out))
 	}
 
-	// rm the conversation with the most segments of its own; gc --grace 0s deletes exactly those.
+	// put one more conversation with a long answer of its own (put stores it alone: no pack),
+	// then rm it; gc --grace 0s deletes exactly the segments only it used. Imported
+	// conversations share packs, so none of them has a segment of its own.
+	victimConv := chat("cli-victim", "cli", words(31, 1500), words(32, 40), words(33, 1500))
+	victimFile := filepath.Join(t.TempDir(), "victim.json")
+	if err := os.WriteFile(victimFile, mustMarshal(t, victimConv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	victim := strings.TrimSpace(c.ok("put", victimFile))
 	v := st.open(t, vault.Options{})
 	users := map[string]int{}
 	segsOf := map[string][]string{}
+	ids := []string{victim}
 	for _, conv := range convs {
-		m, err := v.Manifest(ctx, conv.ID)
+		ids = append(ids, conv.ID)
+	}
+	for _, id := range ids {
+		m, err := v.Manifest(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		segsOf[conv.ID] = m.Segments()
+		segsOf[id] = m.Segments()
 		for _, s := range m.Segments() {
 			users[s]++
 		}
 	}
-	victim, own := "", 0
-	for _, conv := range convs {
-		k := 0
-		for _, s := range segsOf[conv.ID] {
-			if users[s] == 1 {
-				k++
-			}
-		}
-		if k > own {
-			victim, own = conv.ID, k
+	own := 0
+	for _, s := range segsOf[victim] {
+		if users[s] == 1 {
+			own++
 		}
 	}
 	if own == 0 {
-		t.Fatal("no sample conversation has a segment of its own")
+		t.Fatalf("the put conversation %q has no segment of its own", victim)
 	}
 	before := st.segmentObjects(t)
 	c.ok("rm", victim)
@@ -264,11 +270,11 @@ func TestCLI(t *testing.T) {
 	// verify: exit status 0, every remaining conversation intact.
 	c.ok("verify")
 	rep := c.okJSON("verify", "--json", "--min-age", "1ms")
-	if ok, _ := rep["ok"].(bool); !ok || num(t, rep, "manifests") != int64(len(convs)-1) || num(t, rep, "segments") != int64(len(after)) {
-		t.Errorf("verify --json: %v; want ok, %d manifests, %d segments", rep, len(convs)-1, len(after))
+	if ok, _ := rep["ok"].(bool); !ok || num(t, rep, "manifests") != int64(len(convs)) || num(t, rep, "segments") != int64(len(after)) {
+		t.Errorf("verify --json: %v; want ok, %d manifests, %d segments", rep, len(convs), len(after))
 	}
 	stats := c.okJSON("stats", "--json")
-	if num(t, stats, "conversations") != int64(len(convs)-1) || num(t, stats, "segments") != int64(len(after)) {
-		t.Errorf("stats --json: %v; want %d conversations, %d segments", stats, len(convs)-1, len(after))
+	if num(t, stats, "conversations") != int64(len(convs)) || num(t, stats, "segments") != int64(len(after)) {
+		t.Errorf("stats --json: %v; want %d conversations, %d segments", stats, len(convs), len(after))
 	}
 }

@@ -21,24 +21,15 @@ import (
 // of its conversation, so packs stay small enough to be cheap to read (about 30 KB).
 const packTokens = 32 << 10
 
-// pack is a pack segment and the conversations whose pieces it holds.
-type pack struct {
-	seg     *segmentPlan
-	members []*pendingStore
-	// uploader is the member credited with uploading the pack, nil when it existed already.
-	uploader *pendingStore
-}
-
 // pack decides which pieces of the prepared conversations go into packs, builds the packs per
 // tokenizer, application and compression model, in input order, and rewrites the members'
 // manifests to reference their slices. A conversation alone in its group is left as it is.
-func (v *Vault) pack(ctx context.Context, ps []*pendingStore) []*pack {
+func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 	unique := v.uniqueSegments(ctx, ps)
 	type key struct {
 		scope
 		model uint32
 	}
-	var out []*pack
 	open := map[key][]*pendingStore{}
 	size := map[key]int{}
 	closePack := func(k key) {
@@ -48,9 +39,7 @@ func (v *Vault) pack(ctx context.Context, ps []*pendingStore) []*pack {
 		if len(members) < 2 {
 			return
 		}
-		if pk := v.buildPack(k.tokenizer, k.model, members, unique); pk != nil {
-			out = append(out, pk)
-		}
+		v.buildPack(k.tokenizer, k.model, members, unique)
 	}
 	for _, p := range ps {
 		if p.err != nil {
@@ -70,7 +59,6 @@ func (v *Vault) pack(ctx context.Context, ps []*pendingStore) []*pack {
 	for k := range open {
 		closePack(k)
 	}
-	return out
 }
 
 // uniqueSegments returns the ids of segments that occur once in the batch and do not exist in
@@ -120,8 +108,8 @@ func packable(plan *storePlan, unique map[string]bool) int {
 }
 
 // buildPack encodes the members' packable pieces as one segment and points their chunks at
-// their slices of it. It returns nil, leaving the members as they were, if encoding fails.
-func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStore, unique map[string]bool) *pack {
+// their slices of it. If encoding fails, it leaves the members as they were.
+func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStore, unique map[string]bool) {
 	var tokens []int
 	regions := make([][]manifest.Chunk, len(members))
 	for i, p := range members {
@@ -129,7 +117,7 @@ func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStor
 	}
 	frame, err := v.codec.Encode(tokens, model)
 	if err != nil {
-		return nil
+		return
 	}
 	seg := &segmentPlan{id: SegmentID(tokenizer, tokens), tokens: tokens, frame: frame}
 	for i, p := range members {
@@ -154,7 +142,6 @@ func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStor
 		m.Inline = nil
 		plan.pack = seg
 	}
-	return &pack{seg: seg, members: members}
 }
 
 // appendPacked appends the plan's packable pieces to tokens and returns the plan's new chunk

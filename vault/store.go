@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +46,9 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
 	defer cancel()
 	p := v.begin(c, start)
+	v.encode(p)
 	v.takeRefs(ctx, p)
+	v.upload(ctx, []*pendingStore{p})
 	v.finish(ctx, p, start)
 	return p.res, p.err
 }
@@ -66,23 +69,20 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 		ps[i] = v.begin(cs[i], start)
 		return nil
 	})
-	packs := v.pack(ctx, ps)
+	v.pack(ctx, ps)
 	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
+		v.encode(ps[i])
 		v.takeRefs(ctx, ps[i])
 		return nil
 	})
-	// Every member referenced its pack above; now the pack is uploaded once.
-	forEach(ctx, len(packs), v.concurrency, func(ctx context.Context, i int) error {
-		v.uploadPack(ctx, packs[i])
-		return nil
-	})
+	// Every conversation referenced its segments above; now each distinct segment of the
+	// batch, packs included, is uploaded once.
+	uploaded := v.upload(ctx, ps)
 	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
 		v.finish(ctx, ps[i], start)
 		return nil
 	})
-	for _, pk := range packs {
-		v.collectUnusedPack(ctx, pk)
-	}
+	v.collectUnused(ctx, uploaded)
 	results := make([]StoreResult, len(cs))
 	errs := make([]error, len(cs))
 	for i, p := range ps {
@@ -158,79 +158,96 @@ func (v *Vault) fail(p *pendingStore, err error) {
 	}
 }
 
-// uploadPack makes sure a pack segment exists, on behalf of the members that referenced it.
-func (v *Vault) uploadPack(ctx context.Context, pk *pack) {
-	var first *pendingStore
-	for _, p := range pk.members {
-		if p.err == nil && first == nil {
-			first = p
-		}
-	}
-	if first == nil {
-		return // every member failed; nothing references the pack
-	}
-	created, err := v.ensureSegment(ctx, pk.seg.id, pk.seg.frame)
-	for _, p := range pk.members {
-		if p.err == nil && err != nil {
-			v.fail(p, err)
-		}
-	}
-	if created {
-		pk.uploader = first
-		first.res.NewSegments++
-		first.res.StoredBytes += int64(len(pk.seg.frame))
+// encode encodes the conversation's segment frames.
+func (v *Vault) encode(p *pendingStore) {
+	if p.err == nil {
+		p.err = v.encodeSegments(p.plan)
 	}
 }
 
-// collectUnusedPack deletes, under the collector's protocol, a pack this batch uploaded that no
-// member published (every member was already stored, as when a file is imported again), so
-// that an idempotent re-import leaves the store as it was.
-func (v *Vault) collectUnusedPack(ctx context.Context, pk *pack) {
-	if pk.uploader == nil {
-		return
-	}
-	for _, p := range pk.members {
-		if p.err == nil && !p.res.Existed {
-			return
-		}
-	}
-	outcome, _, err := v.collect(ctx, refcount.Candidate{Segment: pk.seg.id, Since: v.now()}, randomHex(12), false)
-	if err != nil || outcome != gcDeleted {
-		v.log.Debug("unused pack left to gc", "segment", pk.seg.id, "err", err)
-		return
-	}
-	pk.uploader.res.NewSegments--
-	pk.uploader.res.StoredBytes -= int64(len(pk.seg.frame))
+// upload is a segment object a Store or StoreBatch uploaded, and the conversations using it;
+// the first one is credited with it.
+type upload struct {
+	users []*pendingStore
+	size  int
 }
 
-// finish uploads the conversation's missing segments and publishes its manifest.
+// upload makes sure every distinct segment the conversations reference exists, uploading each
+// at most once (a batch's conversations often share one), once all of them took their
+// references. A conversation whose segment fails fails and drops its references. It returns
+// the segments it uploaded, by id.
+func (v *Vault) upload(ctx context.Context, ps []*pendingStore) map[string]*upload {
+	var segs []*segmentPlan
+	users := map[string][]*pendingStore{}
+	for _, p := range ps {
+		if p.err != nil {
+			continue
+		}
+		for i := range p.plan.segments {
+			s := &p.plan.segments[i]
+			if users[s.id] == nil {
+				segs = append(segs, s)
+			}
+			users[s.id] = append(users[s.id], p)
+		}
+		if pk := p.plan.pack; pk != nil {
+			if users[pk.id] == nil {
+				segs = append(segs, pk)
+			}
+			users[pk.id] = append(users[pk.id], p)
+		}
+	}
+	created := make([]bool, len(segs))
+	errs := make([]error, len(segs))
+	forEach(ctx, len(segs), v.concurrency, func(ctx context.Context, i int) error {
+		created[i], errs[i] = v.ensureSegment(ctx, segs[i].id, segs[i].frame)
+		return nil
+	})
+	uploaded := map[string]*upload{}
+	for i, s := range segs {
+		for _, p := range users[s.id] {
+			if errs[i] != nil && p.err == nil {
+				v.fail(p, errs[i])
+			}
+		}
+		if created[i] {
+			p := users[s.id][0]
+			p.res.NewSegments++
+			p.res.StoredBytes += int64(len(s.frame))
+			uploaded[s.id] = &upload{users: users[s.id], size: len(s.frame)}
+		}
+	}
+	return uploaded
+}
+
+// collectUnused deletes, under the collector's protocol, the segments this batch uploaded that
+// no conversation of it published (every user was already stored, as when a file is imported
+// again), so that an idempotent re-import leaves the store as it was.
+func (v *Vault) collectUnused(ctx context.Context, uploaded map[string]*upload) {
+	claimID := randomHex(12)
+	for id, up := range uploaded {
+		if slices.ContainsFunc(up.users, func(p *pendingStore) bool { return p.err == nil && !p.res.Existed }) {
+			continue
+		}
+		outcome, _, err := v.collect(ctx, refcount.Candidate{Segment: id, Since: v.now()}, claimID, false)
+		if err != nil || outcome != gcDeleted {
+			v.log.Debug("unused segment left to gc", "segment", id, "err", err)
+			continue
+		}
+		up.users[0].res.NewSegments--
+		up.users[0].res.StoredBytes -= int64(up.size)
+	}
+}
+
+// finish publishes the conversation's manifest, its segments being in place.
 func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 	if p.err != nil {
 		return
 	}
 	plan, m := p.plan, p.plan.manifest
-	if err := v.encodeSegments(plan); err != nil {
-		v.fail(p, err)
+	if v.now().Sub(start) >= v.storeTTL {
+		v.fail(p, fmt.Errorf("writer deadline of %s passed", v.storeTTL))
 		return
-	}
-	newSegs := make([]bool, len(plan.segments))
-	err := forEach(ctx, len(plan.segments), v.concurrency, func(ctx context.Context, i int) error {
-		created, err := v.ensureSegment(ctx, plan.segments[i].id, plan.segments[i].frame)
-		newSegs[i] = created
-		return err
-	})
-	if err == nil && v.now().Sub(start) >= v.storeTTL {
-		err = fmt.Errorf("writer deadline of %s passed", v.storeTTL)
-	}
-	if err != nil {
-		v.fail(p, err)
-		return
-	}
-	for i, created := range newSegs {
-		if created {
-			p.res.NewSegments++
-			p.res.StoredBytes += int64(len(plan.segments[i].frame))
-		}
 	}
 	encoded, err := v.manifests.Encode(m, plan.model)
 	if err != nil {
