@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/stowken/stowken/storeurl"
+	"github.com/stowken/stowken/vault"
+)
+
+// Actions an event may ask for, in its "action" field. Any other event (an EventBridge event,
+// an empty object, null) runs the collector.
+const (
+	ActionGC     = "gc"
+	ActionVerify = "verify"
+)
+
+// maxLoggedEvent bounds the event bytes written to the log.
+const maxLoggedEvent = 8 << 10
+
+// maxProblems bounds the verify findings returned and logged (the total is always reported).
+const maxProblems = 50
+
+// Result is what an invocation returns (and logs as "result").
+type Result struct {
+	Action string `json:"action"`
+	// Partial: the run stopped at the safety deadline before it was done; the next scheduled
+	// run continues where it left off (what was collected stays collected).
+	Partial bool          `json:"partial"`
+	GC      *GCResult     `json:"gc,omitempty"`
+	Verify  *VerifyResult `json:"verify,omitempty"`
+}
+
+// GCResult is vault.GCReport with the options of the run, in the field names of
+// `stowken gc --json`.
+type GCResult struct {
+	DryRun       bool    `json:"dry_run"`
+	GraceSeconds float64 `json:"grace_seconds"`
+	Budget       int     `json:"budget"`
+	Candidates   int     `json:"candidates"`
+	TooYoung     int     `json:"too_young"`
+	Referenced   int     `json:"referenced"`
+	Claimed      int     `json:"claimed"`
+	LostClaims   int     `json:"lost_claims"`
+	Deleted      int     `json:"deleted"`
+	BytesFreed   int64   `json:"bytes_freed"`
+	NoHead       int     `json:"no_head"`
+	DurationSec  float64 `json:"duration_seconds"`
+}
+
+func gcResult(o vault.GCOptions, r vault.GCReport) *GCResult {
+	return &GCResult{o.DryRun, o.Grace.Seconds(), o.Budget, r.Candidates, r.TooYoung, r.Referenced,
+		r.Claimed, r.LostClaims, r.Deleted, r.BytesFreed, r.NoHead, r.Duration.Seconds()}
+}
+
+// VerifyResult is vault.VerifyReport (read-only: the function never repairs), in the field
+// names of `stowken verify --json`.
+type VerifyResult struct {
+	OK               bool     `json:"ok"`
+	Manifests        int      `json:"manifests"`
+	Segments         int      `json:"segments"`
+	CorruptManifests int      `json:"corrupt_manifests"`
+	MissingSegments  int      `json:"missing_segments"`
+	CorruptSegments  int      `json:"corrupt_segments"`
+	MissingRefs      int      `json:"missing_refs"`
+	MissingHeads     int      `json:"missing_heads"`
+	LeakedRefs       int      `json:"leaked_refs"`
+	LeakedObjects    int      `json:"leaked_objects"`
+	Unreferenced     int      `json:"unreferenced"`
+	DanglingHeads    int      `json:"dangling_heads"`
+	ProblemsTotal    int      `json:"problems_total"`
+	Problems         []string `json:"problems,omitempty"` // the first maxProblems
+}
+
+func verifyResult(r vault.VerifyReport) *VerifyResult {
+	out := &VerifyResult{r.OK(), r.Manifests, r.Segments, r.CorruptManifests, r.MissingSegments,
+		r.CorruptSegments, r.MissingRefs, r.MissingHeads, r.LeakedRefs, r.LeakedObjects, r.Unreferenced,
+		r.DanglingHeads, len(r.Problems), r.Problems}
+	if len(out.Problems) > maxProblems {
+		out.Problems = out.Problems[:maxProblems]
+	}
+	return out
+}
+
+// collector is what the handler needs of a vault.
+type collector interface {
+	GC(ctx context.Context, opts vault.GCOptions) (vault.GCReport, error)
+	Verify(ctx context.Context, opts vault.VerifyOptions) (vault.VerifyReport, error)
+	Close() error
+}
+
+// openFunc opens the vault cfg names.
+type openFunc func(ctx context.Context, cfg Config, log *slog.Logger) (collector, error)
+
+func openVault(ctx context.Context, cfg Config, log *slog.Logger) (collector, error) {
+	return storeurl.Open(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log})
+}
+
+// Handle runs one invocation: it opens the vault cfg names, runs the event's action (the
+// collector unless the event says {"action":"verify"}) bounded by the invocation's deadline
+// less cfg.SafetyMargin, closes the vault, and returns and logs the result.
+func Handle(ctx context.Context, cfg Config, event json.RawMessage, log *slog.Logger) (Result, error) {
+	return handle(ctx, cfg, event, log, openVault)
+}
+
+func handle(ctx context.Context, cfg Config, event json.RawMessage, log *slog.Logger, open openFunc) (Result, error) {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		log = log.With("request_id", lc.AwsRequestID)
+	}
+	action, err := actionOf(event)
+	if err != nil {
+		log.Error("bad event", "event", loggable(event), "err", err)
+		return Result{}, err
+	}
+	res := Result{Action: action}
+	stop, bounded := workDeadline(ctx, cfg.SafetyMargin, time.Now())
+	attrs := []any{"action", action, "event", loggable(event), "store", cfg.Store, "refs", cfg.Refs,
+		"grace", cfg.GC.Grace.String(), "budget", cfg.GC.Budget, "dry_run", cfg.GC.DryRun}
+	if bounded {
+		dl, _ := ctx.Deadline()
+		attrs = append(attrs, "deadline", dl, "stop_at", stop)
+	}
+	log.Info("invoked", attrs...)
+
+	v, err := open(ctx, cfg, log)
+	if err != nil {
+		err = fmt.Errorf("stowken gc: open %s (refs %s): %w", cfg.Store, cfg.Refs, err)
+		log.Error("open failed", "err", err)
+		return res, err
+	}
+	defer func() {
+		if cerr := v.Close(); cerr != nil {
+			log.Warn("close failed", "err", cerr)
+		}
+	}()
+
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if bounded {
+		wctx, cancel = context.WithDeadline(ctx, stop)
+	}
+	defer cancel()
+
+	switch action {
+	case ActionVerify:
+		rep, err := v.Verify(wctx, vault.VerifyOptions{})
+		res.Verify = verifyResult(rep)
+		if err != nil {
+			if stoppedAtDeadline(wctx, ctx) {
+				res.Partial = true
+				err = fmt.Errorf("stowken gc: verify did not finish within the invocation's time (the store is too large for a scheduled verify; run `stowken verify` elsewhere): %w", err)
+			} else {
+				err = fmt.Errorf("stowken gc: verify: %w", err)
+			}
+			log.Error("verify failed", "err", err, "result", res)
+			return res, err
+		}
+		log.Info("verify finished", "result", res)
+		return res, nil
+	default:
+		rep, err := v.GC(wctx, cfg.GC)
+		res.GC = gcResult(cfg.GC, rep)
+		if err != nil {
+			if stoppedAtDeadline(wctx, ctx) {
+				// Not a failure: what was collected stays collected, claims left behind expire,
+				// and the next run picks up the remaining candidates.
+				res.Partial = true
+				log.Warn("gc stopped at the safety deadline; the next run continues", "err", err, "result", res)
+				return res, nil
+			}
+			err = fmt.Errorf("stowken gc: %w", err)
+			log.Error("gc failed", "err", err, "result", res)
+			return res, err
+		}
+		log.Info("gc finished", "result", res)
+		return res, nil
+	}
+}
+
+// actionOf returns the action an event asks for: its "action" field when it is a JSON object
+// that has one, ActionGC otherwise.
+func actionOf(event json.RawMessage) (string, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(event, &obj); err != nil || obj == nil {
+		return ActionGC, nil // not an object: a scheduled run
+	}
+	raw, ok := obj["action"]
+	if !ok {
+		return ActionGC, nil
+	}
+	var a string
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return "", fmt.Errorf("stowken gc: event field \"action\" is %s, want the string %q or %q", raw, ActionGC, ActionVerify)
+	}
+	switch a {
+	case ActionGC, ActionVerify:
+		return a, nil
+	default:
+		return "", fmt.Errorf("stowken gc: event field \"action\" is %q, want %q or %q", a, ActionGC, ActionVerify)
+	}
+}
+
+// workDeadline returns when the run must stop: margin before ctx's deadline, but no earlier
+// than halfway through the time that remains (so a short timeout still gets work done). It
+// reports false when ctx has no deadline.
+func workDeadline(ctx context.Context, margin time.Duration, now time.Time) (time.Time, bool) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return time.Time{}, false
+	}
+	remaining := dl.Sub(now)
+	if remaining < 2*margin {
+		margin = remaining / 2
+	}
+	return dl.Add(-margin), true
+}
+
+// stoppedAtDeadline reports whether work stopped because wctx, the run's own deadline, expired
+// while the invocation (parent) was still alive.
+func stoppedAtDeadline(wctx, parent context.Context) bool {
+	return errors.Is(wctx.Err(), context.DeadlineExceeded) && parent.Err() == nil
+}
+
+// loggable returns the event as a log value: raw JSON when it is valid and small, else a
+// (truncated) string.
+func loggable(event json.RawMessage) any {
+	if len(event) <= maxLoggedEvent && json.Valid(event) {
+		return event
+	}
+	if len(event) > maxLoggedEvent {
+		return fmt.Sprintf("%s… (%d bytes)", event[:maxLoggedEvent], len(event))
+	}
+	return string(event)
+}

@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/objstore/s3"
+	"github.com/stowken/stowken/storeurl"
+	"github.com/stowken/stowken/vault"
+)
+
+// Environment variables naming the servers (set by scripts/with-servers.sh).
+const (
+	envS3Endpoint     = "STOWKEN_TEST_S3_ENDPOINT"
+	envDynamoEndpoint = "STOWKEN_TEST_DYNAMODB_ENDPOINT"
+)
+
+// testBucket is shared by the runs of this test; each run has its own prefix in it.
+const testBucket = "stowken-lambda-it"
+
+// servers returns the endpoints of the S3 and DynamoDB servers; it skips the test when they are
+// not configured, and fails it under CI=true.
+func servers(t *testing.T) (s3Endpoint, dynamoEndpoint string) {
+	t.Helper()
+	s3Endpoint, dynamoEndpoint = os.Getenv(envS3Endpoint), os.Getenv(envDynamoEndpoint)
+	if s3Endpoint != "" && dynamoEndpoint != "" {
+		return s3Endpoint, dynamoEndpoint
+	}
+	msg := fmt.Sprintf("%s and %s must be set: this test needs an S3 server (MinIO) and a DynamoDB server (dynalite); "+
+		"run it with scripts/with-servers.sh go test ./lambda/..., or point the variables at running servers",
+		envS3Endpoint, envDynamoEndpoint)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: server tests must not skip)")
+	}
+	t.Skip("skipping: " + msg)
+	return "", ""
+}
+
+// testStore is a fresh prefix of the shared bucket and a fresh table on the test servers.
+type testStore struct {
+	Store, Refs string // URLs with the endpoints in them, as STOWKEN_STORE and STOWKEN_REFS
+	Bucket      *s3.Bucket
+}
+
+func newTestStore(t *testing.T) testStore {
+	t.Helper()
+	s3ep, ddbep := servers(t)
+	// The SDK's chain needs credentials and a region; MinIO's defaults, when the environment has none.
+	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+		t.Setenv("AWS_ACCESS_KEY_ID", "minioadmin")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "minioadmin")
+	}
+	if os.Getenv("AWS_REGION") == "" {
+		t.Setenv("AWS_REGION", "us-east-1")
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := hex.EncodeToString(b)
+	table := "stowken-lambda-" + name
+	ts := testStore{
+		Store: (&url.URL{Scheme: "s3", Host: testBucket, Path: "/lambda-" + name,
+			RawQuery: url.Values{"path_style": {"true"}, "endpoint": {s3ep}}.Encode()}).String(),
+		Refs: (&url.URL{Scheme: "dynamodb", Host: table,
+			RawQuery: url.Values{"endpoint": {ddbep}}.Encode()}).String(),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := storeurl.Init(ctx, ts.Store, ts.Refs); err != nil {
+		t.Fatalf("init %s, %s: %v", ts.Store, ts.Refs, err)
+	}
+	u, _ := url.Parse(ts.Store)
+	var err error
+	if ts.Bucket, err = s3.Open(ctx, u, s3.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("store %s, refs %s", ts.Store, ts.Refs)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kept for inspection: %s, %s", ts.Store, ts.Refs)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var keys []string
+		ts.Bucket.List(ctx, "", func(a objstore.Attrs) error { keys = append(keys, a.Key); return nil })
+		if len(keys) > 0 {
+			if err := ts.Bucket.Delete(ctx, keys...); err != nil {
+				t.Logf("cleanup: %v", err)
+			}
+		}
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithDefaultRegion("us-east-1"))
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		client := ddb.NewFromConfig(cfg, func(o *ddb.Options) { o.BaseEndpoint = aws.String(ddbep) })
+		if _, err := client.DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
+			t.Logf("cleanup: table %s: %v", table, err)
+		}
+	})
+	return ts
+}
+
+// open opens a fresh vault on the store (no cache shared with any other vault).
+func (ts testStore) open(t *testing.T) *vault.Vault {
+	t.Helper()
+	v, err := storeurl.Open(context.Background(), ts.Store, ts.Refs, vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+// segments returns the keys of the segment objects in the store.
+func (ts testStore) segments(t *testing.T) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	err := ts.Bucket.List(context.Background(), "segments/", func(a objstore.Attrs) error {
+		out[a.Key] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// text returns n pseudo-random words from seed: thousands of tokens that share nothing with
+// another seed's text.
+func text(seed uint64, n int) string {
+	r := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	syll := []string{"ka", "lo", "mi", "ne", "ru", "ta", "vo", "zu", "pe", "shi", "dra", "gon", "el", "quo", "tri"}
+	var sb strings.Builder
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(' ')
+		}
+		for range 1 + r.IntN(3) {
+			sb.WriteString(syll[r.IntN(len(syll))])
+		}
+		if r.IntN(12) == 0 {
+			sb.WriteString(".")
+		}
+	}
+	return sb.String()
+}
+
+// conv is a conversation with a system prompt shared by all and a long user message of its own.
+func conv(id string, seed uint64) *conversation.Conversation {
+	return &conversation.Conversation{
+		ID: id, Application: "lambda-test", Model: "gpt-4o", Tokenizer: "cl100k_base",
+		CreatedAt: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
+		Messages: []conversation.Message{
+			{Role: conversation.RoleSystem, Content: "You are the shared system prompt. " + text(1, 1500)},
+			{Role: conversation.RoleUser, Content: text(seed, 2500)},
+			{Role: conversation.RoleAssistant, Content: "Noted."},
+		},
+		Metadata: []byte(`{"test":"lambda"}`),
+	}
+}
+
+// scheduledEvent is what an EventBridge Scheduler schedule with the default input sends.
+func scheduledEvent(t *testing.T) json.RawMessage {
+	t.Helper()
+	ev := events.EventBridgeEvent{
+		Version: "0", ID: "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", DetailType: "Scheduled Event",
+		Source: "aws.scheduler", AccountID: "123456789012", Time: time.Now().UTC(), Region: "us-east-1",
+		Resources: []string{"arn:aws:scheduler:us-east-1:123456789012:schedule/default/stowken-gc"},
+		Detail:    json.RawMessage(`{}`),
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestGCAgainstServers stores conversations, deletes some, and runs the handler as the
+// schedule would: segments only the deleted conversations used are gone, everything the kept
+// conversation uses stays, and it comes back exactly.
+func TestGCAgainstServers(t *testing.T) {
+	ts := newTestStore(t)
+	ctx := context.Background()
+
+	// Store the kept conversation first, then two that share its system prompt: the segments
+	// each of them adds are its own.
+	v := ts.open(t)
+	kept := conv("kept", 100)
+	keptJSON, err := conversation.Marshal(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Store(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	keptSegs := ts.segments(t)
+	own := map[string]map[string]bool{}
+	for i, id := range []string{"gone-a", "gone-b"} {
+		before := ts.segments(t)
+		if _, err := v.Store(ctx, conv(id, uint64(200+i))); err != nil {
+			t.Fatal(err)
+		}
+		own[id] = map[string]bool{}
+		for k := range ts.segments(t) {
+			if !before[k] {
+				own[id][k] = true
+			}
+		}
+		if len(own[id]) == 0 {
+			t.Fatalf("%s added no segment of its own: the test data is too small to test anything", id)
+		}
+	}
+	doomed := map[string]bool{}
+	for _, segs := range own {
+		for k := range segs {
+			doomed[k] = true
+		}
+	}
+	if len(keptSegs) < 2 {
+		t.Fatalf("the kept conversation has %d segment objects; want its own and the shared ones", len(keptSegs))
+	}
+	for _, id := range []string{"gone-a", "gone-b"} {
+		if err := v.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("kept conversation: %d segments; deleted ones: %d segments of their own", len(keptSegs), len(doomed))
+
+	var logs bytes.Buffer
+	log := newLogger(&logs, slog.LevelInfo)
+	lctx := lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "test-request"})
+	run := func(t *testing.T, cfg Config, event json.RawMessage, timeout time.Duration) Result {
+		t.Helper()
+		rctx, cancel := context.WithTimeout(lctx, timeout)
+		defer cancel()
+		logs.Reset()
+		res, err := Handle(rctx, cfg, event, log)
+		if err != nil {
+			t.Fatalf("handler: %v\nlog:\n%s", err, &logs)
+		}
+		return res
+	}
+	cfg, err := ConfigFromEnv(env(map[string]string{EnvStore: ts.Store, EnvRefs: ts.Refs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("default grace keeps young segments", func(t *testing.T) {
+		res := run(t, cfg, scheduledEvent(t), 5*time.Minute)
+		// Every segment of a deleted conversation is a candidate, the shared ones included.
+		if res.GC.Deleted != 0 || res.GC.Candidates < len(doomed) || res.GC.TooYoung != res.GC.Candidates {
+			t.Errorf("with grace %v: %+v, want at least %d candidates, all too young, nothing deleted", cfg.GC.Grace, *res.GC, len(doomed))
+		}
+	})
+
+	t.Run("dry run through the binary", func(t *testing.T) {
+		// The whole function as Lambda runs it, configured by its environment.
+		inv := invokeBinary(t, map[string]string{EnvStore: ts.Store, EnvRefs: ts.Refs, EnvGrace: "0s", EnvDryRun: "true"},
+			string(scheduledEvent(t)), 5*time.Minute)
+		if inv.Kind != "response" {
+			t.Fatalf("invocation %s: %s\nlog:\n%s", inv.Kind, inv.Body, inv.Stdout)
+		}
+		var res Result
+		if err := json.Unmarshal(inv.Body, &res); err != nil {
+			t.Fatalf("response %s: %v", inv.Body, err)
+		}
+		if res.GC == nil || !res.GC.DryRun || res.GC.Deleted != len(doomed) || res.Partial {
+			t.Errorf("dry run response %s, want %d segments that would be deleted", inv.Body, len(doomed))
+		}
+		if !strings.Contains(inv.Stdout, `"msg":"gc finished"`) || !strings.Contains(inv.Stdout, `"request_id":"8476a536`) {
+			t.Errorf("log lacks the result or the request id:\n%s", inv.Stdout)
+		}
+		if got := ts.segments(t); len(got) != len(keptSegs)+len(doomed) {
+			t.Errorf("a dry run changed the store: %d segment objects, want %d", len(got), len(keptSegs)+len(doomed))
+		}
+	})
+
+	t.Run("grace 0 collects the deleted conversations' segments", func(t *testing.T) {
+		cfg := cfg
+		cfg.GC.Grace = 0
+		res := run(t, cfg, scheduledEvent(t), 5*time.Minute)
+		if r := res.GC; res.Partial || r.Deleted != len(doomed) || r.Claimed != len(doomed) || r.BytesFreed <= 0 ||
+			r.Referenced != r.Candidates-r.Deleted || r.Referenced == 0 {
+			t.Errorf("result %+v, want %d deleted and the shared segments still referenced", *res.GC, len(doomed))
+		}
+		got := ts.segments(t)
+		for k := range doomed {
+			if got[k] {
+				t.Errorf("segment %s of a deleted conversation is still there", k)
+			}
+		}
+		for k := range keptSegs {
+			if !got[k] {
+				t.Errorf("segment %s of the kept conversation was deleted", k)
+			}
+		}
+		if len(got) != len(keptSegs) {
+			t.Errorf("%d segment objects left, want the kept conversation's %d", len(got), len(keptSegs))
+		}
+		if !strings.Contains(logs.String(), `"msg":"gc finished"`) || !strings.Contains(logs.String(), `"request_id":"test-request"`) {
+			t.Errorf("log lacks the result or the request id:\n%s", &logs)
+		}
+
+		// A fresh vault (no cache) reads the kept conversation back exactly.
+		fresh := ts.open(t)
+		got2, err := fresh.Retrieve(ctx, "kept")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotJSON, err := conversation.Marshal(got2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(gotJSON, keptJSON) {
+			t.Errorf("kept conversation changed:\n got %.300s\nwant %.300s", gotJSON, keptJSON)
+		}
+		for _, id := range []string{"gone-a", "gone-b"} {
+			if _, err := fresh.Retrieve(ctx, id); !errors.Is(err, vault.ErrNotFound) {
+				t.Errorf("retrieve deleted %s: %v, want ErrNotFound", id, err)
+			}
+		}
+
+		again := run(t, cfg, scheduledEvent(t), 5*time.Minute)
+		if again.GC.Candidates != 0 || again.GC.Deleted != 0 {
+			t.Errorf("second run %+v, want nothing left to do", *again.GC)
+		}
+	})
+
+	t.Run("verify finds the store intact", func(t *testing.T) {
+		res := run(t, cfg, json.RawMessage(`{"action":"verify"}`), 5*time.Minute)
+		if res.Verify == nil || !res.Verify.OK || res.Verify.Manifests != 1 || res.Verify.MissingSegments != 0 || res.Verify.MissingRefs != 0 {
+			t.Errorf("verify result %+v", res.Verify)
+		}
+		// The alarm on lost references (terraform/modules/stowken) matches the vault's "verify"
+		// log line by these fields.
+		var found bool
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "verify" {
+				continue
+			}
+			found = true
+			for _, field := range []string{"ok", "missing_segments", "missing_refs"} {
+				if _, ok := m[field]; !ok {
+					t.Errorf("the verify log line has no %q field: %s", field, line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no log line with msg \"verify\":\n%s", &logs)
+		}
+	})
+}

@@ -1,0 +1,54 @@
+# A complete stowken deployment: the store (bucket and table), the scheduled GC function with
+# its alarms sent to an SNS topic, and the writer policy attached to the applications' roles.
+#
+#   make lambda                         # at the repository root: dist/stowken-gc-arm64.zip
+#   cd terraform/examples/complete
+#   terraform init && terraform apply
+#
+# Then point applications (whose roles got the writer policy) at the outputs:
+#   STOWKEN_STORE=$(terraform output -raw store_url) STOWKEN_REFS=$(terraform output -raw refs_url)
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+resource "aws_sns_topic" "alarms" {
+  name = "${var.name}-alarms"
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  count     = var.alarm_email == null ? 0 : 1
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+module "stowken" {
+  source = "../../modules/stowken"
+
+  name        = var.name
+  bucket_name = var.bucket_name
+  prefix      = var.prefix
+  kms_key_arn = var.kms_key_arn
+
+  lambda_zip_path = var.lambda_zip_path
+
+  gc_grace   = var.gc_grace
+  gc_budget  = var.gc_budget
+  gc_dry_run = var.gc_dry_run
+
+  schedule_expression        = var.schedule_expression
+  verify_schedule_expression = var.verify_schedule_expression
+
+  alarm_actions = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_iam_role_policy_attachment" "app_writer" {
+  for_each   = toset(var.app_role_names)
+  role       = each.value
+  policy_arn = module.stowken.writer_policy_arn
+}

@@ -1,0 +1,441 @@
+package terraform_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// Resources of the module's grants, as the source text the policies use (locals of main.tf).
+const (
+	resBucket    = "local.bucket_arn"    // the bucket itself (ListBucket), with an s3:prefix condition
+	resObjects   = "local.objects_arn"   // every object under the store's prefix
+	resSegments  = "local.segments_arn"  // segment objects only
+	resManifests = "local.manifests_arn" // manifests only
+	resTable     = "local.table_arn"     // the reference table
+)
+
+// sdkCall is one AWS SDK call of objstore/s3 or refcount/dynamodb and the IAM action it needs.
+// GC and Writer are the resource the GC function's role and the writer policy must grant the
+// action on ("" for none: the role never makes the call).
+type sdkCall struct {
+	Pkg    string // package directory
+	Method string // the client method, or the paginator/waiter constructor
+	Action string
+	GC     string
+	Writer string
+	Why    string
+}
+
+// sdkCalls is every AWS SDK call the Go code makes, derived from objstore/s3/s3.go and
+// refcount/dynamodb/*.go (TestSDKCallsAreListed keeps it complete), and who needs it.
+var sdkCalls = []sdkCall{
+	// objstore/s3
+	{"objstore/s3", "PutObject", "s3:PutObject", "", resObjects,
+		"Bucket.Put: vault.Store uploads segments and manifests (If-None-Match: *), and compression models; the GC function writes nothing"},
+	{"objstore/s3", "GetObject", "s3:GetObject", resObjects, resObjects,
+		"Bucket.Get: vault.New loads models/, Retrieve reads manifests and segments, Verify (the function's verify action) reads both"},
+	{"objstore/s3", "HeadObject", "s3:GetObject", resObjects, "",
+		"Bucket.Stat: only vault.Verify (is a manifest still there); HEAD is authorized by s3:GetObject"},
+	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resSegments, resManifests,
+		"Bucket.Delete: the collector deletes segments; vault.Delete deletes the manifest and never a segment"},
+	{"objstore/s3", "NewListObjectsV2Paginator", "s3:ListBucket", resBucket, resBucket,
+		"Bucket.List: models/ when a vault opens, manifests/ for List and Stats, segments/ for Stats and Verify"},
+	{"objstore/s3", "HeadBucket", "s3:ListBucket", "", "",
+		"Bucket.EnsureBucket (stowken init) only: Terraform creates the bucket"},
+	{"objstore/s3", "CreateBucket", "s3:CreateBucket", "", "",
+		"Bucket.EnsureBucket (stowken init) only: Terraform creates the bucket"},
+
+	// refcount/dynamodb
+	{"refcount/dynamodb", "GetItem", "dynamodb:GetItem", resTable, resTable,
+		"GetHead: every Store reads each segment's head; the collector reads it before claiming; Verify"},
+	{"refcount/dynamodb", "PutItem", "dynamodb:PutItem", "", resTable,
+		"CreateHead: Store creates the head of a new segment (and verify --repair, which the function never runs)"},
+	{"refcount/dynamodb", "UpdateItem", "dynamodb:UpdateItem", resTable, resTable,
+		"Claim and Release (collector), Revive (a writer re-uploading a segment whose claim expired)"},
+	{"refcount/dynamodb", "DeleteItem", "dynamodb:DeleteItem", resTable, "",
+		"DeleteHead and RemoveCandidate: the collector only"},
+	{"refcount/dynamodb", "Query", "dynamodb:Query", resTable, "",
+		"HasRefs (one strongly consistent query per shard): the collector only"},
+	{"refcount/dynamodb", "NewQueryPaginator", "dynamodb:Query", resTable, "",
+		"ListCandidates: the collector only"},
+	{"refcount/dynamodb", "NewScanPaginator", "dynamodb:Scan", resTable, "",
+		"ListRefs and ListHeads: Verify only (the function's verify action)"},
+	{"refcount/dynamodb", "BatchWriteItem", "dynamodb:BatchWriteItem", "", resTable,
+		"AddRefs (Store), RemoveRefs and MarkCandidates (Delete, a failed Store); the collector never batch-writes"},
+	{"refcount/dynamodb", "DescribeTable", "dynamodb:DescribeTable", "", "",
+		"EnsureTable (stowken init) only: Terraform creates the table"},
+	{"refcount/dynamodb", "NewTableExistsWaiter", "dynamodb:DescribeTable", "", "",
+		"EnsureTable (stowken init) only"},
+	{"refcount/dynamodb", "CreateTable", "dynamodb:CreateTable", "", "",
+		"EnsureTable (stowken init) only"},
+}
+
+// Calls of the SDK clients in the backends' Go sources: st.client.PutItem(…), b.client.GetObject(…),
+// ddb.NewScanPaginator(…), s3.NewListObjectsV2Paginator(…), ddb.NewTableExistsWaiter(…).
+var (
+	clientCallRE = regexp.MustCompile(`\bclient\.([A-Z]\w*)\(`)
+	helperCallRE = regexp.MustCompile(`\b(?:s3|ddb|dynamodb)\.(New\w+(?:Paginator|Waiter))\(`)
+)
+
+// TestSDKCallsAreListed: every SDK call in the backends' sources is in sdkCalls, and every entry
+// of sdkCalls is still in the sources. Adding a call without its IAM action fails here.
+func TestSDKCallsAreListed(t *testing.T) {
+	listed := map[string]bool{}
+	for _, c := range sdkCalls {
+		listed[c.Pkg+" "+c.Method] = true
+	}
+	found := map[string]bool{}
+	for _, pkg := range []string{"objstore/s3", "refcount/dynamodb"} {
+		files, err := filepath.Glob(filepath.Join(repoRoot, pkg, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no Go files in %s (%v)", pkg, err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, re := range []*regexp.Regexp{clientCallRE, helperCallRE} {
+				for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+					key := pkg + " " + m[1]
+					found[key] = true
+					if !listed[key] {
+						t.Errorf("%s calls the AWS SDK's %s: add it to sdkCalls with the IAM action it needs, and grant that action in %s where the GC function or writers need it",
+							f, m[1], moduleDir)
+					}
+				}
+			}
+		}
+	}
+	for key := range listed {
+		if !found[key] {
+			t.Errorf("sdkCalls lists %s, which the code no longer calls: remove it (and its grant, if nothing else needs it)", key)
+		}
+	}
+}
+
+// statement is one IAM policy statement of an aws_iam_policy_document.
+type statement struct {
+	Doc        string
+	Effect     string
+	Actions    []string
+	Resources  []string // source text of each element
+	Conditions []block
+	Dynamic    string // the for_each of a dynamic "statement" block, else ""
+	Block      block
+}
+
+// policyStatements returns the statements of data "aws_iam_policy_document" docName, the
+// content of dynamic "statement" blocks included.
+func policyStatements(t *testing.T, c *config, docName string) []statement {
+	t.Helper()
+	doc := c.one(t, "data", "aws_iam_policy_document", docName)
+	var out []statement
+	add := func(b block, dynamic string) {
+		for _, forbidden := range []string{"not_actions", "not_resources", "not_principals"} {
+			if b.attr(forbidden) != nil || len(b.children(forbidden)) > 0 {
+				t.Errorf("%s: %s has %s", docName, b.name(), forbidden)
+			}
+		}
+		st := statement{Doc: docName, Effect: "Allow", Dynamic: dynamic, Block: b, Conditions: b.children("condition")}
+		if b.attr("effect") != nil {
+			st.Effect = literalString(t, b, "effect")
+		}
+		st.Actions = literalStrings(t, b, b.mustAttr(t, "actions").Expr)
+		if r := b.attr("resources"); r != nil {
+			st.Resources = elementSrcs(t, b, r.Expr)
+		}
+		out = append(out, st)
+	}
+	for _, s := range doc.children("statement") {
+		add(s, "")
+	}
+	for _, d := range doc.children("dynamic") {
+		if len(d.Labels) != 1 || d.Labels[0] != "statement" {
+			continue
+		}
+		add(d.child(t, "content"), d.attrSrc("for_each"))
+	}
+	return out
+}
+
+// grants returns action → resources of a policy's Allow statements for the given services.
+func grants(sts []statement, services ...string) map[string][]string {
+	out := map[string][]string{}
+	for _, st := range sts {
+		if st.Effect != "Allow" {
+			continue
+		}
+		for _, a := range st.Actions {
+			if slices.Contains(services, strings.SplitN(a, ":", 2)[0]) {
+				out[a] = append(out[a], st.Resources...)
+			}
+		}
+	}
+	for a := range out {
+		sort.Strings(out[a])
+		out[a] = slices.Compact(out[a])
+	}
+	return out
+}
+
+// required returns action → resources the role needs, from sdkCalls.
+func required(role func(sdkCall) string) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range sdkCalls {
+		if r := role(c); r != "" && !slices.Contains(out[c.Action], r) {
+			out[c.Action] = append(out[c.Action], r)
+		}
+	}
+	for a := range out {
+		sort.Strings(out[a])
+	}
+	return out
+}
+
+// diffGrants reports what a policy lacks and what it grants beyond need.
+func diffGrants(t *testing.T, who string, need, have map[string][]string) {
+	t.Helper()
+	for a, rs := range need {
+		for _, r := range rs {
+			if !slices.Contains(have[a], r) {
+				var why []string
+				for _, c := range sdkCalls {
+					if c.Action == a {
+						why = append(why, c.Method+": "+c.Why)
+					}
+				}
+				t.Errorf("%s lacks %s on %s, needed by %s", who, a, r, strings.Join(why, "; "))
+			}
+		}
+	}
+	for a, rs := range have {
+		for _, r := range rs {
+			if !slices.Contains(need[a], r) {
+				t.Errorf("%s grants %s on %s, which no SDK call of its role needs (least privilege; see sdkCalls)", who, a, r)
+			}
+		}
+	}
+}
+
+// TestGCRoleGrantsWhatTheCodeCalls: the GC function's role allows exactly the S3 and DynamoDB
+// actions of the calls it makes, on the resources they touch.
+func TestGCRoleGrantsWhatTheCodeCalls(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	sts := policyStatements(t, mod, "gc")
+	diffGrants(t, "the GC role", required(func(c sdkCall) string { return c.GC }), grants(sts, "s3", "dynamodb"))
+	checkListCondition(t, sts)
+
+	// Logs: its own log group only.
+	logs := grants(sts, "logs")
+	want := map[string][]string{
+		"logs:CreateLogStream": {`"${aws_cloudwatch_log_group.gc.arn}:*"`},
+		"logs:PutLogEvents":    {`"${aws_cloudwatch_log_group.gc.arn}:*"`},
+	}
+	if !mapsEqual(logs, want) {
+		t.Errorf("the GC role's logs grants %v, want %v", logs, want)
+	}
+	// KMS: Decrypt (it reads objects, writes none), and only when a key is given.
+	checkKMS(t, sts, []string{"kms:Decrypt"})
+
+	role := mod.one(t, "resource", "aws_iam_role_policy", "gc")
+	if role.attrSrc("role") != "aws_iam_role.gc.id" || role.attrSrc("policy") != "data.aws_iam_policy_document.gc.json" {
+		t.Errorf("the GC policy is attached as %s to %s", role.attrSrc("policy"), role.attrSrc("role"))
+	}
+	if got := mod.one(t, "resource", "aws_lambda_function").attrSrc("role"); got != "aws_iam_role.gc.arn" {
+		t.Errorf("the function runs as %s", got)
+	}
+	assume := policyStatements(t, mod, "gc_assume")
+	if len(assume) != 1 || !slices.Equal(assume[0].Actions, []string{"sts:AssumeRole"}) ||
+		!strings.Contains(assume[0].Block.child(t, "principals").attrSrc("identifiers"), `"lambda.amazonaws.com"`) {
+		t.Errorf("the GC role is not assumable by Lambda alone: %+v", assume)
+	}
+}
+
+// TestWriterPolicyGrantsWhatTheCodeCalls: the writer policy allows exactly what Store, Retrieve,
+// Delete, List and Stats call, and no deletion of segments.
+func TestWriterPolicyGrantsWhatTheCodeCalls(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	sts := policyStatements(t, mod, "writer")
+	have := grants(sts, "s3", "dynamodb")
+	diffGrants(t, "the writer policy", required(func(c sdkCall) string { return c.Writer }), have)
+	checkListCondition(t, sts)
+	checkKMS(t, sts, []string{"kms:Decrypt", "kms:GenerateDataKey"})
+
+	for _, a := range []string{"s3:DeleteObject", "s3:DeleteObjectVersion"} {
+		for _, r := range have[a] {
+			if r != resManifests {
+				t.Errorf("the writer policy allows %s on %s: applications must never delete segments", a, r)
+			}
+		}
+	}
+	locals := mod.locals(t)
+	if m := locals["manifests_arn"]; !strings.HasSuffix(m, `manifests/*"`) || strings.Contains(m, "segments") {
+		t.Errorf("manifests_arn = %s", m)
+	}
+	pol := mod.one(t, "resource", "aws_iam_policy", "writer")
+	if got := pol.attrSrc("policy"); got != "data.aws_iam_policy_document.writer.json" {
+		t.Errorf("the writer policy is %s", got)
+	}
+	for _, out := range []string{"writer_policy_arn", "bucket_name", "table_name", "function_name", "function_arn", "bucket_arn", "table_arn"} {
+		mod.one(t, "output", out)
+	}
+}
+
+// TestSchedulerRole: the scheduler may invoke the function and nothing else.
+func TestSchedulerRole(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	sts := policyStatements(t, mod, "scheduler")
+	have := grants(sts, "lambda", "s3", "dynamodb", "logs", "kms", "iam", "sts")
+	want := map[string][]string{"lambda:InvokeFunction": {"aws_lambda_function.gc.arn", `"${aws_lambda_function.gc.arn}:*"`}}
+	for a := range want {
+		sort.Strings(want[a])
+	}
+	if !mapsEqual(have, want) {
+		t.Errorf("the scheduler role grants %v, want %v", have, want)
+	}
+	assume := policyStatements(t, mod, "scheduler_assume")
+	if len(assume) != 1 || !strings.Contains(assume[0].Block.child(t, "principals").attrSrc("identifiers"), `"scheduler.amazonaws.com"`) {
+		t.Errorf("the scheduler role is not assumable by EventBridge Scheduler alone")
+	}
+}
+
+// TestResourceScopes: the locals the grants use are the store's prefix in this bucket and this
+// table, in the key layout of package vault.
+func TestResourceScopes(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	locals := mod.locals(t)
+	prefixOf := func(name string) string {
+		m := regexp.MustCompile(name + `\s*=\s*"([^"]+)"`).FindStringSubmatch(readRepoFile(t, "vault/segment.go"))
+		if m == nil {
+			t.Fatalf("vault/segment.go no longer defines %s", name)
+		}
+		return m[1]
+	}
+	want := map[string]string{
+		"key_prefix":    `var.prefix == "" ? "" : "${var.prefix}/"`,
+		"bucket_arn":    "aws_s3_bucket.this.arn",
+		"objects_arn":   `"${aws_s3_bucket.this.arn}/${local.key_prefix}*"`,
+		"segments_arn":  `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("segmentsPrefix") + `*"`,
+		"manifests_arn": `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("manifestsPrefix") + `*"`,
+		"table_arn":     "aws_dynamodb_table.this.arn",
+	}
+	for k, v := range want {
+		if locals[k] != v {
+			t.Errorf("local %s = %s, want %s", k, locals[k], v)
+		}
+	}
+}
+
+// checkListCondition: s3:ListBucket is granted only with an s3:prefix condition on the store's prefix.
+func checkListCondition(t *testing.T, sts []statement) {
+	t.Helper()
+	for _, st := range sts {
+		if !slices.Contains(st.Actions, "s3:ListBucket") {
+			continue
+		}
+		ok := false
+		for _, c := range st.Conditions {
+			if literalString(t, c, "test") == "StringLike" && literalString(t, c, "variable") == "s3:prefix" &&
+				slices.Equal(elementSrcs(t, c, c.mustAttr(t, "values").Expr), []string{`"${local.key_prefix}*"`}) {
+				ok = true
+			}
+		}
+		if !ok || len(st.Actions) != 1 {
+			t.Errorf("%s: s3:ListBucket must be alone in its statement, limited to s3:prefix ${local.key_prefix}*", st.Doc)
+		}
+	}
+}
+
+// checkKMS: KMS actions are exactly want, on the given key, in a statement that exists only
+// when kms_key_arn is set.
+func checkKMS(t *testing.T, sts []statement, want []string) {
+	t.Helper()
+	var got []string
+	for _, st := range sts {
+		var kms []string
+		for _, a := range st.Actions {
+			if strings.HasPrefix(a, "kms:") {
+				kms = append(kms, a)
+			}
+		}
+		if len(kms) == 0 {
+			continue
+		}
+		got = append(got, kms...)
+		if st.Dynamic != "var.kms_key_arn == null ? [] : [var.kms_key_arn]" || !slices.Equal(st.Resources, []string{"statement.value"}) {
+			t.Errorf("%s: KMS actions %v must be granted on var.kms_key_arn only when it is set (for_each %q, resources %v)",
+				st.Doc, kms, st.Dynamic, st.Resources)
+		}
+	}
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("KMS actions %v, want %v", got, want)
+	}
+}
+
+// TestNoWildcards: no IAM statement anywhere grants "*", a service wildcard such as s3:* or
+// dynamodb:*, or any other pattern, and no resource is "*". Policies are written only with
+// aws_iam_policy_document, so that this test sees all of them.
+func TestNoWildcards(t *testing.T) {
+	actionRE := regexp.MustCompile(`^[a-z0-9-]+:[A-Za-z0-9]+$`)
+	docs := 0
+	for _, dir := range []string{moduleDir, exampleDir} {
+		c := loadConfig(t, dir)
+		for _, d := range c.blocks("data", "aws_iam_policy_document") {
+			docs++
+			for _, st := range policyStatements(t, c, d.Labels[1]) {
+				for _, a := range st.Actions {
+					if !actionRE.MatchString(a) {
+						t.Errorf("%s: action %q is not one exact action (no wildcards)", d.name(), a)
+					}
+				}
+				if st.Block.attr("resources") == nil && st.Block.children("principals") == nil {
+					t.Errorf("%s: a statement without resources", d.name())
+				}
+				for _, r := range st.Resources {
+					if r == `"*"` || strings.HasSuffix(r, `:*:*"`) || strings.HasSuffix(r, `:::*"`) {
+						t.Errorf("%s: resource %s is a wildcard", d.name(), r)
+					}
+				}
+			}
+		}
+		// Every policy of every resource comes from a policy document.
+		for _, f := range c.Files {
+			for _, b := range f.Body.Blocks {
+				if b.Type != "resource" {
+					continue
+				}
+				blk := block{b, f}
+				for _, name := range []string{"policy", "assume_role_policy", "inline_policy"} {
+					if src := blk.attrSrc(name); src != "" && !regexp.MustCompile(`^data\.aws_iam_policy_document\.\w+\.json$`).MatchString(src) {
+						t.Errorf("%s: %s = %s; write policies with aws_iam_policy_document", blk.name(), name, src)
+					}
+				}
+			}
+		}
+	}
+	if docs < 5 {
+		t.Errorf("only %d policy documents found: is the walk broken?", docs)
+	}
+}
+
+func mapsEqual(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,219 @@
+# Least-privilege IAM, derived from the AWS SDK calls of objstore/s3 and refcount/dynamodb
+# (terraform/terraform_test.go keeps the list and checks it against the Go sources):
+#
+#   SDK call (Go)                        IAM action           GC function   writer policy
+#   s3 ListObjectsV2 (Bucket.List)       s3:ListBucket        yes           yes
+#   s3 GetObject (Bucket.Get)            s3:GetObject         yes           yes
+#   s3 HeadObject (Bucket.Stat)          s3:GetObject         yes (verify)  yes
+#   s3 PutObject (Bucket.Put)            s3:PutObject         no            yes
+#   s3 DeleteObjects (Bucket.Delete)     s3:DeleteObject      segments/*    manifests/* only
+#   dynamodb GetItem (GetHead)           dynamodb:GetItem     yes           yes
+#   dynamodb PutItem (CreateHead)        dynamodb:PutItem     no            yes
+#   dynamodb UpdateItem (Claim/Release/Revive) dynamodb:UpdateItem yes      yes (Revive)
+#   dynamodb DeleteItem (DeleteHead, RemoveCandidate) dynamodb:DeleteItem yes no
+#   dynamodb Query (HasRefs, ListCandidates) dynamodb:Query   yes           no
+#   dynamodb Scan (ListRefs, ListHeads)  dynamodb:Scan        yes (verify)  no
+#   dynamodb BatchWriteItem (AddRefs, RemoveRefs, MarkCandidates) dynamodb:BatchWriteItem no yes
+#
+# HeadBucket/CreateBucket and DescribeTable/CreateTable are only sent by `stowken init`
+# (storeurl.Init), which this module replaces: neither role gets them.
+
+# --- The GC function ----------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "gc_assume" {
+  statement {
+    sid     = "LambdaAssumesRole"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "gc" {
+  name               = "${var.name}-gc"
+  description        = "stowken garbage collection (Lambda ${local.function_name})"
+  assume_role_policy = data.aws_iam_policy_document.gc_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "gc" {
+  # vault.New lists models/; vault.Verify lists manifests/ and segments/ (ListObjectsV2).
+  statement {
+    sid       = "ListStorePrefix"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.key_prefix}*"]
+    }
+  }
+
+  # Compression models when the vault opens; manifests and segments for verify (GetObject,
+  # HeadObject).
+  statement {
+    sid       = "ReadStoreObjects"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = [local.objects_arn]
+  }
+
+  # The collector deletes segment objects (DeleteObjects), nothing else.
+  statement {
+    sid       = "DeleteSegments"
+    effect    = "Allow"
+    actions   = ["s3:DeleteObject"]
+    resources = [local.segments_arn]
+  }
+
+  # The collector side of the protocol in package refcount: ListCandidates and HasRefs (Query),
+  # GetHead (GetItem), Claim and Release (UpdateItem), DeleteHead and RemoveCandidate
+  # (DeleteItem); verify's ListRefs and ListHeads (Scan).
+  statement {
+    sid    = "ReferenceTable"
+    effect = "Allow"
+    actions = [
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+      "dynamodb:UpdateItem",
+    ]
+    resources = [local.table_arn]
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.gc.arn}:*"]
+  }
+
+  # Reading SSE-KMS objects needs Decrypt; the function writes no object.
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "DecryptStoreObjects"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "gc" {
+  name   = "${var.name}-gc"
+  role   = aws_iam_role.gc.id
+  policy = data.aws_iam_policy_document.gc.json
+}
+
+# --- Applications that store, retrieve, list and delete conversations ---------------------------
+
+data "aws_iam_policy_document" "writer" {
+  # vault.List and Stats, and the model listing when a vault opens (ListObjectsV2).
+  statement {
+    sid       = "ListStorePrefix"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.key_prefix}*"]
+    }
+  }
+
+  # Store uploads segments, manifests and compression models (PutObject, If-None-Match: *);
+  # Retrieve reads them (GetObject).
+  statement {
+    sid       = "ReadWriteStoreObjects"
+    effect    = "Allow"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = [local.objects_arn]
+  }
+
+  # vault.Delete removes the conversation's manifest. Segment objects are deleted only by the
+  # collector, after it won the claim: applications must never delete them.
+  statement {
+    sid       = "DeleteManifests"
+    effect    = "Allow"
+    actions   = ["s3:DeleteObject"]
+    resources = [local.manifests_arn]
+  }
+
+  # The writer side of the protocol: AddRefs, RemoveRefs and MarkCandidates (BatchWriteItem),
+  # GetHead (GetItem), CreateHead (PutItem), Revive (UpdateItem).
+  statement {
+    sid    = "ReferenceTable"
+    effect = "Allow"
+    actions = [
+      "dynamodb:BatchWriteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]
+    resources = [local.table_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "EncryptDecryptStoreObjects"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_policy" "writer" {
+  name        = "${var.name}-writer"
+  description = "stowken: store, retrieve, list and delete conversations in s3://${aws_s3_bucket.this.id}/${local.key_prefix} (no deletion of segments: that is the GC function's job)"
+  policy      = data.aws_iam_policy_document.writer.json
+  tags        = var.tags
+}
+
+# --- EventBridge Scheduler ----------------------------------------------------------------------
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    sid     = "SchedulerAssumesRole"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${var.name}-gc-scheduler"
+  description        = "EventBridge Scheduler: invokes the stowken GC function ${local.function_name}"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "InvokeGCFunction"
+    effect    = "Allow"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.gc.arn, "${aws_lambda_function.gc.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "${var.name}-gc-scheduler"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}

@@ -1,0 +1,31 @@
+# stowken: conversations stored as deduplicated token segments in S3, references in DynamoDB,
+# and a scheduled Lambda that collects segments no conversation references any more.
+# See README.md in this directory.
+
+data "aws_caller_identity" "current" {}
+
+locals {
+  table_name    = coalesce(var.table_name, var.name)
+  function_name = "${var.name}-gc"
+
+  # "" or "PREFIX/": what the Go code puts before every object key (objstore/s3).
+  key_prefix = var.prefix == "" ? "" : "${var.prefix}/"
+
+  # The object key layout of package vault: segments/<2 hex>/<2 hex>/<id>, manifests/<id>.json.zst,
+  # models/<id>. IAM grants are scoped with these ARNs.
+  bucket_arn    = aws_s3_bucket.this.arn
+  objects_arn   = "${aws_s3_bucket.this.arn}/${local.key_prefix}*"
+  segments_arn  = "${aws_s3_bucket.this.arn}/${local.key_prefix}segments/*"
+  manifests_arn = "${aws_s3_bucket.this.arn}/${local.key_prefix}manifests/*"
+  table_arn     = aws_dynamodb_table.this.arn
+
+  # STOWKEN_STORE and STOWKEN_REFS (storeurl): region and credentials come from the SDK's chain.
+  store_url = "s3://${aws_s3_bucket.this.id}/${var.prefix}"
+  refs_url  = "dynamodb://${aws_dynamodb_table.this.name}"
+
+  # The log group Lambda writes to; created here so that it has a retention and exists before
+  # the function runs.
+  log_group_name = "/aws/lambda/${local.function_name}"
+
+  metric_namespace = "${var.metric_namespace}/${var.name}"
+}

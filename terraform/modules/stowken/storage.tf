@@ -1,0 +1,102 @@
+# --- S3: segments, manifests and compression models -------------------------------------------
+
+resource "aws_s3_bucket" "this" {
+  bucket        = var.bucket_name
+  bucket_prefix = var.bucket_name == null ? "${var.name}-" : null
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  bucket                  = aws_s3_bucket.this.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "this" {
+  bucket = aws_s3_bucket.this.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = var.kms_key_arn == null ? "AES256" : "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+    # With SSE-KMS, one data key per bucket instead of a KMS request per object.
+    bucket_key_enabled = var.kms_key_arn != null
+  }
+}
+
+# Versioning turns a delete (by an application or by the collector) into a delete marker: the
+# object stays recoverable for noncurrent_version_expiration_days.
+resource "aws_s3_bucket_versioning" "this" {
+  bucket = aws_s3_bucket.this.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    id     = "undo-window"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+    # Delete markers whose last noncurrent version has expired.
+    expiration {
+      expired_object_delete_marker = true
+    }
+  }
+
+  rule {
+    id     = "abort-incomplete-multipart-uploads"
+    status = "Enabled"
+    filter {}
+    abort_incomplete_multipart_upload {
+      days_after_initiation = var.abort_incomplete_multipart_upload_days
+    }
+  }
+
+  # Lifecycle rules on noncurrent versions need versioning first.
+  depends_on = [aws_s3_bucket_versioning.this]
+}
+
+# --- DynamoDB: references, segment heads and GC candidates ---------------------------------------
+#
+# Exactly the schema of refcount/dynamodb (TableSchema): partition key pk (S), sort key sk (S), no
+# secondary indexes, on-demand billing. terraform/terraform_test.go compares it with the Go code.
+
+resource "aws_dynamodb_table" "this" {
+  name         = local.table_name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  deletion_protection_enabled = true
+
+  tags = var.tags
+}

@@ -1,0 +1,163 @@
+variable "name" {
+  description = "Name prefix of every resource this module creates (function, roles, schedule, alarms, log metrics, and the generated bucket name). 2 to 32 lower-case letters, digits and '-'."
+  type        = string
+  default     = "stowken"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$", var.name))
+    error_message = "name must be 2 to 32 lower-case letters, digits or '-', not starting or ending with '-'."
+  }
+}
+
+variable "bucket_name" {
+  description = "Name of the S3 bucket for segments, manifests and compression models. null: a unique name starting with \"<name>-\" is generated."
+  type        = string
+  default     = null
+}
+
+variable "prefix" {
+  description = "Key prefix of the store inside the bucket, without leading or trailing '/' (\"\" for the whole bucket). STOWKEN_STORE is s3://BUCKET/PREFIX, and every IAM grant is scoped to it."
+  type        = string
+  default     = "stowken"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)?$", var.prefix)) && !contains(split("/", var.prefix), "..") && !contains(split("/", var.prefix), ".")
+    error_message = "prefix must be empty or '/'-separated names of letters, digits, '_', '.' and '-' (no '.' or '..' elements), without leading or trailing '/'."
+  }
+}
+
+variable "table_name" {
+  description = "Name of the DynamoDB reference table. null: the value of name."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_arn" {
+  description = "ARN of a customer-managed KMS key for the bucket's default encryption (SSE-KMS, with an S3 bucket key). null: SSE-S3 (AES256). When set, the GC role gets kms:Decrypt and the writer policy kms:Decrypt and kms:GenerateDataKey on this key only."
+  type        = string
+  default     = null
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days a replaced or deleted object version is kept before S3 expires it: the undo window after a delete or a garbage collection (the bucket is versioned)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "abort_incomplete_multipart_upload_days" {
+  description = "Days after which S3 aborts incomplete multipart uploads and frees their parts."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.abort_incomplete_multipart_upload_days >= 1 && floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days
+    error_message = "abort_incomplete_multipart_upload_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "lambda_zip_path" {
+  description = "Path of the GC function's deployment package built by `make lambda` for arm64 (dist/stowken-gc-arm64.zip), relative to the directory terraform runs in."
+  type        = string
+}
+
+variable "lambda_memory_size" {
+  description = "Memory of the GC function in MB (CPU scales with it)."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240
+    error_message = "lambda_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "lambda_timeout" {
+  description = "Timeout of the GC function in seconds. A run stops 30 seconds before it (STOWKEN_GC_SAFETY_MARGIN) and the next run continues; at most 900 (15 minutes), which also keeps every delete inside the first half of a GC claim (30 minutes)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.lambda_timeout >= 60 && var.lambda_timeout <= 900
+    error_message = "lambda_timeout must be between 60 and 900 seconds."
+  }
+}
+
+variable "gc_grace" {
+  description = "STOWKEN_GC_GRACE: a segment is collected only once it has been unreferenced for this long (a Go duration such as \"24h\" or \"90m\")."
+  type        = string
+  default     = "24h"
+
+  validation {
+    condition     = can(regex("^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$", var.gc_grace)) || var.gc_grace == "0"
+    error_message = "gc_grace must be a Go duration such as \"24h\", \"1h30m\" or \"0s\"."
+  }
+}
+
+variable "gc_budget" {
+  description = "STOWKEN_GC_BUDGET: at most this many segments are deleted per run; 0 means no limit."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.gc_budget >= 0 && floor(var.gc_budget) == var.gc_budget
+    error_message = "gc_budget must be a whole number, 0 or more."
+  }
+}
+
+variable "gc_dry_run" {
+  description = "STOWKEN_GC_DRY_RUN: when true the function reports what it would delete and changes nothing."
+  type        = bool
+  default     = false
+}
+
+variable "schedule_expression" {
+  description = "EventBridge Scheduler expression for the garbage collection, e.g. \"rate(1 hour)\" or \"cron(15 * * * ? *)\"."
+  type        = string
+  default     = "rate(1 hour)"
+}
+
+variable "schedule_timezone" {
+  description = "Time zone of cron schedule expressions (IANA name)."
+  type        = string
+  default     = "UTC"
+}
+
+variable "verify_schedule_expression" {
+  description = "EventBridge Scheduler expression for a read-only verify run of the same function (event {\"action\":\"verify\"}), whose findings feed the lost-reference alarm, e.g. \"rate(1 day)\". null: no verify schedule. Verify reads every object once, so it suits stores it can check within the function's timeout."
+  type        = string
+  default     = null
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the function's log group."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. SNS topics) notified when an alarm fires and when it recovers."
+  type        = list(string)
+  default     = []
+}
+
+variable "metric_namespace" {
+  description = "CloudWatch namespace prefix of the metrics extracted from the function's logs; they are published under \"<metric_namespace>/<name>\"."
+  type        = string
+  default     = "stowken"
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,462 @@
+// Package terraform_test checks the Terraform module in modules/stowken and the example in
+// examples/complete against the Go code they deploy: the DynamoDB key schema of
+// refcount/dynamodb, the Lambda build of the Makefile, the environment lambda/gc reads, the
+// log fields the alarms match, and the IAM actions behind every AWS SDK call of objstore/s3
+// and refcount/dynamodb. Nothing here needs terraform or a provider: the files are parsed
+// with github.com/hashicorp/hcl/v2.
+package terraform_test
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/stowken/stowken/refcount/dynamodb"
+)
+
+// repoRoot is the repository root, relative to this package.
+const repoRoot = ".."
+
+func readRepoFile(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// --- DynamoDB ----------------------------------------------------------------------------------
+
+// TestTableMatchesGoSchema: the table Terraform creates is exactly refcount/dynamodb.TableSchema().
+func TestTableMatchesGoSchema(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	sc := dynamodb.TableSchema()
+	tables := mod.blocks("resource", "aws_dynamodb_table")
+	if len(tables) != 1 {
+		t.Fatalf("%d DynamoDB tables in the module, want 1", len(tables))
+	}
+	tbl := tables[0]
+
+	if got := literalString(t, tbl, "hash_key"); got != sc.PartitionKey.Name {
+		t.Errorf("hash_key %q, want %q (refcount/dynamodb)", got, sc.PartitionKey.Name)
+	}
+	if got := literalString(t, tbl, "range_key"); got != sc.SortKey.Name {
+		t.Errorf("range_key %q, want %q (refcount/dynamodb)", got, sc.SortKey.Name)
+	}
+	if got := literalString(t, tbl, "billing_mode"); got != sc.BillingMode {
+		t.Errorf("billing_mode %q, want %q (refcount/dynamodb)", got, sc.BillingMode)
+	}
+	// DynamoDB declares only key attributes (ItemAttributes are documentation).
+	want := []string{sc.PartitionKey.Name + ":" + sc.PartitionKey.Type, sc.SortKey.Name + ":" + sc.SortKey.Type}
+	var got []string
+	for _, a := range tbl.children("attribute") {
+		got = append(got, literalString(t, a, "name")+":"+literalString(t, a, "type"))
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("attributes %v, want exactly %v", got, want)
+	}
+	// The Go schema has no secondary indexes (dynamodb.Schema has no field for them, and the
+	// store never names an index in a Query); when it gets one, this test must learn it.
+	for _, idx := range []string{"global_secondary_index", "local_secondary_index"} {
+		if n := len(tbl.children(idx)); n != 0 {
+			t.Errorf("the table has %d %s blocks; refcount/dynamodb uses none", n, idx)
+		}
+	}
+	for _, f := range []string{"refcount/dynamodb/dynamodb.go", "refcount/dynamodb/schema.go"} {
+		if strings.Contains(readRepoFile(t, f), "IndexName") {
+			t.Errorf("%s uses IndexName: the table needs that index and this test must check it", f)
+		}
+	}
+	if !literalBool(t, tbl.child(t, "point_in_time_recovery"), "enabled") {
+		t.Error("point_in_time_recovery is not enabled")
+	}
+	if !literalBool(t, tbl, "deletion_protection_enabled") {
+		t.Error("deletion_protection_enabled is not true")
+	}
+	for _, a := range []string{"stream_enabled", "ttl"} {
+		if tbl.attr(a) != nil || len(tbl.children(a)) > 0 {
+			t.Errorf("the table sets %s, which the Go code does not use", a)
+		}
+	}
+}
+
+// --- S3 ------------------------------------------------------------------------------------------
+
+func TestBucket(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+
+	pab := mod.one(t, "resource", "aws_s3_bucket_public_access_block")
+	for _, a := range []string{"block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"} {
+		if !literalBool(t, pab, a) {
+			t.Errorf("public access block: %s is not true", a)
+		}
+	}
+
+	sse := mod.one(t, "resource", "aws_s3_bucket_server_side_encryption_configuration")
+	def := sse.child(t, "rule").child(t, "apply_server_side_encryption_by_default")
+	if got := def.attrSrc("sse_algorithm"); got != `var.kms_key_arn == null ? "AES256" : "aws:kms"` {
+		t.Errorf("sse_algorithm = %s, want SSE-S3 unless kms_key_arn is given", got)
+	}
+	if got := def.attrSrc("kms_master_key_id"); got != "var.kms_key_arn" {
+		t.Errorf("kms_master_key_id = %s, want var.kms_key_arn", got)
+	}
+	if v := mod.variableDefault(t, "kms_key_arn"); !v.IsNull() {
+		t.Errorf("kms_key_arn defaults to %s, want null (SSE-S3)", v.GoString())
+	}
+
+	ver := mod.one(t, "resource", "aws_s3_bucket_versioning").child(t, "versioning_configuration")
+	if got := literalString(t, ver, "status"); got != "Enabled" {
+		t.Errorf("versioning status %q, want Enabled", got)
+	}
+
+	lc := mod.one(t, "resource", "aws_s3_bucket_lifecycle_configuration")
+	var noncurrent, multipart bool
+	for _, r := range lc.children("rule") {
+		if literalString(t, r, "status") != "Enabled" {
+			continue
+		}
+		for _, nve := range r.children("noncurrent_version_expiration") {
+			noncurrent = nve.attrSrc("noncurrent_days") == "var.noncurrent_version_expiration_days"
+		}
+		for _, ab := range r.children("abort_incomplete_multipart_upload") {
+			multipart = ab.attrSrc("days_after_initiation") == "var.abort_incomplete_multipart_upload_days"
+		}
+	}
+	if !noncurrent || !multipart {
+		t.Errorf("lifecycle rules: noncurrent-version expiry %v, abort incomplete multipart uploads %v; want both", noncurrent, multipart)
+	}
+	for name, want := range map[string]int64{"noncurrent_version_expiration_days": 30, "abort_incomplete_multipart_upload_days": 7} {
+		if v := mod.variableDefault(t, name); v.Type() != cty.Number || !v.Equals(cty.NumberIntVal(want)).True() {
+			t.Errorf("variable %s defaults to %s, want %d", name, v.GoString(), want)
+		}
+	}
+}
+
+// --- The Lambda and the Makefile ------------------------------------------------------------------
+
+// lambdaArchToGOARCH maps Lambda architectures to the GOARCH `make lambda` builds for them.
+var lambdaArchToGOARCH = map[string]string{"arm64": "arm64", "x86_64": "amd64"}
+
+// makeTarget returns the recipe of a Makefile target, continuation lines joined, and the
+// Makefile's variable assignments.
+func makeTarget(t *testing.T, target string) (recipe string, vars map[string]string) {
+	t.Helper()
+	mk := readRepoFile(t, "Makefile")
+	mk = strings.ReplaceAll(mk, "\\\n", " ")
+	vars = map[string]string{}
+	varRE := regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\s*[?:]?=\s*(.*)$`)
+	lines := strings.Split(mk, "\n")
+	found := false
+	for i, line := range lines {
+		if m := varRE.FindStringSubmatch(line); m != nil {
+			vars[m[1]] = strings.TrimSpace(m[2])
+		}
+		if strings.HasPrefix(line, target+":") {
+			found = true
+			var sb strings.Builder
+			for _, r := range lines[i+1:] {
+				if !strings.HasPrefix(r, "\t") {
+					break
+				}
+				sb.WriteString(r)
+				sb.WriteByte('\n')
+			}
+			recipe = sb.String()
+		}
+	}
+	if !found {
+		t.Fatalf("the Makefile has no %q target", target)
+	}
+	return recipe, vars
+}
+
+// TestLambdaMatchesMakefile: the function's runtime, handler and architectures are what
+// `make lambda` builds, and the example's zip path is where it puts the package.
+func TestLambdaMatchesMakefile(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	fns := mod.blocks("resource", "aws_lambda_function")
+	if len(fns) != 1 {
+		t.Fatalf("%d Lambda functions, want 1", len(fns))
+	}
+	fn := fns[0]
+	recipe, vars := makeTarget(t, "lambda")
+	compact := strings.Join(strings.Fields(recipe), " ")
+
+	runtime := literalString(t, fn, "runtime")
+	handler := literalString(t, fn, "handler")
+	if runtime != "provided.al2023" {
+		t.Errorf("runtime %q, want provided.al2023 (the OS-only runtime for Go)", runtime)
+	}
+	// The OS-only runtimes run the executable named bootstrap; the handler names it.
+	if handler != "bootstrap" {
+		t.Errorf("handler %q, want bootstrap", handler)
+	}
+	for _, want := range []string{
+		"GOOS=linux", "GOARCH=$$arch", "CGO_ENABLED=0", "-tags lambda.norpc",
+		"-o dist/lambda-$$arch/" + handler + " ./lambda/gc",
+		"-o dist/stowken-gc-$$arch.zip dist/lambda-$$arch/" + handler,
+	} {
+		if !strings.Contains(compact, want) {
+			t.Errorf("the lambda target does not contain %q:\n%s", want, recipe)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot, "lambda/gc/main.go")); err != nil {
+		t.Errorf("the function's main package is gone: %v", err)
+	}
+	built := strings.Fields(vars["LAMBDA_ARCHS"])
+	archs := literalStrings(t, fn, fn.mustAttr(t, "architectures").Expr)
+	if !slices.Equal(archs, []string{"arm64"}) {
+		t.Errorf("architectures %v, want [arm64]", archs)
+	}
+	for _, a := range archs {
+		if goarch, ok := lambdaArchToGOARCH[a]; !ok || !slices.Contains(built, goarch) {
+			t.Errorf("architecture %s: `make lambda` builds %v (LAMBDA_ARCHS)", a, built)
+		}
+	}
+
+	if got := fn.attrSrc("filename"); got != "var.lambda_zip_path" {
+		t.Errorf("filename = %s, want var.lambda_zip_path", got)
+	}
+	if got := fn.attrSrc("source_code_hash"); got != "filebase64sha256(var.lambda_zip_path)" {
+		t.Errorf("source_code_hash = %s, want filebase64sha256(var.lambda_zip_path)", got)
+	}
+	if got := fn.attrSrc("timeout"); got != "var.lambda_timeout" {
+		t.Errorf("timeout = %s", got)
+	}
+	if got := fn.attrSrc("memory_size"); got != "var.lambda_memory_size" {
+		t.Errorf("memory_size = %s", got)
+	}
+	for name, want := range map[string]int64{"lambda_timeout": 900, "lambda_memory_size": 512} {
+		if v := mod.variableDefault(t, name); !v.Equals(cty.NumberIntVal(want)).True() {
+			t.Errorf("variable %s defaults to %s, want %d", name, v.GoString(), want)
+		}
+	}
+
+	// The example's default zip path, from its directory, is the arm64 package of `make lambda`.
+	ex := loadConfig(t, exampleDir)
+	zip := ex.variableDefault(t, "lambda_zip_path").AsString()
+	if got, want := path.Join("terraform", exampleDir, zip), "dist/stowken-gc-"+lambdaArchToGOARCH[archs[0]]+".zip"; got != want {
+		t.Errorf("the example's lambda_zip_path %q resolves to %s, `make lambda` writes %s", zip, got, want)
+	}
+	if got := ex.one(t, "module", "stowken").attrSrc("lambda_zip_path"); got != "var.lambda_zip_path" {
+		t.Errorf("the example passes lambda_zip_path = %s", got)
+	}
+}
+
+// TestLambdaEnvironment: the function gets exactly the variables lambda/gc reads, with the
+// store and table this module creates.
+func TestLambdaEnvironment(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	fn := mod.one(t, "resource", "aws_lambda_function")
+	env := objectItems(t, fn, fn.child(t, "environment").mustAttr(t, "variables").Expr)
+	want := map[string]string{
+		"STOWKEN_STORE":      "local.store_url",
+		"STOWKEN_REFS":       "local.refs_url",
+		"STOWKEN_GC_GRACE":   "var.gc_grace",
+		"STOWKEN_GC_BUDGET":  "tostring(var.gc_budget)",
+		"STOWKEN_GC_DRY_RUN": "tostring(var.gc_dry_run)",
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("environment %s = %q, want %s", k, env[k], v)
+		}
+	}
+	var goSrc strings.Builder
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "lambda/gc/*.go"))
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			b, _ := os.ReadFile(f)
+			goSrc.Write(b)
+		}
+	}
+	for k := range env {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected environment variable %s", k)
+		}
+		if !strings.Contains(goSrc.String(), `"`+k+`"`) {
+			t.Errorf("lambda/gc does not read %s", k)
+		}
+	}
+	locals := mod.locals(t)
+	if got := locals["store_url"]; got != `"s3://${aws_s3_bucket.this.id}/${var.prefix}"` {
+		t.Errorf("store_url = %s, want s3://BUCKET/PREFIX of this module's bucket", got)
+	}
+	if got := locals["refs_url"]; got != `"dynamodb://${aws_dynamodb_table.this.name}"` {
+		t.Errorf("refs_url = %s, want dynamodb://TABLE of this module's table", got)
+	}
+
+	// gc_grace: its default is a valid Go duration, and its validation regex accepts exactly
+	// what time.ParseDuration accepts (for the non-negative values tried here).
+	if d := mod.variableDefault(t, "gc_grace").AsString(); d != "24h" {
+		t.Errorf("gc_grace defaults to %q, want 24h", d)
+	}
+	grace := mod.one(t, "variable", "gc_grace")
+	re := regexp.MustCompile(regexArg(t, grace, grace.child(t, "validation").mustAttr(t, "condition").Expr))
+	for _, s := range []string{"24h", "0s", "1h30m", "1.5h", "90m", "500ms", "10us", "1d", "24", "-1h", "h", "1h ", ""} {
+		_, err := time.ParseDuration(s)
+		if goOK := err == nil && !strings.HasPrefix(s, "-") && s != "0"; re.MatchString(s) != goOK {
+			t.Errorf("gc_grace %q: the validation regex says %v, time.ParseDuration %v", s, re.MatchString(s), err)
+		}
+	}
+}
+
+// regexArg returns the pattern of the first regex(...) call in e.
+func regexArg(t *testing.T, b block, e hclsyntax.Expression) string {
+	t.Helper()
+	var pattern string
+	hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+		if call, ok := n.(*hclsyntax.FunctionCallExpr); ok && call.Name == "regex" && pattern == "" {
+			v := literal(t, b, call.Args[0])
+			pattern = v.AsString()
+		}
+		return nil
+	})
+	if pattern == "" {
+		t.Fatalf("%s: no regex() in %s", b.name(), b.src(e))
+	}
+	return pattern
+}
+
+// --- Schedule ------------------------------------------------------------------------------------
+
+func TestSchedule(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	s := mod.one(t, "resource", "aws_scheduler_schedule", "gc")
+	if got := s.attrSrc("schedule_expression"); got != "var.schedule_expression" {
+		t.Errorf("schedule_expression = %s", got)
+	}
+	if v := mod.variableDefault(t, "schedule_expression"); v.AsString() != "rate(1 hour)" {
+		t.Errorf("schedule_expression defaults to %s", v.GoString())
+	}
+	for _, name := range []string{"gc", "verify"} {
+		tg := mod.one(t, "resource", "aws_scheduler_schedule", name).child(t, "target")
+		if got := tg.attrSrc("arn"); got != "aws_lambda_function.gc.arn" {
+			t.Errorf("schedule %s targets %s", name, got)
+		}
+		if got := tg.attrSrc("role_arn"); got != "aws_iam_role.scheduler.arn" {
+			t.Errorf("schedule %s assumes %s", name, got)
+		}
+		if got := tg.attrSrc("input"); got != fmt.Sprintf("jsonencode({ action = %q })", name) {
+			t.Errorf("schedule %s sends %s, want {\"action\":%q} (lambda/gc's actions)", name, got, name)
+		}
+	}
+}
+
+// --- Alarms --------------------------------------------------------------------------------------
+
+// TestAlarms: the Errors alarm, and the log metric filters match what the code logs.
+func TestAlarms(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	for _, a := range mod.blocks("resource", "aws_cloudwatch_metric_alarm") {
+		if got := a.attrSrc("alarm_actions"); got != "var.alarm_actions" {
+			t.Errorf("%s: alarm_actions = %q", a.name(), got)
+		}
+		if literalString(t, a, "comparison_operator") != "GreaterThanThreshold" || !literal(t, a, a.mustAttr(t, "threshold").Expr).Equals(cty.Zero).True() {
+			t.Errorf("%s: want > 0", a.name())
+		}
+	}
+	errs := mod.one(t, "resource", "aws_cloudwatch_metric_alarm", "gc_errors")
+	if literalString(t, errs, "namespace") != "AWS/Lambda" || literalString(t, errs, "metric_name") != "Errors" {
+		t.Errorf("gc_errors watches %s/%s, want AWS/Lambda Errors", errs.attrSrc("namespace"), errs.attrSrc("metric_name"))
+	}
+	if got := objectItems(t, errs, errs.mustAttr(t, "dimensions").Expr)["FunctionName"]; got != "aws_lambda_function.gc.function_name" {
+		t.Errorf("gc_errors dimension FunctionName = %s", got)
+	}
+	logGroup := mod.one(t, "resource", "aws_cloudwatch_log_group", "gc")
+	if got := mod.locals(t)["log_group_name"]; got != `"/aws/lambda/${local.function_name}"` || logGroup.attrSrc("name") != "local.log_group_name" {
+		t.Errorf("log group %s = %s: Lambda writes to /aws/lambda/<function name>", logGroup.attrSrc("name"), got)
+	}
+	if got := mod.one(t, "resource", "aws_lambda_function").attrSrc("function_name"); got != "local.function_name" {
+		t.Errorf("function_name = %s", got)
+	}
+	if v := mod.variableDefault(t, "log_retention_days"); !v.Equals(cty.NumberIntVal(30)).True() {
+		t.Errorf("log_retention_days defaults to %s", v.GoString())
+	}
+
+	// Errors are logged by lambda/gc at slog's ERROR level, as JSON.
+	errFilter := mod.one(t, "resource", "aws_cloudwatch_log_metric_filter", "gc_error_logs")
+	if got, want := literalString(t, errFilter, "pattern"), fmt.Sprintf(`{ $.%s = "%s" }`, slog.LevelKey, slog.LevelError); got != want {
+		t.Errorf("error log pattern %s, want %s", got, want)
+	}
+	// Lost references: the vault's verify log line and the fields it carries.
+	lost := mod.one(t, "resource", "aws_cloudwatch_log_metric_filter", "lost_references")
+	pattern := literalString(t, lost, "pattern")
+	if !strings.Contains(pattern, `($.msg = "verify")`) {
+		t.Errorf("lost-reference pattern %s does not select the verify log line", pattern)
+	}
+	verifyLog := logCall(t, "vault/verify.go", `v.log.Info("verify"`)
+	fields := regexp.MustCompile(`\$\.([a-z_]+)`).FindAllStringSubmatch(pattern, -1)
+	for _, f := range fields {
+		if f[1] != slog.MessageKey && !strings.Contains(verifyLog, `"`+f[1]+`"`) {
+			t.Errorf("the lost-reference pattern matches $.%s, which vault/verify.go does not log", f[1])
+		}
+	}
+	for _, must := range []string{"missing_segments", "missing_refs"} {
+		if !strings.Contains(pattern, "$."+must+" > 0") {
+			t.Errorf("the lost-reference pattern does not match %s > 0", must)
+		}
+	}
+	for _, f := range []block{errFilter, lost} {
+		if got := f.attrSrc("log_group_name"); got != "aws_cloudwatch_log_group.gc.name" {
+			t.Errorf("%s reads %s", f.name(), got)
+		}
+	}
+}
+
+// logCall returns the text of the log call that starts with prefix in a Go file.
+func logCall(t *testing.T, file, prefix string) string {
+	t.Helper()
+	src := readRepoFile(t, file)
+	i := strings.Index(src, prefix)
+	if i < 0 {
+		t.Fatalf("%s has no %s", file, prefix)
+	}
+	end := strings.Index(src[i:], ")\n")
+	return src[i : i+end]
+}
+
+// --- The example -----------------------------------------------------------------------------------
+
+// TestExample: the example configures the provider and calls the module with only inputs it has,
+// and every required input.
+func TestExample(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	ex := loadConfig(t, exampleDir)
+	ex.one(t, "provider", "aws")
+	call := ex.one(t, "module", "stowken")
+	if got := literalString(t, call, "source"); got != "../../"+moduleDir {
+		t.Errorf("module source %q", got)
+	}
+	meta := map[string]bool{"source": true, "version": true, "providers": true, "count": true, "for_each": true, "depends_on": true}
+	for name := range call.Body.Attributes {
+		if !meta[name] && len(mod.blocks("variable", name)) == 0 {
+			t.Errorf("the example passes %s, which the module does not declare", name)
+		}
+	}
+	for _, v := range mod.blocks("variable") {
+		if v.attr("default") == nil && call.attr(v.Labels[0]) == nil {
+			t.Errorf("the example does not pass the required input %s", v.Labels[0])
+		}
+	}
+	for _, c := range []*config{mod, ex} {
+		aws := objectItems(t, c.one(t, "terraform").child(t, "required_providers"), c.one(t, "terraform").child(t, "required_providers").mustAttr(t, "aws").Expr)
+		if aws["source"] != `"hashicorp/aws"` || aws["version"] != `">= 5.40"` {
+			t.Errorf("%s: required aws provider %v, want hashicorp/aws >= 5.40", c.Dir, aws)
+		}
+	}
+}
