@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,7 +58,10 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 // Unlike Store, StoreBatch packs the unique parts of conversations of the same application
 // into shared pack segments, so that they compress with each other's context (see pack.go). A
 // pack is a segment like any other, referenced by every conversation in it, and deleted when
-// the last of them is; until then it keeps the bytes of deleted members too.
+// the last of them is; until then it keeps the bytes of deleted members too. Storing a batch
+// again whose conversations are all stored already may upload packs (or segments) that end up
+// unused: they are marked for the collector, like everything a failed Store leaves (writers
+// never delete segments).
 func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation) ([]StoreResult, []error) {
 	start := v.now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
@@ -77,12 +79,11 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 	})
 	// Every conversation referenced its segments above; now each distinct segment of the
 	// batch, packs included, is uploaded once.
-	uploaded := v.upload(ctx, ps)
+	v.upload(ctx, ps)
 	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
 		v.finish(ctx, ps[i], start)
 		return nil
 	})
-	v.collectUnused(ctx, uploaded)
 	results := make([]StoreResult, len(cs))
 	errs := make([]error, len(cs))
 	for i, p := range ps {
@@ -165,18 +166,11 @@ func (v *Vault) encode(p *pendingStore) {
 	}
 }
 
-// upload is a segment object a Store or StoreBatch uploaded, and the conversations using it;
-// the first one is credited with it.
-type upload struct {
-	users []*pendingStore
-	size  int
-}
-
 // upload makes sure every distinct segment the conversations reference exists, uploading each
 // at most once (a batch's conversations often share one), once all of them took their
-// references. A conversation whose segment fails fails and drops its references. It returns
-// the segments it uploaded, by id.
-func (v *Vault) upload(ctx context.Context, ps []*pendingStore) map[string]*upload {
+// references. A conversation whose segment fails fails and drops its references. Each segment
+// uploaded is credited to the first conversation using it.
+func (v *Vault) upload(ctx context.Context, ps []*pendingStore) {
 	var segs []*segmentPlan
 	users := map[string][]*pendingStore{}
 	for _, p := range ps {
@@ -203,7 +197,6 @@ func (v *Vault) upload(ctx context.Context, ps []*pendingStore) map[string]*uplo
 		created[i], errs[i] = v.ensureSegment(ctx, segs[i].id, segs[i].frame)
 		return nil
 	})
-	uploaded := map[string]*upload{}
 	for i, s := range segs {
 		for _, p := range users[s.id] {
 			if errs[i] != nil && p.err == nil {
@@ -214,28 +207,7 @@ func (v *Vault) upload(ctx context.Context, ps []*pendingStore) map[string]*uplo
 			p := users[s.id][0]
 			p.res.NewSegments++
 			p.res.StoredBytes += int64(len(s.frame))
-			uploaded[s.id] = &upload{users: users[s.id], size: len(s.frame)}
 		}
-	}
-	return uploaded
-}
-
-// collectUnused deletes, under the collector's protocol, the segments this batch uploaded that
-// no conversation of it published (every user was already stored, as when a file is imported
-// again), so that an idempotent re-import leaves the store as it was.
-func (v *Vault) collectUnused(ctx context.Context, uploaded map[string]*upload) {
-	claimID := randomHex(12)
-	for id, up := range uploaded {
-		if slices.ContainsFunc(up.users, func(p *pendingStore) bool { return p.err == nil && !p.res.Existed }) {
-			continue
-		}
-		outcome, _, err := v.collect(ctx, refcount.Candidate{Segment: id, Since: v.now()}, claimID, false)
-		if err != nil || outcome != gcDeleted {
-			v.log.Debug("unused segment left to gc", "segment", id, "err", err)
-			continue
-		}
-		up.users[0].res.NewSegments--
-		up.users[0].res.StoredBytes -= int64(up.size)
 	}
 }
 

@@ -114,15 +114,17 @@ const maxBytesInFlight = 2 * maxInputBytes
 // importBatch is the number of conversations given to one StoreBatch call.
 const importBatch = 256
 
-// parsedLine is a parsed conversation and where it came from.
+// parsedLine is a parsed conversation (nil when the line was bad) and where it came from.
 type parsedLine struct {
+	seq  int64
 	conv *conversation.Conversation
 	file string
 	line int
 }
 
-// job is one line of an input file.
+// job is one line of an input file; seq numbers the lines of all files in reading order.
 type job struct {
+	seq  int64
 	file string
 	line int
 	data []byte
@@ -144,6 +146,7 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 	}
 
 	jobs := make(chan job, 2*cfg.Concurrency)
+	var seq atomic.Int64
 	parsed := make(chan parsedLine, importBatch)
 	budget := semaphore.NewWeighted(maxBytesInFlight)
 	var parsers sync.WaitGroup
@@ -152,15 +155,15 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 			for j := range jobs {
 				if ctx.Err() != nil {
 					budget.Release(int64(len(j.data)))
+					parsed <- parsedLine{seq: j.seq}
 					continue // drain
 				}
 				conv, err := conversation.Parse(j.data)
 				budget.Release(int64(len(j.data)))
 				if err != nil {
 					fail(j.file, j.line, err)
-					continue
 				}
-				parsed <- parsedLine{conv: conv, file: j.file, line: j.line}
+				parsed <- parsedLine{seq: j.seq, conv: conv, file: j.file, line: j.line}
 			}
 		})
 	}
@@ -193,14 +196,30 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 			}
 		}
 	}
+	// Batches are cut in reading order, whatever order the parsers finish in, so that importing
+	// the same file again forms the same batches and packs, which then already exist.
 	storerDone := make(chan struct{})
 	go func() {
 		defer close(storerDone)
 		var batch []parsedLine
+		waiting := map[int64]parsedLine{}
+		next := int64(0)
 		for p := range parsed {
-			if batch = append(batch, p); len(batch) == importBatch {
-				storeBatch(batch)
-				batch = nil
+			waiting[p.seq] = p
+			for {
+				q, ok := waiting[next]
+				if !ok {
+					break
+				}
+				delete(waiting, next)
+				next++
+				if q.conv == nil {
+					continue // a bad line, already reported
+				}
+				if batch = append(batch, q); len(batch) == importBatch {
+					storeBatch(batch)
+					batch = nil
+				}
 			}
 		}
 		if len(batch) > 0 {
@@ -217,7 +236,7 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 		if ctx.Err() != nil {
 			break
 		}
-		if err := readFile(ctx, name, cfg.Stdin, jobs, budget, fail); err != nil {
+		if err := readFile(ctx, name, cfg.Stdin, jobs, &seq, budget, fail); err != nil {
 			sum.FileErrors++
 			out.printf("%s: %v\n", name, err)
 		}
@@ -240,7 +259,7 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 // budget (the worker gives it back once the line is parsed). Lines longer than maxInputBytes are
 // reported through fail and skipped. It returns an error when the file cannot be opened or read
 // to the end.
-func readFile(ctx context.Context, name string, stdin io.Reader, jobs chan<- job, budget *semaphore.Weighted, fail func(string, int, error)) error {
+func readFile(ctx context.Context, name string, stdin io.Reader, jobs chan<- job, seq *atomic.Int64, budget *semaphore.Weighted, fail func(string, int, error)) error {
 	var r io.Reader
 	if name == "-" {
 		r = stdin
@@ -280,7 +299,7 @@ func readFile(ctx context.Context, name string, stdin io.Reader, jobs chan<- job
 				return nil // interrupted
 			}
 			select {
-			case jobs <- job{file: name, line: n, data: line}:
+			case jobs <- job{seq: seq.Add(1) - 1, file: name, line: n, data: line}:
 			case <-ctx.Done():
 				budget.Release(int64(len(line)))
 				return nil
