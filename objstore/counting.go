@@ -34,7 +34,8 @@ func (c *Counter) Snapshot() Counts {
 	return Counts{c.puts.Load(), c.gets.Load(), c.heads.Load(), c.lists.Load(), c.deletes.Load()}
 }
 
-// Counting wraps b so that every request is counted in c.
+// Counting wraps b so that every request is counted in c, and also in the Counter of the
+// request's context, if it has one (see WithCounter).
 func Counting(b Bucket, c *Counter) Bucket { return &counting{b, c} }
 
 type counting struct {
@@ -42,23 +43,39 @@ type counting struct {
 	c *Counter
 }
 
+type counterKey struct{}
+
+// WithCounter returns a context under which the requests of a Counting bucket are also counted
+// in c: the requests of one operation.
+func WithCounter(ctx context.Context, c *Counter) context.Context {
+	return context.WithValue(ctx, counterKey{}, c)
+}
+
+// count applies add to the bucket's counter and to the context's.
+func (b *counting) count(ctx context.Context, add func(*Counter)) {
+	add(b.c)
+	if c, ok := ctx.Value(counterKey{}).(*Counter); ok {
+		add(c)
+	}
+}
+
 func (b *counting) Put(ctx context.Context, key string, data []byte, opts PutOptions) (Attrs, error) {
-	b.c.puts.Add(1)
+	b.count(ctx, func(c *Counter) { c.puts.Add(1) })
 	return b.Bucket.Put(ctx, key, data, opts)
 }
 
 func (b *counting) Get(ctx context.Context, key string) ([]byte, Attrs, error) {
-	b.c.gets.Add(1)
+	b.count(ctx, func(c *Counter) { c.gets.Add(1) })
 	return b.Bucket.Get(ctx, key)
 }
 
 func (b *counting) Stat(ctx context.Context, key string) (Attrs, error) {
-	b.c.heads.Add(1)
+	b.count(ctx, func(c *Counter) { c.heads.Add(1) })
 	return b.Bucket.Stat(ctx, key)
 }
 
 func (b *counting) Delete(ctx context.Context, keys ...string) error {
-	b.c.deletes.Add(int64((len(keys) + DeleteBatchSize - 1) / DeleteBatchSize))
+	b.count(ctx, func(c *Counter) { c.deletes.Add(int64((len(keys) + DeleteBatchSize - 1) / DeleteBatchSize)) })
 	return b.Bucket.Delete(ctx, keys...)
 }
 
@@ -68,6 +85,6 @@ func (b *counting) List(ctx context.Context, prefix string, fn func(Attrs) error
 		n++
 		return fn(a)
 	})
-	b.c.lists.Add(int64(n/ListPageSize + 1))
+	b.count(ctx, func(c *Counter) { c.lists.Add(int64(n/ListPageSize + 1)) })
 	return err
 }

@@ -29,7 +29,8 @@ type Counter struct {
 // Snapshot returns the counts so far.
 func (c *Counter) Snapshot() Counts { return Counts{c.reads.Load(), c.writes.Load()} }
 
-// Counting wraps s so that every request is counted in c.
+// Counting wraps s so that every request is counted in c, and also in the Counter of the
+// request's context, if it has one (see WithCounter).
 func Counting(s Store, c *Counter) Store { return &counting{s, c} }
 
 type counting struct {
@@ -37,74 +38,96 @@ type counting struct {
 	c *Counter
 }
 
+type counterKey struct{}
+
+// WithCounter returns a context under which the requests of a Counting store are also counted
+// in c: the requests of one operation.
+func WithCounter(ctx context.Context, c *Counter) context.Context {
+	return context.WithValue(ctx, counterKey{}, c)
+}
+
+func (s *counting) read(ctx context.Context, n int64) {
+	s.c.reads.Add(n)
+	if c, ok := ctx.Value(counterKey{}).(*Counter); ok {
+		c.reads.Add(n)
+	}
+}
+
+func (s *counting) write(ctx context.Context, n int64) {
+	s.c.writes.Add(n)
+	if c, ok := ctx.Value(counterKey{}).(*Counter); ok {
+		c.writes.Add(n)
+	}
+}
+
 func batches(n int) int64 { return int64((n + BatchSize - 1) / BatchSize) }
 
 func (s *counting) AddRefs(ctx context.Context, owner string, segments []string, now time.Time) error {
-	s.c.writes.Add(batches(len(segments)))
+	s.write(ctx, batches(len(segments)))
 	return s.Store.AddRefs(ctx, owner, segments, now)
 }
 
 func (s *counting) RemoveRefs(ctx context.Context, owner string, segments []string) error {
-	s.c.writes.Add(batches(len(segments)))
+	s.write(ctx, batches(len(segments)))
 	return s.Store.RemoveRefs(ctx, owner, segments)
 }
 
 func (s *counting) HasRefs(ctx context.Context, segment string) (bool, error) {
-	s.c.reads.Add(RefShards)
+	s.read(ctx, RefShards)
 	return s.Store.HasRefs(ctx, segment)
 }
 
 func (s *counting) ListRefs(ctx context.Context, fn func(Ref) error) error {
-	s.c.reads.Add(1)
+	s.read(ctx, 1)
 	return s.Store.ListRefs(ctx, fn)
 }
 
 func (s *counting) GetHead(ctx context.Context, segment string) (Head, error) {
-	s.c.reads.Add(1)
+	s.read(ctx, 1)
 	return s.Store.GetHead(ctx, segment)
 }
 
 func (s *counting) CreateHead(ctx context.Context, segment string, size int64, now time.Time) error {
-	s.c.writes.Add(1)
+	s.write(ctx, 1)
 	return s.Store.CreateHead(ctx, segment, size, now)
 }
 
 func (s *counting) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
-	s.c.writes.Add(1)
+	s.write(ctx, 1)
 	return s.Store.Claim(ctx, segment, claimID, expires, now)
 }
 
 func (s *counting) Release(ctx context.Context, segment, claimID string) error {
-	s.c.writes.Add(1)
+	s.write(ctx, 1)
 	return s.Store.Release(ctx, segment, claimID)
 }
 
 func (s *counting) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
-	s.c.writes.Add(1)
+	s.write(ctx, 1)
 	return s.Store.Revive(ctx, segment, claimID, now)
 }
 
 func (s *counting) DeleteHead(ctx context.Context, segment, claimID string) error {
-	s.c.writes.Add(1)
+	s.write(ctx, 1)
 	return s.Store.DeleteHead(ctx, segment, claimID)
 }
 
 func (s *counting) ListHeads(ctx context.Context, fn func(Head) error) error {
-	s.c.reads.Add(1)
+	s.read(ctx, 1)
 	return s.Store.ListHeads(ctx, fn)
 }
 
 func (s *counting) MarkCandidates(ctx context.Context, segments []string, now time.Time) error {
-	s.c.writes.Add(batches(len(segments)))
+	s.write(ctx, batches(len(segments)))
 	return s.Store.MarkCandidates(ctx, segments, now)
 }
 
 func (s *counting) ListCandidates(ctx context.Context, fn func(Candidate) error) error {
-	s.c.reads.Add(1)
+	s.read(ctx, 1)
 	return s.Store.ListCandidates(ctx, fn)
 }
 
 func (s *counting) RemoveCandidate(ctx context.Context, segment string, since time.Time) error {
-	s.c.writes.Add(1)
+	s.write(ctx, 1)
 	return s.Store.RemoveCandidate(ctx, segment, since)
 }

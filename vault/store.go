@@ -27,6 +27,10 @@ type StoreResult struct {
 	// StoredBytes is what this Store added to the bucket: new segments, the manifest, and a
 	// compression model when this Store was the one that built it.
 	StoredBytes int64
+	// Requests are the requests this Store made. In a StoreBatch, the upload of a segment
+	// several conversations share counts for the first of them, and the batch's look-ups
+	// deciding what to pack count for none.
+	Requests Requests
 }
 
 // Store validates c, tokenizes its text, and stores it. An empty c.ID is replaced by a new
@@ -45,10 +49,12 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
 	defer cancel()
 	p := v.begin(c, start)
+	ctx = p.ops.with(ctx)
 	v.encode(p)
 	v.takeRefs(ctx, p)
 	v.upload(ctx, []*pendingStore{p})
 	v.finish(ctx, p, start)
+	p.res.Requests = p.ops.snapshot()
 	return p.res, p.err
 }
 
@@ -74,19 +80,20 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 	v.pack(ctx, ps)
 	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
 		v.encode(ps[i])
-		v.takeRefs(ctx, ps[i])
+		v.takeRefs(ps[i].ops.with(ctx), ps[i])
 		return nil
 	})
 	// Every conversation referenced its segments above; now each distinct segment of the
 	// batch, packs included, is uploaded once.
 	v.upload(ctx, ps)
 	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
-		v.finish(ctx, ps[i], start)
+		v.finish(ps[i].ops.with(ctx), ps[i], start)
 		return nil
 	})
 	results := make([]StoreResult, len(cs))
 	errs := make([]error, len(cs))
 	for i, p := range ps {
+		p.res.Requests = p.ops.snapshot()
 		results[i], errs[i] = p.res, p.err
 	}
 	return results, errs
@@ -101,6 +108,7 @@ type pendingStore struct {
 	err  error
 	// refs lists the segments owner references once takeRefs succeeded (nil before).
 	refs []string
+	ops  opRequests
 }
 
 // begin validates, tokenizes and segments c, without I/O.
@@ -194,6 +202,7 @@ func (v *Vault) upload(ctx context.Context, ps []*pendingStore) {
 	created := make([]bool, len(segs))
 	errs := make([]error, len(segs))
 	forEach(ctx, len(segs), v.concurrency, func(ctx context.Context, i int) error {
+		ctx = users[segs[i].id][0].ops.with(ctx)
 		created[i], errs[i] = v.ensureSegment(ctx, segs[i].id, segs[i].frame)
 		return nil
 	})
@@ -235,7 +244,9 @@ func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 	switch {
 	case err == nil:
 		p.res.StoredBytes += int64(len(encoded))
-		v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments, "bytes", p.res.StoredBytes)
+		r := p.ops.snapshot()
+		v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
+			"bytes", p.res.StoredBytes, "s3_puts", r.S3Puts, "s3_gets", r.S3Gets, "refs_reads", r.RefsReads, "refs_writes", r.RefsWrites)
 	case errors.Is(err, objstore.ErrExists):
 		p.res, p.err = v.storeExisted(ctx, p.c, m, p.refs, p.res)
 	default:

@@ -181,8 +181,27 @@ func (r Requests) Sub(o Requests) Requests {
 // Requests returns the requests made since the Vault was opened (S3's and DynamoDB's request
 // model, whichever backend is in use; see objstore.Counter and refcount.Counter).
 func (v *Vault) Requests() Requests {
-	b, r := v.bucketCount.Snapshot(), v.refsCount.Snapshot()
+	return requestsOf(v.bucketCount.Snapshot(), v.refsCount.Snapshot())
+}
+
+func requestsOf(b objstore.Counts, r refcount.Counts) Requests {
 	return Requests{b.Puts, b.Gets, b.Heads, b.Lists, b.Deletes, r.Reads, r.Writes}
+}
+
+// opRequests counts the requests of one operation: the vault's counting backends also count in
+// the counters of a context made by with.
+type opRequests struct {
+	bucket objstore.Counter
+	refs   refcount.Counter
+}
+
+// with returns ctx with the operation's counters.
+func (o *opRequests) with(ctx context.Context) context.Context {
+	return refcount.WithCounter(objstore.WithCounter(ctx, &o.bucket), &o.refs)
+}
+
+func (o *opRequests) snapshot() Requests {
+	return requestsOf(o.bucket.Snapshot(), o.refs.Snapshot())
 }
 
 // randomHex returns n random bytes in hex.

@@ -506,3 +506,29 @@ func TestPackLifecycle(t *testing.T) {
 		t.Fatalf("%d segment objects left after deleting everything", n)
 	}
 }
+
+// TestStoreRequests checks the request budget of one Store: one PUT for the manifest plus one
+// per new segment, no HEAD, no GET; and that StoreResult reports exactly what the backends saw.
+func TestStoreRequests(t *testing.T) {
+	v, _, _ := newMemVault(t, Options{})
+	ctx := context.Background()
+	prompt := words(41, 1500)
+	for i := range 3 {
+		before := v.Requests()
+		res, err := v.Store(ctx, &conversation.Conversation{ID: fmt.Sprintf("r%d", i), Tokenizer: "cl100k_base",
+			Messages: []conversation.Message{{Role: "system", Content: prompt}, {Role: "user", Content: words(50+i, 30)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := v.Requests().Sub(before)
+		if got != res.Requests {
+			t.Fatalf("store %d: StoreResult.Requests %+v, backends saw %+v", i, res.Requests, got)
+		}
+		if got.S3Puts != 1+int64(res.NewSegments) || got.S3Heads != 0 || got.S3Gets != 0 {
+			t.Fatalf("store %d: %+v for %d new segments; want 1+new PUTs, no HEAD or GET", i, got, res.NewSegments)
+		}
+		if i > 0 && res.NewSegments != 0 {
+			t.Fatalf("store %d uploaded %d segments of a shared prompt", i, res.NewSegments)
+		}
+	}
+}
