@@ -7,7 +7,7 @@ export STOWKEN_TOOLS ?= $(HOME)/.cache/stowken/tools
 GO ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 45m
 
-.PHONY: all demo test unit lint fmt-check terraform-fmt bench build clean
+.PHONY: all demo test unit lint fmt-check terraform-fmt bench build clean lambda
 
 all: build
 
@@ -39,10 +39,26 @@ terraform-fmt:
 		scripts/tools.sh terraform && $(STOWKEN_TOOLS)/bin/terraform-v1.5.7 fmt -check -recursive terraform; \
 	else echo "terraform-fmt: no .tf files yet"; fi
 
-## bench: codec benchmarks and the chat-corpus compression measurement.
+## bench: codec benchmarks, then stowken bench (issue 5) on the chat corpus and on the API replay
+## (STOWKEN_CORPUS or ../shared/corpus): compression, requests and speed next to the baselines.
+BENCH_CORPUS ?= $(or $(STOWKEN_CORPUS),../shared/corpus)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./codec/... ./vault/...
-	$(GO) test -run TestChatCorpusBytesPerToken -v ./vault/
+	$(GO) test -run '^$$' -bench . -benchmem ./codec/... ./vault/... ./bench/...
+	$(GO) run ./cmd/stowken bench --corpus $(BENCH_CORPUS)/chat/*.jsonl.gz --workload chat
+	$(GO) run ./cmd/stowken bench --corpus $(BENCH_CORPUS)/api-replay.jsonl.gz --workload api-replay
+
+## lambda: build the GC Lambda (lambda/gc) for the provided.al2023 runtime: dist/lambda-ARCH/bootstrap
+## and the deployment package dist/stowken-gc-ARCH.zip for ARCH in $(LAMBDA_ARCHS). Needs only Go: the
+## archive is written by lambda/mkzip (bootstrap at its root, mode 0755, fixed timestamps).
+LAMBDA_ARCHS ?= arm64 amd64
+lambda:
+	@set -e; for arch in $(LAMBDA_ARCHS); do \
+		mkdir -p dist/lambda-$$arch; \
+		GOOS=linux GOARCH=$$arch CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+			-o dist/lambda-$$arch/bootstrap ./lambda/gc; \
+		$(GO) run ./lambda/mkzip -o dist/stowken-gc-$$arch.zip dist/lambda-$$arch/bootstrap; \
+		echo "lambda: dist/stowken-gc-$$arch.zip (dist/lambda-$$arch/bootstrap, linux/$$arch)"; \
+	done
 
 clean:
 	rm -rf bin stowken-data

@@ -9,12 +9,15 @@
 //	                         region= and endpoint= override the SDK's configuration)
 //
 // and refs, the reference store, is empty for a local store (whose references live in a file
-// inside its directory) and dynamodb://table for an S3 store. AWS settings come from the SDK's
+// inside its directory) and dynamodb://table for an S3 store. Several S3 stores may share one
+// table: each keeps its references under a namespace derived from its bucket and prefix. AWS settings come from the SDK's
 // standard chain (AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB, credentials).
 package storeurl
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -23,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/stowken/stowken/objstore/s3"
+	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/refcount/dynamodb"
 	"github.com/stowken/stowken/vault"
 )
@@ -122,12 +126,20 @@ func Open(ctx context.Context, store, refs string, opts vault.Options) (*vault.V
 	if err != nil {
 		return nil, err
 	}
-	opts.Bucket, opts.Refs = b, t
+	opts.Bucket, opts.Refs = b, refcount.Namespace(t, Namespace(loc.Bucket))
 	v, err := vault.New(ctx, opts)
 	if err != nil {
 		return nil, errors.Join(err, b.Close(), t.Close())
 	}
 	return v, nil
+}
+
+// Namespace is the prefix under which an S3 store keeps its segments in the reference table:
+// 16 hex digits of the SHA-256 of "bucket/prefix", and ":". Stores that share a table (two
+// prefixes, one table) thereby never mistake each other's heads for their own objects.
+func Namespace(bucket *url.URL) string {
+	sum := sha256.Sum256([]byte(bucket.Host + "/" + strings.Trim(bucket.Path, "/")))
+	return hex.EncodeToString(sum[:8]) + ":"
 }
 
 func openS3(ctx context.Context, loc Location, opts vault.Options) (*s3.Bucket, *dynamodb.Store, error) {

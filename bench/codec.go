@@ -1,0 +1,286 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stowken/stowken/codec"
+	"github.com/stowken/stowken/manifest"
+	"github.com/stowken/stowken/objstore"
+)
+
+// The store's object layout (README, "Design"): segment frames, manifests, compression models.
+// The codec timing reads the objects themselves, so that it times exactly what was stored,
+// with the dictionaries it was stored with.
+const (
+	segmentsPrefix  = "segments/"
+	manifestsPrefix = "manifests/"
+	modelsPrefix    = "models/"
+)
+
+// codecTiming is the time stowken's codec (codec.Encode and codec.Decode) takes on one
+// goroutine for every stored segment and every manifest's inline run.
+type codecTiming struct {
+	Tokens           int64 // tokens encoded and decoded
+	Segments, Inline int64 // token runs timed: distinct segments, non-empty inline runs
+	Encode, Decode   time.Duration
+}
+
+func (c *codecTiming) add(o codecTiming) {
+	c.Tokens += o.Tokens
+	c.Segments += o.Segments
+	c.Inline += o.Inline
+	c.Encode += o.Encode
+	c.Decode += o.Decode
+}
+
+// timeCodec times the codec over what bucket holds: each segment frame is decoded (timed)
+// and its tokens encoded again with the frame's dictionary (timed); each manifest's inline run
+// is encoded as a frame with the manifest's model (timed) and decoded (timed). Objects are
+// fetched by `fetchers` goroutines first; the codec then runs on the calling goroutine only,
+// while timing is held. The runs are timed one model at a time, each with a codec holding that
+// model's dictionary only: a zstd encoder with a dictionary takes tens of MB, and a store may
+// have a model per application.
+func timeCodec(ctx context.Context, b objstore.Bucket, fetchers int, timing *sync.Mutex) (codecTiming, error) {
+	var res codecTiming
+	me, err := manifest.NewEncoder()
+	if err != nil {
+		return res, err
+	}
+	dicts := map[uint32][]byte{} // token dictionaries by model id
+	models, err := listKeys(ctx, b, modelsPrefix)
+	if err != nil {
+		return res, err
+	}
+	for _, key := range models {
+		id, err := strconv.ParseUint(strings.TrimPrefix(key, modelsPrefix), 16, 32)
+		if err != nil || id == 0 {
+			continue // not a model
+		}
+		data, _, err := b.Get(ctx, key)
+		if err != nil {
+			return res, fmt.Errorf("bench: read model %s: %w", key, err)
+		}
+		tokens, manifests, err := parseModel(data)
+		if err != nil {
+			return res, fmt.Errorf("bench: model %s: %w", key, err)
+		}
+		dicts[uint32(id)] = tokens
+		if err := me.AddDict(uint32(id), manifests); err != nil {
+			return res, err
+		}
+	}
+
+	// The token runs by model: segment frames as stored, inline runs as varints.
+	frames := map[uint32][][]byte{}
+	inline := map[uint32][][]byte{}
+	keys, err := listKeys(ctx, b, segmentsPrefix)
+	if err != nil {
+		return res, err
+	}
+	err = fetchAll(ctx, b, keys, fetchers, func(key string, frame []byte) error {
+		h, err := codec.ReadHeader(frame)
+		if err != nil {
+			return fmt.Errorf("bench: segment %s: %w", key, err)
+		}
+		frames[h.Dict] = append(frames[h.Dict], frame)
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if keys, err = listKeys(ctx, b, manifestsPrefix); err != nil {
+		return res, err
+	}
+	err = fetchAll(ctx, b, keys, fetchers, func(key string, data []byte) error {
+		m, err := me.Decode(data)
+		if err != nil {
+			return fmt.Errorf("bench: manifest %s: %w", key, err)
+		}
+		if len(m.Inline) == 0 {
+			return nil
+		}
+		dict, err := codec.FrameDict(data) // the manifest's model, which names its token dictionary too
+		if err != nil {
+			return fmt.Errorf("bench: manifest %s: %w", key, err)
+		}
+		inline[dict] = append(inline[dict], codec.AppendVarints(nil, m.Inline))
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+
+	ids := slices.Sorted(maps.Keys(frames))
+	for id := range inline {
+		if _, ok := frames[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		c, err := codec.New()
+		if err != nil {
+			return res, err
+		}
+		if id != 0 {
+			content, ok := dicts[id]
+			if !ok {
+				return res, fmt.Errorf("bench: model %08x is named by stored data but not stored", id)
+			}
+			if err := c.AddDict(id, content); err != nil {
+				return res, err
+			}
+		}
+		for _, frame := range frames[id] {
+			if err := timeSegment(c, id, frame, timing, &res); err != nil {
+				return res, fmt.Errorf("bench: codec timing, segment: %w", err)
+			}
+		}
+		var tokens []int
+		for _, varints := range inline[id] {
+			if tokens, err = appendTokens(tokens[:0], varints); err != nil {
+				return res, err
+			}
+			if err := timeInline(c, id, tokens, timing, &res); err != nil {
+				return res, fmt.Errorf("bench: codec timing, inline run: %w", err)
+			}
+		}
+	}
+	return res, nil
+}
+
+func timeSegment(c *codec.Codec, dict uint32, frame []byte, timing *sync.Mutex, res *codecTiming) error {
+	timing.Lock()
+	start := time.Now()
+	tokens, err := c.Decode(frame)
+	mid := time.Now()
+	if err == nil {
+		_, err = c.Encode(tokens, dict)
+	}
+	end := time.Now()
+	timing.Unlock()
+	if err != nil {
+		return err
+	}
+	res.Decode += mid.Sub(start)
+	res.Encode += end.Sub(mid)
+	res.Tokens += int64(len(tokens))
+	res.Segments++
+	return nil
+}
+
+func timeInline(c *codec.Codec, dict uint32, tokens []int, timing *sync.Mutex, res *codecTiming) error {
+	timing.Lock()
+	start := time.Now()
+	frame, err := c.Encode(tokens, dict)
+	mid := time.Now()
+	if err == nil {
+		_, err = c.Decode(frame)
+	}
+	end := time.Now()
+	timing.Unlock()
+	if err != nil {
+		return err
+	}
+	res.Encode += mid.Sub(start)
+	res.Decode += end.Sub(mid)
+	res.Tokens += int64(len(tokens))
+	res.Inline++
+	return nil
+}
+
+func listKeys(ctx context.Context, b objstore.Bucket, prefix string) ([]string, error) {
+	var keys []string
+	err := b.List(ctx, prefix, func(a objstore.Attrs) error {
+		keys = append(keys, a.Key)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: list %s: %w", prefix, err)
+	}
+	return keys, nil
+}
+
+// fetchAll reads the objects with `workers` goroutines and calls fn for each, in no particular
+// order, on the calling goroutine.
+func fetchAll(ctx context.Context, b objstore.Bucket, keys []string, workers int, fn func(key string, data []byte) error) error {
+	type object struct {
+		key  string
+		data []byte
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	next := make(chan string)
+	out := make(chan object, workers)
+	g.Go(func() error {
+		defer close(next)
+		for _, k := range keys {
+			select {
+			case next <- k:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	var fetchers errgroup.Group
+	for range max(1, workers) {
+		fetchers.Go(func() error {
+			for k := range next {
+				data, _, err := b.Get(ctx, k)
+				if err != nil {
+					return fmt.Errorf("bench: read %s: %w", k, err)
+				}
+				select {
+				case out <- object{k, data}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(out)
+		return fetchers.Wait()
+	})
+	var ferr error
+	for o := range out {
+		if ferr == nil {
+			ferr = fn(o.key, o.data)
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// parseModel returns the two dictionaries of a compression model object, in the layout
+// vault/models.go writes: "STKM", version 1, then tokenizer, application, token dictionary and
+// manifest dictionary, each a uvarint length and the bytes, then a CRC-32C (not checked here:
+// the vault checks it when it loads the model).
+func parseModel(data []byte) (tokens, manifests []byte, err error) {
+	if len(data) < 9 || !bytes.Equal(data[:4], []byte("STKM")) || data[4] != 1 {
+		return nil, nil, fmt.Errorf("not a version 1 model object")
+	}
+	rest := data[5 : len(data)-4]
+	var parts [4][]byte
+	for i := range parts {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return nil, nil, fmt.Errorf("truncated model object")
+		}
+		parts[i], rest = rest[k:k+int(n)], rest[k+int(n):]
+	}
+	return parts[2], parts[3], nil
+}
