@@ -2,6 +2,7 @@ package codec
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -20,14 +21,22 @@ type Zstd struct {
 //
 // The level is SpeedBetterCompression: SpeedBestCompression re-indexes a dictionary for every
 // frame, about 250 times slower on the small frames stowken writes, for a percent or two.
+//
+// Memory: every Zstd holds its own encoders and decoders (about 9 MB at two cores), and a
+// vault has one per compression model, so both are bounded: a 256 KiB window (stowken's frames
+// are at most a few hundred KiB; matches further back are rare) and at most four concurrent
+// encoders and decoders.
 func NewZstd(dict uint32, content []byte, checksum bool) (*Zstd, error) {
+	workers := min(runtime.GOMAXPROCS(0), 4)
 	eopts := []zstd.EOption{
 		zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
 		zstd.WithEncoderCRC(checksum),
 		zstd.WithSingleSegment(true),
 		zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(1 << 18),
+		zstd.WithEncoderConcurrency(workers),
 	}
-	dopts := []zstd.DOption{zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1 << 30)}
+	dopts := []zstd.DOption{zstd.WithDecoderConcurrency(workers), zstd.WithDecoderMaxMemory(1 << 30)}
 	if dict != 0 {
 		eopts = append(eopts, zstd.WithEncoderDictRaw(dict, content))
 		dopts = append(dopts, zstd.WithDecoderDictRaw(dict, content))
