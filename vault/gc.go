@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
 )
 
@@ -141,7 +142,7 @@ func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID strin
 	// Won the claim: writers cannot pass it now. A reference taken before the claim is visible
 	// to this strongly consistent read; one taken after it makes its writer wait for us.
 	if referenced, err = v.refs.HasRefs(ctx, c.Segment); err != nil || referenced {
-		if rerr := v.refs.Release(ctx, c.Segment, claimID); rerr != nil {
+		if rerr := v.release(ctx, c.Segment, claimID); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		if err == nil {
@@ -152,7 +153,7 @@ func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID strin
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	if v.now().After(deadline) {
-		return 0, 0, v.refs.Release(ctx, c.Segment, claimID)
+		return 0, 0, v.release(ctx, c.Segment, claimID)
 	}
 	if err := v.bucket.Delete(dctx, segmentKey(c.Segment)); err != nil {
 		return 0, 0, fmt.Errorf("delete object: %w", err)
@@ -162,4 +163,23 @@ func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID strin
 	}
 	v.cache.remove(c.Segment)
 	return gcDeleted, head.Size, v.refs.RemoveCandidate(ctx, c.Segment, c.Since)
+}
+
+// release gives up a claim the collector will not act on. The claim may have been taken over
+// from a collector that died after deleting the object and before deleting the head (Claim
+// succeeds on a head whose claim expired), so the object may be gone: making that head live
+// again would break "head is live ⇒ the object exists", and a writer trusting it would skip
+// the upload (TestGCRaceTakeoverOfDeletedObject). So the head goes back to live only if the
+// object exists; if it does not, the deletion is finished instead (the head is deleted, and
+// writers waiting on it upload the object again). While the claim holds, nobody else deletes
+// the object (an earlier holder is past its deadline), so what Stat saw still holds.
+func (v *Vault) release(ctx context.Context, segment, claimID string) error {
+	_, err := v.bucket.Stat(ctx, segmentKey(segment))
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
+		return v.refs.DeleteHead(ctx, segment, claimID)
+	case err != nil:
+		return err // the claim stays; after it expires writers upload, then revive the head
+	}
+	return v.refs.Release(ctx, segment, claimID)
 }

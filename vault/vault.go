@@ -1,10 +1,3 @@
-// Package vault is stowken's public API: Store, Retrieve, Delete, List, Stats, GC and Verify of
-// conversations kept as deduplicated, compressed token segments.
-//
-// A Vault combines a Bucket (segment objects and manifests) and a reference Store (who uses
-// which segment); see ../DESIGN.md and the refcount package for the protocol that keeps every
-// referenced segment alive. A Vault is safe for concurrent use by many goroutines. Processes
-// may share one S3 + DynamoDB store; the embedded local store is single-process.
 package vault
 
 import (

@@ -71,12 +71,16 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	// references, heads and objects afterwards sees it unless the conversation was deleted in
 	// the meantime, which verifyManifest checks before it reports anything.
 	var manifests []*manifest.Manifest
+	// Keys of manifests that exist but could not be read (a transient error, a model that
+	// failed to load, corruption): their owners are unknown, and their references are not leaks.
+	unreadable := map[string]bool{}
 	if err := v.bucket.List(ctx, manifestsPrefix, func(a objstore.Attrs) error {
 		m, err := v.readManifestKey(ctx, a.Key)
 		switch {
 		case errors.Is(err, ErrNotFound): // deleted since the listing
 		case err != nil:
 			rep.CorruptManifests++
+			unreadable[a.Key] = true
 			problem("manifest %s: %v", a.Key, err)
 		default:
 			manifests = append(manifests, m)
@@ -127,7 +131,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	var leakedRefs = map[string][]string{} // owner → segments
 	for seg, byOwner := range refs {
 		for owner, created := range byOwner {
-			if !owners[owner] && created.Before(cutoff) {
+			if !owners[owner] && created.Before(cutoff) && !unreadable[ownerManifestKey(owner)] {
 				rep.LeakedRefs++
 				leakedRefs[owner] = append(leakedRefs[owner], seg)
 			}
@@ -140,7 +144,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			problem("segment %s: object without head or references (leak)", seg)
 			if opts.Repair {
 				// Give it a head so that the collector deletes it under the normal protocol.
-				if err := v.refs.CreateHead(ctx, seg, a.Size, v.now()); err != nil && !errors.Is(err, refcount.ErrExists) {
+				if err := v.adoptSegment(ctx, seg); err != nil {
 					return rep, fmt.Errorf("vault: verify: create head for leaked %s: %w", seg, err)
 				}
 				toCollect = append(toCollect, seg)
@@ -226,7 +230,7 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 				rep.MissingHeads++
 				problem("conversation %q: segment %s has no head", m.ID, seg)
 				if repair {
-					if err := v.refs.CreateHead(ctx, seg, objects[seg].Size, v.now()); err != nil && !errors.Is(err, refcount.ErrExists) {
+					if err := v.adoptSegment(ctx, seg); err != nil {
 						return fmt.Errorf("create head of %s: %w", seg, err)
 					}
 					rep.Repaired++
@@ -241,4 +245,42 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 		rep.Repaired += len(missingRefs)
 	}
 	return nil
+}
+
+// adoptSegment gives an existing segment object a head, as a writer would (DESIGN.md §4): it
+// takes a reference under an owner of its own first, then reads the object and runs the writer
+// side of the protocol (ensureSegment), which uploads it again, create-if-absent, should a
+// collector have deleted it meanwhile; then it drops the reference. Calling CreateHead directly
+// on the strength of an earlier listing is not safe: a collector may delete the object in
+// between (its head can come and go meanwhile), leaving a live head without object, which the
+// next writer trusts instead of uploading (TestGCRaceVerifyMissingHeadVsCollector,
+// TestGCRaceVerifyLeakedObjectVsCollector). Like a writer, it must finish within the writer
+// deadline, after which another audit may reclaim its reference. An object that is gone is
+// left alone.
+func (v *Vault) adoptSegment(ctx context.Context, seg string) error {
+	start := v.now()
+	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
+	defer cancel()
+	owner := "verify:" + randomHex(8)
+	if err := v.refs.AddRefs(ctx, owner, []string{seg}, start); err != nil {
+		return err
+	}
+	frame, _, err := v.bucket.Get(ctx, segmentKey(seg))
+	if err == nil {
+		_, err = v.ensureSegment(ctx, seg, frame)
+	} else if errors.Is(err, objstore.ErrNotFound) {
+		err = nil
+	}
+	// No candidate mark: the caller marks what it hands to the collector. A failed removal
+	// leaks a reference that a later audit reclaims.
+	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer rcancel()
+	return errors.Join(err, v.refs.RemoveRefs(rctx, owner, []string{seg}))
+}
+
+// ownerManifestKey returns the key of the manifest an owner (manifest.Owner: nonce, ":", id)
+// would be stored under.
+func ownerManifestKey(owner string) string {
+	_, id, _ := strings.Cut(owner, ":")
+	return manifestKey(id)
 }

@@ -1,0 +1,176 @@
+package faulty_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stowken/stowken/internal/fakeclock"
+	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/refcount/faulty"
+	"github.com/stowken/stowken/refcount/mem"
+	"github.com/stowken/stowken/refcount/refcounttest"
+)
+
+// Without faults the wrapper is a conforming store, sorted listings included.
+func TestConformance(t *testing.T) {
+	refcounttest.Run(t, func(t *testing.T) refcount.Store { return faulty.New(mem.New()) })
+	t.Run("Sorted", func(t *testing.T) {
+		refcounttest.Run(t, func(t *testing.T) refcount.Store {
+			s := faulty.New(mem.New())
+			s.SortLists(true)
+			return s
+		})
+	})
+}
+
+var now = fakeclock.Epoch
+
+func refs(t *testing.T, s refcount.Store) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	if err := s.ListRefs(context.Background(), func(r refcount.Ref) error {
+		out[r.Segment+"/"+r.Owner] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestKinds(t *testing.T) {
+	ctx := context.Background()
+	inner := mem.New()
+	s := faulty.New(inner)
+
+	s.Add(&faulty.Fault{Match: faulty.OnOwner(faulty.OpAddRefs, "o1"), Kind: faulty.FailBefore})
+	if err := s.AddRefs(ctx, "o1", []string{"a", "b"}, now); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("fail-before: %v", err)
+	}
+	if len(refs(t, inner)) != 0 {
+		t.Fatal("fail-before AddRefs was applied")
+	}
+	s.Add(&faulty.Fault{Match: faulty.OnOwner(faulty.OpAddRefs, "o1"), Kind: faulty.FailAfter})
+	if err := s.AddRefs(ctx, "o1", []string{"a", "b"}, now); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("fail-after: %v", err)
+	}
+	if r := refs(t, inner); !r["a/o1"] || !r["b/o1"] {
+		t.Fatalf("fail-after AddRefs not applied: %v", r)
+	}
+	// A duplicated decrement removes only its owner's references.
+	if err := s.AddRefs(ctx, "o2", []string{"a"}, now); err != nil {
+		t.Fatal(err)
+	}
+	s.Add(&faulty.Fault{Match: faulty.OnSegment(faulty.OpRemoveRefs, "a"), Kind: faulty.Duplicate})
+	if err := s.RemoveRefs(ctx, "o1", []string{"a", "b"}); err != nil {
+		t.Fatalf("duplicated RemoveRefs: %v", err)
+	}
+	if r := refs(t, inner); len(r) != 1 || !r["a/o2"] {
+		t.Fatalf("after a duplicated RemoveRefs of o1: %v", r)
+	}
+	// A duplicated conditional create reports ErrExists the second time.
+	s.Add(&faulty.Fault{Match: faulty.OnSegment(faulty.OpCreateHead, "a"), Kind: faulty.Duplicate})
+	if err := s.CreateHead(ctx, "a", 10, now); !errors.Is(err, refcount.ErrExists) {
+		t.Fatalf("duplicated CreateHead: %v, want ErrExists", err)
+	}
+	// A duplicated claim by the same claimant succeeds (the stores accept a retried claim).
+	s.Add(&faulty.Fault{Match: faulty.OnOp(faulty.OpClaim), Kind: faulty.Duplicate})
+	if err := s.Claim(ctx, "a", "c1", now.Add(time.Hour), now); err != nil {
+		t.Fatalf("duplicated Claim: %v", err)
+	}
+	// A GetHead failing after "applying" is just a failed read.
+	s.Add(&faulty.Fault{Match: faulty.OnOp(faulty.OpGetHead), Kind: faulty.FailAfter})
+	if _, err := s.GetHead(ctx, "a"); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("GetHead: %v", err)
+	}
+	if h, err := s.GetHead(ctx, "a"); err != nil || h.State != refcount.Deleting || h.ClaimID != "c1" {
+		t.Fatalf("head %+v %v", h, err)
+	}
+	s.Add(&faulty.Fault{Match: faulty.OnOp(faulty.OpHasRefs), Kind: faulty.FailBefore})
+	if has, err := s.HasRefs(ctx, "a"); has || !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("failed HasRefs reported %v, %v", has, err)
+	}
+	if st := s.Stats(); st.FailBefore != 2 || st.FailAfter != 2 || st.Duplicate != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestStallAndHook(t *testing.T) {
+	ctx := context.Background()
+	inner := mem.New()
+	s := faulty.New(inner)
+	inner.CreateHead(ctx, "seg", 1, now)
+
+	// A claim stalled after applying: the head is Deleting while the caller still waits.
+	applied, release := make(chan *faulty.Call, 1), make(chan struct{})
+	s.Add(&faulty.Fault{Match: faulty.OnSegment(faulty.OpClaim, "seg"), Applied: applied, WaitAfter: release})
+	done := make(chan error)
+	go func() { done <- s.Claim(ctx, "seg", "c", now.Add(time.Minute), now) }()
+	c := <-applied
+	if c.ClaimID != "c" || c.Segment() != "seg" || !c.Expires.Equal(now.Add(time.Minute)) {
+		t.Fatalf("call %+v", c)
+	}
+	if h, _ := inner.GetHead(ctx, "seg"); h.State != refcount.Deleting {
+		t.Fatalf("head %+v before release", h)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// The hook sees every call, writes and reads alike.
+	var writes, reads int
+	s.SetHook(func(_ context.Context, c *faulty.Call) *faulty.Fault {
+		if c.Write() {
+			writes++
+		} else {
+			reads++
+		}
+		return nil
+	})
+	s.Release(ctx, "seg", "c")
+	s.GetHead(ctx, "seg")
+	s.ListCandidates(ctx, func(refcount.Candidate) error { return nil })
+	if writes != 1 || reads != 2 {
+		t.Fatalf("hook saw %d writes, %d reads", writes, reads)
+	}
+}
+
+func TestSortedListsAndDeadlines(t *testing.T) {
+	ctx := context.Background()
+	s := faulty.New(mem.New())
+	s.SortLists(true)
+	segs := []string{"e", "b", "d", "a", "c"}
+	s.MarkCandidates(ctx, segs, now)
+	for _, seg := range segs {
+		s.CreateHead(ctx, seg, 1, now)
+		s.AddRefs(ctx, "z", []string{seg}, now)
+		s.AddRefs(ctx, "y", []string{seg}, now)
+	}
+	var cands, heads, listed []string
+	s.ListCandidates(ctx, func(c refcount.Candidate) error { cands = append(cands, c.Segment); return nil })
+	s.ListHeads(ctx, func(h refcount.Head) error { heads = append(heads, h.Segment); return nil })
+	s.ListRefs(ctx, func(r refcount.Ref) error { listed = append(listed, r.Segment+r.Owner); return nil })
+	want := "abcde"
+	for i := range want {
+		if cands[i] != want[i:i+1] || heads[i] != want[i:i+1] || listed[2*i] != want[i:i+1]+"y" || listed[2*i+1] != want[i:i+1]+"z" {
+			t.Fatalf("not sorted: %v %v %v", cands, heads, listed)
+		}
+	}
+
+	clock := fakeclock.New(now)
+	s.VirtualDeadlines(clock.Now, fakeclock.Epoch)
+	dctx, cancel := context.WithDeadline(ctx, now.Add(time.Second))
+	defer cancel()
+	if err := s.AddRefs(dctx, "x", []string{"a"}, now); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if err := s.AddRefs(dctx, "x", []string{"b"}, now); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("past the virtual deadline: %v", err)
+	}
+	if r := refs(t, s.Inner()); !r["a/x"] || r["b/x"] {
+		t.Fatalf("a call refused at its deadline was applied: %v", r)
+	}
+}

@@ -1,0 +1,127 @@
+// Package vault is stowken's public API: Store, Retrieve, Delete, List, Stats, GC and Verify of
+// conversations kept as deduplicated, compressed token segments.
+//
+// A Vault combines a Bucket (segment objects and manifests) and a reference Store (who uses
+// which segment); see ../DESIGN.md and the refcount package for the protocol that keeps every
+// referenced segment alive. A Vault is safe for concurrent use by many goroutines. Processes
+// may share one S3 + DynamoDB store; the embedded local store is single-process.
+//
+// # GC race catalogue
+//
+// The invariant (DESIGN.md §4): no segment object is deleted while a stored conversation
+// references it. What makes it hold:
+//
+//   - A Store takes its references before anything else and publishes its manifest last; a
+//     Delete removes the manifest first and the references after it. So a published manifest's
+//     owner always holds a reference on each of its segments.
+//   - A reference belongs to one stored copy (owner = the manifest's random nonce and the id),
+//     so creating or deleting it is idempotent and never touches another copy's.
+//   - A segment's head gates deletion. "Head is live" implies "the object exists": writers that
+//     find a live head do not upload. A collector deletes only under a claim (live → deleting, a
+//     conditional write), after re-checking with a strongly consistent read that no reference
+//     exists; writers do not pass a deleting head.
+//   - Time limits are part of safety. A claim lasts ClaimTTL, and its holder deletes only
+//     before claimedAt+ClaimTTL/2. A writer publishes before start+StoreTimeout or not at all.
+//     The audit takes references for leaks only when they are older than max(MinAge,
+//     StoreTimeout). Both deadlines are checked before the request and carried by its context.
+//     The protocol assumes that a request is applied before its context's deadline or not at
+//     all (bounded latency), and that clocks agree to within the margins: ClaimTTL/2 for the
+//     collector, MinAge−StoreTimeout for the audit (none when MinAge ≤ StoreTimeout).
+//   - Grace periods and candidate marks are hints for the collector: safety never depends on
+//     them.
+//
+// Each race below says why it is handled and which test forces it. The tests are in
+// gc_race_test.go, and each checks afterwards that every stored conversation retrieves
+// byte-exactly and that no manifest references a missing object. TestGCModel
+// (gc_model_test.go) interleaves all of them at random, with injected faults.
+//
+// (a) A writer reuses a segment while a collector claims it. If the writer's reference lands
+// between the collector's first check and its claim, the claim succeeds, but the re-check after
+// it sees the reference and the collector releases. If it lands after the claim, the writer
+// finds the head deleting and waits, and the re-check sees the reference.
+// TestGCRaceWriterReusesSegmentDuringClaim (RefBetweenCheckAndClaim, RefBetweenClaimAndRecheck).
+//
+// (b) A collector dies between its claim and the delete, or between deleting the object and
+// deleting the head. Until the claim expires, other collectors lose their claims and writers
+// wait (a writer whose deadline passes first fails without publishing). After it expires,
+// another collector takes the claim over and finishes, or a writer re-uploads the object
+// (create-if-absent) and then revives the head.
+// TestGCRaceCrashBetweenClaimAndDelete (NextCollectorTakesOverAfterExpiry,
+// WriterRevivesAfterExpiry, ObjectDeletedHeadLeftWriterReuploads, WriterDeadlineBeforeExpiry).
+//
+// (c) A decrement is retried: delivered twice, or applied but reported as failed and then
+// repeated. RemoveRefs deletes only its owner's items, so a repeat is a no-op. It can reach
+// neither another conversation's reference nor a later copy of the same id, which has a new
+// nonce. TestGCRaceRetriedDecrement (Duplicated, AppliedReportedFailedThenRetried,
+// LateRetryAfterReStore).
+//
+// (d) Two collectors work on one candidate at once. Claim is a conditional write: one wins;
+// the other's claim conflicts, or finds the head gone. Only the holder deletes, so each object
+// is deleted once. A collector stalled past its lease is overtaken; it is then past its
+// deadline and cannot delete what a writer uploaded again.
+// TestGCRaceTwoCollectors (BothClaimOneDeletes, StalledPastLeaseOtherCollectsWriterReuploads).
+//
+// (e) A writer is slower than the grace period. Its references exist from before its first
+// head read, so every collector's re-check sees them, whatever the grace. The audit leaves them
+// alone until the writer's deadline. At the deadline the writer gives up: it checks the
+// deadline before publishing, and the manifest write carries it.
+// TestGCRaceSlowWriter (StalledAfterRefsThroughGCRuns, StalledBetweenUploadAndHead,
+// PastDeadlineBeforePublish, PastDeadlineAtPublish).
+//
+// (f) A collector stalls past its lease. It deletes only before claimedAt+ClaimTTL/2: it checks
+// the deadline before the delete, and the delete request carries it. The claim lasts until
+// claimedAt+ClaimTTL, and writers revive only after that. Past its deadline the collector
+// releases. TestGCRaceCollectorPastDeadline (PastHalfLeaseReleases, PastLeaseWriterRevived,
+// DeleteRequestHeldPastDeadline).
+//
+// (g) A Store's manifest write is applied but reported as failed. If the client retries, the
+// create-if-absent write finds a manifest with this Store's own nonce: success, references
+// kept. If the failure reaches the caller, the Store keeps its references (the manifest may
+// exist). A second Store of the same conversation then finds it (Existed) and drops only its
+// own references. TestGCRaceManifestPutRetried (RetriedByTheClient,
+// ReportedFailedThenStoredAgain).
+//
+// (h) A Delete is applied but reported as failed, then retried. The manifest goes first, so a
+// failure of any later step leaks only references or candidate marks. The retry reports
+// ErrNotFound, and the audit reclaims the leak. TestGCRaceDeleteRetried
+// (ManifestDeleteLostResponse, ManifestDeleteDuplicated, RemoveRefsLostResponse,
+// MarkCandidatesFailed).
+//
+// (i) Verify --repair runs while a Store is in flight. References younger than max(MinAge,
+// StoreTimeout) are never leaks, and an object with references is not a leaked object.
+// Anything the audit hands to the collector is re-checked under a claim.
+// TestGCRaceVerifyDuringStore (YoungReferencesKept, ObjectWithoutHeadYet).
+//
+// (j) A Store crashes after taking its references and before publishing its manifest. This
+// leaks references (and objects and heads). The audit reclaims them once they are past the
+// writer deadline, and the collector then deletes what nothing else uses. An object whose head
+// was never created needs a second round. TestGCRaceStoreCrashLeaksReclaimed (AfterAddRefs,
+// AfterUploads, MidSegment).
+//
+// (k) The audit repairs a missing head while the collector deletes the segment. The audit
+// found a stored conversation's segment without a live head, and meanwhile the conversation
+// was deleted and the segment collected. The audit used to create the head outright, leaving a
+// live head without object for the next writer to trust. It now adopts the segment the way a
+// writer would (adoptSegment): it takes a reference, re-uploads the object create-if-absent
+// and creates the head through the writer protocol. TestGCRaceVerifyMissingHeadVsCollector.
+//
+// (l) The audit adopts a leaked object while a writer reuses it, gives up, and a collector
+// deletes it. This is the same hazard with the same remedy.
+// TestGCRaceVerifyLeakedObjectVsCollector.
+//
+// (m) The audit cannot read a manifest: a transient error, a compression model that failed to
+// load, or corruption. The references of an owner it cannot see used to look leaked, and were
+// removed, so the collector deleted a stored conversation's segments. References whose owner's
+// manifest exists but could not be read are now never leaks.
+// TestGCRaceVerifyUnreadableManifest (TransientReadError, Undecodable).
+//
+// (n) A collector takes over the expired claim of one that deleted the object and died before
+// deleting the head. It used to set the head back to live when it found a reference, when its
+// re-check failed, or when it was past its deadline. That made a live head without object,
+// which a waiting writer trusted. It now releases only if the object exists; otherwise it
+// deletes the head, and writers upload again (release). TestGCRaceTakeoverOfDeletedObject
+// (WriterWaitsReferenceFound, RecheckFails, PastDeadline).
+//
+// StoreBatch's pack segments follow the same rules: every member references the pack before
+// it is uploaded, and a failed member drops only its own references. TestGCModel covers them.
+package vault

@@ -1,0 +1,1332 @@
+package vault
+
+// Deterministic tests of the garbage collector's races, one per entry of the race catalogue in
+// the package documentation (doc.go). Each test forces one interleaving with the fault wrappers
+// (objstore/faulty, refcount/faulty: stall a call until the test releases it, fail it before or
+// after it is applied, deliver it twice) and a fake clock, using channels — never sleeps — to
+// order the steps, and then checks the invariant: every stored conversation retrieves
+// byte-exactly, and no manifest references a missing object.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/internal/fakeclock"
+	"github.com/stowken/stowken/manifest"
+	"github.com/stowken/stowken/objstore"
+	objfaulty "github.com/stowken/stowken/objstore/faulty"
+	objmem "github.com/stowken/stowken/objstore/mem"
+	"github.com/stowken/stowken/refcount"
+	reffaulty "github.com/stowken/stowken/refcount/faulty"
+	refmem "github.com/stowken/stowken/refcount/mem"
+)
+
+// gcEnv is one store — an in-memory bucket and reference store behind fault wrappers — with a
+// fake clock, the vault under test, and a checker vault that reads the raw backends (no faults,
+// no cache).
+type gcEnv struct {
+	t      testing.TB
+	ctx    context.Context
+	clock  *fakeclock.Clock
+	bucket *objfaulty.Bucket
+	refs   *reffaulty.Store
+	v      *Vault
+	check  *Vault
+}
+
+const (
+	storeTTL = DefaultStoreTimout
+	claimTTL = DefaultClaimTTL
+)
+
+func newGCEnv(t testing.TB) *gcEnv {
+	t.Helper()
+	clock := &fakeclock.Clock{}
+	rawB, rawR := objmem.New(), refmem.New()
+	e := &gcEnv{t: t, ctx: context.Background(), clock: clock, bucket: objfaulty.New(rawB), refs: reffaulty.New(rawR)}
+	// Deadlines the vault derives from the fake clock fire on the fake clock; object ages are
+	// fake-clock ages.
+	e.bucket.VirtualDeadlines(clock.Now, fakeclock.Epoch)
+	e.refs.VirtualDeadlines(clock.Now, fakeclock.Epoch)
+	e.bucket.StampModTimes(clock.Now)
+	e.v = e.vault()
+	check, err := New(e.ctx, Options{Bucket: rawB, Refs: rawR, Now: clock.Now, CacheBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.check = check
+	t.Cleanup(func() { e.v.Close() })
+	return e
+}
+
+// vault returns another vault (another process) over the same faulty backends.
+func (e *gcEnv) vault() *Vault {
+	e.t.Helper()
+	v, err := New(e.ctx, Options{Bucket: e.bucket, Refs: e.refs, Now: e.clock.Now, CacheBytes: -1, Concurrency: 1})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+// gcConv is a conversation whose system prompt, passage and reply come from small pools, so
+// that conversations share segments: the same prompt gives the same segments, and so does most
+// of the same passage.
+func gcConv(id string, prompt, passage, reply int) *conversation.Conversation {
+	return &conversation.Conversation{ID: id, Tokenizer: "cl100k_base", Messages: []conversation.Message{
+		{Role: "system", Content: words(1000+prompt, 1200)},
+		{Role: "user", Content: "Read this:\n" + words(2000+passage, 900) + fmt.Sprintf("\nQuestion %d", reply)},
+		{Role: "assistant", Content: words(3000+reply, 400)},
+	}}
+}
+
+// plan returns the segments c would use, in order.
+func (e *gcEnv) plan(c *conversation.Conversation) []string {
+	e.t.Helper()
+	p, err := e.v.prepare(c)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ids := make([]string, len(p.segments))
+	for i, s := range p.segments {
+		ids[i] = s.id
+	}
+	return ids
+}
+
+func shared(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func only(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (e *gcEnv) store(c *conversation.Conversation) StoreResult {
+	e.t.Helper()
+	res, err := e.v.Store(e.ctx, c)
+	if err != nil {
+		e.t.Fatalf("store %q: %v", c.ID, err)
+	}
+	return res
+}
+
+func (e *gcEnv) del(id string) {
+	e.t.Helper()
+	if err := e.v.Delete(e.ctx, id); err != nil {
+		e.t.Fatalf("delete %q: %v", id, err)
+	}
+}
+
+func (e *gcEnv) gc(opts GCOptions) GCReport {
+	e.t.Helper()
+	rep, err := e.v.GC(e.ctx, opts)
+	if err != nil {
+		e.t.Fatalf("gc: %v", err)
+	}
+	return rep
+}
+
+func (e *gcEnv) verify(opts VerifyOptions) VerifyReport {
+	e.t.Helper()
+	rep, err := e.v.Verify(e.ctx, opts)
+	if err != nil {
+		e.t.Fatalf("verify: %v", err)
+	}
+	return rep
+}
+
+// head returns the segment's head as stored (no faults).
+func (e *gcEnv) head(seg string) (refcount.Head, bool) {
+	e.t.Helper()
+	h, err := e.refs.Inner().GetHead(e.ctx, seg)
+	if errors.Is(err, refcount.ErrNotFound) {
+		return h, false
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return h, true
+}
+
+// object reports whether the segment object exists (no faults).
+func (e *gcEnv) object(seg string) bool {
+	e.t.Helper()
+	_, err := e.bucket.Inner().Stat(e.ctx, segmentKey(seg))
+	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		e.t.Fatal(err)
+	}
+	return err == nil
+}
+
+// mustExist fails unless every segment object exists and has a live head.
+func (e *gcEnv) mustExist(segs ...string) {
+	e.t.Helper()
+	for _, s := range segs {
+		h, ok := e.head(s)
+		if !e.object(s) || !ok || h.State != refcount.Live {
+			e.t.Fatalf("segment %.12s: object %v, head %v %+v; want the object and a live head", s, e.object(s), ok, h)
+		}
+	}
+}
+
+// mustBeGone fails unless every segment object and head is gone.
+func (e *gcEnv) mustBeGone(segs ...string) {
+	e.t.Helper()
+	for _, s := range segs {
+		if _, ok := e.head(s); ok || e.object(s) {
+			e.t.Fatalf("segment %.12s: object %v, head %v; want both collected", s, e.object(s), ok)
+		}
+	}
+}
+
+// checkStored checks the invariant: the protocol's instantaneous invariants hold (see
+// checkProtocol) and every conversation in want retrieves byte-exactly.
+func (e *gcEnv) checkStored(want ...*conversation.Conversation) {
+	e.t.Helper()
+	snap, err := takeSnapshot(e.ctx, e.check)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if probs := snap.protocolProblems(); len(probs) > 0 {
+		e.t.Fatalf("invariant broken:\n  %s", strings.Join(probs, "\n  "))
+	}
+	for _, c := range want {
+		if err := retrievesExactly(e.ctx, e.check, c); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// checkAbsent fails unless the conversations are not stored.
+func (e *gcEnv) checkAbsent(ids ...string) {
+	e.t.Helper()
+	for _, id := range ids {
+		if _, err := e.check.Retrieve(e.ctx, id); !errors.Is(err, ErrNotFound) {
+			e.t.Fatalf("conversation %q: %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
+// cleanUp ends the faults, lets every claim and writer deadline expire, and runs the audit and
+// the collector twice (the first audit removes leaked references; objects they kept without a
+// head are leaked objects only for the second); then nothing may leak.
+func (e *gcEnv) cleanUp(want ...*conversation.Conversation) {
+	e.t.Helper()
+	e.bucket.Clear()
+	e.refs.Clear()
+	for range 2 {
+		e.clock.Advance(claimTTL + storeTTL)
+		e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+		e.gc(GCOptions{})
+	}
+	e.checkStored(want...)
+	snap, err := takeSnapshot(e.ctx, e.check)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if leaks := snap.leaks(); len(leaks) > 0 {
+		e.t.Fatalf("leaks after audit and collection:\n  %s", strings.Join(leaks, "\n  "))
+	}
+}
+
+// retrievesExactly checks that c is stored and comes back byte-exactly.
+func retrievesExactly(ctx context.Context, check *Vault, c *conversation.Conversation) error {
+	got, err := check.Retrieve(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("retrieve %q: %w", c.ID, err)
+	}
+	return sameConversation(c, got)
+}
+
+func sameConversation(want, got *conversation.Conversation) error {
+	a, err := conversation.Marshal(want)
+	if err != nil {
+		return err
+	}
+	b, err := conversation.Marshal(got)
+	if err != nil {
+		return err
+	}
+	if string(a) != string(b) {
+		return fmt.Errorf("conversation %q changed:\nwant %.300s\n got %.300s", want.ID, a, b)
+	}
+	return nil
+}
+
+// snapshot is the whole store, read without faults.
+type snapshot struct {
+	manifests  map[string]*manifest.Manifest // id → manifest
+	objects    map[string]string             // segment object → ETag
+	heads      map[string]refcount.Head
+	refs       map[string]map[string]bool // segment → owners
+	candidates map[string]time.Time
+}
+
+// takeSnapshot reads the store through check (a vault over the raw backends). Manifests are
+// decoded with decode when given (a cache), else read through check.
+func takeSnapshot(ctx context.Context, check *Vault) (*snapshot, error) {
+	return takeSnapshotWith(ctx, check, nil)
+}
+
+func takeSnapshotWith(ctx context.Context, check *Vault, decode func(a objstore.Attrs) (*manifest.Manifest, error)) (*snapshot, error) {
+	s := &snapshot{manifests: map[string]*manifest.Manifest{}, objects: map[string]string{}, heads: map[string]refcount.Head{},
+		refs: map[string]map[string]bool{}, candidates: map[string]time.Time{}}
+	err := check.bucket.List(ctx, manifestsPrefix, func(a objstore.Attrs) error {
+		var m *manifest.Manifest
+		var err error
+		if decode != nil {
+			m, err = decode(a)
+		} else {
+			m, err = check.readManifest(ctx, strings.TrimSuffix(strings.TrimPrefix(a.Key, manifestsPrefix), manifestSuffix))
+		}
+		if err != nil {
+			return fmt.Errorf("manifest %s: %w", a.Key, err)
+		}
+		s.manifests[m.ID] = m
+		return nil
+	})
+	if err == nil {
+		err = check.bucket.List(ctx, segmentsPrefix, func(a objstore.Attrs) error {
+			s.objects[a.Key[strings.LastIndexByte(a.Key, '/')+1:]] = a.ETag
+			return nil
+		})
+	}
+	if err == nil {
+		err = check.refs.ListHeads(ctx, func(h refcount.Head) error { s.heads[h.Segment] = h; return nil })
+	}
+	if err == nil {
+		err = check.refs.ListRefs(ctx, func(r refcount.Ref) error {
+			if s.refs[r.Segment] == nil {
+				s.refs[r.Segment] = map[string]bool{}
+			}
+			s.refs[r.Segment][r.Owner] = true
+			return nil
+		})
+	}
+	if err == nil {
+		err = check.refs.ListCandidates(ctx, func(c refcount.Candidate) error { s.candidates[c.Segment] = c.Since; return nil })
+	}
+	return s, err
+}
+
+// protocolProblems lists violations of what must hold at every instant, whatever runs
+// concurrently: every segment a manifest uses exists as an object, has a head (live, or
+// deleting under a claim that will find the reference), and carries a reference from the
+// manifest's owner; and every live head has its object ("head is live" implies "the object
+// exists", which writers rely on to skip the upload).
+func (s *snapshot) protocolProblems() []string {
+	var out []string
+	for _, id := range sortedKeys(s.manifests) {
+		m := s.manifests[id]
+		for _, seg := range m.Segments() {
+			if _, ok := s.objects[seg]; !ok {
+				out = append(out, fmt.Sprintf("DATA LOSS: conversation %q uses segment %.12s, whose object is missing", id, seg))
+			}
+			if _, ok := s.heads[seg]; !ok {
+				out = append(out, fmt.Sprintf("conversation %q uses segment %.12s, which has no head", id, seg))
+			}
+			if !s.refs[seg][m.Owner()] {
+				out = append(out, fmt.Sprintf("conversation %q (owner %s) holds no reference on segment %.12s", id, m.Owner(), seg))
+			}
+		}
+	}
+	for _, seg := range sortedKeys(s.heads) {
+		if _, ok := s.objects[seg]; !ok && s.heads[seg].State == refcount.Live {
+			out = append(out, fmt.Sprintf("segment %.12s: live head without object (the next writer will not upload it)", seg))
+		}
+	}
+	return out
+}
+
+// leaks lists what nobody owns: objects and heads no manifest uses, references whose owner has
+// no manifest using the segment, and candidate marks on live unreferenced heads.
+func (s *snapshot) leaks() []string {
+	used := map[string]bool{}
+	owned := map[string]map[string]bool{} // segment → owners with a manifest using it
+	for _, m := range s.manifests {
+		for _, seg := range m.Segments() {
+			used[seg] = true
+			if owned[seg] == nil {
+				owned[seg] = map[string]bool{}
+			}
+			owned[seg][m.Owner()] = true
+		}
+	}
+	var out []string
+	for _, seg := range sortedKeys(s.objects) {
+		if !used[seg] {
+			out = append(out, fmt.Sprintf("object %.12s: used by no conversation", seg))
+		}
+	}
+	for _, seg := range sortedKeys(s.heads) {
+		if h := s.heads[seg]; !used[seg] || h.State != refcount.Live {
+			out = append(out, fmt.Sprintf("head %.12s (%s): used by %v conversations", seg, h.State, used[seg]))
+		}
+	}
+	for _, seg := range sortedKeys(s.refs) {
+		for _, owner := range sortedKeys(s.refs[seg]) {
+			if !owned[seg][owner] {
+				out = append(out, fmt.Sprintf("reference %.12s/%s: no such conversation uses it", seg, owner))
+			}
+		}
+	}
+	for _, seg := range sortedKeys(s.candidates) {
+		if h, ok := s.heads[seg]; ok && h.State == refcount.Live && len(s.refs[seg]) == 0 {
+			out = append(out, fmt.Sprintf("candidate %.12s: live and unreferenced, not collected", seg))
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+// goDo runs fn on a new goroutine; its result arrives on the channel.
+func goDo[T any](fn func() (T, error)) <-chan result[T] {
+	ch := make(chan result[T], 1)
+	go func() {
+		v, err := fn()
+		ch <- result[T]{v, err}
+	}()
+	return ch
+}
+
+// recv receives from ch. The timeout is a watchdog that turns a broken interleaving into a
+// failure instead of a hung test; no test relies on it for ordering.
+func recv[T any](t testing.TB, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("timed out waiting for an interleaving step")
+		panic("unreachable")
+	}
+}
+
+// notYet fails if ch already has a value: the operation must still be blocked.
+func notYet[T any](t testing.TB, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatalf("%s finished early", what)
+	default:
+	}
+}
+
+// nthCall returns a Match that accepts only the n-th call (from 1) that match accepts.
+func nthCall[C any](n int, match func(C) bool) func(C) bool {
+	var mu sync.Mutex
+	seen := 0
+	return func(c C) bool {
+		if !match(c) {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen++
+		return seen == n
+	}
+}
+
+// setupShared stores a and b's neighbour a, deletes a, and returns a segment of a that b also
+// uses (unreferenced now, a GC candidate), with b not stored yet.
+func setupShared(e *gcEnv) (a, b *conversation.Conversation, x string) {
+	e.t.Helper()
+	a, b = gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+	e.store(a)
+	sh := shared(e.plan(a), e.plan(b))
+	if len(sh) == 0 {
+		e.t.Fatal("test conversations share no segment")
+	}
+	e.del("a")
+	return a, b, sh[0]
+}
+
+var errCrash = errors.New("injected crash")
+
+// (a) A writer reuses a segment while the collector claims it.
+func TestGCRaceWriterReusesSegmentDuringClaim(t *testing.T) {
+	t.Run("RefBetweenCheckAndClaim", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		// The collector found no reference on x; its claim is held back.
+		atClaim, releaseGC := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpClaim, x), Reached: atClaim, Wait: releaseGC})
+		gcDone := goDo(func() (GCReport, error) { return e.v.GC(e.ctx, GCOptions{}) })
+		recv(t, atClaim)
+		// The writer's reference lands now; the writer is held right after it.
+		refsTaken, releaseW := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpAddRefs, x), Applied: refsTaken, WaitAfter: releaseW})
+		w := e.vault()
+		stored := goDo(func() (StoreResult, error) { return w.Store(e.ctx, b) })
+		recv(t, refsTaken)
+		close(releaseGC)
+		rep := recv(t, gcDone)
+		if rep.err != nil || rep.v.Referenced < 1 {
+			t.Fatalf("gc: %+v, %v; want x found referenced after the claim", rep.v, rep.err)
+		}
+		e.mustExist(x)
+		close(releaseW)
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.checkStored(b)
+		e.gc(GCOptions{})
+		e.cleanUp(b)
+	})
+	t.Run("RefBetweenClaimAndRecheck", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		// The collector holds the claim on x and has not re-checked the references yet.
+		claimed, releaseGC := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpClaim, x), Applied: claimed, WaitAfter: releaseGC})
+		gcDone := goDo(func() (GCReport, error) { return e.v.GC(e.ctx, GCOptions{}) })
+		recv(t, claimed)
+		// The writer takes its reference and meets the deleting head: it must wait.
+		sawDeleting := make(chan *reffaulty.Call, 1)
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Applied: sawDeleting})
+		w := e.vault()
+		stored := goDo(func() (StoreResult, error) { return w.Store(e.ctx, b) })
+		recv(t, sawDeleting)
+		if h, _ := e.head(x); h.State != refcount.Deleting {
+			t.Fatalf("head of x is %s, want deleting", h.State)
+		}
+		notYet(t, stored, "the writer facing a claimed segment")
+		close(releaseGC)
+		rep := recv(t, gcDone)
+		if rep.err != nil || rep.v.Referenced < 1 {
+			t.Fatalf("gc: %+v, %v; want x found referenced by the re-check", rep.v, rep.err)
+		}
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.mustExist(x)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+}
+
+// crashGCAt runs a collection that "dies" at the first call fault matches (the call fails
+// before it is sent, and the collector never cleans up after it).
+func crashGCAt(e *gcEnv, b *objfaulty.Fault, r *reffaulty.Fault) {
+	e.t.Helper()
+	if b != nil {
+		b.Kind, b.Err = objfaulty.FailBefore, errCrash
+		e.bucket.Add(b)
+	}
+	if r != nil {
+		r.Kind, r.Err = reffaulty.FailBefore, errCrash
+		e.refs.Add(r)
+	}
+	if _, err := e.v.GC(e.ctx, GCOptions{}); !errors.Is(err, errCrash) {
+		e.t.Fatalf("gc: %v, want the injected crash", err)
+	}
+}
+
+// (b) The collector dies between its claim and the delete.
+func TestGCRaceCrashBetweenClaimAndDelete(t *testing.T) {
+	t.Run("NextCollectorTakesOverAfterExpiry", func(t *testing.T) {
+		e := newGCEnv(t)
+		a := gcConv("a", 1, 1, 1)
+		e.store(a)
+		e.del("a")
+		x := e.plan(a)[0]
+		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x))}, nil)
+		if h, _ := e.head(x); h.State != refcount.Deleting || !e.object(x) {
+			t.Fatalf("after the crash: head %+v, object %v", h, e.object(x))
+		}
+		// Until the claim expires, other collectors keep off.
+		if rep := e.gc(GCOptions{}); rep.LostClaims < 1 || !e.object(x) {
+			t.Fatalf("gc under a live claim: %+v, object %v", rep, e.object(x))
+		}
+		e.clock.Advance(claimTTL + time.Second)
+		e.gc(GCOptions{})
+		e.mustBeGone(e.plan(a)...)
+		e.cleanUp()
+	})
+	t.Run("WriterRevivesAfterExpiry", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x))}, nil)
+		e.clock.Advance(claimTTL - 5*time.Minute)
+		sawDeleting := make(chan *reffaulty.Call, 1)
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Applied: sawDeleting})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
+		recv(t, sawDeleting)
+		notYet(t, stored, "the writer facing an unexpired claim")
+		e.clock.Advance(6 * time.Minute) // the claim expires; the writer's deadline has not passed
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.mustExist(x)
+		e.checkStored(b)
+		e.gc(GCOptions{})
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("ObjectDeletedHeadLeftWriterReuploads", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		crashGCAt(e, nil, &reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpDeleteHead, x)})
+		if h, _ := e.head(x); h.State != refcount.Deleting || e.object(x) {
+			t.Fatalf("after the crash: head %+v, object %v", h, e.object(x))
+		}
+		e.clock.Advance(claimTTL - 5*time.Minute)
+		sawDeleting := make(chan *reffaulty.Call, 1)
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Applied: sawDeleting})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
+		recv(t, sawDeleting)
+		e.clock.Advance(6 * time.Minute)
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.mustExist(x)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("WriterDeadlineBeforeExpiry", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x))}, nil)
+		sawDeleting := make(chan *reffaulty.Call, 1)
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Applied: sawDeleting})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
+		recv(t, sawDeleting)
+		e.clock.Advance(storeTTL + time.Second) // the writer gives up; the claim still holds
+		if r := recv(t, stored); r.err == nil {
+			t.Fatal("store past its deadline succeeded")
+		}
+		e.checkAbsent("b")
+		e.checkStored()
+		e.clock.Advance(claimTTL)
+		e.store(b)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+}
+
+// (c) A retried decrement never removes another owner's reference.
+func TestGCRaceRetriedDecrement(t *testing.T) {
+	t.Run("Duplicated", func(t *testing.T) {
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		e.store(b)
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpRemoveRefs), Kind: reffaulty.Duplicate})
+		e.del("a")
+		e.gc(GCOptions{})
+		e.mustExist(e.plan(b)...)
+		e.mustBeGone(only(e.plan(a), e.plan(b))...)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("AppliedReportedFailedThenRetried", func(t *testing.T) {
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		e.store(b)
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpRemoveRefs), Kind: reffaulty.FailAfter})
+		if err := e.v.Delete(e.ctx, "a"); err == nil {
+			t.Fatal("delete with a lost response succeeded")
+		}
+		if err := e.v.Delete(e.ctx, "a"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("retried delete: %v, want ErrNotFound", err)
+		}
+		e.gc(GCOptions{})
+		e.checkStored(b)
+		e.cleanUp(b)
+		e.mustBeGone(only(e.plan(a), e.plan(b))...)
+	})
+	t.Run("LateRetryAfterReStore", func(t *testing.T) {
+		// The same id stored again under a new owner while the old copy's decrement is in
+		// flight; the decrement, delivered twice, removes only the old owner's references.
+		e := newGCEnv(t)
+		a := gcConv("a", 1, 1, 1)
+		e.store(a)
+		old, _ := e.check.Manifest(e.ctx, "a")
+		atRemove, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOwner(reffaulty.OpRemoveRefs, old.Owner()), Reached: atRemove, Wait: release, Kind: reffaulty.Duplicate})
+		deleted := goDo(func() (struct{}, error) { return struct{}{}, e.v.Delete(e.ctx, "a") })
+		recv(t, atRemove)
+		again := *a
+		e.store(&again) // the manifest is already gone: a new copy with a new owner
+		close(release)
+		if r := recv(t, deleted); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.gc(GCOptions{})
+		e.mustExist(e.plan(a)...)
+		e.checkStored(a)
+		e.cleanUp(a)
+	})
+}
+
+// (d) Two collectors on one candidate at once.
+func TestGCRaceTwoCollectors(t *testing.T) {
+	t.Run("BothClaimOneDeletes", func(t *testing.T) {
+		e := newGCEnv(t)
+		a := gcConv("a", 1, 1, 1)
+		e.store(a)
+		e.del("a")
+		x := e.plan(a)[0]
+		var mu sync.Mutex
+		deletes := map[string]int{}
+		e.bucket.SetHook(func(_ context.Context, c *objfaulty.Call) *objfaulty.Fault {
+			if c.Op == objfaulty.OpDelete {
+				mu.Lock()
+				for _, k := range c.Keys {
+					deletes[k]++
+				}
+				mu.Unlock()
+			}
+			return nil
+		})
+		atClaim, release := make(chan *reffaulty.Call, 2), make(chan struct{})
+		for range 2 {
+			e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpClaim, x), Reached: atClaim, Wait: release})
+		}
+		g1, g2 := e.vault(), e.vault()
+		r1 := goDo(func() (GCReport, error) { return g1.GC(e.ctx, GCOptions{}) })
+		r2 := goDo(func() (GCReport, error) { return g2.GC(e.ctx, GCOptions{}) })
+		c1, c2 := recv(t, atClaim), recv(t, atClaim)
+		if c1.ClaimID == c2.ClaimID {
+			t.Fatal("two collectors share a claim id")
+		}
+		close(release)
+		rep1, rep2 := recv(t, r1), recv(t, r2)
+		if rep1.err != nil || rep2.err != nil {
+			t.Fatalf("gc: %v, %v", rep1.err, rep2.err)
+		}
+		for _, s := range e.plan(a) {
+			if n := deletes[segmentKey(s)]; n != 1 {
+				t.Fatalf("segment %.12s deleted %d times, want exactly once", s, n)
+			}
+		}
+		t.Logf("collector 1: %+v\ncollector 2: %+v", rep1.v, rep2.v)
+		e.mustBeGone(e.plan(a)...)
+		e.cleanUp()
+	})
+	t.Run("StalledPastLeaseOtherCollectsWriterReuploads", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		claimed, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpClaim, x), Applied: claimed, WaitAfter: release})
+		g1 := e.vault()
+		r1 := goDo(func() (GCReport, error) { return g1.GC(e.ctx, GCOptions{}) })
+		recv(t, claimed)
+		e.clock.Advance(claimTTL + time.Second)
+		e.gc(GCOptions{}) // takes over the expired claim and collects x
+		e.mustBeGone(x)
+		e.store(b) // uploads x again
+		close(release)
+		rep := recv(t, r1)
+		t.Logf("stalled collector: %+v, %v", rep.v, rep.err)
+		e.mustExist(x)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+}
+
+// (e) A writer slower than the grace period.
+func TestGCRaceSlowWriter(t *testing.T) {
+	t.Run("StalledAfterRefsThroughGCRuns", func(t *testing.T) {
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		refsTaken, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpAddRefs), Applied: refsTaken, WaitAfter: release})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
+		recv(t, refsTaken)
+		e.del("a")
+		for _, step := range []time.Duration{3 * time.Minute, 3 * time.Minute, 3 * time.Minute} {
+			e.clock.Advance(step) // past the grace, not past the writer's deadline
+			e.gc(GCOptions{Grace: time.Minute})
+			e.gc(GCOptions{})
+			e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+			e.gc(GCOptions{})
+		}
+		e.mustBeGone(only(e.plan(a), e.plan(b))...)
+		e.mustExist(shared(e.plan(a), e.plan(b))...)
+		close(release)
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("StalledBetweenUploadAndHead", func(t *testing.T) {
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		y := only(e.plan(b), e.plan(a))[0]
+		atHead, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpCreateHead, y), Reached: atHead, Wait: release})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
+		recv(t, atHead)
+		if _, ok := e.head(y); ok || !e.object(y) {
+			t.Fatal("expected y uploaded without a head")
+		}
+		e.del("a")
+		e.clock.Advance(5 * time.Minute)
+		e.gc(GCOptions{})
+		e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+		e.gc(GCOptions{})
+		close(release)
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("PastDeadlineBeforePublish", func(t *testing.T) {
+		// Every segment is live already; the writer is held after its last head read until
+		// its deadline has passed, while the audit reclaims its references and the collector
+		// deletes the segments. The writer's own deadline check must stop it.
+		e := newGCEnv(t)
+		a := gcConv("a", 1, 1, 1)
+		e.store(a)
+		a2 := gcConv("a2", 1, 1, 1)
+		segs := e.plan(a2)
+		last := segs[len(segs)-1]
+		atLast, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, last), Applied: atLast, WaitAfter: release})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, a2) })
+		recv(t, atLast)
+		e.clock.Advance(storeTTL + time.Second)
+		e.del("a")
+		if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.LeakedRefs != len(segs) {
+			t.Fatalf("verify: %d leaked references, want the stalled writer's %d", rep.LeakedRefs, len(segs))
+		}
+		e.gc(GCOptions{})
+		e.mustBeGone(segs...)
+		close(release)
+		if r := recv(t, stored); r.err == nil || !strings.Contains(r.err.Error(), "deadline") {
+			t.Fatalf("store past its deadline: %v, want the writer deadline error", r.err)
+		}
+		e.checkAbsent("a", "a2")
+		e.checkStored()
+		e.cleanUp()
+	})
+	t.Run("PastDeadlineAtPublish", func(t *testing.T) {
+		// The manifest write itself is held past the deadline: the client abandons it.
+		e := newGCEnv(t)
+		a := gcConv("a", 1, 1, 1)
+		e.store(a)
+		a2 := gcConv("a2", 1, 1, 1)
+		atPut, release := make(chan *objfaulty.Call, 1), make(chan struct{})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("a2")), Reached: atPut, Wait: release})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, a2) })
+		recv(t, atPut)
+		e.clock.Advance(storeTTL + time.Second)
+		e.del("a")
+		e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+		e.gc(GCOptions{})
+		close(release)
+		if r := recv(t, stored); !errors.Is(r.err, context.DeadlineExceeded) {
+			t.Fatalf("store: %v, want its manifest write abandoned at the deadline", r.err)
+		}
+		e.checkAbsent("a", "a2")
+		e.cleanUp()
+	})
+}
+
+// (f) A collector that stalls past its claim's deadline must not delete.
+func TestGCRaceCollectorPastDeadline(t *testing.T) {
+	// stallAfterRecheck holds the collector after its second HasRefs on x (which found none).
+	stallAfterRecheck := func(e *gcEnv, x string) (<-chan result[GCReport], chan struct{}) {
+		rechecked, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: nthCall(2, reffaulty.OnSegment(reffaulty.OpHasRefs, x)), Applied: rechecked, WaitAfter: release})
+		g := e.vault()
+		done := goDo(func() (GCReport, error) { return g.GC(e.ctx, GCOptions{}) })
+		recv(e.t, rechecked)
+		if h, _ := e.head(x); h.State != refcount.Deleting {
+			e.t.Fatalf("head %+v, want claimed", h)
+		}
+		return done, release
+	}
+	t.Run("PastHalfLeaseReleases", func(t *testing.T) {
+		e := newGCEnv(t)
+		a := gcConv("a", 1, 1, 1)
+		e.store(a)
+		e.del("a")
+		x := e.plan(a)[0]
+		done, release := stallAfterRecheck(e, x)
+		e.clock.Advance(claimTTL/2 + time.Second)
+		close(release)
+		if r := recv(t, done); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.mustExist(x) // released, not deleted
+		e.gc(GCOptions{})
+		e.mustBeGone(x) // a timely collector deletes it
+		e.cleanUp()
+	})
+	t.Run("PastLeaseWriterRevived", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		done, release := stallAfterRecheck(e, x)
+		e.clock.Advance(claimTTL + time.Second)
+		e.store(b) // meets the expired claim: re-uploads (the object is there) and revives
+		e.mustExist(x)
+		close(release)
+		r := recv(t, done)
+		t.Logf("stalled collector: %+v, %v", r.v, r.err)
+		e.mustExist(x)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("DeleteRequestHeldPastDeadline", func(t *testing.T) {
+		// The delete request itself is held: it carries the claim's deadline, and the client
+		// abandons it there, long before the claim expires and a writer may revive.
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		atDelete, release := make(chan *objfaulty.Call, 1), make(chan struct{})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x)), Reached: atDelete, Wait: release})
+		g := e.vault()
+		done := goDo(func() (GCReport, error) { return g.GC(e.ctx, GCOptions{}) })
+		recv(t, atDelete)
+		e.clock.Advance(claimTTL + time.Second)
+		e.store(b)
+		close(release)
+		if r := recv(t, done); !errors.Is(r.err, context.DeadlineExceeded) {
+			t.Fatalf("gc: %v, want its delete abandoned at the deadline", r.err)
+		}
+		e.mustExist(x)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+}
+
+// (g) Store whose manifest write is applied but reported as failed, then retried.
+func TestGCRaceManifestPutRetried(t *testing.T) {
+	t.Run("RetriedByTheClient", func(t *testing.T) {
+		// The backend retries the create-if-absent put; the retry finds our own manifest.
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.Duplicate})
+		res := e.store(b)
+		if res.Existed {
+			t.Fatal("own retried manifest reported as Existed")
+		}
+		e.del("a")
+		e.gc(GCOptions{})
+		e.mustExist(e.plan(b)...)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("ReportedFailedThenStoredAgain", func(t *testing.T) {
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.FailAfter})
+		if _, err := e.v.Store(e.ctx, b); err == nil {
+			t.Fatal("store with a lost manifest response succeeded")
+		}
+		e.checkStored(b) // published all the same, references kept
+		if res := e.store(b); !res.Existed {
+			t.Fatal("second store: want Existed")
+		}
+		e.del("a")
+		e.gc(GCOptions{})
+		e.clock.Advance(storeTTL + time.Minute)
+		e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+		e.gc(GCOptions{})
+		e.mustExist(e.plan(b)...)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+}
+
+// (h) Delete applied but reported as failed, then retried.
+func TestGCRaceDeleteRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		bucket *objfaulty.Fault
+		refs   *reffaulty.Fault
+		fails  bool
+	}{
+		{"ManifestDeleteLostResponse", &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, manifestKey("a")), Kind: objfaulty.FailAfter}, nil, true},
+		{"ManifestDeleteDuplicated", &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, manifestKey("a")), Kind: objfaulty.Duplicate}, nil, false},
+		{"RemoveRefsLostResponse", nil, &reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpRemoveRefs), Kind: reffaulty.FailAfter}, true},
+		{"MarkCandidatesFailed", nil, &reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpMarkCandidates), Kind: reffaulty.FailBefore}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newGCEnv(t)
+			a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+			e.store(a)
+			e.store(b)
+			if tc.bucket != nil {
+				e.bucket.Add(tc.bucket)
+			}
+			if tc.refs != nil {
+				e.refs.Add(tc.refs)
+			}
+			err := e.v.Delete(e.ctx, "a")
+			if (err != nil) != tc.fails {
+				t.Fatalf("delete: %v", err)
+			}
+			if err != nil {
+				if err := e.v.Delete(e.ctx, "a"); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("retried delete: %v, want ErrNotFound", err)
+				}
+			}
+			e.checkAbsent("a")
+			e.gc(GCOptions{})
+			e.checkStored(b)
+			e.cleanUp(b)
+			e.mustBeGone(only(e.plan(a), e.plan(b))...)
+			e.mustExist(e.plan(b)...)
+		})
+	}
+}
+
+// (i) The audit's repair running while a Store is in flight.
+func TestGCRaceVerifyDuringStore(t *testing.T) {
+	t.Run("YoungReferencesKept", func(t *testing.T) {
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		atPut, release := make(chan *objfaulty.Call, 1), make(chan struct{})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Reached: atPut, Wait: release})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
+		recv(t, atPut) // references taken, segments uploaded, manifest not yet written
+		e.del("a")
+		e.clock.Advance(storeTTL - time.Minute)
+		rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+		if rep.LeakedRefs != 0 {
+			t.Fatalf("verify treated an in-flight store's references as leaked: %+v", rep)
+		}
+		e.gc(GCOptions{})
+		e.mustExist(e.plan(b)...)
+		close(release)
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("ObjectWithoutHeadYet", func(t *testing.T) {
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		y := only(e.plan(b), e.plan(a))[0]
+		atHead, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpCreateHead, y), Reached: atHead, Wait: release})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
+		recv(t, atHead)
+		e.clock.Advance(storeTTL - time.Minute)
+		rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+		if rep.LeakedObjects != 0 || rep.LeakedRefs != 0 {
+			t.Fatalf("verify treated an in-flight store as leaked: %+v", rep)
+		}
+		e.gc(GCOptions{})
+		close(release)
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.checkStored(a, b)
+		e.cleanUp(a, b)
+	})
+}
+
+// (k) The audit repairs a missing head of a stored conversation's segment while the
+// conversation is deleted and the collector deletes that segment.
+func TestGCRaceVerifyMissingHeadVsCollector(t *testing.T) {
+	e := newGCEnv(t)
+	a, c := gcConv("a", 1, 1, 1), gcConv("c", 1, 3, 3)
+	e.store(a)
+	x := shared(e.plan(a), e.plan(c))[0]
+
+	// The audit has listed manifests (a) and references (a's) and is held before the heads.
+	atHeads, releaseV := make(chan *reffaulty.Call, 1), make(chan struct{})
+	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpListHeads), Reached: atHeads, Wait: releaseV})
+	verified := goDo(func() (VerifyReport, error) {
+		return e.v.Verify(e.ctx, VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+	})
+	recv(t, atHeads)
+	// a is deleted; a collector claims x and is held before deleting the object.
+	e.del("a")
+	atDelete, releaseGC := make(chan *objfaulty.Call, 1), make(chan struct{})
+	e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x)), Reached: atDelete, Wait: releaseGC})
+	g := e.vault()
+	collected := goDo(func() (GCReport, error) { return g.GC(e.ctx, GCOptions{}) })
+	recv(t, atDelete)
+	// The audit lists heads (x deleting) and objects (x present), checks a, and reads x's
+	// head again — held until the collector has finished.
+	atGetHead, releaseV2 := make(chan *reffaulty.Call, 1), make(chan struct{})
+	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Reached: atGetHead, Wait: releaseV2})
+	close(releaseV)
+	recv(t, atGetHead)
+	close(releaseGC)
+	if r := recv(t, collected); r.err != nil {
+		t.Fatal(r.err)
+	}
+	e.mustBeGone(x)
+	close(releaseV2)
+	if r := recv(t, verified); r.err != nil {
+		t.Fatal(r.err)
+	}
+	e.checkStored() // no live head without its object
+	// A later writer of a conversation using x must find the object.
+	e.store(c)
+	e.checkStored(c)
+	e.cleanUp(c)
+}
+
+// (l) The audit adopts a leaked object (gives it a head so the collector can delete it)
+// while a writer reuses the object, gives up, and a collector deletes it.
+func TestGCRaceVerifyLeakedObjectVsCollector(t *testing.T) {
+	e := newGCEnv(t)
+	c := gcConv("c", 1, 1, 1)
+	segs := e.plan(c)
+	l := segs[0]
+	// A store dies after uploading its first segment and before creating its head: a leaked
+	// object, without head or references.
+	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpCreateHead, l), Kind: reffaulty.FailBefore})
+	if _, err := e.v.Store(e.ctx, c); err == nil {
+		t.Fatal("store with a failed head write succeeded")
+	}
+	if _, ok := e.head(l); ok || !e.object(l) {
+		t.Fatal("expected a leaked object")
+	}
+	e.clock.Advance(storeTTL + time.Minute)
+
+	// The audit has listed references, heads and objects (l: an old object, no head, no
+	// reference) and is held.
+	listed, releaseV := make(chan *objfaulty.Call, 1), make(chan struct{})
+	e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnPrefix(objfaulty.OpList, segmentsPrefix), Applied: listed, WaitAfter: releaseV})
+	verified := goDo(func() (VerifyReport, error) {
+		return e.v.Verify(e.ctx, VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+	})
+	recv(t, listed)
+	// A writer reuses l (creates its head), fails on its next segment and drops its
+	// references; a collector deletes l.
+	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, segs[1]), Kind: reffaulty.FailBefore})
+	if _, err := e.v.Store(e.ctx, c); err == nil {
+		t.Fatal("store with a failed head read succeeded")
+	}
+	e.gc(GCOptions{})
+	e.mustBeGone(l)
+	close(releaseV)
+	if r := recv(t, verified); r.err != nil {
+		t.Fatal(r.err)
+	}
+	e.checkStored() // no live head without its object
+	e.store(c)
+	e.checkStored(c)
+	e.cleanUp(c)
+}
+
+// (j) A Store dies after taking its references and before publishing its manifest.
+func TestGCRaceStoreCrashLeaksReclaimed(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		crash func(e *gcEnv, b *conversation.Conversation)
+	}{
+		{"AfterAddRefs", func(e *gcEnv, b *conversation.Conversation) {
+			e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpAddRefs), Kind: reffaulty.FailAfter, Err: errCrash})
+		}},
+		{"AfterUploads", func(e *gcEnv, b *conversation.Conversation) {
+			e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey(b.ID)), Kind: objfaulty.FailBefore, Err: errCrash})
+		}},
+		{"MidSegment", func(e *gcEnv, b *conversation.Conversation) {
+			// Dies right after uploading one of its new segments: every later call fails,
+			// the clean-up of its references included.
+			y := segmentKey(only(e.plan(b), e.plan(gcConv("a", 1, 1, 1)))[0])
+			var mu sync.Mutex
+			dead := false
+			e.bucket.SetHook(func(_ context.Context, c *objfaulty.Call) *objfaulty.Fault {
+				mu.Lock()
+				defer mu.Unlock()
+				if dead {
+					return &objfaulty.Fault{Kind: objfaulty.FailBefore, Err: errCrash}
+				}
+				dead = c.Op == objfaulty.OpPut && c.Key == y
+				return nil
+			})
+			e.refs.SetHook(func(context.Context, *reffaulty.Call) *reffaulty.Fault {
+				mu.Lock()
+				defer mu.Unlock()
+				if dead {
+					return &reffaulty.Fault{Kind: reffaulty.FailBefore, Err: errCrash}
+				}
+				return nil
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newGCEnv(t)
+			a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+			e.store(a)
+			tc.crash(e, b)
+			if _, err := e.v.Store(e.ctx, b); err == nil {
+				t.Fatal("crashed store succeeded")
+			}
+			e.bucket.Clear()
+			e.refs.Clear()
+			e.checkAbsent("b")
+			// Younger than the writer deadline: the audit leaves the references alone.
+			if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.LeakedRefs != 0 {
+				t.Fatalf("verify reclaimed young references: %+v", rep)
+			}
+			e.gc(GCOptions{})
+			e.clock.Advance(storeTTL + time.Minute)
+			rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+			t.Logf("verify after the writer deadline: %d leaked references, %d leaked objects", rep.LeakedRefs, rep.LeakedObjects)
+			e.gc(GCOptions{})
+			e.checkStored(a)
+			e.cleanUp(a)
+			e.mustBeGone(only(e.plan(b), e.plan(a))...)
+		})
+	}
+}
+
+// (m) The audit cannot read a manifest — a transient error, or a manifest that does not decode
+// — and must not take the references of its conversation for leaks.
+func TestGCRaceVerifyUnreadableManifest(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// spoil makes a's manifest unreadable to the audit and returns what undoes it.
+		spoil func(e *gcEnv) (undo func())
+	}{
+		{"TransientReadError", func(e *gcEnv) func() {
+			e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, manifestKey("a")), Kind: objfaulty.FailBefore})
+			return func() {}
+		}},
+		{"Undecodable", func(e *gcEnv) func() {
+			raw := e.bucket.Inner()
+			data, _, err := raw.Get(e.ctx, manifestKey("a"))
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			if _, err := raw.Put(e.ctx, manifestKey("a"), flip(data, len(data)/2), objstore.PutOptions{}); err != nil {
+				e.t.Fatal(err)
+			}
+			return func() {
+				if _, err := raw.Put(e.ctx, manifestKey("a"), data, objstore.PutOptions{}); err != nil {
+					e.t.Fatal(err)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newGCEnv(t)
+			a := gcConv("a", 1, 1, 1)
+			e.store(a)
+			e.clock.Advance(storeTTL + time.Minute) // a's references are older than any MinAge floor
+			undo := tc.spoil(e)
+			rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+			if rep.LeakedRefs != 0 || rep.CorruptManifests != 1 {
+				t.Errorf("verify: %d leaked references, %d unreadable manifests; want 0 and 1", rep.LeakedRefs, rep.CorruptManifests)
+			}
+			e.bucket.Clear()
+			e.gc(GCOptions{})
+			undo()
+			e.checkStored(a)
+			e.cleanUp(a)
+		})
+	}
+}
+
+// (n) A collector takes over the expired claim of one that died after deleting the object but
+// before deleting the head. It must not make the head live again (a live head promises the
+// object exists): not when it finds a reference, not when its re-check fails, not when it is
+// past its deadline.
+func TestGCRaceTakeoverOfDeletedObject(t *testing.T) {
+	// dead leaves x claimed by a collector that deleted the object and died, the claim expired.
+	dead := func(e *gcEnv, x string) {
+		crashGCAt(e, nil, &reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpDeleteHead, x)})
+		if h, _ := e.head(x); h.State != refcount.Deleting || e.object(x) {
+			e.t.Fatalf("after the crash: head %+v, object %v", h, e.object(x))
+		}
+		e.clock.Advance(claimTTL + time.Second)
+	}
+	t.Run("WriterWaitsReferenceFound", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		dead(e, x)
+		// The second collector claims x (taking over) and is held before its re-check.
+		claimed, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpClaim, x), Applied: claimed, WaitAfter: release})
+		g := e.vault()
+		collected := goDo(func() (GCReport, error) { return g.GC(e.ctx, GCOptions{}) })
+		recv(t, claimed)
+		// A writer takes its reference and waits on the fresh claim.
+		sawDeleting := make(chan *reffaulty.Call, 1)
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Applied: sawDeleting})
+		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
+		recv(t, sawDeleting)
+		close(release) // the collector finds the writer's reference
+		if r := recv(t, collected); r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("RecheckFails", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		dead(e, x)
+		e.refs.Add(&reffaulty.Fault{Match: nthCall(2, reffaulty.OnSegment(reffaulty.OpHasRefs, x)), Kind: reffaulty.FailBefore})
+		if _, err := e.v.GC(e.ctx, GCOptions{}); err == nil {
+			t.Fatal("gc with a failed re-check succeeded")
+		}
+		e.checkStored()
+		e.store(b)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+	t.Run("PastDeadline", func(t *testing.T) {
+		e := newGCEnv(t)
+		_, b, x := setupShared(e)
+		dead(e, x)
+		rechecked, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: nthCall(2, reffaulty.OnSegment(reffaulty.OpHasRefs, x)), Applied: rechecked, WaitAfter: release})
+		collected := goDo(func() (GCReport, error) { return e.v.GC(e.ctx, GCOptions{}) })
+		recv(t, rechecked)
+		e.clock.Advance(claimTTL/2 + time.Second)
+		close(release)
+		recv(t, collected)
+		e.checkStored()
+		e.store(b)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+}
