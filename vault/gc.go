@@ -22,16 +22,24 @@ type GCOptions struct {
 }
 
 // GCReport says what a collection did.
+// Its JSON form is that of `stowken gc --json` and of the GC Lambda's log.
 type GCReport struct {
-	Candidates int // segments marked as possibly unreferenced
-	TooYoung   int // skipped: unreferenced for less than the grace period
-	Referenced int // still referenced: mark cleared, segment kept
-	Claimed    int // claims won
-	LostClaims int // claims lost to another collector, or a writer that revived the segment
-	Deleted    int // segment objects deleted (or, in a dry run, that would be)
-	BytesFreed int64
-	NoHead     int // candidates without a head (left to Verify)
-	Duration   time.Duration
+	// The options of the run.
+	DryRun       bool    `json:"dry_run"`
+	GraceSeconds float64 `json:"grace_seconds"`
+	Budget       int     `json:"budget"`
+
+	Candidates int   `json:"candidates"`  // segments marked as possibly unreferenced
+	TooYoung   int   `json:"too_young"`   // skipped: unreferenced for less than the grace period
+	Referenced int   `json:"referenced"`  // still referenced: mark cleared, segment kept
+	Claimed    int   `json:"claimed"`     // claims won
+	LostClaims int   `json:"lost_claims"` // claims lost to another collector, or a writer that revived the segment
+	Deleted    int   `json:"deleted"`     // segment objects deleted (or, in a dry run, that would be)
+	BytesFreed int64 `json:"bytes_freed"`
+	NoHead     int   `json:"no_head"` // candidates without a head (left to Verify)
+	// Duration is the run's wall time; DurationSeconds the same in seconds, for JSON.
+	Duration        time.Duration `json:"-"`
+	DurationSeconds float64       `json:"duration_seconds"`
 }
 
 // GC deletes segment objects that no conversation references, following the collector side of
@@ -86,6 +94,8 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	rep.TooYoung, rep.Referenced, rep.Claimed = int(tooYoung.Load()), int(referenced.Load()), int(claimed.Load())
 	rep.LostClaims, rep.Deleted, rep.NoHead, rep.BytesFreed = int(lost.Load()), int(deleted.Load()), int(noHead.Load()), freed.Load()
 	rep.Duration = v.now().Sub(start)
+	rep.DurationSeconds = rep.Duration.Seconds()
+	rep.DryRun, rep.GraceSeconds, rep.Budget = opts.DryRun, opts.Grace.Seconds(), opts.Budget
 	v.log.Info("gc", "dry_run", opts.DryRun, "candidates", rep.Candidates, "too_young", rep.TooYoung,
 		"referenced", rep.Referenced, "claimed", rep.Claimed, "lost_claims", rep.LostClaims,
 		"deleted", rep.Deleted, "bytes_freed", rep.BytesFreed, "no_head", rep.NoHead, "duration", rep.Duration)

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,25 +28,37 @@ type VerifyOptions struct {
 }
 
 // VerifyReport is what Verify found. Problems lists every finding in words.
+// Its JSON form (`stowken verify --json`, the GC Lambda's log) adds "ok": OK().
 type VerifyReport struct {
-	Manifests int
-	Segments  int // segment objects
+	Manifests int `json:"manifests"`
+	Segments  int `json:"segments"` // segment objects
 	// Data problems: a conversation that cannot be retrieved exactly.
-	CorruptManifests, MissingSegments, CorruptSegments int
+	CorruptManifests int `json:"corrupt_manifests"`
+	MissingSegments  int `json:"missing_segments"`
+	CorruptSegments  int `json:"corrupt_segments"`
 	// Reference problems, repairable.
-	MissingRefs   int // a stored conversation lacks a reference on a segment it uses
-	MissingHeads  int // a referenced object has no head item
-	LeakedRefs    int // references whose owner has no manifest (older than MinAge)
-	LeakedObjects int // objects without a head and without references (older than MinAge)
-	Unreferenced  int // live heads with no reference, handed to the collector
-	DanglingHeads int // heads whose object is missing and that no manifest uses
-	Repaired      int
-	Problems      []string
+	MissingRefs   int      `json:"missing_refs"`   // a stored conversation lacks a reference on a segment it uses
+	MissingHeads  int      `json:"missing_heads"`  // a referenced object has no head item
+	LeakedRefs    int      `json:"leaked_refs"`    // references whose owner has no manifest (older than MinAge)
+	LeakedObjects int      `json:"leaked_objects"` // objects without a head and without references (older than MinAge)
+	Unreferenced  int      `json:"unreferenced"`   // live heads with no reference, handed to the collector
+	DanglingHeads int      `json:"dangling_heads"` // heads whose object is missing and that no manifest uses
+	Repaired      int      `json:"repaired"`
+	Problems      []string `json:"problems"`
 }
 
 // OK reports whether every stored conversation is intact (leaks are not data problems).
 func (r *VerifyReport) OK() bool {
 	return r.CorruptManifests == 0 && r.MissingSegments == 0 && r.CorruptSegments == 0 && r.MissingRefs == 0 && r.MissingHeads == 0
+}
+
+// MarshalJSON writes the report's fields and "ok".
+func (r VerifyReport) MarshalJSON() ([]byte, error) {
+	type fields VerifyReport // without this method
+	return json.Marshal(struct {
+		OK bool `json:"ok"`
+		fields
+	}{r.OK(), fields(r)})
 }
 
 // Verify checks the whole store: every manifest decodes; every segment it references exists,

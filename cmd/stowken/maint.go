@@ -18,20 +18,6 @@ deleted and changes nothing.`,
 	run: runGC,
 }
 
-// gcJSON is the --json form of vault.GCReport.
-type gcJSON struct {
-	DryRun      bool    `json:"dry_run"`
-	Candidates  int     `json:"candidates"`
-	TooYoung    int     `json:"too_young"`
-	Referenced  int     `json:"referenced"`
-	Claimed     int     `json:"claimed"`
-	LostClaims  int     `json:"lost_claims"`
-	Deleted     int     `json:"deleted"`
-	BytesFreed  int64   `json:"bytes_freed"`
-	NoHead      int     `json:"no_head"`
-	DurationSec float64 `json:"duration_seconds"`
-}
-
 func runGC(ctx context.Context, e *env, c *command, args []string) error {
 	fs := e.flagSet(c.name)
 	var opts vault.GCOptions
@@ -52,8 +38,7 @@ func runGC(ctx context.Context, e *env, c *command, args []string) error {
 	return e.withVault(ctx, false, func(v *vault.Vault) error {
 		rep, gcErr := v.GC(ctx, opts)
 		if *asJSON {
-			if err := writeJSON(e.stdout, gcJSON{opts.DryRun, rep.Candidates, rep.TooYoung, rep.Referenced,
-				rep.Claimed, rep.LostClaims, rep.Deleted, rep.BytesFreed, rep.NoHead, rep.Duration.Seconds()}); err != nil {
+			if err := writeJSON(e.stdout, rep); err != nil {
 				return err
 			}
 		} else {
@@ -86,24 +71,6 @@ failures). --repair fixes reference problems and hands leaked segments to the co
 	run: runVerify,
 }
 
-// verifyJSON is the --json form of vault.VerifyReport.
-type verifyJSON struct {
-	OK               bool     `json:"ok"`
-	Manifests        int      `json:"manifests"`
-	Segments         int      `json:"segments"`
-	CorruptManifests int      `json:"corrupt_manifests"`
-	MissingSegments  int      `json:"missing_segments"`
-	CorruptSegments  int      `json:"corrupt_segments"`
-	MissingRefs      int      `json:"missing_refs"`
-	MissingHeads     int      `json:"missing_heads"`
-	LeakedRefs       int      `json:"leaked_refs"`
-	LeakedObjects    int      `json:"leaked_objects"`
-	Unreferenced     int      `json:"unreferenced"`
-	DanglingHeads    int      `json:"dangling_heads"`
-	Repaired         int      `json:"repaired"`
-	Problems         []string `json:"problems"`
-}
-
 func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 	fs := e.flagSet(c.name)
 	var opts vault.VerifyOptions
@@ -126,13 +93,10 @@ func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 			return err
 		}
 		if *asJSON {
-			problems := rep.Problems
-			if problems == nil {
-				problems = []string{}
+			if rep.Problems == nil {
+				rep.Problems = []string{}
 			}
-			if err := writeJSON(e.stdout, verifyJSON{rep.OK(), rep.Manifests, rep.Segments, rep.CorruptManifests,
-				rep.MissingSegments, rep.CorruptSegments, rep.MissingRefs, rep.MissingHeads, rep.LeakedRefs,
-				rep.LeakedObjects, rep.Unreferenced, rep.DanglingHeads, rep.Repaired, problems}); err != nil {
+			if err := writeJSON(e.stdout, rep); err != nil {
 				return err
 			}
 		} else {

@@ -32,60 +32,11 @@ type Result struct {
 	Action string `json:"action"`
 	// Partial: the run stopped at the safety deadline before it was done; the next scheduled
 	// run continues where it left off (what was collected stays collected).
-	Partial bool          `json:"partial"`
-	GC      *GCResult     `json:"gc,omitempty"`
-	Verify  *VerifyResult `json:"verify,omitempty"`
-}
-
-// GCResult is vault.GCReport with the options of the run, in the field names of
-// `stowken gc --json`.
-type GCResult struct {
-	DryRun       bool    `json:"dry_run"`
-	GraceSeconds float64 `json:"grace_seconds"`
-	Budget       int     `json:"budget"`
-	Candidates   int     `json:"candidates"`
-	TooYoung     int     `json:"too_young"`
-	Referenced   int     `json:"referenced"`
-	Claimed      int     `json:"claimed"`
-	LostClaims   int     `json:"lost_claims"`
-	Deleted      int     `json:"deleted"`
-	BytesFreed   int64   `json:"bytes_freed"`
-	NoHead       int     `json:"no_head"`
-	DurationSec  float64 `json:"duration_seconds"`
-}
-
-func gcResult(o vault.GCOptions, r vault.GCReport) *GCResult {
-	return &GCResult{o.DryRun, o.Grace.Seconds(), o.Budget, r.Candidates, r.TooYoung, r.Referenced,
-		r.Claimed, r.LostClaims, r.Deleted, r.BytesFreed, r.NoHead, r.Duration.Seconds()}
-}
-
-// VerifyResult is vault.VerifyReport (read-only: the function never repairs), in the field
-// names of `stowken verify --json`.
-type VerifyResult struct {
-	OK               bool     `json:"ok"`
-	Manifests        int      `json:"manifests"`
-	Segments         int      `json:"segments"`
-	CorruptManifests int      `json:"corrupt_manifests"`
-	MissingSegments  int      `json:"missing_segments"`
-	CorruptSegments  int      `json:"corrupt_segments"`
-	MissingRefs      int      `json:"missing_refs"`
-	MissingHeads     int      `json:"missing_heads"`
-	LeakedRefs       int      `json:"leaked_refs"`
-	LeakedObjects    int      `json:"leaked_objects"`
-	Unreferenced     int      `json:"unreferenced"`
-	DanglingHeads    int      `json:"dangling_heads"`
-	ProblemsTotal    int      `json:"problems_total"`
-	Problems         []string `json:"problems,omitempty"` // the first maxProblems
-}
-
-func verifyResult(r vault.VerifyReport) *VerifyResult {
-	out := &VerifyResult{r.OK(), r.Manifests, r.Segments, r.CorruptManifests, r.MissingSegments,
-		r.CorruptSegments, r.MissingRefs, r.MissingHeads, r.LeakedRefs, r.LeakedObjects, r.Unreferenced,
-		r.DanglingHeads, len(r.Problems), r.Problems}
-	if len(out.Problems) > maxProblems {
-		out.Problems = out.Problems[:maxProblems]
-	}
-	return out
+	Partial bool                `json:"partial"`
+	GC      *vault.GCReport     `json:"gc,omitempty"`
+	Verify  *vault.VerifyReport `json:"verify,omitempty"`
+	// ProblemsTotal counts the verify findings; Verify.Problems holds the first maxProblems.
+	ProblemsTotal int `json:"problems_total,omitempty"`
 }
 
 // collector is what the handler needs of a vault.
@@ -149,7 +100,11 @@ func handle(ctx context.Context, cfg Config, event json.RawMessage, log *slog.Lo
 	switch action {
 	case ActionVerify:
 		rep, err := v.Verify(wctx, vault.VerifyOptions{})
-		res.Verify = verifyResult(rep)
+		res.ProblemsTotal = len(rep.Problems)
+		if len(rep.Problems) > maxProblems {
+			rep.Problems = rep.Problems[:maxProblems]
+		}
+		res.Verify = &rep
 		if err != nil {
 			if stoppedAtDeadline(wctx, ctx) {
 				res.Partial = true
@@ -164,7 +119,7 @@ func handle(ctx context.Context, cfg Config, event json.RawMessage, log *slog.Lo
 		return res, nil
 	default:
 		rep, err := v.GC(wctx, cfg.GC)
-		res.GC = gcResult(cfg.GC, rep)
+		res.GC = &rep
 		if err != nil {
 			if stoppedAtDeadline(wctx, ctx) {
 				// Not a failure: what was collected stays collected, claims left behind expire,

@@ -340,7 +340,8 @@ func TestHandle(t *testing.T) {
 
 func TestHandleResultFields(t *testing.T) {
 	cfg := Config{Store: "s3://b/p", Refs: "dynamodb://t", GC: vault.GCOptions{Grace: time.Hour, Budget: 7}}
-	rep := vault.GCReport{Candidates: 5, TooYoung: 1, Referenced: 1, Claimed: 2, LostClaims: 3, Deleted: 2, BytesFreed: 2048, NoHead: 1, Duration: 1500 * time.Millisecond}
+	rep := vault.GCReport{GraceSeconds: 3600, Budget: 7, Candidates: 5, TooYoung: 1, Referenced: 1, Claimed: 2, LostClaims: 3, Deleted: 2,
+		BytesFreed: 2048, NoHead: 1, Duration: 1500 * time.Millisecond, DurationSeconds: 1.5}
 	fv := &fakeVault{gc: func(context.Context, vault.GCOptions) (vault.GCReport, error) { return rep, nil }}
 	open := func(context.Context, Config, *slog.Logger) (collector, error) { return fv, nil }
 	res, err := handle(context.Background(), cfg, json.RawMessage(`{}`), slog.New(slog.DiscardHandler), open)

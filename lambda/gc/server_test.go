@@ -349,7 +349,7 @@ func TestGCAgainstServers(t *testing.T) {
 
 	t.Run("verify finds the store intact", func(t *testing.T) {
 		res := run(t, cfg, json.RawMessage(`{"action":"verify"}`), 5*time.Minute)
-		if res.Verify == nil || !res.Verify.OK || res.Verify.Manifests != 1 || res.Verify.MissingSegments != 0 || res.Verify.MissingRefs != 0 {
+		if res.Verify == nil || !res.Verify.OK() || res.Verify.Manifests != 1 || res.Verify.MissingSegments != 0 || res.Verify.MissingRefs != 0 {
 			t.Errorf("verify result %+v", res.Verify)
 		}
 		// The alarm on lost references (terraform/modules/stowken) matches the vault's "verify"
