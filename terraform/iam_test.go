@@ -53,8 +53,8 @@ var sdkCalls = []sdkCall{
 	// refcount/dynamodb
 	{"refcount/dynamodb", "GetItem", "dynamodb:GetItem", resTable, resTable,
 		"GetHead: every Store reads each segment's head; the collector reads it before claiming; Verify"},
-	{"refcount/dynamodb", "PutItem", "dynamodb:PutItem", "", resTable,
-		"CreateHead: Store creates the head of a new segment (and verify --repair, which the function never runs)"},
+	{"refcount/dynamodb", "PutItem", "dynamodb:PutItem", resTable, resTable,
+		"CreateHead: Store creates the head of a new segment; the collector creates the GC lease's head once (and verify --repair, which the function never runs)"},
 	{"refcount/dynamodb", "UpdateItem", "dynamodb:UpdateItem", resTable, resTable,
 		"Claim and Release (collector), Revive (a writer re-uploading a segment whose claim expired)"},
 	{"refcount/dynamodb", "DeleteItem", "dynamodb:DeleteItem", resTable, "",

@@ -58,8 +58,12 @@
 // (d) Two collectors work on one candidate at once. Claim is a conditional write: one wins;
 // the other's claim conflicts, or finds the head gone. Only the holder deletes, so each object
 // is deleted once. A collector stalled past its lease is overtaken; it is then past its
-// deadline and cannot delete what a writer uploaded again.
-// TestGCRaceTwoCollectors (BothClaimOneDeletes, StalledPastLeaseOtherCollectsWriterReuploads).
+// deadline and cannot delete what a writer uploaded again. The GC lease (GCOptions.Lease: a
+// claim on the reserved head "gc-lease", which no segment id can equal) makes scheduled runs
+// single-flight, but it only saves work: it can expire under a slow run, and runs without it
+// are allowed, so safety rests on the per-segment claims alone.
+// TestGCRaceTwoCollectors (BothClaimOneDeletes, StalledPastLeaseOtherCollectsWriterReuploads),
+// TestGCScaleTwoCollectOneCandidate, TestGCScaleLease.
 //
 // (e) A writer is slower than the grace period. Its references exist from before its first
 // head read, so every collector's re-check sees them, whatever the grace. The audit leaves them
@@ -69,7 +73,10 @@
 // PastDeadlineBeforePublish, PastDeadlineAtPublish).
 //
 // (f) A collector stalls past its lease. It deletes only before claimedAt+ClaimTTL/2: it checks
-// the deadline before the delete, and the delete request carries it. The claim lasts until
+// the deadline before the delete, and the delete request carries it. Objects are deleted in
+// batches (one request for up to objstore.DeleteBatchSize claimed segments), so a batch's
+// deadline is the earliest of its claims' deadlines, and a claim already past its own deadline
+// is released instead of joining the batch. The claim lasts until
 // claimedAt+ClaimTTL, and writers revive only after that. Past its deadline the collector
 // releases. TestGCRaceCollectorPastDeadline (PastHalfLeaseReleases, PastLeaseWriterRevived,
 // DeleteRequestHeldPastDeadline).

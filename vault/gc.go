@@ -15,10 +15,15 @@ import (
 type GCOptions struct {
 	// Grace keeps segments that became unreferenced less than Grace ago (0 collects at once).
 	Grace time.Duration
-	// DryRun reports what would be deleted and changes nothing.
+	// DryRun reports what would be deleted and changes nothing (and takes no lease).
 	DryRun bool
-	// Budget caps the segments deleted in one run (0: no cap).
+	// Budget caps the segments deleted in one run (0: no cap). It is exact: a run never
+	// deletes more than Budget segments, whatever its concurrency.
 	Budget int
+	// Lease makes the run single-flight: it first takes the GC lease (see GC), and if another
+	// run holds it, returns at once with LeaseHeld set and a nil error. Scheduled runs (the
+	// CLI's gc command, the GC Lambda) should set it.
+	Lease bool
 }
 
 // GCReport says what a collection did.
@@ -28,6 +33,12 @@ type GCReport struct {
 	DryRun       bool    `json:"dry_run"`
 	GraceSeconds float64 `json:"grace_seconds"`
 	Budget       int     `json:"budget"`
+
+	// LeaseHeld: the run did not run, because another run holds the GC lease.
+	LeaseHeld bool `json:"lease_held,omitempty"`
+	// Partial: the run stopped before examining every candidate (its context was done or its
+	// deadline near, or the budget was spent). The rest stay marked; the next run goes on.
+	Partial bool `json:"partial,omitempty"`
 
 	Candidates int   `json:"candidates"`  // segments marked as possibly unreferenced
 	TooYoung   int   `json:"too_young"`   // skipped: unreferenced for less than the grace period
@@ -42,15 +53,72 @@ type GCReport struct {
 	DurationSeconds float64       `json:"duration_seconds"`
 }
 
+const (
+	// gcLeaseHead is the reserved head item that serves as the GC lease. It can never be a
+	// segment id (64 lowercase hex digits), so no writer or collector touches it, and Verify
+	// skips it.
+	gcLeaseHead = "gc-lease"
+	// gcLeaseMinTTL is the shortest lease: longer than a GC Lambda can run (15 minutes). The
+	// lease lasts max(ClaimTTL, gcLeaseMinTTL); a run that dies keeps it until then.
+	gcLeaseMinTTL = 20 * time.Minute
+	// gcLeaseReleaseTimeout bounds giving the lease back, which runs even when the run's
+	// context is done.
+	gcLeaseReleaseTimeout = 10 * time.Second
+	// gcStopMargin: a run stops claiming new candidates once its context's deadline is this
+	// close, so that it finishes (deletes, releases, reports) before the deadline.
+	gcStopMargin = 30 * time.Second
+)
+
 // GC deletes segment objects that no conversation references, following the collector side of
 // the protocol in package refcount: claim the head (live → deleting), re-check references with a
 // strongly consistent read, and only then delete the object and the head, all within the first
 // half of the claim's lifetime. Concurrent GC runs, Stores and Deletes are safe.
-func (v *Vault) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
+//
+// Candidates are processed in windows of objstore.DeleteBatchSize: the window's candidates are
+// checked, claimed and re-checked in parallel, then the objects of those it may delete go in
+// one Bucket.Delete call (one S3 DeleteObjects request), under a deadline that is the earliest
+// claim deadline among them, and then their heads and marks are deleted.
+//
+// The candidate marks are the work queue, so a run can stop anywhere: it stops claiming new
+// candidates when its context is done or its deadline is less than gcStopMargin (30s) away,
+// or when the budget is spent, and reports Partial (with ctx's error if ctx is done, else
+// nil). Unprocessed candidates stay marked, and the next run continues with them; a claim left
+// behind by a run that died expires after ClaimTTL. Budget is exact: a run never deletes more
+// than Budget segments (each candidate reserves a unit before its claim and gives it back if
+// it is not deleted); with Concurrency above 1 it may delete fewer when units were reserved by
+// candidates that turned out not deletable.
+//
+// With opts.Lease, the run first takes the GC lease, a claim on the reserved head gcLeaseHead
+// that lasts max(ClaimTTL, 20 minutes), and gives it back at the end. If another run holds it,
+// GC returns at once with LeaseHeld. The lease only avoids duplicated work and load; it is not
+// a safety mechanism: per-segment claims keep concurrent runs safe, with or without it.
+// A run that outlives its lease may overlap the next one, which is equally safe. Dry runs take
+// no lease.
+func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error) {
 	start := v.now()
-	var rep GCReport
+	rep.DryRun, rep.GraceSeconds, rep.Budget = opts.DryRun, opts.Grace.Seconds(), opts.Budget
+	defer func() {
+		rep.Duration = v.now().Sub(start)
+		rep.DurationSeconds = rep.Duration.Seconds()
+		v.log.Info("gc", "dry_run", opts.DryRun, "lease_held", rep.LeaseHeld, "partial", rep.Partial,
+			"candidates", rep.Candidates, "too_young", rep.TooYoung,
+			"referenced", rep.Referenced, "claimed", rep.Claimed, "lost_claims", rep.LostClaims,
+			"deleted", rep.Deleted, "bytes_freed", rep.BytesFreed, "no_head", rep.NoHead, "duration", rep.Duration)
+	}()
+	runID := randomHex(12)
+	if opts.Lease && !opts.DryRun {
+		held, err := v.acquireGCLease(ctx, runID)
+		if err != nil {
+			return rep, fmt.Errorf("vault: gc: lease: %w", err)
+		}
+		if held {
+			rep.LeaseHeld = true
+			return rep, nil
+		}
+		defer v.releaseGCLease(ctx, runID)
+	}
 	var cands []refcount.Candidate
-	err := v.refs.ListCandidates(ctx, func(c refcount.Candidate) error {
+	err = v.refs.ListCandidates(ctx, func(c refcount.Candidate) error {
 		cands = append(cands, c)
 		return nil
 	})
@@ -58,48 +126,220 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 		return rep, fmt.Errorf("vault: gc: list candidates: %w", err)
 	}
 	rep.Candidates = len(cands)
-	var tooYoung, referenced, claimed, lost, deleted, noHead atomic.Int64
-	var freed atomic.Int64
-	claimID := randomHex(12)
-	err = forEach(ctx, len(cands), v.concurrency, func(ctx context.Context, i int) error {
+	run := &gcRun{v: v, opts: opts, claimID: runID}
+	for len(cands) > 0 && err == nil && !run.stopped.Load() {
+		window := cands[:min(objstore.DeleteBatchSize, len(cands))]
+		cands = cands[len(window):]
+		err = run.window(ctx, window)
+	}
+	rep.TooYoung, rep.Referenced, rep.Claimed = int(run.tooYoung.Load()), int(run.referenced.Load()), int(run.claimed.Load())
+	rep.LostClaims, rep.Deleted, rep.NoHead, rep.BytesFreed = int(run.lost.Load()), int(run.deleted.Load()), int(run.noHead.Load()), run.freed.Load()
+	rep.Partial = run.stopped.Load() || err != nil || len(cands) > 0
+	if err == nil && run.stopped.Load() {
+		err = context.Cause(ctx) // nil when the run stopped for its deadline margin or budget
+	}
+	return rep, err
+}
+
+// acquireGCLease claims the GC lease for runID; held reports that another run holds it.
+func (v *Vault) acquireGCLease(ctx context.Context, runID string) (held bool, err error) {
+	for range 2 {
+		now := v.now()
+		err = v.refs.Claim(ctx, gcLeaseHead, runID, now.Add(max(v.claimTTL, gcLeaseMinTTL)), now)
+		switch {
+		case err == nil:
+			return false, nil
+		case errors.Is(err, refcount.ErrConflict):
+			return true, nil
+		case !errors.Is(err, refcount.ErrNotFound):
+			return false, err
+		}
+		// First run on this store: create the lease head (live = free), then claim it.
+		if err = v.refs.CreateHead(ctx, gcLeaseHead, 0, now); err != nil && !errors.Is(err, refcount.ErrExists) {
+			return false, err
+		}
+	}
+	return false, err
+}
+
+// releaseGCLease gives the lease back, even when ctx is done. A lease that expired and was
+// taken over is not ours any more (ErrConflict); a lease that cannot be given back expires.
+func (v *Vault) releaseGCLease(ctx context.Context, runID string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gcLeaseReleaseTimeout)
+	defer cancel()
+	if err := v.refs.Release(rctx, gcLeaseHead, runID); err != nil && !errors.Is(err, refcount.ErrConflict) {
+		v.log.Warn("gc: release lease", "err", err)
+	}
+}
+
+// gcRun is the state of one collection.
+type gcRun struct {
+	v       *Vault
+	opts    GCOptions
+	claimID string
+	// reserved counts budget units taken by candidates being processed or deleted; a
+	// candidate that ends up not deleted gives its unit back.
+	reserved                                             atomic.Int64
+	tooYoung, referenced, claimed, lost, deleted, noHead atomic.Int64
+	freed                                                atomic.Int64
+	stopped                                              atomic.Bool
+}
+
+// gcPending is a candidate claimed and re-checked, whose object may be deleted until deadline.
+type gcPending struct {
+	c        refcount.Candidate
+	size     int64
+	deadline time.Time
+}
+
+// stop reports whether the run must not start on another candidate.
+func (r *gcRun) stop(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && d.Sub(r.v.now()) < gcStopMargin
+}
+
+// take reserves a unit of the budget; false when it is spent.
+func (r *gcRun) take() bool {
+	if r.opts.Budget <= 0 {
+		return true
+	}
+	if r.reserved.Add(1) > int64(r.opts.Budget) {
+		r.reserved.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (r *gcRun) giveBack() {
+	if r.opts.Budget > 0 {
+		r.reserved.Add(-1)
+	}
+}
+
+// window processes up to objstore.DeleteBatchSize candidates: check and claim in parallel,
+// then one batched object delete, then the heads and marks.
+func (r *gcRun) window(ctx context.Context, cands []refcount.Candidate) error {
+	v := r.v
+	pending := make([]*gcPending, len(cands))
+	err := forEach(ctx, len(cands), v.concurrency, func(ctx context.Context, i int) error {
 		c := cands[i]
-		if v.now().Sub(c.Since) < opts.Grace {
-			tooYoung.Add(1)
+		if v.now().Sub(c.Since) < r.opts.Grace {
+			r.tooYoung.Add(1)
 			return nil
 		}
-		if opts.Budget > 0 && deleted.Load() >= int64(opts.Budget) {
+		if r.stop(ctx) || !r.take() {
+			r.stopped.Store(true)
 			return nil
 		}
-		outcome, size, err := v.collect(ctx, c, claimID, opts.DryRun)
+		p, outcome, err := v.claimCandidate(ctx, c, r.claimID, r.opts.DryRun)
 		if err != nil {
+			r.giveBack()
 			return fmt.Errorf("vault: gc segment %s: %w", c.Segment, err)
 		}
 		switch outcome {
 		case gcReferenced:
-			referenced.Add(1)
+			r.referenced.Add(1)
 		case gcLost:
-			lost.Add(1)
+			r.lost.Add(1)
 		case gcNoHead:
-			noHead.Add(1)
-		case gcDeleted:
-			claimed.Add(1)
-			deleted.Add(1)
-			freed.Add(size)
+			r.noHead.Add(1)
 		case gcDryRun:
-			deleted.Add(1)
-			freed.Add(size)
+			r.deleted.Add(1)
+			r.freed.Add(p.size)
+			return nil
+		case gcDeleted:
+			r.claimed.Add(1)
+			pending[i] = p
+			return nil // the budget unit stays reserved
 		}
+		r.giveBack()
 		return nil
 	})
-	rep.TooYoung, rep.Referenced, rep.Claimed = int(tooYoung.Load()), int(referenced.Load()), int(claimed.Load())
-	rep.LostClaims, rep.Deleted, rep.NoHead, rep.BytesFreed = int(lost.Load()), int(deleted.Load()), int(noHead.Load()), freed.Load()
-	rep.Duration = v.now().Sub(start)
-	rep.DurationSeconds = rep.Duration.Seconds()
-	rep.DryRun, rep.GraceSeconds, rep.Budget = opts.DryRun, opts.Grace.Seconds(), opts.Budget
-	v.log.Info("gc", "dry_run", opts.DryRun, "candidates", rep.Candidates, "too_young", rep.TooYoung,
-		"referenced", rep.Referenced, "claimed", rep.Claimed, "lost_claims", rep.LostClaims,
-		"deleted", rep.Deleted, "bytes_freed", rep.BytesFreed, "no_head", rep.NoHead, "duration", rep.Duration)
-	return rep, err
+	var todo []*gcPending
+	for _, p := range pending {
+		if p != nil {
+			todo = append(todo, p)
+		}
+	}
+	if err != nil {
+		// Claims won in this window are not acted on: give them back (release), as when
+		// the re-check fails. Use a context that outlives a cancelled run.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gcLeaseReleaseTimeout)
+		defer cancel()
+		for _, p := range todo {
+			if rerr := v.release(rctx, p.c.Segment, r.claimID); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("vault: gc segment %s: release: %w", p.c.Segment, rerr))
+			}
+		}
+		return err
+	}
+	return r.deleteBatch(ctx, todo)
+}
+
+// deleteBatch deletes the objects of claimed candidates in one request, within the earliest
+// claim deadline among them, then their heads and marks. Candidates already past their
+// deadline are released instead.
+func (r *gcRun) deleteBatch(ctx context.Context, todo []*gcPending) error {
+	v := r.v
+	if len(todo) == 0 {
+		return nil
+	}
+	var live []*gcPending
+	var errs []error
+	giveUp := func(p *gcPending) {
+		r.giveBack()
+		if err := v.release(ctx, p.c.Segment, r.claimID); err != nil {
+			errs = append(errs, fmt.Errorf("vault: gc segment %s: release: %w", p.c.Segment, err))
+		}
+	}
+	now := v.now()
+	for _, p := range todo {
+		if now.After(p.deadline) {
+			giveUp(p)
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return errors.Join(errs...)
+	}
+	deadline := live[0].deadline
+	keys := make([]string, len(live))
+	for i, p := range live {
+		keys[i] = segmentKey(p.c.Segment)
+		if p.deadline.Before(deadline) {
+			deadline = p.deadline
+		}
+	}
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	// The deadline is checked before the request and carried by it (a request is applied
+	// before its context's deadline or not at all).
+	if v.now().After(deadline) {
+		for _, p := range live {
+			giveUp(p)
+		}
+		return errors.Join(errs...)
+	}
+	if err := v.bucket.Delete(dctx, keys...); err != nil {
+		return errors.Join(append(errs, fmt.Errorf("vault: gc: delete %d objects: %w", len(keys), err))...)
+	}
+	return errors.Join(append(errs, forEach(ctx, len(live), v.concurrency, func(ctx context.Context, i int) error {
+		p := live[i]
+		if err := v.refs.DeleteHead(ctx, p.c.Segment, r.claimID); err != nil {
+			return fmt.Errorf("vault: gc segment %s: delete head: %w", p.c.Segment, err)
+		}
+		v.cache.remove(p.c.Segment)
+		r.deleted.Add(1)
+		r.freed.Add(p.size)
+		if err := v.refs.RemoveCandidate(ctx, p.c.Segment, p.c.Since); err != nil {
+			return fmt.Errorf("vault: gc segment %s: %w", p.c.Segment, err)
+		}
+		return nil
+	}))...)
 }
 
 type gcOutcome int
@@ -108,46 +348,46 @@ const (
 	gcReferenced gcOutcome = iota
 	gcLost
 	gcNoHead
-	gcDeleted
+	gcDeleted // claimed and re-checked: to be deleted
 	gcDryRun
 )
 
-// collect runs the collector protocol on one candidate.
-func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID string, dryRun bool) (gcOutcome, int64, error) {
+// claimCandidate runs the collector protocol on one candidate up to the delete: check, claim,
+// re-check. gcDeleted means the claim is held and the object may be deleted until p.deadline.
+func (v *Vault) claimCandidate(ctx context.Context, c refcount.Candidate, claimID string, dryRun bool) (*gcPending, gcOutcome, error) {
 	head, err := v.refs.GetHead(ctx, c.Segment)
 	if errors.Is(err, refcount.ErrNotFound) {
 		if !dryRun {
 			err = v.refs.RemoveCandidate(ctx, c.Segment, c.Since)
 		}
-		return gcNoHead, 0, err
+		return nil, gcNoHead, err
 	}
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	referenced, err := v.refs.HasRefs(ctx, c.Segment)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	if referenced {
 		if !dryRun {
 			err = v.refs.RemoveCandidate(ctx, c.Segment, c.Since)
 		}
-		return gcReferenced, 0, err
+		return nil, gcReferenced, err
 	}
 	if dryRun {
-		return gcDryRun, head.Size, nil
+		return &gcPending{c: c, size: head.Size}, gcDryRun, nil
 	}
 
 	claimedAt := v.now()
-	deadline := claimedAt.Add(v.claimTTL / 2)
 	err = v.refs.Claim(ctx, c.Segment, claimID, claimedAt.Add(v.claimTTL), claimedAt)
 	switch {
 	case errors.Is(err, refcount.ErrConflict):
-		return gcLost, 0, nil
+		return nil, gcLost, nil
 	case errors.Is(err, refcount.ErrNotFound):
-		return gcNoHead, 0, v.refs.RemoveCandidate(ctx, c.Segment, c.Since)
+		return nil, gcNoHead, v.refs.RemoveCandidate(ctx, c.Segment, c.Since)
 	case err != nil:
-		return 0, 0, err
+		return nil, 0, err
 	}
 	// Won the claim: writers cannot pass it now. A reference taken before the claim is visible
 	// to this strongly consistent read; one taken after it makes its writer wait for us.
@@ -158,21 +398,29 @@ func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID strin
 		if err == nil {
 			err = v.refs.RemoveCandidate(ctx, c.Segment, c.Since)
 		}
-		return gcReferenced, 0, err
+		return nil, gcReferenced, err
 	}
-	dctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	if v.now().After(deadline) {
-		return 0, 0, v.release(ctx, c.Segment, claimID)
+	return &gcPending{c: c, size: head.Size, deadline: claimedAt.Add(v.claimTTL / 2)}, gcDeleted, nil
+}
+
+// collect runs the whole collector protocol on one candidate, deleting it alone.
+func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID string, dryRun bool) (gcOutcome, int64, error) {
+	p, outcome, err := v.claimCandidate(ctx, c, claimID, dryRun)
+	if err != nil || outcome != gcDeleted {
+		var size int64
+		if p != nil {
+			size = p.size
+		}
+		return outcome, size, err
 	}
-	if err := v.bucket.Delete(dctx, segmentKey(c.Segment)); err != nil {
-		return 0, 0, fmt.Errorf("delete object: %w", err)
+	r := &gcRun{v: v, claimID: claimID}
+	if err := r.deleteBatch(ctx, []*gcPending{p}); err != nil {
+		return 0, 0, err
 	}
-	if err := v.refs.DeleteHead(ctx, c.Segment, claimID); err != nil {
-		return 0, 0, fmt.Errorf("delete head: %w", err)
+	if r.deleted.Load() == 0 {
+		return 0, 0, nil // past the deadline: released
 	}
-	v.cache.remove(c.Segment)
-	return gcDeleted, head.Size, v.refs.RemoveCandidate(ctx, c.Segment, c.Since)
+	return gcDeleted, p.size, nil
 }
 
 // release gives up a claim the collector will not act on. The claim may have been taken over

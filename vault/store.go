@@ -240,7 +240,18 @@ func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 		p.res.StoredBytes += v.observe(ctx, scope{p.c.Tokenizer, p.c.Application}, plan.tokenData, payload)
 	}
 
-	_, err = v.bucket.Put(ctx, manifestKey(p.c.ID), encoded, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json"})
+	// A manifest that exists but is gone when read was deleted in between: write ours again.
+	for attempt := 0; ; attempt++ {
+		_, err = v.bucket.Put(ctx, manifestKey(p.c.ID), encoded, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json"})
+		if !errors.Is(err, objstore.ErrExists) || attempt == 3 {
+			break
+		}
+		p.res, p.err = v.storeExisted(ctx, p.c, m, p.refs, p.res)
+		if !errors.Is(p.err, ErrNotFound) {
+			return
+		}
+		p.err = nil
+	}
 	switch {
 	case err == nil:
 		p.res.StoredBytes += int64(len(encoded))
@@ -248,7 +259,7 @@ func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 		v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
 			"bytes", p.res.StoredBytes, "s3_puts", r.S3Puts, "s3_gets", r.S3Gets, "refs_reads", r.RefsReads, "refs_writes", r.RefsWrites)
 	case errors.Is(err, objstore.ErrExists):
-		p.res, p.err = v.storeExisted(ctx, p.c, m, p.refs, p.res)
+		p.err = fmt.Errorf("vault: store %q: %w: stored and deleted again while this store ran, four times over", p.c.ID, ErrConflict)
 	default:
 		// The manifest may or may not have been written (a timeout after the server applied it).
 		// Our references stay: if it was written they are needed, if not Verify reclaims them.
@@ -258,9 +269,14 @@ func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 
 // storeExisted finishes a Store whose manifest write found a manifest already there: our own,
 // when a retried request was applied before (keep everything), or another Store's (drop our
-// references; the same conversation is success, a different one ErrConflict).
+// references; the same conversation is success, a different one ErrConflict). When the
+// manifest was deleted before it could be read, it returns ErrNotFound with everything kept,
+// and the caller writes its manifest again.
 func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, m *manifest.Manifest, ids []string, res StoreResult) (StoreResult, error) {
 	existing, err := v.readManifest(ctx, c.ID)
+	if errors.Is(err, ErrNotFound) {
+		return res, err
+	}
 	if err != nil {
 		return res, fmt.Errorf("vault: store %q: manifest exists but cannot be read: %w", c.ID, err)
 	}

@@ -116,6 +116,9 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	}
 	heads := map[string]refcount.Head{}
 	if err := v.refs.ListHeads(ctx, func(h refcount.Head) error {
+		if h.Segment == gcLeaseHead {
+			return nil // the GC lease, not a segment
+		}
 		heads[h.Segment] = h
 		return nil
 	}); err != nil {

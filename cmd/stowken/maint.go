@@ -20,7 +20,7 @@ deleted and changes nothing.`,
 
 func runGC(ctx context.Context, e *env, c *command, args []string) error {
 	fs := e.flagSet(c.name)
-	var opts vault.GCOptions
+	opts := vault.GCOptions{Lease: true} // one collector at a time; others return at once
 	fs.DurationVar(&opts.Grace, "grace", time.Hour, "keep segments unreferenced for less than `DURATION` (0s collects at once)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "report what would be deleted, change nothing")
 	fs.IntVar(&opts.Budget, "budget", 0, "delete at most `N` segments (0: no limit)")
@@ -47,6 +47,12 @@ func runGC(ctx context.Context, e *env, c *command, args []string) error {
 			if opts.DryRun {
 				verb = "would delete"
 				fmt.Fprintln(w, "dry run: nothing was changed")
+			}
+			if rep.LeaseHeld {
+				fmt.Fprintln(w, "another gc is running (it holds the gc lease): nothing to do")
+			}
+			if rep.Partial {
+				fmt.Fprintln(w, "stopped early (deadline or budget): the next run continues")
 			}
 			fmt.Fprintf(w, "candidates             %d\n", rep.Candidates)
 			fmt.Fprintf(w, "%-23s%d\n", fmt.Sprintf("too young (< %s)", opts.Grace), rep.TooYoung)

@@ -54,7 +54,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		Store:        strings.TrimSpace(getenv(EnvStore)),
 		Refs:         strings.TrimSpace(getenv(EnvRefs)),
-		GC:           vault.GCOptions{Grace: DefaultGrace},
+		GC:           vault.GCOptions{Grace: DefaultGrace, Lease: true},
 		SafetyMargin: DefaultSafetyMargin,
 		LogLevel:     slog.LevelInfo,
 	}

@@ -132,6 +132,7 @@ func handle(ctx context.Context, cfg Config, event json.RawMessage, log *slog.Lo
 			log.Error("gc failed", "err", err, "result", res)
 			return res, err
 		}
+		res.Partial = rep.Partial
 		log.Info("gc finished", "result", res)
 		return res, nil
 	}

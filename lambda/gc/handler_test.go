@@ -36,24 +36,24 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			name: "defaults",
 			env:  base(nil),
-			want: Config{Store: store, Refs: refs, GC: vault.GCOptions{Grace: 24 * time.Hour}, SafetyMargin: 30 * time.Second, LogLevel: slog.LevelInfo},
+			want: Config{Store: store, Refs: refs, GC: vault.GCOptions{Grace: 24 * time.Hour, Lease: true}, SafetyMargin: 30 * time.Second, LogLevel: slog.LevelInfo},
 		},
 		{
 			name: "everything set",
 			env: base(map[string]string{EnvGrace: "90m", EnvBudget: "500", EnvDryRun: "true",
 				EnvSafetyMargin: "45s", EnvLogLevel: "debug"}),
-			want: Config{Store: store, Refs: refs, GC: vault.GCOptions{Grace: 90 * time.Minute, Budget: 500, DryRun: true},
+			want: Config{Store: store, Refs: refs, GC: vault.GCOptions{Grace: 90 * time.Minute, Budget: 500, DryRun: true, Lease: true},
 				SafetyMargin: 45 * time.Second, LogLevel: slog.LevelDebug},
 		},
 		{
 			name: "zero grace, explicit false, blanks trimmed",
 			env:  base(map[string]string{EnvGrace: " 0s ", EnvBudget: "0", EnvDryRun: "false", EnvStore: " " + store + " "}),
-			want: Config{Store: store, Refs: refs, GC: vault.GCOptions{}, SafetyMargin: 30 * time.Second, LogLevel: slog.LevelInfo},
+			want: Config{Store: store, Refs: refs, GC: vault.GCOptions{Lease: true}, SafetyMargin: 30 * time.Second, LogLevel: slog.LevelInfo},
 		},
 		{
 			name: "path style store URL",
 			env:  base(map[string]string{EnvStore: "s3://bucket/a/b?path_style=true"}),
-			want: Config{Store: "s3://bucket/a/b?path_style=true", Refs: refs, GC: vault.GCOptions{Grace: 24 * time.Hour}, SafetyMargin: 30 * time.Second, LogLevel: slog.LevelInfo},
+			want: Config{Store: "s3://bucket/a/b?path_style=true", Refs: refs, GC: vault.GCOptions{Grace: 24 * time.Hour, Lease: true}, SafetyMargin: 30 * time.Second, LogLevel: slog.LevelInfo},
 		},
 		{name: "no store", env: map[string]string{EnvRefs: refs}, wantErr: []string{"STOWKEN_STORE is not set", "s3://BUCKET/PREFIX"}},
 		{name: "no refs", env: map[string]string{EnvStore: store}, wantErr: []string{"STOWKEN_REFS is not set", "dynamodb://TABLE"}},
@@ -196,7 +196,7 @@ func findLog(t *testing.T, lines []map[string]any, msg string) map[string]any {
 }
 
 func TestHandle(t *testing.T) {
-	cfg := Config{Store: "s3://b/p", Refs: "dynamodb://t", GC: vault.GCOptions{Grace: time.Hour, Budget: 7, DryRun: true}, SafetyMargin: 200 * time.Millisecond}
+	cfg := Config{Store: "s3://b/p", Refs: "dynamodb://t", GC: vault.GCOptions{Grace: time.Hour, Budget: 7, DryRun: true, Lease: true}, SafetyMargin: 200 * time.Millisecond}
 	report := vault.GCReport{Candidates: 5, TooYoung: 1, Referenced: 1, Claimed: 2, LostClaims: 0, Deleted: 2, BytesFreed: 2048, NoHead: 1, Duration: 1500 * time.Millisecond}
 	errBoom := errors.New("boom")
 	// blockGC waits until its context ends, like a GC with more work than time.
@@ -339,7 +339,7 @@ func TestHandle(t *testing.T) {
 }
 
 func TestHandleResultFields(t *testing.T) {
-	cfg := Config{Store: "s3://b/p", Refs: "dynamodb://t", GC: vault.GCOptions{Grace: time.Hour, Budget: 7}}
+	cfg := Config{Store: "s3://b/p", Refs: "dynamodb://t", GC: vault.GCOptions{Grace: time.Hour, Budget: 7, Lease: true}}
 	rep := vault.GCReport{GraceSeconds: 3600, Budget: 7, Candidates: 5, TooYoung: 1, Referenced: 1, Claimed: 2, LostClaims: 3, Deleted: 2,
 		BytesFreed: 2048, NoHead: 1, Duration: 1500 * time.Millisecond, DurationSeconds: 1.5}
 	fv := &fakeVault{gc: func(context.Context, vault.GCOptions) (vault.GCReport, error) { return rep, nil }}

@@ -8,7 +8,7 @@
 #   s3 PutObject (Bucket.Put)            s3:PutObject         no            yes
 #   s3 DeleteObjects (Bucket.Delete)     s3:DeleteObject      segments/*    manifests/* only
 #   dynamodb GetItem (GetHead)           dynamodb:GetItem     yes           yes
-#   dynamodb PutItem (CreateHead)        dynamodb:PutItem     no            yes
+#   dynamodb PutItem (CreateHead)        dynamodb:PutItem     yes (lease)   yes
 #   dynamodb UpdateItem (Claim/Release/Revive) dynamodb:UpdateItem yes      yes (Revive)
 #   dynamodb DeleteItem (DeleteHead, RemoveCandidate) dynamodb:DeleteItem yes no
 #   dynamodb Query (HasRefs, ListCandidates) dynamodb:Query   yes           no
@@ -72,13 +72,15 @@ data "aws_iam_policy_document" "gc" {
 
   # The collector side of the protocol in package refcount: ListCandidates and HasRefs (Query),
   # GetHead (GetItem), Claim and Release (UpdateItem), DeleteHead and RemoveCandidate
-  # (DeleteItem); verify's ListRefs and ListHeads (Scan).
+  # (DeleteItem), the GC lease's head (CreateHead: PutItem, once); verify's ListRefs and
+  # ListHeads (Scan).
   statement {
     sid    = "ReferenceTable"
     effect = "Allow"
     actions = [
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
+      "dynamodb:PutItem",
       "dynamodb:Query",
       "dynamodb:Scan",
       "dynamodb:UpdateItem",
