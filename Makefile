@@ -21,7 +21,7 @@ demo:
 ## test: lint, then every test, against MinIO and dynalite started on 127.0.0.1 for the run.
 test: lint terraform-fmt
 	scripts/tools.sh all
-	scripts/with-servers.sh $(GO) test $(GOTEST_FLAGS) ./...
+	GOTEST_FLAGS="$(GOTEST_FLAGS)" scripts/with-servers.sh scripts/test.sh
 
 ## unit: the tests that need no servers (server tests skip, or fail under CI=true).
 unit:
@@ -61,4 +61,4 @@ lambda:
 	done
 
 clean:
-	rm -rf bin stowken-data
+	rm -rf bin dist stowken-data
