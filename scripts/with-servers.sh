@@ -34,9 +34,15 @@ free_port() {
   done
 }
 
-wait_for() { # NAME URL
+wait_for() { # NAME URL: until the server answers (curl), or at least accepts connections
+  local hostport=${2#http://}
+  hostport=${hostport%%/*}
   for _ in $(seq 1 300); do
-    if curl -s -o /dev/null "$2"; then return 0; fi
+    if command -v curl >/dev/null; then
+      if curl -s -o /dev/null "$2"; then return 0; fi
+    elif (exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}") 2>/dev/null; then
+      return 0
+    fi
     sleep 0.2
   done
   echo "with-servers: $1 did not start at $2; its log:" >&2
