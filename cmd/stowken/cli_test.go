@@ -19,7 +19,7 @@ import (
 )
 
 // allCommands is every subcommand the CLI must offer.
-var allCommands = []string{"init", "put", "import", "get", "rm", "ls", "stats", "gc", "verify", "demo"}
+var allCommands = []string{"init", "put", "import", "get", "rm", "ls", "stats", "gc", "verify", "demo", "bench"}
 
 func TestHelp(t *testing.T) {
 	t.Parallel()
