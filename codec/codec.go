@@ -62,6 +62,10 @@ var magic = [4]byte{'S', 'T', 'K', 'F'}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// Checksum is the CRC-32C (Castagnoli) of b, the checksum of frames and of other stowken
+// binary objects.
+func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
 // UnknownDictError is returned by Decode for a frame whose dictionary was not added.
 type UnknownDictError struct{ Dict uint32 }
 
@@ -129,7 +133,7 @@ func (c *Codec) Encode(tokens []int, dict uint32) ([]byte, error) {
 	frame = binary.AppendUvarint(frame, uint64(len(tokens)))
 	frame = binary.AppendUvarint(frame, uint64(len(payload)))
 	frame = append(frame, payload...)
-	return binary.LittleEndian.AppendUint32(frame, crc32.Checksum(frame, castagnoli)), nil
+	return binary.LittleEndian.AppendUint32(frame, Checksum(frame)), nil
 }
 
 // AppendVarints appends every token id as an unsigned LEB128 varint.
@@ -177,7 +181,7 @@ func parse(frame []byte) (Header, []byte, error) {
 		return h, nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, frame[:4])
 	}
 	body, sum := frame[:len(frame)-4], binary.LittleEndian.Uint32(frame[len(frame)-4:])
-	if got := crc32.Checksum(body, castagnoli); got != sum {
+	if got := Checksum(body); got != sum {
 		return h, nil, fmt.Errorf("%w: checksum mismatch (stored %08x, computed %08x)", ErrCorrupt, sum, got)
 	}
 	h.Version, h.Codec = body[4], ID(body[5])

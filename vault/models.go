@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -56,7 +55,7 @@ func (m *model) encode() []byte {
 		b = binary.AppendUvarint(b, uint64(len(part)))
 		b = append(b, part...)
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+	return binary.LittleEndian.AppendUint32(b, codec.Checksum(b))
 }
 
 // modelID derives a model's id from its content: a 32-bit value in zstd's unreserved
@@ -71,7 +70,7 @@ func decodeModel(id uint32, data []byte) (*model, error) {
 		return nil, fmt.Errorf("%w: model %08x: bad header", ErrCorrupt, id)
 	}
 	body := data[:len(data)-4]
-	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
+	if codec.Checksum(body) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
 		return nil, fmt.Errorf("%w: model %08x: checksum mismatch", ErrCorrupt, id)
 	}
 	rest := body[5:]

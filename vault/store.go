@@ -50,7 +50,6 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 	defer cancel()
 	p := v.begin(c, start)
 	ctx = p.ops.with(ctx)
-	v.encode(p)
 	v.takeRefs(ctx, p)
 	v.upload(ctx, []*pendingStore{p})
 	v.finish(ctx, p, start)
@@ -79,7 +78,6 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 	})
 	v.pack(ctx, ps)
 	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
-		v.encode(ps[i])
 		v.takeRefs(ps[i].ops.with(ctx), ps[i])
 		return nil
 	})
@@ -167,17 +165,10 @@ func (v *Vault) fail(p *pendingStore, err error) {
 	}
 }
 
-// encode encodes the conversation's segment frames.
-func (v *Vault) encode(p *pendingStore) {
-	if p.err == nil {
-		p.err = v.encodeSegments(p.plan)
-	}
-}
-
-// upload makes sure every distinct segment the conversations reference exists, uploading each
-// at most once (a batch's conversations often share one), once all of them took their
-// references. A conversation whose segment fails fails and drops its references. Each segment
-// uploaded is credited to the first conversation using it.
+// upload encodes every distinct segment the conversations reference and makes sure it exists,
+// each at most once (a batch's conversations often share one: a system prompt), once all of
+// them took their references. A conversation whose segment fails fails and drops its
+// references. Each segment uploaded is credited to the first conversation using it.
 func (v *Vault) upload(ctx context.Context, ps []*pendingStore) {
 	var segs []*segmentPlan
 	users := map[string][]*pendingStore{}
@@ -200,14 +191,24 @@ func (v *Vault) upload(ctx context.Context, ps []*pendingStore) {
 		}
 	}
 	created := make([]bool, len(segs))
+	encoded := make([]bool, len(segs)) // here, not as a pack (whose bytes are shared out when built)
 	errs := make([]error, len(segs))
 	forEach(ctx, len(segs), v.concurrency, func(ctx context.Context, i int) error {
-		ctx = users[segs[i].id][0].ops.with(ctx)
-		created[i], errs[i] = v.ensureSegment(ctx, segs[i].id, segs[i].frame)
+		s, first := segs[i], users[segs[i].id][0]
+		if s.frame == nil {
+			if s.frame, errs[i] = v.codec.Encode(s.tokens, first.plan.model); errs[i] != nil {
+				return nil
+			}
+			encoded[i] = true
+		}
+		created[i], errs[i] = v.ensureSegment(first.ops.with(ctx), s.id, s.frame)
 		return nil
 	})
 	for i, s := range segs {
 		for _, p := range users[s.id] {
+			if encoded[i] {
+				p.plan.manifest.Totals.SegmentBytes += int64(len(s.frame))
+			}
 			if errs[i] != nil && p.err == nil {
 				v.fail(p, errs[i])
 			}
@@ -472,18 +473,4 @@ func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
 	}
 	m.Inline = inline
 	return plan, nil
-}
-
-// encodeSegments encodes the frames of the plan's segments and adds their sizes to the totals.
-func (v *Vault) encodeSegments(plan *storePlan) error {
-	for i := range plan.segments {
-		s := &plan.segments[i]
-		frame, err := v.codec.Encode(s.tokens, plan.model)
-		if err != nil {
-			return err
-		}
-		s.frame = frame
-		plan.manifest.Totals.SegmentBytes += int64(len(frame))
-	}
-	return nil
 }
