@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
@@ -57,7 +55,7 @@ func timeCodec(ctx context.Context, b objstore.Bucket, fetchers int, timing *syn
 	if err != nil {
 		return res, err
 	}
-	dicts := map[uint32][]byte{} // token dictionaries by model id
+	stored := map[uint32]*codec.Model{}
 	models, err := listKeys(ctx, b, modelsPrefix)
 	if err != nil {
 		return res, err
@@ -71,12 +69,12 @@ func timeCodec(ctx context.Context, b objstore.Bucket, fetchers int, timing *syn
 		if err != nil {
 			return res, fmt.Errorf("bench: read model %s: %w", key, err)
 		}
-		tokens, manifests, err := parseModel(data)
+		m, err := codec.DecodeModel(uint32(id), data)
 		if err != nil {
 			return res, fmt.Errorf("bench: model %s: %w", key, err)
 		}
-		dicts[uint32(id)] = tokens
-		if err := me.AddDict(uint32(id), manifests); err != nil {
+		stored[m.ID] = m
+		if err := me.AddDict(m.ID, m.ManifestDict); err != nil {
 			return res, err
 		}
 	}
@@ -133,11 +131,11 @@ func timeCodec(ctx context.Context, b objstore.Bucket, fetchers int, timing *syn
 			return res, err
 		}
 		if id != 0 {
-			content, ok := dicts[id]
+			m, ok := stored[id]
 			if !ok {
 				return res, fmt.Errorf("bench: model %08x is named by stored data but not stored", id)
 			}
-			if err := c.AddDict(id, content); err != nil {
+			if err := c.AddModel(m); err != nil {
 				return res, err
 			}
 		}
@@ -263,24 +261,4 @@ func fetchAll(ctx context.Context, b objstore.Bucket, keys []string, workers int
 		return err
 	}
 	return ferr
-}
-
-// parseModel returns the two dictionaries of a compression model object, in the layout
-// vault/models.go writes: "STKM", version 1, then tokenizer, application, token dictionary and
-// manifest dictionary, each a uvarint length and the bytes, then a CRC-32C (not checked here:
-// the vault checks it when it loads the model).
-func parseModel(data []byte) (tokens, manifests []byte, err error) {
-	if len(data) < 9 || !bytes.Equal(data[:4], []byte("STKM")) || data[4] != 1 {
-		return nil, nil, fmt.Errorf("not a version 1 model object")
-	}
-	rest := data[5 : len(data)-4]
-	var parts [4][]byte
-	for i := range parts {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 || n > uint64(len(rest)-k) {
-			return nil, nil, fmt.Errorf("truncated model object")
-		}
-		parts[i], rest = rest[k:k+int(n)], rest[k+int(n):]
-	}
-	return parts[2], parts[3], nil
 }

@@ -110,19 +110,6 @@ func TestTimeCodec(t *testing.T) {
 	}
 }
 
-func TestParseModel(t *testing.T) {
-	for _, bad := range [][]byte{nil, []byte("STKM"), []byte("XXXX\x01\x00\x00\x00\x00\x00\x00\x00\x00"), []byte("STKM\x01\x05ab\x00\x00\x00\x00")} {
-		if _, _, err := parseModel(bad); err == nil {
-			t.Errorf("parseModel(%q): no error", bad)
-		}
-	}
-	good := []byte("STKM\x01\x03abc\x01x\x02DT\x01M\x00\x00\x00\x00")
-	tok, man, err := parseModel(good)
-	if err != nil || string(tok) != "DT" || string(man) != "M" {
-		t.Errorf("parseModel: %q, %q, %v", tok, man, err)
-	}
-}
-
 // sampleRuns returns the token streams of the shared sample's messages.
 func sampleRuns(b *testing.B) [][]int {
 	b.Helper()

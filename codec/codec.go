@@ -21,9 +21,10 @@
 // # Codecs and dictionaries
 //
 // Codecs are chosen by id, so frames written by an older codec stay readable when a better one
-// becomes the default. Ids are never reused. A frame may name a dictionary (a model trained on
-// the store's own data, see vault); the dictionary must be added with AddDict before such a
-// frame can be decoded, and Decode reports a missing one with an *UnknownDictError.
+// becomes the default. Ids are never reused. A frame may name a Model (trained on the store's
+// own data, see vault) by its id, in the dict field; the model must be added with AddModel
+// before such a frame can be decoded, and Decode reports a missing one with an
+// *UnknownDictError.
 package codec
 
 import (
@@ -56,6 +57,10 @@ const (
 	// ZstdVarint: each token id as an unsigned LEB128 varint, the whole run compressed as one
 	// zstd frame (no zstd checksum: the stowken frame has its own).
 	ZstdVarint ID = 1
+	// ZstdRanked: like ZstdVarint, but each token id is first recoded by the model's rank
+	// table (see Model): the most frequent tokens become the smallest numbers. Written when
+	// the frame's model has a rank table.
+	ZstdRanked ID = 2
 )
 
 var magic = [4]byte{'S', 'T', 'K', 'F'}
@@ -75,60 +80,75 @@ func (e *UnknownDictError) Error() string {
 
 // Codec encodes and decodes frames. It is safe for concurrent use; make one and share it.
 type Codec struct {
-	mu    sync.RWMutex
-	zstds map[uint32]*Zstd // by dictionary id; 0 = no dictionary
+	mu     sync.RWMutex
+	models map[uint32]*codecModel // by model id; 0 = no model
 }
 
-// New returns a Codec writing ZstdVarint frames, with no dictionaries yet.
+type codecModel struct {
+	zstd    *Zstd
+	ranking *ranking // nil when the model has no rank table
+}
+
+// New returns a Codec with no models yet: it writes ZstdVarint frames without a dictionary.
 func New() (*Codec, error) {
 	z, err := NewZstd(0, nil, false)
 	if err != nil {
 		return nil, err
 	}
-	return &Codec{zstds: map[uint32]*Zstd{0: z}}, nil
+	return &Codec{models: map[uint32]*codecModel{0: {zstd: z}}}, nil
 }
 
-// AddDict makes a raw-content dictionary available to Encode and Decode under id (non-zero).
-// Adding an id again is a no-op.
-func (c *Codec) AddDict(id uint32, content []byte) error {
-	if id == 0 {
-		return errors.New("codec: dictionary id 0 is reserved")
+// AddModel makes m available to Encode and Decode under m.ID (non-zero). Adding an id again is
+// a no-op.
+func (c *Codec) AddModel(m *Model) error {
+	if m.ID == 0 {
+		return errors.New("codec: model id 0 is reserved")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.zstds[id]; ok {
+	if _, ok := c.models[m.ID]; ok {
 		return nil
 	}
-	z, err := NewZstd(id, content, false)
+	z, err := NewZstd(m.ID, m.TokenDict, false)
 	if err != nil {
 		return err
 	}
-	c.zstds[id] = z
+	cm := &codecModel{zstd: z}
+	if len(m.Ranks) > 0 {
+		cm.ranking = newRanking(m.Ranks)
+	}
+	c.models[m.ID] = cm
 	return nil
 }
 
-func (c *Codec) zstd(id uint32) (*Zstd, error) {
+func (c *Codec) model(id uint32) (*codecModel, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	z, ok := c.zstds[id]
+	m, ok := c.models[id]
 	if !ok {
 		return nil, &UnknownDictError{Dict: id}
 	}
-	return z, nil
+	return m, nil
 }
 
-// Encode returns the frame of tokens, compressed with dictionary dict (0 for none; it must have
+// Encode returns the frame of tokens, compressed with model dict (0 for none; it must have
 // been added). Token ids must be non-negative and below 2^32.
 func (c *Codec) Encode(tokens []int, dict uint32) ([]byte, error) {
-	z, err := c.zstd(dict)
+	m, err := c.model(dict)
 	if err != nil {
 		return nil, err
 	}
-	payload := z.Compress(AppendVarints(make([]byte, 0, len(tokens)*3), tokens))
+	id, raw := ZstdVarint, make([]byte, 0, len(tokens)*3)
+	if r := m.ranking; r != nil {
+		id, raw = ZstdRanked, r.appendCodes(raw, tokens)
+	} else {
+		raw = AppendVarints(raw, tokens)
+	}
+	payload := m.zstd.Compress(raw)
 
 	frame := make([]byte, 0, len(payload)+24)
 	frame = append(frame, magic[:]...)
-	frame = append(frame, FrameVersion, byte(ZstdVarint))
+	frame = append(frame, FrameVersion, byte(id))
 	frame = binary.AppendUvarint(frame, uint64(dict))
 	frame = binary.AppendUvarint(frame, uint64(len(tokens)))
 	frame = binary.AppendUvarint(frame, uint64(len(payload)))
@@ -158,12 +178,10 @@ func (c *Codec) Decode(frame []byte) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch h.Codec {
-	case ZstdVarint:
-		return c.decodeZstdVarint(h, payload)
-	default:
+	if h.Codec != ZstdVarint && h.Codec != ZstdRanked {
 		return nil, fmt.Errorf("%w: unknown codec id %d", ErrUnsupported, h.Codec)
 	}
+	return c.decodeZstd(h, payload)
 }
 
 // ReadHeader checks the frame's structure and checksum and returns its header.
@@ -211,22 +229,31 @@ func parse(frame []byte) (Header, []byte, error) {
 	return h, rest, nil
 }
 
-func (c *Codec) decodeZstdVarint(h Header, payload []byte) ([]int, error) {
-	z, err := c.zstd(h.Dict)
+// decodeZstd decodes the payload of a ZstdVarint or ZstdRanked frame.
+func (c *Codec) decodeZstd(h Header, payload []byte) ([]int, error) {
+	m, err := c.model(h.Dict)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := z.Decompress(payload, h.Tokens*binary.MaxVarintLen32)
+	r := m.ranking
+	if h.Codec == ZstdRanked && r == nil {
+		return nil, fmt.Errorf("%w: ranked frame, but model %08x has no rank table", ErrCorrupt, h.Dict)
+	}
+	raw, err := m.zstd.Decompress(payload, h.Tokens*(binary.MaxVarintLen32+1))
 	if err != nil {
 		return nil, err
 	}
 	tokens := make([]int, 0, h.Tokens)
 	for len(raw) > 0 {
 		v, n := binary.Uvarint(raw)
-		if n <= 0 || v > 1<<32-1 {
+		t, ok := int(v), v <= 1<<32-1
+		if h.Codec == ZstdRanked {
+			t, ok = r.token(v)
+		}
+		if n <= 0 || !ok {
 			return nil, fmt.Errorf("%w: bad varint at token %d", ErrCorrupt, len(tokens))
 		}
-		tokens = append(tokens, int(v))
+		tokens = append(tokens, t)
 		raw = raw[n:]
 	}
 	if len(tokens) != h.Tokens {

@@ -24,12 +24,16 @@ func TestRoundTrip(t *testing.T) {
 	for i := range dict {
 		dict[i] = byte(i * 7)
 	}
-	if err := c.AddDict(40000, dict); err != nil {
+	if err := c.AddModel(&Model{ID: 40000, TokenDict: dict}); err != nil {
+		t.Fatal(err)
+	}
+	// Model 40001 ranks tokens 7, 199999 and 3 first; the rest keep their order after them.
+	if err := c.AddModel(&Model{ID: 40001, TokenDict: dict, Ranks: []int{7, 199_999, 3}}); err != nil {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{0, 1, 2, 100, 5000} {
-		for _, d := range []uint32{0, 40000} {
+		for _, d := range []uint32{0, 40000, 40001} {
 			tokens := randomTokens(r, n, 200_000)
 			frame, err := c.Encode(tokens, d)
 			if err != nil {
@@ -43,7 +47,11 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("n=%d dict=%d: round trip differs", n, d)
 			}
 			h, err := ReadHeader(frame)
-			if err != nil || h.Tokens != n || h.Dict != d || h.Codec != ZstdVarint || h.Version != FrameVersion {
+			want := ZstdVarint
+			if d == 40001 {
+				want = ZstdRanked
+			}
+			if err != nil || h.Tokens != n || h.Dict != d || h.Codec != want || h.Version != FrameVersion {
 				t.Fatalf("header %+v, %v", h, err)
 			}
 		}
@@ -70,7 +78,7 @@ func TestCorruptFramesRejected(t *testing.T) {
 func TestUnknownDictAndVersion(t *testing.T) {
 	c, _ := New()
 	other, _ := New()
-	other.AddDict(50000, []byte("some dictionary content"))
+	other.AddModel(&Model{ID: 50000, TokenDict: []byte("some dictionary content")})
 	frame, _ := other.Encode([]int{1, 2, 3}, 50000)
 	var unknown *UnknownDictError
 	if _, err := c.Decode(frame); !errors.As(err, &unknown) || unknown.Dict != 50000 {

@@ -1,13 +1,11 @@
 package vault
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,99 +14,90 @@ import (
 	"github.com/stowken/stowken/objstore"
 )
 
-// Models are compression priors trained on the store's own data: for one application and
-// tokenizer, a raw zstd dictionary of token data and one of manifests. Applications are the
-// natural unit: each has its own system prompts, tool schemas, metadata and style. The first
-// conversations of an application are written without a model; once a vault has seen
-// modelSampleBytes of an application's token data it builds a model from a random sample of
-// what it saw, stores it once as an immutable object, and writes with it from then on. Frames and manifests name the model
-// they were written with, so a model is loaded on demand by any reader. Models are never
-// deleted: they are small, and any frame may name them. Object key: models/<id, 8 hex digits>.
+// Models are compression priors trained on the store's own data (codec.Model): for one
+// tokenizer, a rank table of its most frequent tokens, a raw zstd dictionary of (rank-coded)
+// token data, and one of manifests. One model serves the whole store: the priors that matter
+// (which tokens are frequent, the manifests' structure, recurring phrasing) are shared across
+// applications, and a model per application would cost its dictionaries many times over.
+//
+// A vault builds models as it writes. The first conversations of a tokenizer are written
+// without one. Once the vault has seen generationBytes[0] of the tokenizer's token data (varint
+// encoded), it builds generation 1 from a random sample of what it saw; later generations are
+// built at the later thresholds, from a sample over everything seen by then, so the model grows
+// out of the first applications' data to represent the store. Each is stored once as an
+// immutable object (models/<id, 8 hex digits>, the id derived from the content), and data is
+// written with the newest from then on. Frames and manifests name the model they were written
+// with, so any reader loads it on demand. Models are never deleted: they are small, and any
+// frame may name them.
+//
+// Several processes sharing a store each build their own generations from what they see;
+// on opening, a vault activates per tokenizer the stored model of the highest generation
+// (the smallest id among equals), so processes converge on one.
 const (
 	modelsPrefix = "models/"
-	// modelSampleBytes of token data (varint encoded) seen before a model is built.
-	modelSampleBytes = 64 << 10
 	// Dictionary sizes: token data and manifests.
 	tokenDictBytes    = 32 << 10
-	manifestDictBytes = 8 << 10
+	manifestDictBytes = 32 << 10
+	// rankedTokens is the length of a model's rank table.
+	rankedTokens = 4096
+	// The sample a vault keeps while it still has generations to build: token runs (in
+	// tokens) and manifests (in bytes).
+	sampleTokens        = 512 << 10
+	sampleManifestBytes = 1 << 20
 )
 
-var modelMagic = [4]byte{'S', 'T', 'K', 'M'}
+// generationBytes are the amounts of token data (varint bytes) seen at which generations 1,
+// 2, ... are built.
+var generationBytes = []int{64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20}
 
-// scope is what a model is for.
-type scope struct{ tokenizer, application string }
-
-// model is a trained prior.
-type model struct {
-	id uint32
-	scope
-	tokens    []byte // raw dictionary for token frames
-	manifests []byte // raw dictionary for manifests
-}
-
-// encode returns the model object: magic, version 1, tokenizer, application, the two
-// dictionaries (each uvarint length-prefixed) and a CRC-32C. The id is derived from the content.
-func (m *model) encode() []byte {
-	b := append([]byte{}, modelMagic[:]...)
-	b = append(b, 1)
-	for _, part := range [][]byte{[]byte(m.tokenizer), []byte(m.application), m.tokens, m.manifests} {
-		b = binary.AppendUvarint(b, uint64(len(part)))
-		b = append(b, part...)
-	}
-	return binary.LittleEndian.AppendUint32(b, codec.Checksum(b))
-}
-
-// modelID derives a model's id from its content: a 32-bit value in zstd's unreserved
-// dictionary id range [32768, 2^31).
-func modelID(content []byte) uint32 {
-	h := sha256.Sum256(content)
-	return 32768 + binary.LittleEndian.Uint32(h[:4])%(1<<31-32768)
-}
-
-func decodeModel(id uint32, data []byte) (*model, error) {
-	if len(data) < 9 || !bytes.Equal(data[:4], modelMagic[:]) || data[4] != 1 {
-		return nil, fmt.Errorf("%w: model %08x: bad header", ErrCorrupt, id)
-	}
-	body := data[:len(data)-4]
-	if codec.Checksum(body) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
-		return nil, fmt.Errorf("%w: model %08x: checksum mismatch", ErrCorrupt, id)
-	}
-	rest := body[5:]
-	var parts [4][]byte
-	for i := range parts {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 || n > uint64(len(rest)-k) {
-			return nil, fmt.Errorf("%w: model %08x: truncated", ErrCorrupt, id)
-		}
-		parts[i], rest = rest[k:k+int(n)], rest[k+int(n):]
-	}
-	if len(rest) != 0 || modelID(body) != id {
-		return nil, fmt.Errorf("%w: model %08x: content does not match its id", ErrCorrupt, id)
-	}
-	return &model{id: id, scope: scope{string(parts[0]), string(parts[1])}, tokens: parts[2], manifests: parts[3]}, nil
-}
-
-func modelKey(id uint32) string { return fmt.Sprintf("%s%08x", modelsPrefix, id) }
-
-// models tracks the loaded models and the samples for the ones still to be built.
+// models tracks the active models and the samples for the generations still to be built.
 type models struct {
 	mu      sync.Mutex
-	active  map[scope]uint32  // the model new data is written with
-	samples map[scope]*sample // what this vault has seen, until a model exists
+	active  map[string]*codec.Model // by tokenizer: the model new data is written with
+	samples map[string]*sample      // by tokenizer, until its last generation is built
 }
 
+// sample is what a vault has seen of a tokenizer's data: exact token frequencies and a
+// reservoir of token runs and manifests.
 type sample struct {
-	tokens    [][]byte
-	tokenSize int
-	manifests [][]byte
+	seen      int // varint bytes of token data
+	building  int // the generation being built, 0 for none
+	freq      map[int]int
+	tokens    reservoir[[]int]
+	manifests reservoir[[]byte]
+	rand      *rand.Rand
+}
+
+// reservoir keeps a uniform random sample of the items added, within a size budget.
+type reservoir[T []int | []byte] struct {
+	items []T
+	size  int // sum of len(items[i])
+	added int
+}
+
+func (r *reservoir[T]) add(rnd *rand.Rand, item T, limit int) {
+	r.added++
+	if r.size+len(item) <= limit {
+		r.items = append(r.items, item)
+		r.size += len(item)
+		return
+	}
+	if j := rnd.IntN(r.added); j < len(r.items) && r.size-len(r.items[j])+len(item) <= limit {
+		r.size += len(item) - len(r.items[j])
+		r.items[j] = item
+	}
 }
 
 func newModels() *models {
-	return &models{active: map[scope]uint32{}, samples: map[scope]*sample{}}
+	return &models{active: map[string]*codec.Model{}, samples: map[string]*sample{}}
 }
 
-// loadModels lists the store's models and activates, per scope, the one with the smallest id,
-// so that every process sharing a store converges on the same model.
+// better reports whether a should be written with rather than b.
+func better(a, b *codec.Model) bool {
+	return b == nil || a.Generation > b.Generation || a.Generation == b.Generation && a.ID < b.ID
+}
+
+// loadModels lists the store's models and activates, per tokenizer, the best (see better).
 func (v *Vault) loadModels(ctx context.Context) error {
 	return v.bucket.List(ctx, modelsPrefix, func(a objstore.Attrs) error {
 		id, err := strconv.ParseUint(strings.TrimPrefix(a.Key, modelsPrefix), 16, 32)
@@ -119,40 +108,54 @@ func (v *Vault) loadModels(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		v.models.mu.Lock()
-		if cur, ok := v.models.active[m.scope]; !ok || m.id < cur {
-			v.models.active[m.scope] = m.id
-		}
-		v.models.mu.Unlock()
+		v.activate(m)
 		return nil
 	})
 }
 
-// loadModel reads a model and adds its dictionaries to the codec and the manifest encoder.
-func (v *Vault) loadModel(ctx context.Context, id uint32) (*model, error) {
+// activate makes m the tokenizer's active model if it is better than the current one.
+func (v *Vault) activate(m *codec.Model) {
+	v.models.mu.Lock()
+	defer v.models.mu.Unlock()
+	if better(m, v.models.active[m.Tokenizer]) {
+		v.models.active[m.Tokenizer] = m
+	}
+}
+
+// loadModel reads a model and adds it to the codec and the manifest encoder.
+func (v *Vault) loadModel(ctx context.Context, id uint32) (*codec.Model, error) {
 	data, _, err := v.bucket.Get(ctx, modelKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("vault: load model %08x: %w", id, err)
 	}
-	m, err := decodeModel(id, data)
+	m, err := codec.DecodeModel(id, data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return m, v.addModel(m)
 }
 
-func (v *Vault) addModel(m *model) error {
-	if err := v.codec.AddDict(m.id, m.tokens); err != nil {
+func (v *Vault) addModel(m *codec.Model) error {
+	if err := v.codec.AddModel(m); err != nil {
 		return err
 	}
-	return v.manifests.AddDict(m.id, m.manifests)
+	return v.manifests.AddDict(m.ID, m.ManifestDict)
 }
 
-// activeModel returns the model id to write new data of the scope with (0: none yet).
-func (v *Vault) activeModel(sc scope) uint32 {
+func modelKey(id uint32) string { return fmt.Sprintf("%s%08x", modelsPrefix, id) }
+
+// activeModel returns the id of the model to write the tokenizer's data with (0: none yet),
+// and whether the vault still samples the tokenizer's data to build a later generation.
+func (v *Vault) activeModel(tokenizer string) (id uint32, sampling bool) {
 	v.models.mu.Lock()
 	defer v.models.mu.Unlock()
-	return v.models.active[sc]
+	if m := v.models.active[tokenizer]; m != nil {
+		id = m.ID
+		sampling = m.Generation < len(generationBytes)
+	} else {
+		sampling = true
+	}
+	return id, sampling
 }
 
 // withModel runs fn, and when fn fails because a frame names a model not loaded yet, loads it
@@ -169,60 +172,101 @@ func (v *Vault) withModel(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-// observe records what a Store wrote without a model; once enough is seen, it builds the
-// scope's model and stores it, and returns the bytes it stored. Failures only mean data keeps
-// being written without a model.
-func (v *Vault) observe(ctx context.Context, sc scope, tokenData [][]byte, manifestJSON []byte) int64 {
+// observe samples what a Store wrote: its token runs and its manifest's uncompressed payload.
+// When the data seen reaches the next generation's threshold, it builds that model, stores and
+// activates it, and returns the bytes it stored. Failures only mean data keeps being written
+// with the model before.
+func (v *Vault) observe(ctx context.Context, tokenizer string, runs [][]int, manifestPayload []byte) int64 {
 	v.models.mu.Lock()
-	if v.models.active[sc] != 0 {
+	gen := 0
+	if m := v.models.active[tokenizer]; m != nil {
+		gen = m.Generation
+	}
+	s := v.models.samples[tokenizer]
+	if gen >= len(generationBytes) {
+		delete(v.models.samples, tokenizer)
 		v.models.mu.Unlock()
 		return 0
 	}
-	s := v.models.samples[sc]
 	if s == nil {
-		s = &sample{}
-		v.models.samples[sc] = s
+		s = &sample{freq: map[int]int{}, rand: rand.New(rand.NewPCG(uint64(len(tokenizer)), 0x5eed))}
+		v.models.samples[tokenizer] = s
 	}
-	for _, d := range tokenData {
-		s.tokens = append(s.tokens, d)
-		s.tokenSize += len(d)
+	for _, run := range runs {
+		for _, t := range run {
+			s.freq[t]++
+			s.seen += varintLen(t)
+		}
+		s.tokens.add(s.rand, run, sampleTokens)
 	}
-	s.manifests = append(s.manifests, manifestJSON)
-	if s.tokenSize < modelSampleBytes {
+	s.manifests.add(s.rand, manifestPayload, sampleManifestBytes)
+	if s.seen < generationBytes[gen] || s.building > gen {
 		v.models.mu.Unlock()
 		return 0
 	}
-	delete(v.models.samples, sc)
-	m := &model{scope: sc, tokens: pick(s.tokens, tokenDictBytes), manifests: pick(s.manifests, manifestDictBytes)}
+	s.building = gen + 1
+	m := buildModel(tokenizer, gen+1, s)
 	v.models.mu.Unlock()
 
-	content := m.encode()
-	m.id = modelID(content[:len(content)-4])
-	if _, err := v.bucket.Put(ctx, modelKey(m.id), content, objstore.PutOptions{IfNoneMatch: true}); err != nil && !errors.Is(err, objstore.ErrExists) {
-		v.log.Warn("could not store a compression model; writing without one", "tokenizer", sc.tokenizer, "application", sc.application, "err", err)
+	content, err := m.Encode()
+	if err != nil {
+		v.log.Warn("could not encode a compression model", "tokenizer", tokenizer, "err", err)
+		return 0
+	}
+	m.ID = codec.ModelID(content)
+	if _, err := v.bucket.Put(ctx, modelKey(m.ID), content, objstore.PutOptions{IfNoneMatch: true}); err != nil && !errors.Is(err, objstore.ErrExists) {
+		v.log.Warn("could not store a compression model; writing with the one before", "tokenizer", tokenizer, "err", err)
 		return 0
 	}
 	if err := v.addModel(m); err != nil {
-		v.log.Warn("could not load a compression model", "tokenizer", sc.tokenizer, "application", sc.application, "err", err)
+		v.log.Warn("could not load a compression model", "tokenizer", tokenizer, "err", err)
 		return int64(len(content))
 	}
-	v.models.mu.Lock()
-	if v.models.active[sc] == 0 {
-		v.models.active[sc] = m.id
-	}
-	v.models.mu.Unlock()
-	v.log.Info("built compression model", "tokenizer", sc.tokenizer, "application", sc.application, "model", fmt.Sprintf("%08x", m.id),
-		"token_dict_bytes", len(m.tokens), "manifest_dict_bytes", len(m.manifests))
+	v.activate(m)
+	v.log.Info("built compression model", "tokenizer", tokenizer, "model", fmt.Sprintf("%08x", m.ID), "generation", m.Generation,
+		"token_dict_bytes", len(m.TokenDict), "manifest_dict_bytes", len(m.ManifestDict), "ranked_tokens", len(m.Ranks), "bytes", len(content))
 	return int64(len(content))
 }
 
-// pick returns a random selection of the items, concatenated, of at most size bytes.
-// A raw zstd dictionary is plain content: what it holds is what matches can refer to.
-func pick(items [][]byte, size int) []byte {
-	r := rand.New(rand.NewPCG(uint64(len(items)), 0x5eed))
-	perm := r.Perm(len(items))
+// buildModel builds a model of the given generation from the sample.
+func buildModel(tokenizer string, generation int, s *sample) *codec.Model {
+	ranks := make([]int, 0, len(s.freq))
+	for t := range s.freq {
+		ranks = append(ranks, t)
+	}
+	slices.SortFunc(ranks, func(a, b int) int {
+		if s.freq[a] != s.freq[b] {
+			return s.freq[b] - s.freq[a]
+		}
+		return a - b
+	})
+	ranks = ranks[:min(len(ranks), rankedTokens)]
+	m := &codec.Model{Tokenizer: tokenizer, Generation: generation, Ranks: ranks,
+		ManifestDict: pick(s.rand, s.manifests.items, manifestDictBytes)}
+	// The token dictionary holds token data as frames will hold it: rank-coded.
+	coder := m.Coder()
+	coded := make([][]byte, len(s.tokens.items))
+	for i, run := range s.tokens.items {
+		coded[i] = coder(nil, run)
+	}
+	m.TokenDict = pick(s.rand, coded, tokenDictBytes)
+	return m
+}
+
+// varintLen is the length of t as an unsigned varint.
+func varintLen(t int) int {
+	n := 1
+	for u := uint32(t); u >= 0x80; u >>= 7 {
+		n++
+	}
+	return n
+}
+
+// pick returns a random selection of the items, concatenated, of at most size bytes. A raw
+// zstd dictionary is plain content: what it holds is what matches can refer to.
+func pick(r *rand.Rand, items [][]byte, size int) []byte {
 	var out []byte
-	for _, i := range perm {
+	for _, i := range r.Perm(len(items)) {
 		if len(out)+len(items[i]) > size {
 			continue
 		}

@@ -27,8 +27,8 @@ const packTokens = 32 << 10
 func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 	unique := v.uniqueSegments(ctx, ps)
 	type key struct {
-		scope
-		model uint32
+		tokenizer, application string
+		model                  uint32
 	}
 	open := map[key][]*pendingStore{}
 	size := map[key]int{}
@@ -49,7 +49,7 @@ func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 		if n == 0 || n >= packTokens {
 			continue
 		}
-		k := key{scope{p.c.Tokenizer, p.c.Application}, p.plan.model}
+		k := key{p.c.Tokenizer, p.c.Application, p.plan.model}
 		open[k] = append(open[k], p)
 		size[k] += n
 		if size[k] >= packTokens {

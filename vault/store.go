@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
@@ -126,7 +125,7 @@ func (v *Vault) begin(c *conversation.Conversation, start time.Time) *pendingSto
 	}
 	m := p.plan.manifest
 	m.StoredAt = start.UnixMilli()
-	m.Nonce = randomHex(8)
+	m.Nonce = randomHex(6)
 	p.res.Tokens = m.Totals.Tokens
 	return p
 }
@@ -236,9 +235,9 @@ func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 		v.fail(p, err)
 		return
 	}
-	if plan.model == 0 {
+	if plan.sampling {
 		payload, _ := manifest.Payload(m)
-		p.res.StoredBytes += v.observe(ctx, scope{p.c.Tokenizer, p.c.Application}, plan.tokenData, payload)
+		p.res.StoredBytes += v.observe(ctx, p.c.Tokenizer, plan.runs, payload)
 	}
 
 	// A manifest that exists but is gone when read was deleted in between: write ours again.
@@ -402,9 +401,10 @@ type storePlan struct {
 	segments []segmentPlan // distinct, in first-use order
 	pack     *segmentPlan  // the pack holding the inline runs, when StoreBatch packed them
 	model    uint32        // compression model of the frames and the manifest, 0 for none
-	// tokenData is the varint token data of every piece, kept only when no model exists yet
-	// (samples for building one).
-	tokenData [][]byte
+	// sampling is set while the vault samples data to build the tokenizer's next model; runs
+	// then holds the conversation's pieces.
+	sampling bool
+	runs     [][]int
 }
 
 // prepare validates and tokenizes c and builds its manifest (without owner and time) and its
@@ -449,12 +449,13 @@ func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
 		m.Totals.Tokens += len(streams[i])
 	}
 
-	plan := &storePlan{manifest: m, model: v.activeModel(scope{c.Tokenizer, c.Application})}
+	plan := &storePlan{manifest: m}
+	plan.model, plan.sampling = v.activeModel(c.Tokenizer)
 	seen := map[string]bool{}
 	var inline []int
 	for _, p := range cutPieces(c.Tokenizer, streams) {
-		if plan.model == 0 {
-			plan.tokenData = append(plan.tokenData, codec.AppendVarints(nil, p.tokens))
+		if plan.sampling {
+			plan.runs = append(plan.runs, p.tokens)
 		}
 		if p.segment == "" {
 			inline = append(inline, p.tokens...)
