@@ -154,32 +154,62 @@ func (v *Vault) assemble(ctx context.Context, m *manifest.Manifest) (*conversati
 }
 
 // readSegment returns the tokens of a segment, from the cache or the bucket, verified against
-// the frame checksum and the segment id.
+// the frame checksum and the segment id. Concurrent reads of a segment that is not cached
+// share one GET: the first fetches it, the others wait for it to be cached.
 func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]int, error) {
-	frame, ok := v.cache.get(id)
-	if !ok {
-		var err error
-		frame, _, err = v.bucket.Get(ctx, segmentKey(id))
-		if errors.Is(err, objstore.ErrNotFound) {
-			return nil, fmt.Errorf("%w: %s", ErrMissingSegment, id)
+	for waited := false; ; waited = true {
+		if frame, ok := v.cache.get(id); ok {
+			return v.decodeCached(ctx, tokenizerName, id, frame)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("vault: read segment %s: %w", id, err)
+		v.flightsMu.Lock()
+		wait, busy := v.flights[id]
+		if !busy || waited {
+			break
+		}
+		v.flightsMu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
 		}
 	}
+	// Holding flightsMu: this read fetches the segment (or a waiter whose leader failed does).
+	done, leader := make(chan struct{}), false
+	if _, busy := v.flights[id]; !busy {
+		v.flights[id], leader = done, true
+	}
+	v.flightsMu.Unlock()
+	if leader {
+		defer func() {
+			v.flightsMu.Lock()
+			delete(v.flights, id)
+			v.flightsMu.Unlock()
+			close(done)
+		}()
+	}
+	frame, _, err := v.bucket.Get(ctx, segmentKey(id))
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrMissingSegment, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vault: read segment %s: %w", id, err)
+	}
+	tokens, err := v.decodeCached(ctx, tokenizerName, id, frame)
+	if err == nil {
+		v.cache.add(id, frame)
+	}
+	return tokens, err
+}
+
+// decodeCached decodes a segment frame, loading its model when needed.
+func (v *Vault) decodeCached(ctx context.Context, tokenizerName, id string, frame []byte) ([]int, error) {
 	var tokens []int
 	err := v.withModel(ctx, func() error {
 		var err error
 		tokens, err = v.decodeSegment(tokenizerName, id, frame)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		v.cache.add(id, frame)
-	}
-	return tokens, nil
+	return tokens, err
 }
 
 // decodeSegment decodes a segment frame and checks that its tokens hash to id.

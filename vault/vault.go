@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -63,12 +64,15 @@ type Options struct {
 
 // Vault stores and retrieves conversations. Use New or OpenLocal.
 type Vault struct {
-	bucket      objstore.Bucket
-	refs        refcount.Store
-	log         *slog.Logger
-	codec       *codec.Codec
-	manifests   *manifest.Encoder
-	cache       *segmentCache
+	bucket    objstore.Bucket
+	refs      refcount.Store
+	log       *slog.Logger
+	codec     *codec.Codec
+	manifests *manifest.Encoder
+	cache     *segmentCache
+	// flights are the segment reads in progress, by segment id (see readSegment).
+	flightsMu   sync.Mutex
+	flights     map[string]chan struct{}
 	concurrency int
 	storeTTL    time.Duration
 	claimTTL    time.Duration
@@ -124,6 +128,7 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 		cacheBytes = DefaultCacheBytes
 	}
 	v.cache = newSegmentCache(cacheBytes)
+	v.flights = map[string]chan struct{}{}
 	v.bucket = objstore.Counting(opts.Bucket, &v.bucketCount)
 	v.refs = refcount.Counting(opts.Refs, &v.refsCount)
 	if err := v.loadModels(ctx); err != nil {

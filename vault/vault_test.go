@@ -532,3 +532,50 @@ func TestStoreRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestRetrieveBatchSharesReads retrieves conversations that share segments (a system prompt,
+// packs) with a cold cache: every distinct segment is read once, however many of the
+// concurrent retrievals need it.
+func TestRetrieveBatchSharesReads(t *testing.T) {
+	_, b, r := newMemVault(t, Options{})
+	ctx := context.Background()
+	writer, err := New(ctx, Options{Bucket: b, Refs: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := words(1, 600)
+	var convs []*conversation.Conversation
+	var ids []string
+	for i := range 120 {
+		c := &conversation.Conversation{ID: fmt.Sprintf("c%d", i), Tokenizer: "cl100k_base", Messages: []conversation.Message{
+			{Role: "system", Content: prompt}, {Role: "user", Content: words(10+i, 80)}, {Role: "assistant", Content: words(500+i, 120)}}}
+		convs = append(convs, c)
+		ids = append(ids, c.ID)
+	}
+	if _, errs := writer.StoreBatch(ctx, convs); errors.Join(errs...) != nil {
+		t.Fatal(errors.Join(errs...))
+	}
+	segments := countSegments(t, b)
+	models := 0
+	b.List(ctx, modelsPrefix, func(objstore.Attrs) error { models++; return nil })
+
+	reader, err := New(ctx, Options{Bucket: b, Refs: r, Concurrency: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := reader.Requests()
+	got, errs := reader.RetrieveBatch(ctx, ids)
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], convs[i]) {
+			t.Fatalf("%s retrieved differently", ids[i])
+		}
+	}
+	gets := reader.Requests().Sub(before).S3Gets
+	if want := int64(len(ids) + segments); gets != want {
+		t.Errorf("RetrieveBatch of %d conversations over %d segments made %d GETs, want %d (one per manifest and per segment)", len(ids), segments, gets, want)
+	}
+	t.Logf("%d conversations, %d segments, %d models: %d GETs", len(ids), segments, models, gets)
+}
