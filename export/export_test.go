@@ -220,6 +220,7 @@ func TestWriterRefusesInvalidAndStaysUsable(t *testing.T) {
 		new  func(w io.Writer) Writer
 	}{
 		{FormatJSONL, NewJSONL},
+		{FormatOpenAI, NewOpenAI},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -262,6 +263,7 @@ func TestOutputErrorIsSticky(t *testing.T) {
 		w    Writer
 	}{
 		{FormatJSONL, NewJSONL(failWriter{})},
+		{FormatOpenAI, NewOpenAI(failWriter{})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.w.Write(big); !errors.Is(err, errDiskFull) {
