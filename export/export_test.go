@@ -221,6 +221,7 @@ func TestWriterRefusesInvalidAndStaysUsable(t *testing.T) {
 	}{
 		{FormatJSONL, NewJSONL},
 		{FormatOpenAI, NewOpenAI},
+		{FormatMegatron, func(w io.Writer) Writer { return NewMegatron(w, io.Discard) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -264,6 +265,7 @@ func TestOutputErrorIsSticky(t *testing.T) {
 	}{
 		{FormatJSONL, NewJSONL(failWriter{})},
 		{FormatOpenAI, NewOpenAI(failWriter{})},
+		{FormatMegatron, NewMegatron(failWriter{}, io.Discard)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.w.Write(big); !errors.Is(err, errDiskFull) {
