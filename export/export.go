@@ -1,0 +1,201 @@
+// Package export writes conversations in formats that other tools read, one conversation at a
+// time: nothing but a small per-sequence index is held in memory, whatever the size of the
+// export.
+//
+// # Formats
+//
+// FormatJSONL (NewJSONL) is the normalized format of the corpus: exactly conversation.Marshal
+// per line, so that `stowken import` reads an export back byte-for-byte. Nothing is lost.
+//
+// FormatOpenAI (NewOpenAI) is OpenAI's chat fine-tuning JSONL: one {"messages":[...]} object
+// per line. Each message has "role" and "content" (a string, or null where the conversation
+// records a null content, as an assistant message that only calls tools does), "name" and
+// "tool_call_id" where set, and an assistant's calls as "tool_calls":
+// [{"id","type":"function","function":{"name","arguments"}}] (a call with an empty type is
+// written as "function"). Messages given as token ids are decoded to text with the
+// conversation's tokenizer. Roles are written as they are stored (system, developer, user,
+// assistant, tool). What the format has no place for is lost: the conversation's id,
+// application, model, tokenizer, created_at and metadata, and whether a message was given as
+// text or as token ids. No "tools" field is written: the normalized format keeps tool
+// definitions, where the source had any, as the text of a system message, and an export does not
+// invent a schema for them. ParseOpenAI reads such a line back, given what was lost.
+//
+// FormatMegatron (NewMegatron, CreateMegatron) is the indexed dataset of Megatron-LM
+// (megatron/core/datasets/indexed_dataset.py: IndexedDatasetBuilder writes it, IndexedDataset
+// with _IndexReader reads it; older releases call it MMapIndexedDataset). Each conversation is
+// one sequence and one document: the token ids of its messages, concatenated in message order
+// (messages given as text are encoded with the conversation's tokenizer, exactly as the vault
+// stores them). Roles, names, tool calls and tool-call ids are not token ids of any message and
+// are not written, and no chat template, separator or end-of-document token is added: render a
+// template into the messages before exporting if the training run needs one. A conversation
+// without tokens is an empty sequence, so that sequence i is always the i-th conversation
+// written. Every conversation of one export must use the same tokenizer (ErrMixedTokenizers).
+//
+// The .bin file holds the token ids of every sequence back to back, each a little-endian
+// integer of the dataset's dtype, with no header and no padding. The .idx file is, byte by
+// byte (all integers little-endian, N = number of sequences):
+//
+//	offset        size  content
+//	0             9     magic "MMIDIDX\x00\x00"
+//	9             8     version, uint64 = 1
+//	17            1     dtype code, uint8: 8 (uint16) when the tokenizer's vocabulary size is
+//	                    at most 65536, else 4 (int32); 4 for an export without conversations
+//	18            8     sequence count N, uint64
+//	26            8     document count N+1, uint64
+//	34            4*N   sequence lengths in tokens, int32 each
+//	34+4N         8*N   sequence pointers, int64 each: byte offset of sequence i in .bin
+//	                    (0 for the first, then the previous pointer + length * dtype size)
+//	34+12N        8*N+8 document indices, int64 each: 0, 1, ..., N (document i is sequence i)
+//
+// and nothing after. Megatron's DType codes are 1 uint8, 2 int8, 3 int16, 4 int32, 5 int64,
+// 6 float64, 7 float32, 8 uint16 (see DType). OpenMegatron is the reference decoder: it checks
+// every field above and returns each sequence's token ids.
+//
+// A Writer is not safe for concurrent use. A Write that fails because of the conversation
+// (invalid, undecodable or out-of-vocabulary tokens, another tokenizer) writes nothing of it and
+// the Writer stays usable; a Write or Close that fails because the output failed leaves the
+// Writer failed, and every later call returns that error.
+package export
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/stowken/stowken/conversation"
+)
+
+// Format names as the CLI takes them.
+const (
+	FormatOpenAI   = "openai"
+	FormatJSONL    = "jsonl"
+	FormatMegatron = "megatron"
+)
+
+// Formats returns the format names, in the order the CLI lists them.
+func Formats() []string { return []string{FormatJSONL, FormatOpenAI, FormatMegatron} }
+
+var (
+	// ErrMixedTokenizers is returned (wrapped, naming both tokenizers) by a Megatron Writer given
+	// a conversation whose tokenizer is not the one of the conversations before it.
+	ErrMixedTokenizers = errors.New("export: conversations use different tokenizers")
+	// ErrClosed is returned by Write and Close on a Writer that is already closed.
+	ErrClosed = errors.New("export: writer is closed")
+	// ErrMalformedMegatron is wrapped by every error of the Megatron reader about the content
+	// of a .idx or .bin file.
+	ErrMalformedMegatron = errors.New("export: malformed Megatron indexed dataset")
+)
+
+// Writer writes conversations one at a time. Close flushes what is buffered and finishes the
+// output (the Megatron .idx is written then); it closes the underlying files only when the
+// Writer opened them itself (CreateMegatron).
+type Writer interface {
+	Write(c *conversation.Conversation) error
+	Close() error
+}
+
+// bufferSize is the write buffer of every Writer.
+const bufferSize = 1 << 16
+
+// Create opens path for writing, truncating it, and gzip-compresses what is written when the
+// name ends in ".gz". Closing the result finishes the gzip stream and closes the file. The name
+// "-" is refused: standard output is the caller's to handle (write to os.Stdout instead).
+func Create(path string) (io.WriteCloser, error) {
+	if path == "-" {
+		return nil, fmt.Errorf("export: %q stands for standard output, which the caller writes to itself: %w", path, os.ErrInvalid)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(path, ".gz") {
+		return f, nil
+	}
+	return &gzipFile{Writer: gzip.NewWriter(f), f: f}, nil
+}
+
+// gzipFile is a gzip stream into a file it owns.
+type gzipFile struct {
+	*gzip.Writer
+	f *os.File
+}
+
+// Close finishes the gzip stream and closes the file, returning the first error.
+func (g *gzipFile) Close() error {
+	err := g.Writer.Close()
+	if cerr := g.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// lines writes one line per conversation through a buffer; its errors are sticky.
+type lines struct {
+	bw     *bufio.Writer
+	err    error // the output's first error
+	closed bool
+}
+
+func newLines(w io.Writer) lines { return lines{bw: bufio.NewWriterSize(w, bufferSize)} }
+
+// ready reports whether a conversation may be written.
+func (l *lines) ready() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.err
+}
+
+// emit writes line and a newline.
+func (l *lines) emit(line []byte) error {
+	if _, err := l.bw.Write(line); err != nil {
+		l.err = err
+		return err
+	}
+	if err := l.bw.WriteByte('\n'); err != nil {
+		l.err = err
+		return err
+	}
+	return nil
+}
+
+// Close flushes the buffer.
+func (l *lines) Close() error {
+	if l.closed {
+		return ErrClosed
+	}
+	l.closed = true
+	if l.err != nil {
+		return l.err
+	}
+	l.err = l.bw.Flush()
+	return l.err
+}
+
+// jsonlWriter writes the normalized format.
+type jsonlWriter struct{ lines }
+
+// NewJSONL returns a Writer of the normalized format: each conversation as conversation.Marshal
+// writes it, then a newline. Conversations that fail conversation.Validate are refused
+// (conversation.ErrInvalid), so that everything written imports again.
+func NewJSONL(w io.Writer) Writer { return &jsonlWriter{newLines(w)} }
+
+// Write writes one conversation.
+func (w *jsonlWriter) Write(c *conversation.Conversation) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("conversation %q: %w", c.ID, err)
+	}
+	line, err := conversation.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return w.emit(line)
+}
