@@ -129,6 +129,16 @@
 // deletes the head, and writers upload again (release). TestGCRaceTakeoverOfDeletedObject
 // (WriterWaitsReferenceFound, RecheckFails, PastDeadline).
 //
+// (o) Two Stores of the same id race with a Delete and a collector: the second Store finds the
+// first one's manifest, and while it compares the two conversations the first is deleted and
+// its segments collected. It used to report the missing segment as an error; it now sees that
+// the manifest is gone and writes its own, its references still held. It also used to mark for
+// the collector only the segments the existing conversation did not use when it dropped its
+// references, so a segment whose last reference it dropped after that conversation's Delete
+// stayed unmarked and leaked; it now marks all of them. Retrieve likewise reports a
+// conversation deleted while it was read as ErrNotFound, not as a missing segment. Both were
+// found by TestConcurrentStoreRetrieveDelete run under load (several copies at once).
+//
 // StoreBatch's pack segments follow the same rules: every member references the pack before
 // it is uploaded, and a failed member drops only its own references. TestGCModel covers them.
 package vault

@@ -19,12 +19,24 @@ import (
 // messages as the identical tokens. Every segment is checked against its checksum and its id;
 // a missing or corrupt segment is an error naming it (ErrMissingSegment, ErrCorrupt), never a
 // partial conversation.
+//
+// A conversation deleted while it is read is ErrNotFound; one deleted and stored again is
+// read again.
 func (v *Vault) Retrieve(ctx context.Context, id string) (*conversation.Conversation, error) {
-	m, err := v.readManifest(ctx, id)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		m, err := v.readManifest(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		c, err := v.assemble(ctx, m)
+		if !errors.Is(err, ErrMissingSegment) || attempt == 3 {
+			return c, err
+		}
+		// Its segments may have been collected after a Delete that followed our manifest read.
+		if now, rerr := v.readManifest(ctx, id); rerr == nil && now.Nonce == m.Nonce {
+			return nil, err // still stored: the segment is really missing
+		}
 	}
-	return v.assemble(ctx, m)
 }
 
 // RetrieveBatch retrieves the conversations concurrently; the i-th result and error belong to

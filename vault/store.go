@@ -283,23 +283,18 @@ func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, 
 	if existing.Nonce == m.Nonce {
 		return res, nil
 	}
-	// Drop our references. Only segments the existing manifest does not use may have become
-	// unreferenced (ours were uploaded for nothing): only they are marked for the collector.
-	var unused []string
-	inExisting := map[string]bool{}
-	for _, id := range existing.Segments() {
-		inExisting[id] = true
-	}
-	for _, id := range ids {
-		if !inExisting[id] {
-			unused = append(unused, id)
-		}
-	}
-	v.dropRefsMarking(m.Owner(), ids, unused)
 	stored, err := v.assemble(ctx, existing)
 	if err != nil {
+		// The existing conversation may have been deleted (and collected) while we read it:
+		// then ours is written after all, our references still held.
+		if now, rerr := v.readManifest(ctx, c.ID); errors.Is(rerr, ErrNotFound) || rerr == nil && now.Nonce != existing.Nonce {
+			return res, fmt.Errorf("%w: %q was deleted while being compared", ErrNotFound, c.ID)
+		}
 		return res, fmt.Errorf("vault: store %q: read the stored conversation: %w", c.ID, err)
 	}
+	// Drop our references and mark all our segments for the collector: one the existing
+	// conversation uses may have lost its last reference too, if it was deleted meanwhile.
+	v.dropRefs(m.Owner(), ids)
 	a, aerr := conversation.Marshal(stored)
 	b, berr := conversation.Marshal(c)
 	if err := errors.Join(aerr, berr); err != nil {
@@ -313,22 +308,17 @@ func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, 
 	return res, nil
 }
 
-// dropRefs removes references a failed Store took and marks the segments for the collector.
-func (v *Vault) dropRefs(owner string, ids []string) { v.dropRefsMarking(owner, ids, ids) }
-
-// dropRefsMarking removes owner's references on ids and marks the segments in mark for the
-// collector. Failures only leak references, which Verify reclaims, so they are logged.
-func (v *Vault) dropRefsMarking(owner string, ids, mark []string) {
+// dropRefs removes owner's references (of a Store that failed or found its conversation stored
+// already) and marks the segments for the collector. Failures only leak references, which
+// Verify reclaims, so they are logged.
+func (v *Vault) dropRefs(owner string, ids []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := v.refs.RemoveRefs(ctx, owner, ids); err != nil {
 		v.log.Warn("leaked references of a failed store; verify --repair reclaims them", "owner", owner, "err", err)
 		return
 	}
-	if len(mark) == 0 {
-		return
-	}
-	if err := v.refs.MarkCandidates(ctx, mark, v.now()); err != nil {
+	if err := v.refs.MarkCandidates(ctx, ids, v.now()); err != nil {
 		v.log.Warn("could not mark segments for gc", "owner", owner, "err", err)
 	}
 }
