@@ -138,6 +138,12 @@ func (p *Plan) Empty() bool { return p.Lower().Compare(p.Upper()) >= 0 }
 // whether there is a next page.
 func (p *Plan) Want() int { return p.Limit + 1 }
 
+// Before reports whether a comes before b in the plan's order.
+func (p *Plan) Before(a, b catalog.Entry) bool {
+	c := KeyOf(a).Compare(KeyOf(b))
+	return p.Desc && c > 0 || !p.Desc && c < 0
+}
+
 // Match reports whether e belongs on this page: it passes every filter and lies past the cursor.
 func (p *Plan) Match(e catalog.Entry) bool {
 	q := p.Query
