@@ -1,9 +1,9 @@
 // Package terraform_test checks the Terraform module in modules/stowken and the example in
-// examples/complete against the Go code they deploy: the DynamoDB key schema of
+// examples/complete against the Go code they deploy: the DynamoDB key schema and indexes of
 // refcount/dynamodb, the Lambda build of the Makefile, the environment lambda/gc reads, the
-// log fields the alarms match, and the IAM actions behind every AWS SDK call of objstore/s3
-// and refcount/dynamodb. Nothing here needs terraform or a provider: the files are parsed
-// with github.com/hashicorp/hcl/v2.
+// log fields the alarms match, and the IAM actions behind every AWS SDK call of objstore/s3,
+// refcount/dynamodb and catalog/dynamodb. Nothing here needs terraform or a provider: the
+// files are parsed with github.com/hashicorp/hcl/v2.
 package terraform_test
 
 import (
