@@ -37,9 +37,10 @@
 //
 // # Backends
 //
-// catalog/mem (in memory, for tests), catalog/bolt (a bbolt file, next to the embedded
-// reference store) and catalog/dynamodb (the reference store's DynamoDB table). Each passes
-// catalog/catalogtest.
+// catalog/mem (in memory, for tests), catalog/bolt (buckets in the embedded reference store's
+// bbolt file) and catalog/dynamodb (items and indexes in the reference store's DynamoDB table).
+// Each passes catalog/catalogtest. Get is strongly consistent everywhere, and so is List on
+// mem and bolt; on DynamoDB, List reads global secondary indexes, which lag writes by a moment.
 package catalog
 
 import (

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -66,7 +67,7 @@ func NewPlan(q catalog.Query) (*Plan, error) {
 		if k == "" {
 			return bad("empty metadata key")
 		}
-		if err := CheckString(k + v); err != nil {
+		if err := errors.Join(CheckString(k), CheckString(v)); err != nil {
 			return bad("metadata %v", err)
 		}
 	}
