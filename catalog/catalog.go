@@ -33,7 +33,9 @@
 // entries it visits: the page, when the filters are only the walked index's value and the time
 // range; but a filter on Tokenizer, Metadata, or Model together with Application, costs what it
 // scans: a filter that matches one entry in a thousand visits about a thousand entries per entry
-// returned. Put, Delete and Get cost one point access (plus the index updates of a Put).
+// returned. (catalog/dynamodb spreads each index over four partitions and queries all of them:
+// a page costs at least four requests.) Put, Delete and Get cost one point access, plus the
+// index updates of a Put.
 //
 // # Backends
 //
