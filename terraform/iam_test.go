@@ -17,9 +17,15 @@ const (
 	resSegments  = "local.segments_arn"  // segment objects only
 	resManifests = "local.manifests_arn" // manifests only
 	resTable     = "local.table_arn"     // the reference table
+	resIndexes   = "local.indexes_arn"   // the table's global secondary indexes (the catalog's)
 )
 
-// sdkCall is one AWS SDK call of objstore/s3 or refcount/dynamodb and the IAM action it needs.
+// catalogKeys is the only partition key pattern the writer may delete items under
+// (dynamodb:LeadingKeys): catalog entries, NS + "conv#" + id (catalog/dynamodb).
+const catalogKeys = "*conv#*"
+
+// sdkCall is one AWS SDK call of objstore/s3, refcount/dynamodb or catalog/dynamodb and the IAM
+// action it needs.
 // GC and Writer are the resource the GC function's role and the writer policy must grant the
 // action on ("" for none: the role never makes the call).
 type sdkCall struct {
@@ -31,8 +37,9 @@ type sdkCall struct {
 	Why    string
 }
 
-// sdkCalls is every AWS SDK call the Go code makes, derived from objstore/s3/s3.go and
-// refcount/dynamodb/*.go (TestSDKCallsAreListed keeps it complete), and who needs it.
+// sdkCalls is every AWS SDK call the Go code makes, derived from objstore/s3/s3.go,
+// refcount/dynamodb/*.go and catalog/dynamodb/*.go (TestSDKCallsAreListed keeps it complete),
+// and who needs it.
 var sdkCalls = []sdkCall{
 	// objstore/s3
 	{"objstore/s3", "PutObject", "s3:PutObject", "", resObjects,
@@ -73,6 +80,16 @@ var sdkCalls = []sdkCall{
 		"EnsureTable (stowken init) only"},
 	{"refcount/dynamodb", "CreateTable", "dynamodb:CreateTable", "", "",
 		"EnsureTable (stowken init) only"},
+
+	// catalog/dynamodb
+	{"catalog/dynamodb", "PutItem", "dynamodb:PutItem", "", resTable,
+		"catalog Put: vault.Store records the conversation's entry after writing its manifest"},
+	{"catalog/dynamodb", "DeleteItem", "dynamodb:DeleteItem", "", resTable,
+		"catalog Delete: vault.Delete removes the entry after the manifest; only catalog items (dynamodb:LeadingKeys " + catalogKeys + ")"},
+	{"catalog/dynamodb", "GetItem", "dynamodb:GetItem", "", resTable,
+		"catalog Get"},
+	{"catalog/dynamodb", "Query", "dynamodb:Query", "", resIndexes,
+		"catalog List: vault.List and Stats query the by_time, by_app and by_model indexes"},
 }
 
 // Calls of the SDK clients in the backends' Go sources: st.client.PutItem(…), b.client.GetObject(…),
@@ -90,7 +107,7 @@ func TestSDKCallsAreListed(t *testing.T) {
 		listed[c.Pkg+" "+c.Method] = true
 	}
 	found := map[string]bool{}
-	for _, pkg := range []string{"objstore/s3", "refcount/dynamodb"} {
+	for _, pkg := range []string{"objstore/s3", "refcount/dynamodb", "catalog/dynamodb"} {
 		files, err := filepath.Glob(filepath.Join(repoRoot, pkg, "*.go"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no Go files in %s (%v)", pkg, err)
@@ -269,6 +286,7 @@ func TestWriterPolicyGrantsWhatTheCodeCalls(t *testing.T) {
 	diffGrants(t, "the writer policy", required(func(c sdkCall) string { return c.Writer }), have)
 	checkListCondition(t, sts)
 	checkKMS(t, sts, []string{"kms:Decrypt", "kms:GenerateDataKey"})
+	checkCatalogDelete(t, sts)
 
 	for _, a := range []string{"s3:DeleteObject", "s3:DeleteObjectVersion"} {
 		for _, r := range have[a] {
@@ -327,6 +345,7 @@ func TestResourceScopes(t *testing.T) {
 		"segments_arn":  `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("segmentsPrefix") + `*"`,
 		"manifests_arn": `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("manifestsPrefix") + `*"`,
 		"table_arn":     "aws_dynamodb_table.this.arn",
+		"indexes_arn":   `"${aws_dynamodb_table.this.arn}/index/*"`,
 	}
 	for k, v := range want {
 		if locals[k] != v {
@@ -351,6 +370,45 @@ func checkListCondition(t *testing.T, sts []statement) {
 		}
 		if !ok || len(st.Actions) != 1 {
 			t.Errorf("%s: s3:ListBucket must be alone in its statement, limited to s3:prefix ${local.key_prefix}*", st.Doc)
+		}
+	}
+}
+
+// checkCatalogDelete: the writer may delete catalog entries and nothing else of the table (the
+// references and heads are the collector's to delete): dynamodb:DeleteItem is alone in its
+// statement, limited by dynamodb:LeadingKeys to catalog partition keys.
+func checkCatalogDelete(t *testing.T, sts []statement) {
+	t.Helper()
+	found := false
+	for _, st := range sts {
+		if !slices.Contains(st.Actions, "dynamodb:DeleteItem") {
+			continue
+		}
+		found = true
+		ok := false
+		for _, c := range st.Conditions {
+			if literalString(t, c, "test") == "ForAllValues:StringLike" && literalString(t, c, "variable") == "dynamodb:LeadingKeys" &&
+				slices.Equal(literalStrings(t, c, c.mustAttr(t, "values").Expr), []string{catalogKeys}) {
+				ok = true
+			}
+		}
+		if !ok || len(st.Actions) != 1 || len(st.Conditions) != 1 {
+			t.Errorf("%s: dynamodb:DeleteItem must be alone in its statement, limited to dynamodb:LeadingKeys %s", st.Doc, catalogKeys)
+		}
+	}
+	if !found {
+		t.Errorf("no statement grants dynamodb:DeleteItem")
+	}
+	// The pattern (IAM StringLike: * is any run of characters) covers every catalog item's key and
+	// no key of package refcount/dynamodb, namespaced (storeurl.Namespace) or not.
+	re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(catalogKeys), `\*`, ".*") + "$")
+	for key, want := range map[string]bool{
+		"conv#c1": true, "0123456789abcdef:conv#0190f6a4-7a9b": true,
+		"seg#0123456789abcdef:" + strings.Repeat("ab", 32): false, "ref#" + strings.Repeat("ab", 32) + "#15": false,
+		"ref#0123456789abcdef:" + strings.Repeat("ab", 32) + "#3": false, "gc#7": false, "seg#stowken-gc-lease": false,
+	} {
+		if re.MatchString(key) != want {
+			t.Errorf("dynamodb:LeadingKeys %s matches %q: %v, want %v", catalogKeys, key, !want, want)
 		}
 	}
 }

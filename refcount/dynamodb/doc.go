@@ -16,7 +16,7 @@
 //	partition key  pk  (S)
 //	sort key       sk  (S)
 //
-// No secondary indexes. Three kinds of item share it:
+// Four kinds of item share it, the last one written by catalog/dynamodb:
 //
 //	item       pk                       sk        other attributes
 //	head       "seg#" + segment         "head"    state (S: "live"|"deleting"), size (N),
@@ -24,6 +24,26 @@
 //	reference  "ref#" + segment + "#" + shard(owner)
 //	                                    owner     created (N)
 //	candidate  "gc#" + shard(segment)   segment   since (N)
+//	catalog    NS + "conv#" + id        "catalog" id, nonce, application, model, tokenizer (S),
+//	                                              created, stored, messages, stored_bytes (N),
+//	                                              tokens (M of N, per role), metadata (M of S),
+//	                                              gsi1pk, gsi2pk, gsi3pk, gsisk (S): index keys
+//
+// NS is the catalog's namespace (catalog/dynamodb Options.Namespace; S3 stores that share a
+// table each use their own). Three global secondary indexes, each projecting every attribute,
+// list the catalog items; no other item carries their key attributes, so no other item is in
+// them:
+//
+//	index     partition key                                sort key
+//	by_time   gsi1pk = NS + "cat#" + cshard(id)            gsisk = created + "#" + id
+//	by_app    gsi2pk = NS + "app#" + application + "#" + cshard(id)    (the same gsisk)
+//	by_model  gsi3pk = NS + "model#" + model + "#" + cshard(id)        (the same gsisk)
+//
+// where created is the entry's CreatedAt in Unix milliseconds as 15 zero-padded decimal digits
+// (so that gsisk sorts by time, then id) and cshard is FNV-1a (32 bit) of the id modulo 4: each
+// index spreads one application's (or model's) writes over four partitions. Entries without an
+// application (or model) carry no gsi2pk (gsi3pk) and are not in that index. See package
+// catalog/dynamodb.
 //
 // Times are numbers of Unix milliseconds. shard(x) is FNV-1a (32 bit) of x modulo RefShards,
 // written in decimal; it is part of the stored format and never changes. claim_expires exists
@@ -80,5 +100,6 @@
 // the store down instead of failing it. GetHead, HasRefs and the listings use strongly consistent
 // reads.
 //
-// ListRefs and ListHeads scan the whole table (they serve audits, not the hot path).
+// ListRefs and ListHeads scan the whole table (they serve audits, not the hot path); their
+// filters skip catalog items.
 package dynamodb

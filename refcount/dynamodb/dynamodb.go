@@ -137,9 +137,22 @@ func parseURL(u *url.URL) (target, error) {
 // Open returns a store on the table u names (dynamodb://TABLE[?region=R][&endpoint=URL]). It
 // does not contact the server; EnsureTable creates the table.
 func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
-	t, err := parseURL(u)
+	client, table, err := NewClient(ctx, u, opts)
 	if err != nil {
 		return nil, err
+	}
+	return &Store{client: client, table: table}, nil
+}
+
+// NewClient returns a DynamoDB client configured as Open configures the store's (region and
+// endpoint from u, then the SDK's default configuration; the standard retryer with
+// opts.MaxAttempts and no client-side retry quota) and the table u names. Other packages that
+// keep items in the same table (catalog/dynamodb) use it, so that one URL means the same
+// everywhere. It does not contact the server.
+func NewClient(ctx context.Context, u *url.URL, opts Options) (*ddb.Client, string, error) {
+	t, err := parseURL(u)
+	if err != nil {
+		return nil, "", err
 	}
 	var load []func(*config.LoadOptions) error
 	if t.region != "" {
@@ -150,7 +163,7 @@ func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, load...)
 	if err != nil {
-		return nil, fmt.Errorf("refcount/dynamodb: loading AWS configuration: %w", err)
+		return nil, "", fmt.Errorf("refcount/dynamodb: loading AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
@@ -173,7 +186,7 @@ func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
 			so.RateLimiter = ratelimit.None
 		})
 	})
-	return &Store{client: client, table: t.table}, nil
+	return client, t.table, nil
 }
 
 // Table returns the table's name.

@@ -142,12 +142,29 @@ func TestEnsureTable(t *testing.T) {
 	in := TableSchema().createTableInput(other)
 	in.AttributeDefinitions = in.AttributeDefinitions[:1]
 	in.KeySchema = in.KeySchema[:1]
+	in.GlobalSecondaryIndexes = nil
 	if _, err := st.client.CreateTable(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	wrong := sv.open(t, other, Options{})
 	if err := wrong.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "exists but") {
 		t.Fatalf("EnsureTable on a table with other keys: %v", err)
+	}
+
+	// So is a table without the catalog's indexes (one created before the catalog).
+	noIndexes := table + "-noidx"
+	t.Cleanup(func() {
+		_, _ = st.client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(noIndexes)})
+	})
+	in = TableSchema().createTableInput(noIndexes)
+	in.AttributeDefinitions = in.AttributeDefinitions[:2]
+	in.GlobalSecondaryIndexes = nil
+	if _, err := st.client.CreateTable(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	old := sv.open(t, noIndexes, Options{})
+	if err := old.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "no global secondary index by_time") {
+		t.Fatalf("EnsureTable on a table without the indexes: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,90 +12,186 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Attribute is a named, typed item attribute. Type is a DynamoDB scalar type: "S" or "N".
+// Attribute is a named, typed item attribute. Type is a DynamoDB type: "S" (string), "N"
+// (number) or, for non-key attributes, "M" (map).
 type Attribute struct {
 	Name string // attribute name, e.g. "pk"
-	Type string // "S" (string) or "N" (number)
+	Type string // "S", "N" or "M"
 }
 
 // ItemAttribute is a non-key attribute one kind of item carries.
 type ItemAttribute struct {
 	Attribute
-	// Item is the kind of item: "head", "reference" or "candidate".
+	// Item is the kind of item: "head", "reference", "candidate" or "catalog".
 	Item string
 }
 
-// Schema describes the table the store needs. Infrastructure code (Terraform) must declare
-// exactly PartitionKey and SortKey as the table's attributes and keys; DynamoDB declares no
-// non-key attributes, so ItemAttributes is documentation.
+// Index is a global secondary index of the table.
+type Index struct {
+	Name         string
+	PartitionKey Attribute // hash key
+	SortKey      Attribute // range key
+	// Projection is the projection type: "ALL" (the index holds whole items).
+	Projection string
+}
+
+// Schema describes the table the stores need (refcount/dynamodb and catalog/dynamodb).
+// Infrastructure code (Terraform) must declare exactly KeyAttributes as the table's attributes,
+// PartitionKey and SortKey as its keys, and Indexes; DynamoDB declares no other attributes, so
+// ItemAttributes is documentation.
 type Schema struct {
 	PartitionKey Attribute // hash key
 	SortKey      Attribute // range key
-	// BillingMode is the DynamoDB billing mode EnsureTable uses.
+	// Indexes are the global secondary indexes catalog/dynamodb lists from.
+	Indexes []Index
+	// BillingMode is the DynamoDB billing mode EnsureTable uses (indexes included).
 	BillingMode string
-	// ItemAttributes lists the non-key attributes the store writes.
+	// ItemAttributes lists the non-key attributes the stores write.
 	ItemAttributes []ItemAttribute
 }
 
-// TableSchema returns the table layout: partition key pk (S), sort key sk (S), no secondary
-// indexes, on-demand (PAY_PER_REQUEST) billing.
+// Names of the global secondary indexes and their key attributes (see the package
+// documentation). catalog/dynamodb names them too and checks that they agree with TableSchema.
+const (
+	indexByTime    = "by_time"
+	indexByApp     = "by_app"
+	indexByModel   = "by_model"
+	attrByTimePK   = "gsi1pk"
+	attrByAppPK    = "gsi2pk"
+	attrByModelPK  = "gsi3pk"
+	attrCatalogSK  = "gsisk"
+	projectionType = string(types.ProjectionTypeAll)
+)
+
+// TableSchema returns the table layout: partition key pk (S), sort key sk (S), three global
+// secondary indexes for the catalog (by_time, by_app and by_model, projecting every attribute),
+// on-demand (PAY_PER_REQUEST) billing.
 func TableSchema() Schema {
+	s := func(name string) Attribute { return Attribute{name, "S"} }
+	n := func(name string) Attribute { return Attribute{name, "N"} }
+	m := func(name string) Attribute { return Attribute{name, "M"} }
 	return Schema{
-		PartitionKey: Attribute{attrPK, "S"},
-		SortKey:      Attribute{attrSK, "S"},
-		BillingMode:  string(types.BillingModePayPerRequest),
+		PartitionKey: s(attrPK),
+		SortKey:      s(attrSK),
+		Indexes: []Index{
+			{indexByTime, s(attrByTimePK), s(attrCatalogSK), projectionType},
+			{indexByApp, s(attrByAppPK), s(attrCatalogSK), projectionType},
+			{indexByModel, s(attrByModelPK), s(attrCatalogSK), projectionType},
+		},
+		BillingMode: string(types.BillingModePayPerRequest),
 		ItemAttributes: []ItemAttribute{
-			{Attribute{attrState, "S"}, "head"},
-			{Attribute{attrSize, "N"}, "head"},
-			{Attribute{attrCreated, "N"}, "head"},
-			{Attribute{attrClaimID, "S"}, "head"},
-			{Attribute{attrClaimExpires, "N"}, "head"},
-			{Attribute{attrCreated, "N"}, "reference"},
-			{Attribute{attrSince, "N"}, "candidate"},
+			{s(attrState), "head"},
+			{n(attrSize), "head"},
+			{n(attrCreated), "head"},
+			{s(attrClaimID), "head"},
+			{n(attrClaimExpires), "head"},
+			{n(attrCreated), "reference"},
+			{n(attrSince), "candidate"},
+			{s("id"), "catalog"},
+			{s("nonce"), "catalog"},
+			{s("application"), "catalog"},
+			{s("model"), "catalog"},
+			{s("tokenizer"), "catalog"},
+			{n("created"), "catalog"},
+			{n("stored"), "catalog"},
+			{n("messages"), "catalog"},
+			{m("tokens"), "catalog"},
+			{n("stored_bytes"), "catalog"},
+			{m("metadata"), "catalog"},
 		},
 	}
+}
+
+// KeyAttributes returns the attributes the table declares: its keys, then the indexes' keys,
+// each once.
+func (sc Schema) KeyAttributes() []Attribute {
+	out := []Attribute{sc.PartitionKey, sc.SortKey}
+	for _, ix := range sc.Indexes {
+		for _, a := range []Attribute{ix.PartitionKey, ix.SortKey} {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
 
 // createTableInput is the CreateTable request for sc.
 func (sc Schema) createTableInput(table string) *ddb.CreateTableInput {
-	return &ddb.CreateTableInput{
+	in := &ddb.CreateTableInput{
 		TableName:   aws.String(table),
 		BillingMode: types.BillingMode(sc.BillingMode),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(sc.PartitionKey.Name), AttributeType: types.ScalarAttributeType(sc.PartitionKey.Type)},
-			{AttributeName: aws.String(sc.SortKey.Name), AttributeType: types.ScalarAttributeType(sc.SortKey.Type)},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(sc.PartitionKey.Name), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String(sc.SortKey.Name), KeyType: types.KeyTypeRange},
-		},
+		KeySchema:   keySchema(sc.PartitionKey, sc.SortKey),
+	}
+	for _, a := range sc.KeyAttributes() {
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
+			AttributeName: aws.String(a.Name), AttributeType: types.ScalarAttributeType(a.Type),
+		})
+	}
+	for _, ix := range sc.Indexes {
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+			IndexName:  aws.String(ix.Name),
+			KeySchema:  keySchema(ix.PartitionKey, ix.SortKey),
+			Projection: &types.Projection{ProjectionType: types.ProjectionType(ix.Projection)},
+		})
+	}
+	return in
+}
+
+func keySchema(hash, rng Attribute) []types.KeySchemaElement {
+	return []types.KeySchemaElement{
+		{AttributeName: aws.String(hash.Name), KeyType: types.KeyTypeHash},
+		{AttributeName: aws.String(rng.Name), KeyType: types.KeyTypeRange},
 	}
 }
 
-// check reports how an existing table's keys differ from sc.
+// check reports how an existing table's keys and indexes differ from sc.
 func (sc Schema) check(t *types.TableDescription) error {
 	typeOf := map[string]types.ScalarAttributeType{}
 	for _, a := range t.AttributeDefinitions {
 		typeOf[aws.ToString(a.AttributeName)] = a.AttributeType
 	}
-	want := map[types.KeyType]Attribute{types.KeyTypeHash: sc.PartitionKey, types.KeyTypeRange: sc.SortKey}
-	if len(t.KeySchema) != len(want) {
-		return fmt.Errorf("has %d key attributes, want %d (%s, %s)", len(t.KeySchema), len(want), sc.PartitionKey.Name, sc.SortKey.Name)
+	// keysDiffer reports how a key schema differs from (hash, rng); what is "" for the table's.
+	keysDiffer := func(what string, ks []types.KeySchemaElement, hash, rng Attribute) error {
+		want := map[types.KeyType]Attribute{types.KeyTypeHash: hash, types.KeyTypeRange: rng}
+		if len(ks) != len(want) {
+			return fmt.Errorf("%shas %d key attributes, want %d (%s, %s)", what, len(ks), len(want), hash.Name, rng.Name)
+		}
+		for _, k := range ks {
+			w, ok := want[k.KeyType]
+			name := aws.ToString(k.AttributeName)
+			if !ok || name != w.Name || string(typeOf[name]) != w.Type {
+				return fmt.Errorf("%shas key %s %s (%s), want partition key %s (%s) and sort key %s (%s)",
+					what, k.KeyType, name, typeOf[name], hash.Name, hash.Type, rng.Name, rng.Type)
+			}
+		}
+		return nil
 	}
-	for _, k := range t.KeySchema {
-		w, ok := want[k.KeyType]
-		name := aws.ToString(k.AttributeName)
-		if !ok || name != w.Name || string(typeOf[name]) != w.Type {
-			return fmt.Errorf("key %s %s (%s), want partition key %s (%s) and sort key %s (%s)",
-				k.KeyType, name, typeOf[name], sc.PartitionKey.Name, sc.PartitionKey.Type, sc.SortKey.Name, sc.SortKey.Type)
+	if err := keysDiffer("", t.KeySchema, sc.PartitionKey, sc.SortKey); err != nil {
+		return err
+	}
+	for _, ix := range sc.Indexes {
+		i := slices.IndexFunc(t.GlobalSecondaryIndexes, func(g types.GlobalSecondaryIndexDescription) bool {
+			return aws.ToString(g.IndexName) == ix.Name
+		})
+		if i < 0 {
+			return fmt.Errorf("has no global secondary index %s (the catalog needs it: add it with terraform apply or UpdateTable)", ix.Name)
+		}
+		g := t.GlobalSecondaryIndexes[i]
+		if err := keysDiffer("index "+ix.Name+" ", g.KeySchema, ix.PartitionKey, ix.SortKey); err != nil {
+			return err
+		}
+		if g.Projection == nil || string(g.Projection.ProjectionType) != ix.Projection {
+			return fmt.Errorf("index %s does not project %s attributes", ix.Name, ix.Projection)
 		}
 	}
 	return nil
 }
 
-// EnsureTable creates the table (TableSchema, on-demand billing) unless it exists, and waits
-// until it is ACTIVE. It is idempotent and safe to run concurrently. An existing table with
-// other keys is an error.
+// EnsureTable creates the table (TableSchema: keys, indexes, on-demand billing) unless it
+// exists, and waits until it is ACTIVE. It is idempotent and safe to run concurrently. An
+// existing table with other keys, or without the indexes, is an error: EnsureTable never
+// changes a table.
 func (st *Store) EnsureTable(ctx context.Context) error {
 	sc := TableSchema()
 	out, err := st.client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(st.table)})

@@ -3,11 +3,14 @@ package dynamodb
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/stowken/stowken/refcount"
 )
@@ -207,11 +210,72 @@ func TestSchemaMatchesCreateTable(t *testing.T) {
 	if sc.PartitionKey != (Attribute{"pk", "S"}) || sc.SortKey != (Attribute{"sk", "S"}) || sc.BillingMode != "PAY_PER_REQUEST" {
 		t.Fatalf("TableSchema() = %+v", sc)
 	}
+	wantKeys := []Attribute{{"pk", "S"}, {"sk", "S"}, {"gsi1pk", "S"}, {"gsisk", "S"}, {"gsi2pk", "S"}, {"gsi3pk", "S"}}
+	if got := sc.KeyAttributes(); !slices.Equal(got, wantKeys) {
+		t.Fatalf("KeyAttributes() = %v, want %v", got, wantKeys)
+	}
 	in := sc.createTableInput("t")
 	if aws.ToString(in.TableName) != "t" || string(in.BillingMode) != sc.BillingMode ||
-		len(in.KeySchema) != 2 || len(in.AttributeDefinitions) != 2 ||
-		len(in.GlobalSecondaryIndexes) != 0 || len(in.LocalSecondaryIndexes) != 0 {
+		len(in.KeySchema) != 2 || len(in.AttributeDefinitions) != len(wantKeys) ||
+		len(in.GlobalSecondaryIndexes) != 3 || len(in.LocalSecondaryIndexes) != 0 || in.ProvisionedThroughput != nil {
 		t.Fatalf("createTableInput = %+v", in)
+	}
+	for i, ix := range in.GlobalSecondaryIndexes {
+		want := sc.Indexes[i]
+		if aws.ToString(ix.IndexName) != want.Name || ix.Projection.ProjectionType != types.ProjectionTypeAll ||
+			aws.ToString(ix.KeySchema[0].AttributeName) != want.PartitionKey.Name || ix.KeySchema[0].KeyType != types.KeyTypeHash ||
+			aws.ToString(ix.KeySchema[1].AttributeName) != want.SortKey.Name || ix.KeySchema[1].KeyType != types.KeyTypeRange ||
+			ix.ProvisionedThroughput != nil {
+			t.Errorf("index %d = %+v, want %+v", i, ix, want)
+		}
+	}
+}
+
+// describe returns the description DescribeTable gives of a table created with in.
+func describe(in *ddb.CreateTableInput) *types.TableDescription {
+	d := &types.TableDescription{AttributeDefinitions: in.AttributeDefinitions, KeySchema: in.KeySchema}
+	for _, g := range in.GlobalSecondaryIndexes {
+		d.GlobalSecondaryIndexes = append(d.GlobalSecondaryIndexes, types.GlobalSecondaryIndexDescription{
+			IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection,
+		})
+	}
+	return d
+}
+
+func TestSchemaCheck(t *testing.T) {
+	sc := TableSchema()
+	tests := []struct {
+		name   string
+		change func(*ddb.CreateTableInput)
+		err    string // substring; "" → the table is right
+	}{
+		{"AsCreated", func(*ddb.CreateTableInput) {}, ""},
+		{"ExtraIndex", func(in *ddb.CreateTableInput) {
+			in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+				IndexName: aws.String("other"), KeySchema: keySchema(Attribute{"pk", "S"}, Attribute{"gsisk", "S"}),
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}})
+		}, ""},
+		{"OnlyPartitionKey", func(in *ddb.CreateTableInput) { in.KeySchema = in.KeySchema[:1] }, "has 1 key attributes"},
+		{"NoIndexes", func(in *ddb.CreateTableInput) { in.GlobalSecondaryIndexes = nil }, "no global secondary index by_time"},
+		{"MissingIndex", func(in *ddb.CreateTableInput) { in.GlobalSecondaryIndexes = in.GlobalSecondaryIndexes[:2] }, "no global secondary index by_model"},
+		{"KeysOnly", func(in *ddb.CreateTableInput) {
+			in.GlobalSecondaryIndexes[1].Projection = &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}
+		}, "index by_app does not project ALL"},
+		{"IndexKeysSwapped", func(in *ddb.CreateTableInput) {
+			in.GlobalSecondaryIndexes[0].KeySchema = keySchema(Attribute{"gsisk", "S"}, Attribute{"gsi1pk", "S"})
+		}, "index by_time has key HASH gsisk"},
+		{"IndexKeyIsANumber", func(in *ddb.CreateTableInput) { in.AttributeDefinitions[3].AttributeType = types.ScalarAttributeTypeN },
+			"index by_time has key RANGE gsisk (N)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := sc.createTableInput("t")
+			tc.change(in)
+			err := sc.check(describe(in))
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("check: %v; want %q", err, tc.err)
+			}
+		})
 	}
 }
 

@@ -1,5 +1,5 @@
-# Least-privilege IAM, derived from the AWS SDK calls of objstore/s3 and refcount/dynamodb
-# (terraform/terraform_test.go keeps the list and checks it against the Go sources):
+# Least-privilege IAM, derived from the AWS SDK calls of objstore/s3, refcount/dynamodb and
+# catalog/dynamodb (terraform/iam_test.go keeps the list and checks it against the Go sources):
 #
 #   SDK call (Go)                        IAM action           GC function   writer policy
 #   s3 ListObjectsV2 (Bucket.List)       s3:ListBucket        yes           yes
@@ -14,6 +14,9 @@
 #   dynamodb Query (HasRefs, ListCandidates) dynamodb:Query   yes           no
 #   dynamodb Scan (ListRefs, ListHeads)  dynamodb:Scan        yes (verify)  no
 #   dynamodb BatchWriteItem (AddRefs, RemoveRefs, MarkCandidates) dynamodb:BatchWriteItem no yes
+#   catalog PutItem, GetItem (Put, Get)  dynamodb:PutItem/GetItem  no       yes
+#   catalog DeleteItem (Delete)          dynamodb:DeleteItem  no            catalog items only
+#   catalog Query (List)                 dynamodb:Query       no            indexes only
 #
 # HeadBucket/CreateBucket and DescribeTable/CreateTable are only sent by `stowken init`
 # (storeurl.Init), which this module replaces: neither role gets them.
@@ -148,7 +151,8 @@ data "aws_iam_policy_document" "writer" {
   }
 
   # The writer side of the protocol: AddRefs, RemoveRefs and MarkCandidates (BatchWriteItem),
-  # GetHead (GetItem), CreateHead (PutItem), Revive (UpdateItem).
+  # GetHead (GetItem), CreateHead (PutItem), Revive (UpdateItem); the catalog's Put and Get
+  # (PutItem, GetItem).
   statement {
     sid    = "ReferenceTable"
     effect = "Allow"
@@ -159,6 +163,29 @@ data "aws_iam_policy_document" "writer" {
       "dynamodb:UpdateItem",
     ]
     resources = [local.table_arn]
+  }
+
+  # vault.Delete removes the conversation's catalog entry (DeleteItem): catalog items only, whose
+  # partition keys are NAMESPACE + "conv#" + id. References and heads are the collector's to
+  # delete.
+  statement {
+    sid       = "DeleteCatalogEntries"
+    effect    = "Allow"
+    actions   = ["dynamodb:DeleteItem"]
+    resources = [local.table_arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["*conv#*"]
+    }
+  }
+
+  # vault.List and Stats list the catalog from its indexes (Query).
+  statement {
+    sid       = "ListCatalog"
+    effect    = "Allow"
+    actions   = ["dynamodb:Query"]
+    resources = [local.indexes_arn]
   }
 
   dynamic "statement" {

@@ -18,6 +18,7 @@ locals {
   segments_arn  = "${aws_s3_bucket.this.arn}/${local.key_prefix}segments/*"
   manifests_arn = "${aws_s3_bucket.this.arn}/${local.key_prefix}manifests/*"
   table_arn     = aws_dynamodb_table.this.arn
+  indexes_arn   = "${aws_dynamodb_table.this.arn}/index/*"
 
   # STOWKEN_STORE and STOWKEN_REFS (storeurl): region and credentials come from the SDK's chain.
   store_url = "s3://${aws_s3_bucket.this.id}/${var.prefix}"

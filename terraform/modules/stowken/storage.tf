@@ -71,10 +71,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
-# --- DynamoDB: references, segment heads and GC candidates ---------------------------------------
+# --- DynamoDB: references, segment heads, GC candidates and the catalog ---------------------------
 #
-# Exactly the schema of refcount/dynamodb (TableSchema): partition key pk (S), sort key sk (S), no
-# secondary indexes, on-demand billing. terraform/terraform_test.go compares it with the Go code.
+# Exactly the schema of refcount/dynamodb (TableSchema): partition key pk (S), sort key sk (S),
+# the catalog's three global secondary indexes (catalog/dynamodb lists conversations from them),
+# on-demand billing. terraform/terraform_test.go compares it with the Go code.
 
 resource "aws_dynamodb_table" "this" {
   name         = local.table_name
@@ -90,6 +91,50 @@ resource "aws_dynamodb_table" "this" {
   attribute {
     name = "sk"
     type = "S"
+  }
+
+  attribute {
+    name = "gsi1pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "gsi2pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "gsi3pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "gsisk"
+    type = "S"
+  }
+
+  # Every catalog entry, newest or oldest first (four shards).
+  global_secondary_index {
+    name            = "by_time"
+    hash_key        = "gsi1pk"
+    range_key       = "gsisk"
+    projection_type = "ALL"
+  }
+
+  # The entries of one application.
+  global_secondary_index {
+    name            = "by_app"
+    hash_key        = "gsi2pk"
+    range_key       = "gsisk"
+    projection_type = "ALL"
+  }
+
+  # The entries of one model.
+  global_secondary_index {
+    name            = "by_model"
+    hash_key        = "gsi3pk"
+    range_key       = "gsisk"
+    projection_type = "ALL"
   }
 
   point_in_time_recovery {

@@ -1,0 +1,109 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/catalog/mem"
+)
+
+func TestEncoding(t *testing.T) {
+	e := catalog.Entry{
+		ID: "conv-1", Nonce: "n", Application: "app", Model: "model", Tokenizer: "tok",
+		CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6789999, time.FixedZone("", 7200)),
+		StoredAt:  time.Date(2025, 1, 2, 3, 4, 6, 0, time.UTC),
+		Messages:  4, Tokens: map[string]int64{"user": 3, "assistant": 9}, StoredBytes: 77,
+		Metadata: map[string]string{"k": "v", "n": "1"},
+	}
+	b, err := e.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.EncodedSize() != len(b) {
+		t.Fatalf("EncodedSize %d, encoding %d bytes", e.EncodedSize(), len(b))
+	}
+	const want = `{"id":"conv-1","nonce":"n","app":"app","model":"model","tok":"tok","created":1735779845006,` +
+		`"stored":1735787046000,"msgs":4,"tokens":{"assistant":9,"user":3},"bytes":77,"meta":{"k":"v","n":"1"}}`
+	if string(b) != want {
+		t.Fatalf("encoding\n%s\nwant\n%s", b, want)
+	}
+	var got catalog.Entry
+	if err := got.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if !got.CreatedAt.Equal(e.CreatedAt.Truncate(time.Millisecond)) || got.CreatedAt.Location() != time.UTC ||
+		!got.StoredAt.Equal(e.StoredAt) || got.ID != e.ID || got.Nonce != e.Nonce || got.Application != e.Application ||
+		got.Model != e.Model || got.Tokenizer != e.Tokenizer || got.Messages != e.Messages || got.StoredBytes != e.StoredBytes ||
+		!maps.Equal(got.Tokens, e.Tokens) || !maps.Equal(got.Metadata, e.Metadata) {
+		t.Fatalf("decoded %+v\nfrom %+v", got, e)
+	}
+	if got.TotalTokens() != 12 {
+		t.Fatalf("TotalTokens = %d", got.TotalTokens())
+	}
+	if err := got.UnmarshalBinary([]byte("{")); err == nil {
+		t.Fatal("UnmarshalBinary of a truncated encoding succeeded")
+	}
+	if n := (catalog.Entry{ID: "x"}).EncodedSize(); n <= 0 || n > 64 {
+		t.Fatalf("EncodedSize of a bare entry = %d", n)
+	}
+}
+
+// pager wraps a store and records the queries ListAll sends.
+type pager struct {
+	catalog.Store
+	queries []catalog.Query
+	fail    error
+}
+
+func (p *pager) List(ctx context.Context, q catalog.Query) (catalog.Page, error) {
+	p.queries = append(p.queries, q)
+	if p.fail != nil && len(p.queries) == 2 {
+		return catalog.Page{}, p.fail
+	}
+	return p.Store.List(ctx, q)
+}
+
+func TestListAllPages(t *testing.T) {
+	ctx := t.Context()
+	s := mem.New()
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	n := 2*catalog.MaxLimit + 5
+	for i := range n {
+		if err := s.Put(ctx, catalog.Entry{ID: fmt.Sprintf("c%05d", i), StoredAt: t0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &pager{Store: s}
+	var ids []string
+	err := catalog.ListAll(ctx, p, catalog.Query{Oldest: true, Limit: 3, Cursor: "ignored"}, func(e catalog.Entry) error {
+		ids = append(ids, e.ID)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != n || ids[0] != "c00000" || ids[n-1] != fmt.Sprintf("c%05d", n-1) {
+		t.Fatalf("ListAll: %d ids from %s to %s", len(ids), ids[0], ids[len(ids)-1])
+	}
+	if len(p.queries) != 3 {
+		t.Fatalf("ListAll sent %d List calls, want 3 pages of MaxLimit", len(p.queries))
+	}
+	for i, q := range p.queries {
+		if q.Limit != catalog.MaxLimit || (i == 0) != (q.Cursor == "") || !q.Oldest {
+			t.Errorf("List call %d: %+v", i, q)
+		}
+	}
+
+	boom := errors.New("boom")
+	p = &pager{Store: s, fail: boom}
+	calls := 0
+	err = catalog.ListAll(ctx, p, catalog.Query{}, func(catalog.Entry) error { calls++; return nil })
+	if !errors.Is(err, boom) || calls != catalog.MaxLimit {
+		t.Fatalf("ListAll with a failing second page: %v after %d entries", err, calls)
+	}
+}
