@@ -51,6 +51,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
+	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
@@ -205,7 +206,8 @@ func (r *runner) report(t *totals, where string) *Report {
 		Conversations: b.Conversations, Messages: b.Messages, Tokens: b.Tokens, TextBytes: b.TextBytes,
 		StoredBytes: t.stats.StoredBytes, BytesPerToken: perToken(t.stats.StoredBytes, b.Tokens),
 		SegmentBytes: t.stats.SegmentBytes, ManifestBytes: t.stats.ManifestBytes, ModelBytes: t.stats.ModelBytes,
-		Segments: t.stats.Segments, Models: t.stats.Models,
+		CatalogBytes: t.stats.CatalogBytes,
+		Segments:     t.stats.Segments, Models: t.stats.Models,
 		S3Puts: t.requests.S3Puts, S3Gets: t.requests.S3Gets, RefsReads: t.requests.RefsReads, RefsWrites: t.requests.RefsWrites,
 		EncodeTokensPerS: rate(t.codec.Tokens, t.codec.Encode), DecodeTokensPerS: rate(t.codec.Tokens, t.codec.Decode),
 		CodecTokens: t.codec.Tokens,
@@ -266,7 +268,7 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	t.invalid = int64(len(invalid))
 
 	r.o.Progress("storing")
-	v, err := vault.New(ctx, vault.Options{Bucket: sharedBucket{target.Bucket}, Refs: sharedRefs{target.Refs}, Logger: r.o.Logger})
+	v, err := vault.New(ctx, vault.Options{Bucket: sharedBucket{target.Bucket}, Refs: sharedRefs{target.Refs}, Catalog: sharedCatalog{target.Catalog}, Logger: r.o.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +379,7 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	}
 
 	r.o.Progress("reading store statistics")
-	if t.stats, err = v.Stats(ctx); err != nil {
+	if t.stats, err = v.Stats(ctx, vault.StatsOptions{}); err != nil {
 		return nil, err
 	}
 	if t.stats.Tokens != an.counts.Tokens {
@@ -418,7 +420,7 @@ func (r *runner) storeClients() int {
 func (r *runner) coldGets(ctx context.Context, target *Target, records []record) ([]float64, error) {
 	vaults := make([]*vault.Vault, r.o.Clients)
 	for i := range vaults {
-		v, err := vault.New(ctx, vault.Options{Bucket: sharedBucket{target.Bucket}, Refs: sharedRefs{target.Refs},
+		v, err := vault.New(ctx, vault.Options{Bucket: sharedBucket{target.Bucket}, Refs: sharedRefs{target.Refs}, Catalog: sharedCatalog{target.Catalog},
 			CacheBytes: -1, Logger: r.o.Logger})
 		if err != nil {
 			return nil, err
@@ -603,6 +605,7 @@ func (t *totals) add(o oneResult) {
 	s.SegmentBytes += o.stats.SegmentBytes
 	s.ManifestBytes += o.stats.ManifestBytes
 	s.ModelBytes += o.stats.ModelBytes
+	s.CatalogBytes += o.stats.CatalogBytes
 	s.Segments += o.stats.Segments
 	s.Models += o.stats.Models
 
@@ -642,8 +645,8 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 		return res, err
 	}
 
-	b, refs := objmem.New(), refmem.New()
-	v, err := vault.New(ctx, vault.Options{Bucket: b, Refs: refs, Logger: r.o.Logger})
+	b, refs, cat := objmem.New(), refmem.New(), catmem.New()
+	v, err := vault.New(ctx, vault.Options{Bucket: b, Refs: refs, Catalog: cat, Logger: r.o.Logger})
 	if err != nil {
 		return res, err
 	}
@@ -658,11 +661,11 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 		return res, err
 	}
 	res.requests = v.Requests().Sub(before)
-	if res.stats, err = v.Stats(ctx); err != nil {
+	if res.stats, err = v.Stats(ctx, vault.StatsOptions{}); err != nil {
 		return res, err
 	}
 
-	cold, err := vault.New(ctx, vault.Options{Bucket: sharedBucket{b}, Refs: sharedRefs{refs}, CacheBytes: -1, Logger: r.o.Logger})
+	cold, err := vault.New(ctx, vault.Options{Bucket: sharedBucket{b}, Refs: sharedRefs{refs}, Catalog: sharedCatalog{cat}, CacheBytes: -1, Logger: r.o.Logger})
 	if err != nil {
 		return res, err
 	}

@@ -63,8 +63,8 @@ func TestSampleSmoke(t *testing.T) {
 					t.Errorf("%s = %v, want > 0", name, v)
 				}
 			}
-			if rep.StoredBytes != rep.SegmentBytes+rep.ManifestBytes+rep.ModelBytes {
-				t.Errorf("stored %d != segments %d + manifests %d + models %d", rep.StoredBytes, rep.SegmentBytes, rep.ManifestBytes, rep.ModelBytes)
+			if rep.StoredBytes != rep.SegmentBytes+rep.ManifestBytes+rep.ModelBytes+rep.CatalogBytes || rep.CatalogBytes <= 0 {
+				t.Errorf("stored %d != segments %d + manifests %d + models %d + catalog %d", rep.StoredBytes, rep.SegmentBytes, rep.ManifestBytes, rep.ModelBytes, rep.CatalogBytes)
 			}
 			// A fresh store and one client: every PUT wrote one object, and every object is a
 			// segment, a manifest or a model. (Concurrent clients may both PUT a new segment, and

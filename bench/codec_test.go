@@ -9,6 +9,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
@@ -44,7 +45,7 @@ func modelConversations(n int) []*conversation.Conversation {
 func TestTimeCodec(t *testing.T) {
 	ctx := context.Background()
 	b, refs := objmem.New(), refmem.New()
-	v, err := vault.New(ctx, vault.Options{Bucket: b, Refs: refs, Concurrency: 1})
+	v, err := vault.New(ctx, vault.Options{Bucket: b, Refs: refs, Catalog: catmem.New(), Concurrency: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestTimeCodec(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := v.Stats(ctx)
+	st, err := v.Stats(ctx, vault.StatsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,12 +29,14 @@ type Report struct {
 	// TextBytes is the bytes of content text (messages given as tokens have none).
 	TextBytes int64 `json:"text_bytes"`
 
-	// What the store holds at the end (vault.Stats): every byte, and its parts.
+	// What the store holds at the end (vault.Stats): every byte, and its parts. CatalogBytes
+	// is the encoded size of the catalog's entries (vault.Stats.CatalogBytes).
 	StoredBytes   int64   `json:"stored_bytes"`
 	BytesPerToken float64 `json:"bytes_per_token"`
 	SegmentBytes  int64   `json:"segment_bytes"`
 	ManifestBytes int64   `json:"manifest_bytes"`
 	ModelBytes    int64   `json:"model_bytes"`
+	CatalogBytes  int64   `json:"catalog_bytes"`
 	Segments      int64   `json:"segments"`
 	Models        int64   `json:"models"`
 

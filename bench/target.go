@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stowken/stowken/catalog"
+	catbolt "github.com/stowken/stowken/catalog/bolt"
+	catddb "github.com/stowken/stowken/catalog/dynamodb"
+	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/objstore/fs"
 	objmem "github.com/stowken/stowken/objstore/mem"
@@ -27,8 +31,9 @@ import (
 // benchmark can open several vaults over them (a cold-cache reader beside the writer) and put
 // the naive baseline's objects into the same bucket.
 type Target struct {
-	Bucket objstore.Bucket
-	Refs   refcount.Store
+	Bucket  objstore.Bucket
+	Refs    refcount.Store
+	Catalog catalog.Store
 	// Location says where the data goes: "memory", a directory, or the s3:// URL with the
 	// random sub-prefix this run added.
 	Location string
@@ -38,11 +43,13 @@ type Target struct {
 }
 
 // Close closes the backends.
-func (t *Target) Close() error { return errors.Join(t.Bucket.Close(), t.Refs.Close()) }
+func (t *Target) Close() error {
+	return errors.Join(t.Bucket.Close(), t.Catalog.Close(), t.Refs.Close())
+}
 
-// MemoryTarget returns a fresh in-memory store (objstore/mem and refcount/mem).
+// MemoryTarget returns a fresh in-memory store (objstore/mem, refcount/mem, catalog/mem).
 func MemoryTarget() *Target {
-	return &Target{Bucket: objmem.New(), Refs: refmem.New(), Location: "memory"}
+	return &Target{Bucket: objmem.New(), Refs: refmem.New(), Catalog: catmem.New(), Location: "memory"}
 }
 
 // OpenTarget opens the store that store and refs name (the URLs of storeurl.Parse) for a
@@ -72,7 +79,7 @@ func OpenTarget(ctx context.Context, store, refs string, logger *slog.Logger) (*
 		case err != nil && !errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("bench: store %s: %w", loc.Dir, err)
 		}
-		// The same layout as vault.OpenLocal: objects/ and refs.db.
+		// The same layout as vault.OpenLocal: objects/ and refs.db, which holds the catalog too.
 		b, err := fs.Open(filepath.Join(loc.Dir, "objects"))
 		if err != nil {
 			return nil, fmt.Errorf("bench: open %s: %w", loc.Dir, err)
@@ -82,7 +89,13 @@ func OpenTarget(ctx context.Context, store, refs string, logger *slog.Logger) (*
 			b.Close()
 			return nil, fmt.Errorf("bench: open %s: %w", loc.Dir, err)
 		}
-		return &Target{Bucket: b, Refs: r, Location: loc.Dir, EndToEnd: true}, nil
+		cat, err := catbolt.New(r.DB())
+		if err != nil {
+			b.Close()
+			r.Close()
+			return nil, fmt.Errorf("bench: open %s: %w", loc.Dir, err)
+		}
+		return &Target{Bucket: b, Refs: r, Catalog: cat, Location: loc.Dir, EndToEnd: true}, nil
 	case storeurl.S3:
 		sub := "bench-" + time.Now().UTC().Format("20060102T150405Z") + "-" + randomHex(4)
 		u := *loc.Bucket
@@ -96,9 +109,15 @@ func OpenTarget(ctx context.Context, store, refs string, logger *slog.Logger) (*
 			b.Close()
 			return nil, fmt.Errorf("bench: %w", err)
 		}
+		cat, err := catddb.Open(ctx, loc.Table, catddb.Options{Namespace: sub + "/"})
+		if err != nil {
+			b.Close()
+			t.Close()
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 		where := u
 		where.RawQuery = ""
-		return &Target{Bucket: b, Refs: refcount.Namespace(t, sub+"/"), Location: where.Redacted(), EndToEnd: true}, nil
+		return &Target{Bucket: b, Refs: refcount.Namespace(t, sub+"/"), Catalog: cat, Location: where.Redacted(), EndToEnd: true}, nil
 	default:
 		return nil, fmt.Errorf("bench: unsupported store %q", store)
 	}
@@ -119,3 +138,7 @@ func (sharedBucket) Close() error { return nil }
 type sharedRefs struct{ refcount.Store }
 
 func (sharedRefs) Close() error { return nil }
+
+type sharedCatalog struct{ catalog.Store }
+
+func (sharedCatalog) Close() error { return nil }

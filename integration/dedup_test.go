@@ -87,7 +87,7 @@ func TestDedupSharedSystemPrompt(t *testing.T) {
 	if got := len(st.segmentObjects(t)); got != want {
 		t.Errorf("bucket holds %d segment objects, want %d (%d of the prompt, stored once, + %d of the unique messages)", got, want, promptSegments, unique)
 	}
-	stats, err := writers[0].Stats(ctx)
+	stats, err := writers[0].Stats(ctx, vault.StatsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -41,7 +42,7 @@ func TestRoundTripSample(t *testing.T) {
 	}
 	t.Logf("%d conversations round-tripped equal as JSON, %d of them byte-identical to the input line", len(convs), identical)
 
-	stats, err := reader.Stats(ctx)
+	stats, err := reader.Stats(ctx, vault.StatsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,26 +55,41 @@ func TestRoundTripSample(t *testing.T) {
 	t.Logf("stats: %d conversations, %d tokens, %d segments, %d models, %d bytes stored (%.3f bytes/token)",
 		stats.Conversations, stats.Tokens, stats.Segments, stats.Models, stats.StoredBytes, stats.BytesPerToken)
 
-	// List pages through every stored id exactly once. (Its order is the manifest keys' order,
-	// which is not quite id order: "a-b" sorts before "a" once the key suffix is appended.)
-	var listed []string
-	for cursor := ""; ; {
-		page, err := reader.List(ctx, vault.ListOptions{Limit: 64, Cursor: cursor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range page.Conversations {
-			listed = append(listed, s.ID)
-		}
-		if cursor = page.Next; cursor == "" {
-			break
+	// List pages through every stored id exactly once, from the catalog in DynamoDB: all of
+	// them, and one application's, newest first. The batch stored them all in the same
+	// millisecond and the sample has no created times, so the order is by id, descending.
+	app := convs[0].Application
+	var all, wantApp []string
+	for _, c := range convs {
+		all = append(all, c.ID)
+		if c.Application == app {
+			wantApp = append(wantApp, c.ID)
 		}
 	}
-	want := ids(convs)
-	slices.Sort(want)
-	slices.Sort(listed)
-	if !slices.Equal(listed, want) {
-		t.Errorf("List returned %d ids, want each of the %d stored ones once", len(listed), len(want))
+	slices.Sort(all)
+	slices.Reverse(all)
+	slices.Sort(wantApp)
+	slices.Reverse(wantApp)
+	for _, tc := range []struct {
+		q    catalog.Query
+		want []string
+	}{{catalog.Query{Limit: 64}, all}, {catalog.Query{Application: app, Limit: 7}, wantApp}} {
+		var listed []string
+		for {
+			page, err := reader.List(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range page.Entries {
+				listed = append(listed, e.ID)
+			}
+			if tc.q.Cursor = page.Next; tc.q.Cursor == "" {
+				break
+			}
+		}
+		if !slices.Equal(listed, tc.want) {
+			t.Errorf("List(application %q) returned %d ids, want the %d stored, newest (highest id) first", tc.q.Application, len(listed), len(tc.want))
+		}
 	}
 }
 

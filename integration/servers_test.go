@@ -21,6 +21,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
+	catddb "github.com/stowken/stowken/catalog/dynamodb"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
@@ -236,7 +237,11 @@ func (st *store) open(t *testing.T, opts vault.Options) *vault.Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Bucket, opts.Refs = b, r
+	cat, err := catddb.Open(ctx, st.TableURL, catddb.Options{Options: dynamodb.Options{Credentials: st.creds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Bucket, opts.Refs, opts.Catalog = b, r, cat
 	v, err := vault.New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)

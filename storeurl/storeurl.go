@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"strings"
 
+	catddb "github.com/stowken/stowken/catalog/dynamodb"
 	"github.com/stowken/stowken/objstore/s3"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/refcount/dynamodb"
@@ -126,15 +127,20 @@ func Open(ctx context.Context, store, refs string, opts vault.Options) (*vault.V
 	if err != nil {
 		return nil, err
 	}
-	opts.Bucket, opts.Refs = b, refcount.Namespace(t, Namespace(loc.Bucket))
+	cat, err := catddb.Open(ctx, loc.Table, catddb.Options{Namespace: Namespace(loc.Bucket)})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("storeurl: %w", err), b.Close(), t.Close())
+	}
+	opts.Bucket, opts.Refs, opts.Catalog = b, refcount.Namespace(t, Namespace(loc.Bucket)), cat
 	v, err := vault.New(ctx, opts)
 	if err != nil {
-		return nil, errors.Join(err, b.Close(), t.Close())
+		return nil, errors.Join(err, b.Close(), cat.Close(), t.Close())
 	}
 	return v, nil
 }
 
-// Namespace is the prefix under which an S3 store keeps its segments in the reference table:
+// Namespace is the prefix under which an S3 store keeps its segments (and its catalog) in the
+// reference table:
 // 16 hex digits of the SHA-256 of "bucket/prefix", and ":". Stores that share a table (two
 // prefixes, one table) thereby never mistake each other's heads for their own objects.
 func Namespace(bucket *url.URL) string {

@@ -116,7 +116,7 @@ func TestLocal(t *testing.T) {
 				t.Fatalf("Open: %v", err)
 			}
 			defer v.Close()
-			st, err := v.Stats(ctx)
+			st, err := v.Stats(ctx, vault.StatsOptions{})
 			if err != nil {
 				t.Fatalf("Stats: %v", err)
 			}

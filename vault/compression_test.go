@@ -18,13 +18,13 @@ func TestChatCorpusBytesPerToken(t *testing.T) {
 	v, _, _ := newMemVault(t, Options{})
 	ctx := context.Background()
 	for _, f := range corpus.Glob(t, "chat/*.jsonl.gz") {
-		before, err := v.Stats(ctx)
+		before, err := v.Stats(ctx, StatsOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		convs, _ := readCorpus(t, f, 1)
 		storeAll(t, v, convs)
-		after, err := v.Stats(ctx)
+		after, err := v.Stats(ctx, StatsOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +32,7 @@ func TestChatCorpusBytesPerToken(t *testing.T) {
 		t.Logf("%-32s %6d conversations %9d tokens %9d bytes added  %.3f B/token (marginal, shared store)",
 			filepath.Base(f), len(convs), tokens, bytes, float64(bytes)/float64(tokens))
 	}
-	st, err := v.Stats(ctx)
+	st, err := v.Stats(ctx, StatsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,10 @@ import (
 )
 
 // Delete removes a stored conversation: first its manifest (the conversation is gone from that
-// moment), then its references, then it marks the segments for the collector. A crash after the
-// manifest is gone leaks references, which Verify reclaims; it never loses data. Deleting a
-// conversation that does not exist returns ErrNotFound.
+// moment), then its catalog entry and its references, then it marks the segments for the
+// collector. A crash after the manifest is gone leaks references and may leave the catalog
+// entry, which Verify reclaims; it never loses data. Deleting a conversation that does not
+// exist returns ErrNotFound.
 func (v *Vault) Delete(ctx context.Context, id string) error {
 	m, err := v.readManifest(ctx, id)
 	if err != nil {
@@ -19,6 +20,12 @@ func (v *Vault) Delete(ctx context.Context, id string) error {
 	}
 	if err := v.bucket.Delete(ctx, manifestKey(id)); err != nil && !errors.Is(err, objstore.ErrNotFound) {
 		return fmt.Errorf("vault: delete %q: %w", id, err)
+	}
+	var catalogErr error
+	if v.catalog != nil {
+		if err := v.catalog.Delete(ctx, id, m.Nonce); err != nil {
+			catalogErr = fmt.Errorf("vault: delete %q: manifest deleted, catalog entry left (verify --repair removes it): %w", id, err)
+		}
 	}
 	segs := m.Segments()
 	if err := v.refs.RemoveRefs(ctx, m.Owner(), segs); err != nil {
@@ -28,5 +35,5 @@ func (v *Vault) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("vault: delete %q: mark segments for gc: %w", id, err)
 	}
 	v.log.Debug("deleted", "id", id, "segments", len(segs))
-	return nil
+	return catalogErr
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
@@ -12,11 +13,15 @@ import (
 	refmem "github.com/stowken/stowken/refcount/mem"
 )
 
-// newMemVault returns a vault over fresh in-memory backends, closed with the test.
+// newMemVault returns a vault over fresh in-memory backends (bucket, references and catalog),
+// closed with the test.
 func newMemVault(t testing.TB, opts Options) (*Vault, objstore.Bucket, refcount.Store) {
 	t.Helper()
 	b, r := objmem.New(), refmem.New()
 	opts.Bucket, opts.Refs = b, r
+	if opts.Catalog == nil {
+		opts.Catalog = catmem.New()
+	}
 	v, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)

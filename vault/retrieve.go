@@ -57,30 +57,36 @@ func (v *Vault) Manifest(ctx context.Context, id string) (*manifest.Manifest, er
 }
 
 func (v *Vault) readManifest(ctx context.Context, id string) (*manifest.Manifest, error) {
-	if err := conversation.ValidateID(id); err != nil {
-		return nil, err
-	}
-	m, err := v.readManifestKey(ctx, manifestKey(id))
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if m.ID != id {
-		return nil, fmt.Errorf("%w: manifest under %q names conversation %q", ErrCorrupt, id, m.ID)
-	}
-	return m, nil
+	m, _, err := v.readManifestSized(ctx, id)
+	return m, err
 }
 
-// readManifestKey reads and decodes the manifest stored under key.
-func (v *Vault) readManifestKey(ctx context.Context, key string) (*manifest.Manifest, error) {
-	data, _, err := v.bucket.Get(ctx, key)
-	if errors.Is(err, objstore.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+// readManifestSized reads the manifest of id and returns its stored size too.
+func (v *Vault) readManifestSized(ctx context.Context, id string) (*manifest.Manifest, int64, error) {
+	if err := conversation.ValidateID(id); err != nil {
+		return nil, 0, err
+	}
+	m, size, err := v.readManifestKey(ctx, manifestKey(id))
+	if errors.Is(err, ErrNotFound) {
+		return nil, 0, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("vault: read manifest %s: %w", key, err)
+		return nil, 0, err
+	}
+	if m.ID != id {
+		return nil, 0, fmt.Errorf("%w: manifest under %q names conversation %q", ErrCorrupt, id, m.ID)
+	}
+	return m, size, nil
+}
+
+// readManifestKey reads and decodes the manifest stored under key, and returns its size.
+func (v *Vault) readManifestKey(ctx context.Context, key string) (*manifest.Manifest, int64, error) {
+	data, _, err := v.bucket.Get(ctx, key)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("vault: read manifest %s: %w", key, err)
 	}
 	var m *manifest.Manifest
 	err = v.withModel(ctx, func() error {
@@ -88,12 +94,12 @@ func (v *Vault) readManifestKey(ctx context.Context, key string) (*manifest.Mani
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: manifest %s: %w", ErrCorrupt, key, err)
+		return nil, 0, fmt.Errorf("%w: manifest %s: %w", ErrCorrupt, key, err)
 	}
 	if manifestKey(m.ID) != key {
-		return nil, fmt.Errorf("%w: manifest %s names conversation %q", ErrCorrupt, key, m.ID)
+		return nil, 0, fmt.Errorf("%w: manifest %s names conversation %q", ErrCorrupt, key, m.ID)
 	}
-	return m, nil
+	return m, int64(len(data)), nil
 }
 
 // assemble rebuilds the conversation of m.

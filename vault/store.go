@@ -246,7 +246,7 @@ func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 		if !errors.Is(err, objstore.ErrExists) || attempt == 3 {
 			break
 		}
-		p.res, p.err = v.storeExisted(ctx, p.c, m, p.refs, p.res)
+		p.res, p.err = v.storeExisted(ctx, p.c, m, int64(len(encoded)), p.refs, p.res)
 		if !errors.Is(p.err, ErrNotFound) {
 			return
 		}
@@ -255,6 +255,7 @@ func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 	switch {
 	case err == nil:
 		p.res.StoredBytes += int64(len(encoded))
+		p.err = v.putCatalog(ctx, m, int64(len(encoded)))
 		r := p.ops.snapshot()
 		v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
 			"bytes", p.res.StoredBytes, "s3_puts", r.S3Puts, "s3_gets", r.S3Gets, "refs_reads", r.RefsReads, "refs_writes", r.RefsWrites)
@@ -272,8 +273,11 @@ func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 // references; the same conversation is success, a different one ErrConflict). When the
 // manifest was deleted before it could be read, it returns ErrNotFound with everything kept,
 // and the caller writes its manifest again.
-func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, m *manifest.Manifest, ids []string, res StoreResult) (StoreResult, error) {
-	existing, err := v.readManifest(ctx, c.ID)
+//
+// Either way the conversation's catalog entry is written again, so that storing a conversation
+// again repairs a catalog entry a crash left out.
+func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, m *manifest.Manifest, size int64, ids []string, res StoreResult) (StoreResult, error) {
+	existing, existingSize, err := v.readManifestSized(ctx, c.ID)
 	if errors.Is(err, ErrNotFound) {
 		return res, err
 	}
@@ -281,7 +285,7 @@ func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, 
 		return res, fmt.Errorf("vault: store %q: manifest exists but cannot be read: %w", c.ID, err)
 	}
 	if existing.Nonce == m.Nonce {
-		return res, nil
+		return res, v.putCatalog(ctx, m, size)
 	}
 	stored, err := v.assemble(ctx, existing)
 	if err != nil {
@@ -305,7 +309,7 @@ func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, 
 	}
 	// Segments this call uploaded stay counted: they are stored until GC collects them.
 	res.Existed = true
-	return res, nil
+	return res, v.putCatalog(ctx, existing, existingSize)
 }
 
 // dropRefs removes owner's references (of a Store that failed or found its conversation stored

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stowken/stowken/catalog"
+	catbolt "github.com/stowken/stowken/catalog/bolt"
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
@@ -32,6 +34,8 @@ var (
 	ErrCorrupt = errors.New("vault: stored data is corrupt")
 	// ErrMissingSegment: a manifest references a segment object that does not exist.
 	ErrMissingSegment = errors.New("vault: segment missing")
+	// ErrNoCatalog: the call needs a catalog and the vault was opened without one.
+	ErrNoCatalog = errors.New("vault: no catalog (Options.Catalog)")
 )
 
 // Defaults for Options.
@@ -45,6 +49,11 @@ const (
 type Options struct {
 	Bucket objstore.Bucket
 	Refs   refcount.Store
+	// Catalog keeps a summary of every stored conversation, for List, Stats and export. Store
+	// writes an entry after the manifest and Delete removes it after the manifest; it is
+	// rebuilt from the manifests by Verify with Repair. OpenLocal and storeurl.Open always
+	// set one; without it, List and Stats fail with ErrNoCatalog.
+	Catalog catalog.Store
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// CacheBytes bounds the cache of encoded segments used by Retrieve (default 64 MiB).
@@ -66,6 +75,7 @@ type Options struct {
 type Vault struct {
 	bucket    objstore.Bucket
 	refs      refcount.Store
+	catalog   catalog.Store // nil when opened without one
 	log       *slog.Logger
 	codec     *codec.Codec
 	manifests *manifest.Encoder
@@ -99,6 +109,7 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 		return nil, err
 	}
 	v := &Vault{
+		catalog:     opts.Catalog,
 		log:         opts.Logger,
 		codec:       c,
 		manifests:   me,
@@ -138,8 +149,8 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 }
 
 // OpenLocal opens (creating if needed) the embedded local store in dir: segment objects and
-// manifests under dir/objects, references in the single file dir/refs.db. The local store is
-// for one process at a time.
+// manifests under dir/objects, references and the catalog in the single file dir/refs.db. The
+// local store is for one process at a time.
 func OpenLocal(ctx context.Context, dir string, opts Options) (*Vault, error) {
 	b, err := fs.Open(filepath.Join(dir, "objects"))
 	if err != nil {
@@ -150,7 +161,13 @@ func OpenLocal(ctx context.Context, dir string, opts Options) (*Vault, error) {
 		b.Close()
 		return nil, fmt.Errorf("vault: open local store %s: %w", dir, err)
 	}
-	opts.Bucket, opts.Refs = b, r
+	cat, err := catbolt.New(r.DB())
+	if err != nil {
+		b.Close()
+		r.Close()
+		return nil, fmt.Errorf("vault: open local store %s: %w", dir, err)
+	}
+	opts.Bucket, opts.Refs, opts.Catalog = b, r, cat
 	v, err := New(ctx, opts)
 	if err != nil {
 		b.Close()
@@ -159,9 +176,13 @@ func OpenLocal(ctx context.Context, dir string, opts Options) (*Vault, error) {
 	return v, err
 }
 
-// Close closes the bucket and the reference store.
+// Close closes the bucket, the catalog and the reference store.
 func (v *Vault) Close() error {
-	return errors.Join(v.bucket.Close(), v.refs.Close())
+	var cerr error
+	if v.catalog != nil {
+		cerr = v.catalog.Close()
+	}
+	return errors.Join(v.bucket.Close(), cerr, v.refs.Close())
 }
 
 // Requests counts the requests a Vault made to its backends.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
@@ -380,8 +381,8 @@ func TestConcurrentStoreRetrieveDelete(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 	// Delete everything, collect, and nothing may remain.
-	page, _ := v.List(ctx, ListOptions{Limit: 1000})
-	for _, s := range page.Conversations {
+	page, _ := v.List(ctx, catalog.Query{Limit: 1000})
+	for _, s := range page.Entries {
 		if err := v.Delete(ctx, s.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -391,42 +392,6 @@ func TestConcurrentStoreRetrieveDelete(t *testing.T) {
 	}
 	if n := countSegments(t, b); n != 0 {
 		t.Fatalf("%d segment objects left after deleting everything and GC", n)
-	}
-}
-
-func TestListFiltersAndCursor(t *testing.T) {
-	v, _, _ := newMemVault(t, Options{})
-	ctx := context.Background()
-	for i := 0; i < 25; i++ {
-		c := &conversation.Conversation{ID: fmt.Sprintf("id-%02d", i), Application: []string{"a", "b"}[i%2], Model: []string{"m1", "m2", "m3"}[i%3],
-			Tokenizer: "cl100k_base", Messages: []conversation.Message{{Role: "user", Content: "hi"}}}
-		if _, err := v.Store(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var seen []string
-	cursor := ""
-	for {
-		page, err := v.List(ctx, ListOptions{Application: "a", Limit: 4, Cursor: cursor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range page.Conversations {
-			if s.Application != "a" {
-				t.Fatalf("filter leaked %+v", s)
-			}
-			seen = append(seen, s.ID)
-		}
-		if cursor = page.Next; cursor == "" {
-			break
-		}
-	}
-	if len(seen) != 13 || seen[0] != "id-00" || seen[12] != "id-24" {
-		t.Fatalf("paged list = %v", seen)
-	}
-	page, _ := v.List(ctx, ListOptions{Application: "b", Model: "m1"})
-	if len(page.Conversations) != 4 { // 3, 9, 15, 21
-		t.Fatalf("app b model m1: %d conversations", len(page.Conversations))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
@@ -20,7 +21,8 @@ const DefaultMinAge = 24 * time.Hour
 // VerifyOptions configure Verify.
 type VerifyOptions struct {
 	// Repair fixes what can be fixed without risk: it adds missing references of stored
-	// conversations, removes leaked references, and hands unreferenced segments to the collector.
+	// conversations, removes leaked references, hands unreferenced segments to the collector,
+	// and rebuilds the catalog's entries from the manifests.
 	Repair bool
 	// MinAge protects in-flight writes: references and objects younger than this are never
 	// treated as leaks (default 24h; never less than the writer deadline, Options.StoreTimeout).
@@ -37,14 +39,17 @@ type VerifyReport struct {
 	MissingSegments  int `json:"missing_segments"`
 	CorruptSegments  int `json:"corrupt_segments"`
 	// Reference problems, repairable.
-	MissingRefs   int      `json:"missing_refs"`   // a stored conversation lacks a reference on a segment it uses
-	MissingHeads  int      `json:"missing_heads"`  // a referenced object has no head item
-	LeakedRefs    int      `json:"leaked_refs"`    // references whose owner has no manifest (older than MinAge)
-	LeakedObjects int      `json:"leaked_objects"` // objects without a head and without references (older than MinAge)
-	Unreferenced  int      `json:"unreferenced"`   // live heads with no reference, handed to the collector
-	DanglingHeads int      `json:"dangling_heads"` // heads whose object is missing and that no manifest uses
-	Repaired      int      `json:"repaired"`
-	Problems      []string `json:"problems"`
+	MissingRefs   int `json:"missing_refs"`   // a stored conversation lacks a reference on a segment it uses
+	MissingHeads  int `json:"missing_heads"`  // a referenced object has no head item
+	LeakedRefs    int `json:"leaked_refs"`    // references whose owner has no manifest (older than MinAge)
+	LeakedObjects int `json:"leaked_objects"` // objects without a head and without references (older than MinAge)
+	Unreferenced  int `json:"unreferenced"`   // live heads with no reference, handed to the collector
+	DanglingHeads int `json:"dangling_heads"` // heads whose object is missing and that no manifest uses
+	// Catalog problems, repairable (older than MinAge).
+	MissingCatalogEntries int      `json:"missing_catalog_entries"` // a stored conversation has no catalog entry
+	StaleCatalogEntries   int      `json:"stale_catalog_entries"`   // an entry summarizes no stored conversation, or another copy
+	Repaired              int      `json:"repaired"`
+	Problems              []string `json:"problems"`
 }
 
 // OK reports whether every stored conversation is intact (leaks are not data problems).
@@ -88,7 +93,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	// failed to load, corruption): their owners are unknown, and their references are not leaks.
 	unreadable := map[string]bool{}
 	if err := v.bucket.List(ctx, manifestsPrefix, func(a objstore.Attrs) error {
-		m, err := v.readManifestKey(ctx, a.Key)
+		m, _, err := v.readManifestKey(ctx, a.Key)
 		switch {
 		case errors.Is(err, ErrNotFound): // deleted since the listing
 		case err != nil:
@@ -197,10 +202,14 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	if rep.LeakedRefs > 0 {
 		problem("%d leaked references (owner has no manifest)", rep.LeakedRefs)
 	}
+	if err := v.verifyCatalog(ctx, manifests, cutoff, &rep, opts.Repair, problem); err != nil {
+		return rep, fmt.Errorf("vault: verify: %w", err)
+	}
 	v.log.Info("verify", "manifests", rep.Manifests, "segments", rep.Segments, "ok", rep.OK(),
 		"missing_segments", rep.MissingSegments, "corrupt_segments", rep.CorruptSegments,
 		"corrupt_manifests", rep.CorruptManifests, "missing_refs", rep.MissingRefs,
-		"leaked_refs", rep.LeakedRefs, "leaked_objects", rep.LeakedObjects, "repaired", rep.Repaired)
+		"leaked_refs", rep.LeakedRefs, "leaked_objects", rep.LeakedObjects, "missing_catalog_entries", rep.MissingCatalogEntries,
+		"stale_catalog_entries", rep.StaleCatalogEntries, "repaired", rep.Repaired)
 	return rep, nil
 }
 
@@ -299,4 +308,68 @@ func (v *Vault) adoptSegment(ctx context.Context, seg string) error {
 func ownerManifestKey(owner string) string {
 	_, id, _ := strings.Cut(owner, ":")
 	return manifestKey(id)
+}
+
+// verifyCatalog checks that every stored conversation has its catalog entry and that every
+// entry summarizes a stored conversation, and with repair makes it so: the manifests are the
+// truth. Entries and manifests younger than cutoff are left alone (a Store or Delete may be
+// between its steps), and each repair re-reads the manifest first, so a conversation stored
+// or deleted since the listing keeps its entry or its absence.
+func (v *Vault) verifyCatalog(ctx context.Context, manifests []*manifest.Manifest, cutoff time.Time, rep *VerifyReport, repair bool, problem func(string, ...any)) error {
+	if v.catalog == nil {
+		return nil
+	}
+	byID := make(map[string]*manifest.Manifest, len(manifests))
+	for _, m := range manifests {
+		byID[m.ID] = m
+	}
+	var stale []catalog.Entry
+	listed := map[string]bool{}
+	err := v.ListAll(ctx, catalog.Query{}, func(e catalog.Entry) error {
+		listed[e.ID] = true
+		if m := byID[e.ID]; (m == nil || m.Nonce != e.Nonce) && e.StoredAt.Before(cutoff) {
+			stale = append(stale, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list the catalog: %w", err)
+	}
+	// fix writes the entry of the conversation's current manifest, or deletes entry e when
+	// none is stored.
+	fix := func(id string, e *catalog.Entry) error {
+		m, size, err := v.readManifestSized(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound) && e != nil:
+			err = v.catalog.Delete(ctx, id, e.Nonce)
+		case err == nil:
+			err = v.catalog.Put(ctx, catalogEntry(m, size))
+		}
+		if err == nil {
+			rep.Repaired++
+		}
+		return err
+	}
+	for _, e := range stale {
+		rep.StaleCatalogEntries++
+		problem("catalog entry %q (nonce %s) summarizes no stored conversation", e.ID, e.Nonce)
+		if repair {
+			if err := fix(e.ID, &e); err != nil {
+				return fmt.Errorf("repair catalog entry %q: %w", e.ID, err)
+			}
+		}
+	}
+	for _, m := range manifests {
+		if listed[m.ID] || !time.UnixMilli(m.StoredAt).Before(cutoff) {
+			continue
+		}
+		rep.MissingCatalogEntries++
+		problem("conversation %q has no catalog entry", m.ID)
+		if repair {
+			if err := fix(m.ID, nil); err != nil {
+				return fmt.Errorf("repair catalog entry %q: %w", m.ID, err)
+			}
+		}
+	}
+	return nil
 }

@@ -231,6 +231,7 @@ func TestImportBadLines(t *testing.T) {
 		}
 	}
 	got := s.listIDs()
+	sort.Strings(got)
 	sort.Strings(ids)
 	if !slices.Equal(got, ids) {
 		t.Errorf("stored ids %v, want the %d good ones %v", got, len(ids), ids)
@@ -442,14 +443,22 @@ func TestLsFilters(t *testing.T) {
 	convs, lines := demoJSONL(t, 21, 12)
 	s.ok("import", writeFile(t, "demo.jsonl", []byte(strings.Join(lines, "\n"))))
 
+	// ls lists newest first: by created time (milliseconds), then id, descending.
 	match := func(keep func(c *conversation.Conversation) bool) []string {
-		var ids []string
+		var kept []*conversation.Conversation
 		for _, c := range convs {
 			if keep(c) {
-				ids = append(ids, c.ID)
+				kept = append(kept, c)
 			}
 		}
-		sort.Strings(ids)
+		sort.Slice(kept, func(i, j int) bool {
+			a, b := kept[i].CreatedAt.UnixMilli(), kept[j].CreatedAt.UnixMilli()
+			return a > b || a == b && kept[i].ID > kept[j].ID
+		})
+		var ids []string
+		for _, c := range kept {
+			ids = append(ids, c.ID)
+		}
 		return ids
 	}
 	sorted := make([]*conversation.Conversation, len(convs))
@@ -534,7 +543,7 @@ func TestStatsGCVerify(t *testing.T) {
 
 	before := s.stats()
 	if before.Conversations != int64(len(lines))+1 || before.Tokens == 0 || before.Segments == 0 ||
-		before.StoredBytes != before.SegmentBytes+before.ManifestBytes+before.ModelBytes {
+		before.StoredBytes != before.SegmentBytes+before.ManifestBytes+before.ModelBytes+before.CatalogBytes || before.CatalogBytes == 0 {
 		t.Fatalf("stats after import: %+v", before)
 	}
 	var raw map[string]any

@@ -64,7 +64,7 @@ func runDemo(ctx context.Context, e *env, c *command, args []string) error {
 		}
 
 		fmt.Fprintf(e.stdout, "\n== stats\n")
-		st, err := v.Stats(ctx)
+		st, err := v.Stats(ctx, vault.StatsOptions{})
 		if err != nil {
 			return err
 		}

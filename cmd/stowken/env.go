@@ -58,7 +58,7 @@ type command struct {
 // commands lists the subcommands in the order "stowken help" shows them.
 var commands = []*command{
 	initCommand, putCommand, importCommand, getCommand, rmCommand, lsCommand,
-	statsCommand, gcCommand, verifyCommand, demoCommand, benchCommand,
+	statsCommand, segmentsCommand, exportCommand, gcCommand, verifyCommand, demoCommand, benchCommand,
 }
 
 func findCommand(name string) *command {

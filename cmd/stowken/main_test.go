@@ -100,6 +100,7 @@ type testStats struct {
 	SegmentBytes  int64 `json:"segment_bytes"`
 	ManifestBytes int64 `json:"manifest_bytes"`
 	ModelBytes    int64 `json:"model_bytes"`
+	CatalogBytes  int64 `json:"catalog_bytes"`
 	Segments      int64 `json:"segments"`
 }
 

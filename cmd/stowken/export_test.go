@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/export"
+	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/tokenizer"
+)
+
+// TestExportRoundTrips exports the shared sample in all three formats: the JSONL export
+// imports into a new store as the same conversations; the OpenAI export parses back to the
+// same messages; the Megatron export decodes to each conversation's tokens.
+func TestExportRoundTrips(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	s.ok("import", corpus.Path(t, "sample.jsonl"))
+	want := map[string]*conversation.Conversation{}
+	err := corpus.Lines(corpus.Path(t, "sample.jsonl"), func(line []byte, _ int) error {
+		c, err := conversation.Parse(line)
+		want[c.ID] = c
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := s.listIDs("--oldest") // the order of an --oldest export
+	if len(order) != len(want) {
+		t.Fatalf("listed %d of %d conversations", len(order), len(want))
+	}
+	dir := t.TempDir()
+
+	// jsonl (gzip): import into a fresh store, retrieve everything, compare.
+	gz := filepath.Join(dir, "all.jsonl.gz")
+	s.ok("export", "--format", "jsonl", "--oldest", "-o", gz)
+	again := newStore(t)
+	again.ok("import", gz)
+	got := again.listIDs()
+	sort.Strings(got)
+	ids := slices.Sorted(func(yield func(string) bool) {
+		for id := range want {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	if !slices.Equal(got, ids) {
+		t.Fatalf("re-imported %d ids, want the %d exported", len(got), len(ids))
+	}
+	for _, id := range ids[:20] {
+		line := strings.TrimSpace(again.ok("get", id))
+		c, err := conversation.Parse([]byte(line))
+		if err != nil || !reflect.DeepEqual(c, want[id]) {
+			t.Fatalf("%s after export and import differs: %v", id, err)
+		}
+	}
+
+	// openai: each line is the conversation's messages.
+	out := filepath.Join(dir, "ft.jsonl")
+	s.ok("export", "--format", "openai", "--oldest", "-o", out)
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	n := 0
+	for ; sc.Scan(); n++ {
+		orig := want[order[n]]
+		c, err := export.ParseOpenAI(sc.Bytes(), orig.ID, orig.Application, orig.Model, orig.Tokenizer)
+		if err != nil {
+			t.Fatalf("line %d: %v", n+1, err)
+		}
+		a, _ := json.Marshal(c.Messages)
+		b, _ := json.Marshal(orig.Messages)
+		if string(a) != string(b) {
+			t.Fatalf("line %d (%s): messages differ:\n%s\n%s", n+1, orig.ID, a, b)
+		}
+	}
+	if n != len(order) {
+		t.Fatalf("openai export has %d lines, want %d", n, len(order))
+	}
+
+	// megatron: one document per conversation, its tokens.
+	prefix := filepath.Join(dir, "tokens")
+	s.ok("export", "--format", "megatron", "--oldest", "-o", prefix)
+	ds, err := export.OpenMegatron(prefix+".bin", prefix+".idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	if ds.Len() != len(order) {
+		t.Fatalf("megatron dataset has %d documents, want %d", ds.Len(), len(order))
+	}
+	for i, id := range order {
+		c := want[id]
+		tok, err := tokenizer.Get(c.Tokenizer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tokens []int
+		for _, m := range c.Messages {
+			if m.HasTokens() {
+				tokens = append(tokens, m.Tokens...)
+			} else {
+				tokens = append(tokens, tok.Encode(m.Content)...)
+			}
+		}
+		doc, err := ds.Tokens(i)
+		if err != nil || !slices.Equal(doc, tokens) {
+			t.Fatalf("document %d (%s): %d tokens, want %d (%v)", i, id, len(doc), len(tokens), err)
+		}
+	}
+	if r := s.run("", "export", "--format", "megatron"); r.code != 2 {
+		t.Errorf("megatron to stdout: %v", r)
+	}
+}
+
+// TestSegmentsTop lists the most shared segments of the demo data: each is used by more than
+// one conversation, in descending order, with its role and text.
+func TestSegmentsTop(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	_, lines := demoJSONL(t, 5, 12)
+	s.ok("import", writeFile(t, "demo.jsonl", []byte(strings.Join(lines, "\n"))))
+	var segs []segmentJSON
+	for _, line := range strings.Split(strings.TrimSpace(s.ok("segments", "--top", "3", "--json")), "\n") {
+		var sg segmentJSON
+		if err := json.Unmarshal([]byte(line), &sg); err != nil {
+			t.Fatal(err)
+		}
+		segs = append(segs, sg)
+	}
+	if len(segs) != 3 {
+		t.Fatalf("segments --top 3 listed %d", len(segs))
+	}
+	for i, sg := range segs {
+		if sg.Conversations < 2 || sg.Role == "" || sg.Text == "" || sg.Tokens == 0 || sg.SavedBytes != int64(sg.Conversations-1)*sg.Bytes ||
+			i > 0 && sg.Conversations > segs[i-1].Conversations {
+			t.Errorf("segment %d: %+v", i, sg)
+		}
+	}
+	if table := s.ok("segments", "--top", "2"); !strings.HasPrefix(table, "SEGMENT") || strings.Count(table, "\n") != 3 {
+		t.Errorf("segments table:\n%s", table)
+	}
+}

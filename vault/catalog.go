@@ -1,0 +1,110 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/manifest"
+)
+
+// The catalog holds a summary of every stored conversation (catalog.Entry), so that listing,
+// statistics and exports read summaries instead of every manifest. The manifest stays the
+// truth: Store writes the entry after the manifest, Delete removes it after the manifest, and
+// a crash in between leaves the catalog behind the manifests until Verify with Repair
+// reconciles them (or, for a Store, until the same conversation is stored again).
+
+// Limits on the metadata a catalog entry carries: top-level scalars only, with keys and values
+// of at most these many bytes; longer ones are left out of the entry (the manifest keeps them).
+const (
+	maxCatalogMetaKey   = 128
+	maxCatalogMetaValue = 256
+)
+
+// catalogEntry summarizes m, whose stored manifest takes manifestBytes.
+func catalogEntry(m *manifest.Manifest, manifestBytes int64) catalog.Entry {
+	e := catalog.Entry{
+		ID: m.ID, Nonce: m.Nonce, Application: m.Application, Model: m.Model, Tokenizer: m.Tokenizer,
+		StoredAt: time.UnixMilli(m.StoredAt).UTC(), Messages: len(m.Messages),
+		StoredBytes: manifestBytes + m.Totals.SegmentBytes,
+	}
+	if t, err := time.Parse(time.RFC3339Nano, m.CreatedAt); err == nil {
+		e.CreatedAt = t
+	}
+	for _, msg := range m.Messages {
+		if e.Tokens == nil {
+			e.Tokens = map[string]int64{}
+		}
+		e.Tokens[msg.Role] += int64(msg.Tokens)
+	}
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(m.Metadata, &meta) == nil {
+		for k, raw := range meta {
+			v, ok := metadataScalar(raw)
+			if ok && k != "" && len(k) <= maxCatalogMetaKey && len(v) <= maxCatalogMetaValue && utf8.ValidString(k) {
+				if e.Metadata == nil {
+					e.Metadata = map[string]string{}
+				}
+				e.Metadata[k] = v
+			}
+		}
+	}
+	return e
+}
+
+// metadataScalar returns a JSON scalar as the catalog keeps it: a string as it is, a number or
+// boolean as its JSON text. Null, objects and arrays are not kept.
+func metadataScalar(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err == nil && !bytes.ContainsRune([]byte(s), 0)
+	case '{', '[', 'n':
+		return "", false
+	default:
+		return string(raw), true
+	}
+}
+
+// putCatalog writes the catalog entry of a stored manifest.
+func (v *Vault) putCatalog(ctx context.Context, m *manifest.Manifest, manifestBytes int64) error {
+	if v.catalog == nil {
+		return nil
+	}
+	if err := v.catalog.Put(ctx, catalogEntry(m, manifestBytes)); err != nil {
+		return fmt.Errorf("vault: %q is stored, but its catalog entry was not written (storing it again or verify --repair writes it): %w", m.ID, err)
+	}
+	return nil
+}
+
+// List returns a page of the catalog: summaries of stored conversations matching q, newest
+// first unless q.Oldest (see catalog.Query for filters, limits and cursors). It reads the
+// catalog only, so its cost follows the page, not the size of the store. An entry whose
+// conversation was deleted by a Delete that failed half-way is listed until Verify repairs it.
+func (v *Vault) List(ctx context.Context, q catalog.Query) (catalog.Page, error) {
+	if v.catalog == nil {
+		return catalog.Page{}, ErrNoCatalog
+	}
+	page, err := v.catalog.List(ctx, q)
+	if err != nil {
+		return page, fmt.Errorf("vault: list: %w", err)
+	}
+	return page, nil
+}
+
+// ListAll calls fn for every catalog entry matching q (its Limit and Cursor are ignored).
+func (v *Vault) ListAll(ctx context.Context, q catalog.Query, fn func(catalog.Entry) error) error {
+	if v.catalog == nil {
+		return ErrNoCatalog
+	}
+	return catalog.ListAll(ctx, v.catalog, q, fn)
+}
