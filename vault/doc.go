@@ -139,6 +139,14 @@
 // conversation deleted while it was read as ErrNotFound, not as a missing segment. Both were
 // found by TestConcurrentStoreRetrieveDelete run under load (several copies at once).
 //
+// (p) A Store's catalog write races a Delete of the same conversation: the Delete reads the
+// new manifest, deletes it and its catalog entry, and only then does the Store write the
+// entry. The catalog then lists a conversation that is gone, until Verify with Repair (past
+// its minimum age) removes the entry. No data is at stake: the manifest is the truth, and
+// the stale entry names a nonce no manifest has. Closing the window would cost every Store a
+// request after its catalog write. TestConcurrentStoreRetrieveDelete repairs and checks the
+// catalog against the manifests.
+//
 // StoreBatch's pack segments follow the same rules: every member references the pack before
 // it is uploaded, and a failed member drops only its own references. TestGCModel covers them.
 package vault
