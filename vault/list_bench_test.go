@@ -6,8 +6,11 @@ import (
 	"testing"
 
 	"github.com/stowken/stowken/catalog"
+	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
+	objmem "github.com/stowken/stowken/objstore/mem"
+	refmem "github.com/stowken/stowken/refcount/mem"
 )
 
 // The listing benchmarks run over one in-memory store holding the whole API replay corpus
@@ -23,7 +26,11 @@ var listBench struct {
 
 func listBenchVault(b *testing.B) *Vault {
 	listBench.once.Do(func() {
-		v, _, _ := newMemVault(b, Options{})
+		// Not newMemVault: the store outlives the benchmark that builds it.
+		v, err := New(context.Background(), Options{Bucket: objmem.New(), Refs: refmem.New(), Catalog: catmem.New()})
+		if err != nil {
+			b.Fatal(err)
+		}
 		convs, _ := readCorpus(b, corpus.Path(b, "api-replay.jsonl.gz"), 1)
 		storeAll(b, v, convs)
 		listBench.v = v

@@ -268,7 +268,7 @@ func printGroups(e *env, by []string, groups []catalog.Group) {
 	for _, d := range by {
 		fmt.Fprintf(tw, "%s\t", strings.ToUpper(d))
 	}
-	fmt.Fprintln(tw, "CONVERSATIONS\tMESSAGES\tINPUT TOKENS\tOUTPUT TOKENS\tBYTES\tBYTES/TOKEN\t")
+	fmt.Fprintln(tw, "CONVERSATIONS\tMESSAGES\tINPUT TOKENS\tOUTPUT TOKENS\tBYTES W/O DEDUP\tBYTES/TOKEN\t")
 	for _, g := range groups {
 		for _, d := range by {
 			fmt.Fprintf(tw, "%s\t", orDash(g.Key[d]))
