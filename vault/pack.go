@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/refcount"
@@ -17,6 +18,13 @@ import (
 // compresses with the context of its neighbours. Pieces that recur within the batch or already
 // exist in the store (system prompts, tool schemas, shared documents) stay segments of their own.
 //
+// A conversation often continues another of the same batch: an API log's request repeats the
+// previous request's messages and adds a turn; variants of one conversation share all but the
+// last reply. Such a conversation stores only what follows: its chunks for the shared messages
+// are those of the conversation it continues (its base), whose pieces are packed once, and it
+// references the base's segments and packs itself. (The references are its own: deleting the
+// base takes nothing from it.)
+//
 // packTokens is what a pack grows to before a new one starts. A retrieval reads the whole pack
 // of its conversation, so packs stay small enough to be cheap to read (about 30 KB).
 const packTokens = 32 << 10
@@ -25,6 +33,7 @@ const packTokens = 32 << 10
 // tokenizer, application and compression model, in input order, and rewrites the members'
 // manifests to reference their slices. A conversation alone in its group is left as it is.
 func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
+	bases := findBases(ps)
 	unique := v.uniqueSegments(ctx, ps)
 	type key struct {
 		tokenizer, application string
@@ -58,6 +67,94 @@ func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 	}
 	for k := range open {
 		closePack(k)
+	}
+	// In batch order, so that a base's chunks are complete before a conversation continuing it
+	// takes them over.
+	for _, p := range ps {
+		if b := bases[p]; b != nil {
+			continueBase(p.plan, b.plan)
+		}
+	}
+}
+
+// findBases finds, for each conversation of the batch, the earlier one whose messages' tokens
+// are the longest proper prefix of its own (its base), and re-cuts it to hold only the
+// messages that follow; continueBase puts the base's chunks in front once they are packed.
+func findBases(ps []*pendingStore) map[*pendingStore]*pendingStore {
+	type key struct {
+		tokenizer string
+		hash      uint64
+	}
+	full := map[key]*pendingStore{} // by the hash of all of a conversation's messages
+	bases := map[*pendingStore]*pendingStore{}
+	for _, p := range ps {
+		if p.err != nil {
+			continue
+		}
+		streams := p.plan.streams
+		prefixes := prefixHashes(streams)
+		for n := len(streams) - 1; n >= 1; n-- {
+			b := full[key{p.c.Tokenizer, prefixes[n]}]
+			if b == nil || !sameMessages(b.plan.streams, streams[:n]) {
+				continue
+			}
+			bases[p] = b
+			m := p.plan.manifest
+			m.Chunks, m.Inline, p.plan.segments, p.plan.runs = nil, nil, nil, nil
+			p.plan.addPieces(p.c.Tokenizer, streams[n:])
+			break
+		}
+		if _, ok := full[key{p.c.Tokenizer, prefixes[len(streams)]}]; !ok {
+			full[key{p.c.Tokenizer, prefixes[len(streams)]}] = p
+		}
+	}
+	return bases
+}
+
+// prefixHashes returns, for n from 0 to len(streams), a hash of the first n messages' tokens
+// (FNV-1a over the token ids and a mark after each message).
+func prefixHashes(streams [][]int) []uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	out := make([]uint64, 0, len(streams)+1)
+	out = append(out, h)
+	for _, s := range streams {
+		for _, t := range s {
+			h = (h ^ uint64(uint32(t))) * prime
+		}
+		h = (h ^ 1<<40) * prime // the message boundary: no token id is this large
+		out = append(out, h)
+	}
+	return out
+}
+
+func sameMessages(a, b [][]int) bool {
+	return slices.EqualFunc(a, b, slices.Equal)
+}
+
+// continueBase puts the chunks of base (its messages are a prefix of the plan's) in front of
+// the plan's own, which cover the messages that follow, and makes the plan reference the base's
+// segments and packs.
+func continueBase(plan, base *storePlan) {
+	m, bm := plan.manifest, base.manifest
+	m.Chunks = append(slices.Clone(bm.Chunks), m.Chunks...)
+	m.Inline = append(slices.Clone(bm.Inline), m.Inline...)
+	m.Totals.SegmentBytes += bm.Totals.SegmentBytes
+	own := map[string]bool{}
+	for _, s := range plan.segments {
+		own[s.id] = true
+	}
+	for _, s := range base.segments {
+		if !own[s.id] {
+			own[s.id] = true
+			plan.segments = append(plan.segments, s)
+		}
+	}
+	for _, pk := range base.packs {
+		if !own[pk.id] {
+			own[pk.id] = true
+			plan.packs = append(plan.packs, pk)
+		}
 	}
 }
 
@@ -140,7 +237,7 @@ func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStor
 		// The member's share of the pack's bytes, for per-conversation statistics.
 		m.Totals.SegmentBytes += int64(len(frame)) * int64(packed) / int64(len(tokens))
 		m.Inline = nil
-		plan.pack = seg
+		plan.packs = append(plan.packs, seg)
 	}
 }
 

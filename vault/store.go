@@ -130,14 +130,14 @@ func (v *Vault) begin(c *conversation.Conversation, start time.Time) *pendingSto
 	return p
 }
 
-// segmentIDs returns the ids of every segment the plan references, its pack included.
+// segmentIDs returns the ids of every segment the plan references, its packs included.
 func (plan *storePlan) segmentIDs() []string {
-	ids := make([]string, 0, len(plan.segments)+1)
+	ids := make([]string, 0, len(plan.segments)+len(plan.packs))
 	for _, s := range plan.segments {
 		ids = append(ids, s.id)
 	}
-	if plan.pack != nil {
-		ids = append(ids, plan.pack.id)
+	for _, pk := range plan.packs {
+		ids = append(ids, pk.id)
 	}
 	return ids
 }
@@ -182,7 +182,7 @@ func (v *Vault) upload(ctx context.Context, ps []*pendingStore) {
 			}
 			users[s.id] = append(users[s.id], p)
 		}
-		if pk := p.plan.pack; pk != nil {
+		for _, pk := range p.plan.packs {
 			if users[pk.id] == nil {
 				segs = append(segs, pk)
 			}
@@ -392,13 +392,45 @@ type segmentPlan struct {
 
 type storePlan struct {
 	manifest *manifest.Manifest
+	streams  [][]int       // the messages' tokens
 	segments []segmentPlan // distinct, in first-use order
-	pack     *segmentPlan  // the pack holding the inline runs, when StoreBatch packed them
-	model    uint32        // compression model of the frames and the manifest, 0 for none
+	// packs are the pack segments the chunks use, when StoreBatch packed: the conversation's
+	// own, and those of the conversation whose messages it continues (see pack.go).
+	packs []*segmentPlan
+	model uint32 // compression model of the frames and the manifest, 0 for none
 	// sampling is set while the vault samples data to build the tokenizer's next model; runs
 	// then holds the conversation's pieces.
 	sampling bool
 	runs     [][]int
+}
+
+// addPieces cuts the streams (consecutive messages) into pieces and appends them to the plan:
+// chunks, inline tokens and segments.
+func (plan *storePlan) addPieces(tokenizer string, streams [][]int) {
+	m := plan.manifest
+	seen := map[string]bool{}
+	for _, s := range plan.segments {
+		seen[s.id] = true
+	}
+	for _, p := range cutPieces(tokenizer, streams) {
+		if plan.sampling {
+			plan.runs = append(plan.runs, p.tokens)
+		}
+		if p.segment == "" {
+			m.Inline = append(m.Inline, p.tokens...)
+			if n := len(m.Chunks); n > 0 && m.Chunks[n-1].Segment == "" {
+				m.Chunks[n-1].Tokens += len(p.tokens)
+			} else {
+				m.Chunks = append(m.Chunks, manifest.Chunk{Tokens: len(p.tokens)})
+			}
+			continue
+		}
+		m.Chunks = append(m.Chunks, manifest.Chunk{Segment: p.segment, Tokens: len(p.tokens)})
+		if !seen[p.segment] {
+			seen[p.segment] = true
+			plan.segments = append(plan.segments, segmentPlan{id: p.segment, tokens: p.tokens})
+		}
+	}
 }
 
 // prepare validates and tokenizes c and builds its manifest (without owner and time) and its
@@ -443,29 +475,8 @@ func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
 		m.Totals.Tokens += len(streams[i])
 	}
 
-	plan := &storePlan{manifest: m}
+	plan := &storePlan{manifest: m, streams: streams}
 	plan.model, plan.sampling = v.activeModel(c.Tokenizer)
-	seen := map[string]bool{}
-	var inline []int
-	for _, p := range cutPieces(c.Tokenizer, streams) {
-		if plan.sampling {
-			plan.runs = append(plan.runs, p.tokens)
-		}
-		if p.segment == "" {
-			inline = append(inline, p.tokens...)
-			if n := len(m.Chunks); n > 0 && m.Chunks[n-1].Segment == "" {
-				m.Chunks[n-1].Tokens += len(p.tokens)
-			} else {
-				m.Chunks = append(m.Chunks, manifest.Chunk{Tokens: len(p.tokens)})
-			}
-			continue
-		}
-		m.Chunks = append(m.Chunks, manifest.Chunk{Segment: p.segment, Tokens: len(p.tokens)})
-		if !seen[p.segment] {
-			seen[p.segment] = true
-			plan.segments = append(plan.segments, segmentPlan{id: p.segment, tokens: p.tokens})
-		}
-	}
-	m.Inline = inline
+	plan.addPieces(c.Tokenizer, streams)
 	return plan, nil
 }

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
@@ -561,4 +563,63 @@ func TestRetrieveBatchSharesReads(t *testing.T) {
 		t.Errorf("RetrieveBatch of %d conversations over %d segments made %d GETs, want %d (one per manifest and per segment)", len(ids), segments, gets, want)
 	}
 	t.Logf("%d conversations, %d segments, %d models: %d GETs", len(ids), segments, models, gets)
+}
+
+// TestBatchContinuesBase stores an API log in one batch: request k repeats request k-1's
+// messages and adds a turn. Each turn is packed once (the packs hold about the unique tokens,
+// not every request's), every request round-trips, and deleting the requests a later one
+// continues, then collecting, leaves it intact.
+func TestBatchContinuesBase(t *testing.T) {
+	v, b, _ := newMemVault(t, Options{})
+	ctx := context.Background()
+	var convs []*conversation.Conversation
+	unique := 0
+	msgs := []conversation.Message{{Role: "system", Content: "You are terse."}}
+	tok, _ := tokenizer.Get("cl100k_base")
+	for k := 1; k <= 6; k++ {
+		turn := []conversation.Message{{Role: "user", Content: words(10*k, 40)}, {Role: "assistant", Content: words(10*k+1, 60)}}
+		for _, m := range turn {
+			unique += len(tok.Encode(m.Content))
+		}
+		msgs = append(slices.Clone(msgs), turn...)
+		convs = append(convs, &conversation.Conversation{ID: fmt.Sprintf("log#%d", k), Tokenizer: "cl100k_base", Messages: msgs})
+	}
+	storeAll(t, v, convs)
+	stored := 0
+	err := b.List(ctx, segmentsPrefix, func(a objstore.Attrs) error {
+		data, _, err := b.Get(ctx, a.Key)
+		if err != nil {
+			return err
+		}
+		h, err := codec.ReadHeader(data)
+		stored += h.Tokens
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max := unique + 10; stored > max {
+		t.Errorf("segments hold %d tokens; the six requests have %d unique tokens (each request's history stored again?)", stored, unique)
+	}
+	for _, id := range []string{"log#1", "log#2", "log#3", "log#4", "log#5"} {
+		if err := v.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := v.GC(ctx, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Retrieve(ctx, "log#6")
+	if err != nil || !reflect.DeepEqual(got, convs[5]) {
+		t.Fatalf("log#6 after its bases were deleted and collected: %v", err)
+	}
+	if err := v.Delete(ctx, "log#6"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.GC(ctx, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countSegments(t, b); n != 0 {
+		t.Fatalf("%d segments left after deleting everything", n)
+	}
 }
