@@ -47,9 +47,10 @@ package catalog
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
-	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -120,42 +121,122 @@ func (e Entry) TotalTokens() int64 {
 	return n
 }
 
-// record is the backend-neutral encoding of an entry (JSON, times in Unix milliseconds).
-type record struct {
-	ID          string            `json:"id"`
-	Nonce       string            `json:"nonce,omitempty"`
-	Application string            `json:"app,omitempty"`
-	Model       string            `json:"model,omitempty"`
-	Tokenizer   string            `json:"tok,omitempty"`
-	Created     int64             `json:"created"`
-	Stored      int64             `json:"stored"`
-	Messages    int               `json:"msgs,omitempty"`
-	Tokens      map[string]int64  `json:"tokens,omitempty"`
-	StoredBytes int64             `json:"bytes,omitempty"`
-	Metadata    map[string]string `json:"meta,omitempty"`
-}
+// The backend-neutral encoding of an entry, version 1 (what catalog/bolt keeps), in order:
+//
+//	version          1 byte, 1
+//	id, nonce, application, model, tokenizer
+//	                 each a uvarint length and the UTF-8 bytes
+//	created          uvarint, Unix milliseconds
+//	stored           signed varint, milliseconds after created
+//	messages, stored bytes
+//	                 uvarints
+//	tokens           uvarint count, then per role (in role order): the role, then a uvarint
+//	metadata         uvarint count, then per key (in key order): key, then value
+//
+// A role is one byte: its index in knownRoles plus one, or 0 followed by the role as a string.
+const encodingVersion = 1
 
-// MarshalBinary returns the backend-neutral encoding of e that catalog/bolt keeps: compact JSON
-// with times as Unix milliseconds (so finer precision is dropped).
+var knownRoles = []string{"system", "user", "assistant", "tool", "developer"}
+
+// MarshalBinary returns the backend-neutral encoding of e (see above); times are kept to the
+// millisecond.
 func (e Entry) MarshalBinary() ([]byte, error) {
-	return json.Marshal(record{
-		ID: e.ID, Nonce: e.Nonce, Application: e.Application, Model: e.Model, Tokenizer: e.Tokenizer,
-		Created: e.CreatedAt.UnixMilli(), Stored: e.StoredAt.UnixMilli(), Messages: e.Messages,
-		Tokens: e.Tokens, StoredBytes: e.StoredBytes, Metadata: e.Metadata,
-	})
+	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+	b := []byte{encodingVersion}
+	for _, s := range []string{e.ID, e.Nonce, e.Application, e.Model, e.Tokenizer} {
+		b = str(b, s)
+	}
+	created := e.CreatedAt.UnixMilli()
+	b = binary.AppendUvarint(b, uint64(max(created, 0)))
+	b = binary.AppendVarint(b, e.StoredAt.UnixMilli()-created)
+	b = binary.AppendUvarint(b, uint64(max(e.Messages, 0)))
+	b = binary.AppendUvarint(b, uint64(max(e.StoredBytes, 0)))
+	b = binary.AppendUvarint(b, uint64(len(e.Tokens)))
+	for _, role := range slices.Sorted(maps.Keys(e.Tokens)) {
+		if i := slices.Index(knownRoles, role); i >= 0 {
+			b = append(b, byte(i+1))
+		} else {
+			b = str(append(b, 0), role)
+		}
+		b = binary.AppendUvarint(b, uint64(max(e.Tokens[role], 0)))
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.Metadata)))
+	for _, k := range slices.Sorted(maps.Keys(e.Metadata)) {
+		b = str(str(b, k), e.Metadata[k])
+	}
+	return b, nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary encoded. Times come back in UTC; empty maps as nil.
 func (e *Entry) UnmarshalBinary(b []byte) error {
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return fmt.Errorf("catalog: decoding an entry: %w", err)
+	bad := errors.New("catalog: decoding an entry: truncated or malformed")
+	if len(b) == 0 || b[0] != encodingVersion {
+		return bad
 	}
-	*e = Entry{
-		ID: r.ID, Nonce: r.Nonce, Application: r.Application, Model: r.Model, Tokenizer: r.Tokenizer,
-		CreatedAt: time.UnixMilli(r.Created).UTC(), StoredAt: time.UnixMilli(r.Stored).UTC(),
-		Messages: r.Messages, Tokens: r.Tokens, StoredBytes: r.StoredBytes, Metadata: r.Metadata,
+	b = b[1:]
+	num := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return v
 	}
+	ok := true
+	str := func() string {
+		n := num()
+		if n > uint64(len(b)) {
+			ok = false
+			return ""
+		}
+		s := string(b[:n])
+		b = b[n:]
+		return s
+	}
+	var x Entry
+	for _, f := range []*string{&x.ID, &x.Nonce, &x.Application, &x.Model, &x.Tokenizer} {
+		*f = str()
+	}
+	created := int64(num())
+	delta, n := binary.Varint(b)
+	if n <= 0 {
+		return bad
+	}
+	b = b[n:]
+	x.CreatedAt, x.StoredAt = time.UnixMilli(created).UTC(), time.UnixMilli(created+delta).UTC()
+	x.Messages, x.StoredBytes = int(num()), int64(num())
+	for i, roles := uint64(0), num(); i < roles && ok; i++ {
+		if len(b) == 0 {
+			return bad
+		}
+		code := b[0]
+		b = b[1:]
+		role := ""
+		switch {
+		case code == 0:
+			role = str()
+		case int(code) <= len(knownRoles):
+			role = knownRoles[code-1]
+		default:
+			return bad
+		}
+		if x.Tokens == nil {
+			x.Tokens = map[string]int64{}
+		}
+		x.Tokens[role] = int64(num())
+	}
+	for i, keys := uint64(0), num(); i < keys && ok; i++ {
+		if x.Metadata == nil {
+			x.Metadata = map[string]string{}
+		}
+		k := str()
+		x.Metadata[k] = str()
+	}
+	if !ok || b == nil || len(b) != 0 {
+		return bad
+	}
+	*e = x
 	return nil
 }
 
@@ -163,7 +244,7 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 // the catalog holds per entry, before the indexes (each a few dozen bytes plus the ID, and on
 // DynamoDB a copy of the item per index).
 func (e Entry) EncodedSize() int {
-	b, _ := e.MarshalBinary() // never fails: every field encodes as JSON
+	b, _ := e.MarshalBinary() // never fails
 	return len(b)
 }
 

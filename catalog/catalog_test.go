@@ -27,10 +27,13 @@ func TestEncoding(t *testing.T) {
 	if e.EncodedSize() != len(b) {
 		t.Fatalf("EncodedSize %d, encoding %d bytes", e.EncodedSize(), len(b))
 	}
-	const want = `{"id":"conv-1","nonce":"n","app":"app","model":"model","tok":"tok","created":1735779845006,` +
-		`"stored":1735787046000,"msgs":4,"tokens":{"assistant":9,"user":3},"bytes":77,"meta":{"k":"v","n":"1"}}`
+	// Version 1; five strings; created 1735779845006 as a uvarint; stored 7200994 ms later as a
+	// signed varint; 4 messages, 77 bytes; 2 roles (3 = assistant: 9, 2 = user: 3); 2 metadata
+	// pairs.
+	const want = "\x01\x06conv-1\x01n\x03app\x05model\x03tok\x8e\x87\xaa\xa4\xc2\x32\xc4\x83\xef\x06" +
+		"\x04M\x02\x03\t\x02\x03\x02\x01k\x01v\x01n\x011"
 	if string(b) != want {
-		t.Fatalf("encoding\n%s\nwant\n%s", b, want)
+		t.Fatalf("encoding\n%q\nwant\n%q", b, want)
 	}
 	var got catalog.Entry
 	if err := got.UnmarshalBinary(b); err != nil {
@@ -45,8 +48,13 @@ func TestEncoding(t *testing.T) {
 	if got.TotalTokens() != 12 {
 		t.Fatalf("TotalTokens = %d", got.TotalTokens())
 	}
-	if err := got.UnmarshalBinary([]byte("{")); err == nil {
-		t.Fatal("UnmarshalBinary of a truncated encoding succeeded")
+	for n := range len(b) {
+		if err := got.UnmarshalBinary(b[:n]); err == nil {
+			t.Fatalf("UnmarshalBinary of the encoding cut to %d bytes succeeded", n)
+		}
+	}
+	if err := got.UnmarshalBinary(append(b, 0)); err == nil {
+		t.Fatal("UnmarshalBinary with a trailing byte succeeded")
 	}
 	if n := (catalog.Entry{ID: "x"}).EncodedSize(); n <= 0 || n > 64 {
 		t.Fatalf("EncodedSize of a bare entry = %d", n)
