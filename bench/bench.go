@@ -228,7 +228,10 @@ func (r *runner) report(t *totals, where string) *Report {
 		VsNaiveGzipJSON:  ratio(rep.StoredBytes, naive),
 		VsPerMessageZstd: ratio(rep.StoredBytes, perMsg),
 		VsBulkBound:      ratio(rep.StoredBytes, b.BulkBytes),
+
+		ContentVsNaiveGzipJSON: ratio(rep.StoredBytes-rep.CatalogBytes, naive),
 	}
+	rep.ContentBytesPerToken = perToken(rep.StoredBytes-rep.CatalogBytes, b.Tokens)
 	if t.endToEnd {
 		rep.EndToEnd = &EndToEnd{Clients: r.o.Clients, StoreClients: r.storeClients(),
 			Stowken:       Phases{Store: t.store.throughput(), Retrieve: t.retr.throughput()},

@@ -37,8 +37,10 @@ type Report struct {
 	ManifestBytes int64   `json:"manifest_bytes"`
 	ModelBytes    int64   `json:"model_bytes"`
 	CatalogBytes  int64   `json:"catalog_bytes"`
-	Segments      int64   `json:"segments"`
-	Models        int64   `json:"models"`
+	// ContentBytesPerToken is (StoredBytes - CatalogBytes) / Tokens: what the bucket holds.
+	ContentBytesPerToken float64 `json:"content_bytes_per_token"`
+	Segments             int64   `json:"segments"`
+	Models               int64   `json:"models"`
 
 	// Requests of storing everything and retrieving everything back once (vault.Requests).
 	S3Puts     int64 `json:"s3_puts"`
@@ -117,6 +119,9 @@ type Ratios struct {
 	VsNaiveGzipJSON  float64 `json:"vs_naive_gzip_json"`
 	VsPerMessageZstd float64 `json:"vs_per_message_zstd"`
 	VsBulkBound      float64 `json:"vs_bulk_bound"`
+	// ContentVsNaiveGzipJSON compares the bucket's bytes only (segments, manifests, models:
+	// StoredBytes without the catalog) with the naive baseline, which has no catalog.
+	ContentVsNaiveGzipJSON float64 `json:"content_vs_naive_gzip_json"`
 }
 
 // Distribution summarises per-conversation counts.

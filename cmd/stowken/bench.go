@@ -193,8 +193,10 @@ func printBench(w io.Writer, r *bench.Report) error {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "stowken store\tsegments %s (%s) · manifests %s · models %s (%s)\n",
-		formatBytes(r.SegmentBytes), formatCount(r.Segments), formatBytes(r.ManifestBytes), formatBytes(r.ModelBytes), formatCount(r.Models))
+	fmt.Fprintf(tw, "stowken store\tsegments %s (%s) · manifests %s · models %s (%s) · catalog %s\n",
+		formatBytes(r.SegmentBytes), formatCount(r.Segments), formatBytes(r.ManifestBytes), formatBytes(r.ModelBytes), formatCount(r.Models),
+		formatBytes(r.CatalogBytes))
+	fmt.Fprintf(tw, "without the catalog\t%.3f bytes/token, %.3f × naive gzip JSON\n", r.ContentBytesPerToken, r.Ratios.ContentVsNaiveGzipJSON)
 	fmt.Fprintf(tw, "per-message zstd\t%s distinct messages (%s tokens): objects %s · manifests %s\n",
 		formatCount(b.PerMessageZstd.UniqueMessages), formatCount(b.PerMessageZstd.UniqueTokens),
 		formatBytes(b.PerMessageZstd.ObjectBytes), formatBytes(b.PerMessageZstd.ManifestBytes))
