@@ -128,6 +128,21 @@ func prefixHashes(streams [][]int) []uint64 {
 	return out
 }
 
+// mergeChunks merges neighbouring chunks that continue each other: inline runs, or slices of
+// one segment that are adjacent in it (a base's part of a pack, then the part of the
+// conversation continuing it).
+func mergeChunks(chunks []manifest.Chunk) []manifest.Chunk {
+	out := chunks[:0]
+	for _, c := range chunks {
+		if n := len(out); n > 0 && out[n-1].Segment == c.Segment && (c.Segment == "" || out[n-1].Offset+out[n-1].Tokens == c.Offset) {
+			out[n-1].Tokens += c.Tokens
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 func sameMessages(a, b [][]int) bool {
 	return slices.EqualFunc(a, b, slices.Equal)
 }
@@ -137,7 +152,7 @@ func sameMessages(a, b [][]int) bool {
 // segments and packs.
 func continueBase(plan, base *storePlan) {
 	m, bm := plan.manifest, base.manifest
-	m.Chunks = append(slices.Clone(bm.Chunks), m.Chunks...)
+	m.Chunks = mergeChunks(append(slices.Clone(bm.Chunks), m.Chunks...))
 	m.Inline = append(slices.Clone(bm.Inline), m.Inline...)
 	m.Totals.SegmentBytes += bm.Totals.SegmentBytes
 	own := map[string]bool{}

@@ -585,6 +585,11 @@ func TestBatchContinuesBase(t *testing.T) {
 		convs = append(convs, &conversation.Conversation{ID: fmt.Sprintf("log#%d", k), Tokenizer: "cl100k_base", Messages: msgs})
 	}
 	storeAll(t, v, convs)
+	// The last request's chunks: its history's slice of the pack and its own are adjacent, and
+	// merged.
+	if m, err := v.readManifest(ctx, "log#6"); err != nil || len(m.Chunks) != 1 {
+		t.Errorf("log#6's manifest has chunks %+v (%v), want one slice of the pack", m.Chunks, err)
+	}
 	stored := 0
 	err := b.List(ctx, segmentsPrefix, func(a objstore.Attrs) error {
 		data, _, err := b.Get(ctx, a.Key)
