@@ -8,23 +8,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/stowken/stowken/catalog"
-	catbolt "github.com/stowken/stowken/catalog/bolt"
-	catddb "github.com/stowken/stowken/catalog/dynamodb"
 	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/objstore"
-	"github.com/stowken/stowken/objstore/fs"
 	objmem "github.com/stowken/stowken/objstore/mem"
-	"github.com/stowken/stowken/objstore/s3"
 	"github.com/stowken/stowken/refcount"
-	"github.com/stowken/stowken/refcount/bolt"
-	"github.com/stowken/stowken/refcount/dynamodb"
 	refmem "github.com/stowken/stowken/refcount/mem"
 	"github.com/stowken/stowken/storeurl"
+	"github.com/stowken/stowken/vault"
 )
 
 // Target is the fresh, empty store a benchmark writes into: the raw backends, so that the
@@ -57,19 +51,21 @@ func MemoryTarget() *Target {
 //
 //   - a directory (or file://DIR) must be absent or empty; anything in it is refused;
 //   - an s3:// store gets a fresh random sub-prefix ("bench-<time>-<random>") under the URL's
-//     prefix, and its references (in the DynamoDB table, which other stores may share) are
-//     kept under the same name prefix, so nothing another store holds is seen or touched.
+//     prefix: a store of its own, whose references and catalog (in the DynamoDB table, which
+//     other stores may share) are kept under its own namespace, so nothing another store holds
+//     is seen or touched.
 //
 // The bucket and the table must exist ("stowken init"). Nothing is deleted afterwards: the
-// data stays under Location.
+// data stays under Location, a store "stowken --store" can open.
 //
-// It opens the backends itself rather than through storeurl.Open, which returns only a vault,
-// because the benchmark needs the Bucket and the reference store (see the package doc).
+// It opens the backends (storeurl.Backends) rather than a vault, because the benchmark needs
+// the Bucket and the reference store (see the package doc).
 func OpenTarget(ctx context.Context, store, refs string, logger *slog.Logger) (*Target, error) {
 	loc, err := storeurl.Parse(store, refs)
 	if err != nil {
 		return nil, err
 	}
+	where := loc.Dir
 	switch loc.Kind {
 	case storeurl.Local:
 		entries, err := os.ReadDir(loc.Dir)
@@ -79,48 +75,22 @@ func OpenTarget(ctx context.Context, store, refs string, logger *slog.Logger) (*
 		case err != nil && !errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("bench: store %s: %w", loc.Dir, err)
 		}
-		// The same layout as vault.OpenLocal: objects/ and refs.db, which holds the catalog too.
-		b, err := fs.Open(filepath.Join(loc.Dir, "objects"))
-		if err != nil {
-			return nil, fmt.Errorf("bench: open %s: %w", loc.Dir, err)
-		}
-		r, err := bolt.Open(filepath.Join(loc.Dir, "refs.db"))
-		if err != nil {
-			b.Close()
-			return nil, fmt.Errorf("bench: open %s: %w", loc.Dir, err)
-		}
-		cat, err := catbolt.New(r.DB())
-		if err != nil {
-			b.Close()
-			r.Close()
-			return nil, fmt.Errorf("bench: open %s: %w", loc.Dir, err)
-		}
-		return &Target{Bucket: b, Refs: r, Catalog: cat, Location: loc.Dir, EndToEnd: true}, nil
 	case storeurl.S3:
 		sub := "bench-" + time.Now().UTC().Format("20060102T150405Z") + "-" + randomHex(4)
 		u := *loc.Bucket
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/" + sub
-		b, err := s3.Open(ctx, &u, s3.Options{Logger: logger})
-		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		t, err := dynamodb.Open(ctx, loc.Table, dynamodb.Options{})
-		if err != nil {
-			b.Close()
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		cat, err := catddb.Open(ctx, loc.Table, catddb.Options{Namespace: sub + "/"})
-		if err != nil {
-			b.Close()
-			t.Close()
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		where := u
-		where.RawQuery = ""
-		return &Target{Bucket: b, Refs: refcount.Namespace(t, sub+"/"), Catalog: cat, Location: where.Redacted(), EndToEnd: true}, nil
+		loc.Bucket = &u
+		shown := u
+		shown.RawQuery = ""
+		where = shown.Redacted()
 	default:
 		return nil, fmt.Errorf("bench: unsupported store %q", store)
 	}
+	o, err := storeurl.Backends(ctx, loc, vault.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return &Target{Bucket: o.Bucket, Refs: o.Refs, Catalog: o.Catalog, Location: where, EndToEnd: true}, nil
 }
 
 func randomHex(n int) string {

@@ -79,20 +79,26 @@ func newCLI(t *testing.T, bin string, st *store) *cli {
 func (c *cli) run(args ...string) (stdout, stderr string, code int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	stdout, stderr, code, err := c.exec(ctx, args...)
+	if err != nil {
+		c.t.Fatalf("stowken %s: %v", strings.Join(args, " "), err)
+	}
+	return stdout, stderr, code
+}
+
+// exec runs stowken with args under ctx (cancelling ctx kills it) and returns its stdout,
+// stderr and exit status, or the error that kept it from running to its end.
+func (c *cli) exec(ctx context.Context, args ...string) (stdout, stderr string, code int, err error) {
 	cmd := exec.CommandContext(ctx, c.bin, args...)
 	cmd.Dir, cmd.Env = c.dir, c.env
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
+	err = cmd.Run()
 	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		c.t.Fatalf("stowken %s: %v", strings.Join(args, " "), err)
+	if errors.As(err, &ee) {
+		code, err = ee.ExitCode(), nil
 	}
-	return out.String(), errOut.String(), code
+	return out.String(), errOut.String(), code, err
 }
 
 // ok runs stowken with args, fails the test unless it exits 0, and returns its stdout.

@@ -24,16 +24,11 @@ import (
 	catddb "github.com/stowken/stowken/catalog/dynamodb"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/objstore/s3"
 	"github.com/stowken/stowken/refcount/dynamodb"
 	"github.com/stowken/stowken/vault"
-)
-
-// Environment variables naming the servers (set by scripts/with-servers.sh).
-const (
-	envS3Endpoint     = "STOWKEN_TEST_S3_ENDPOINT"
-	envDynamoEndpoint = "STOWKEN_TEST_DYNAMODB_ENDPOINT"
 )
 
 // testBucket is the one bucket every test shares; each test has its own key prefix in it.
@@ -45,30 +40,11 @@ const (
 	modelsPrefix   = "models/"
 )
 
-// servers returns the endpoints of the S3 and DynamoDB servers. Where one is not configured the
-// test is skipped, except under CI=true, where it fails: in CI a missing server is a failure,
-// never a skip.
+// servers returns the endpoints of the S3 and DynamoDB servers (see testenv.Endpoints).
 func servers(t testing.TB) (s3Endpoint, dynamoEndpoint string) {
 	t.Helper()
-	s3Endpoint, dynamoEndpoint = os.Getenv(envS3Endpoint), os.Getenv(envDynamoEndpoint)
-	var missing []string
-	if s3Endpoint == "" {
-		missing = append(missing, envS3Endpoint)
-	}
-	if dynamoEndpoint == "" {
-		missing = append(missing, envDynamoEndpoint)
-	}
-	if len(missing) == 0 {
-		return s3Endpoint, dynamoEndpoint
-	}
-	msg := fmt.Sprintf("%s not set: the integration tests need an S3 server (MinIO) and a DynamoDB server "+
-		"(dynalite); run them with scripts/with-servers.sh go test ./integration/, or point the variables at running servers",
-		strings.Join(missing, " and "))
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: integration tests must not skip)")
-	}
-	t.Skip("skipping: " + msg)
-	return "", ""
+	e := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./integration/", testenv.S3Endpoint, testenv.DynamoDBEndpoint)
+	return e[0], e[1]
 }
 
 // testCredentials returns static credentials when the environment names none (MinIO's default

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -57,20 +56,11 @@ func (s *stressTally) fail(format string, args ...any) {
 // stressRun runs the stowken binary once under ctx (so that cancelling ctx kills it) and
 // returns its stdout, stderr and exit status (-1 when it could not be run or was killed).
 func stressRun(ctx context.Context, c *cli, args ...string) (stdout, stderr string, code int) {
-	cmd := exec.CommandContext(ctx, c.bin, args...)
-	cmd.Dir, cmd.Env = c.dir, c.env
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		return out.String(), errOut.String() + err.Error(), -1
+	stdout, stderr, code, err := c.exec(ctx, args...)
+	if err != nil {
+		return stdout, stderr + err.Error(), -1
 	}
-	return out.String(), errOut.String(), code
+	return stdout, stderr, code
 }
 
 // rmNotFoundOnly reports whether every line of an rm's stderr says only that an id is not stored.

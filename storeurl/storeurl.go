@@ -111,32 +111,42 @@ func Parse(store, refs string) (Location, error) {
 	}
 }
 
-// Open opens the vault that store and refs name (see the package documentation). opts.Bucket
-// and opts.Refs are set by Open; opts.Logger, when set, also receives the AWS SDK's logs. A
-// local store's directory is created if needed; an S3 store sends no request until it is used
-// (see Init to create the bucket and the table).
+// Open opens the vault that store and refs name (see the package documentation) with
+// Backends. opts.Logger, when set, also receives the AWS SDK's logs. A local store's directory
+// is created if needed; an S3 store sends no request until it is used (see Init to create the
+// bucket and the table).
 func Open(ctx context.Context, store, refs string, opts vault.Options) (*vault.Vault, error) {
 	loc, err := Parse(store, refs)
 	if err != nil {
 		return nil, err
 	}
+	if opts, err = Backends(ctx, loc, opts); err != nil {
+		return nil, err
+	}
+	v, err := vault.New(ctx, opts)
+	if err != nil {
+		return nil, errors.Join(err, opts.Bucket.Close(), opts.Catalog.Close(), opts.Refs.Close())
+	}
+	return v, nil
+}
+
+// Backends returns opts with the backends of the store at loc: Bucket, Refs and Catalog. A
+// local store's are those of vault.LocalOptions; an S3 store's are the bucket, and the
+// references and the catalog in the DynamoDB table under the store's Namespace.
+func Backends(ctx context.Context, loc Location, opts vault.Options) (vault.Options, error) {
 	if loc.Kind == Local {
-		return vault.OpenLocal(ctx, loc.Dir, opts)
+		return vault.LocalOptions(loc.Dir, opts)
 	}
 	b, t, err := openS3(ctx, loc, opts)
 	if err != nil {
-		return nil, err
+		return opts, err
 	}
 	cat, err := catddb.Open(ctx, loc.Table, catddb.Options{Namespace: Namespace(loc.Bucket)})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("storeurl: %w", err), b.Close(), t.Close())
+		return opts, errors.Join(fmt.Errorf("storeurl: %w", err), b.Close(), t.Close())
 	}
 	opts.Bucket, opts.Refs, opts.Catalog = b, refcount.Namespace(t, Namespace(loc.Bucket)), cat
-	v, err := vault.New(ctx, opts)
-	if err != nil {
-		return nil, errors.Join(err, b.Close(), cat.Close(), t.Close())
-	}
-	return v, nil
+	return opts, nil
 }
 
 // Namespace is the prefix under which an S3 store keeps its segments (and its catalog) in the

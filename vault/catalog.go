@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -67,7 +68,7 @@ func metadataScalar(raw json.RawMessage) (string, bool) {
 	case '"':
 		var s string
 		err := json.Unmarshal(raw, &s)
-		return s, err == nil && !bytes.ContainsRune([]byte(s), 0)
+		return s, err == nil && !strings.ContainsRune(s, 0)
 	case '{', '[', 'n':
 		return "", false
 	default:

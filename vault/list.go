@@ -53,27 +53,31 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 	if err != nil {
 		return st, fmt.Errorf("vault: stats: %w", err)
 	}
-	total, _ := catalog.NewAggregator()
-	err = v.ListAll(ctx, opts.Filter, func(e catalog.Entry) error {
+	f := opts.Filter
+	st.Filtered = f.Application != "" || f.Model != "" || f.Tokenizer != "" || !f.Since.IsZero() || !f.Until.IsZero() || len(f.Metadata) > 0
+	err = v.ListAll(ctx, f, func(e catalog.Entry) error {
 		agg.Add(e)
-		total.Add(e)
-		st.CatalogBytes += int64(e.EncodedSize())
+		if !st.Filtered {
+			st.CatalogBytes += int64(e.EncodedSize())
+		}
 		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("vault: stats: %w", err)
 	}
-	t := total.Groups()[0]
-	st.Conversations, st.Messages, st.AttributedBytes = t.Conversations, t.Messages, t.StoredBytes
-	st.InputTokens, st.OutputTokens = t.InputTokens, t.OutputTokens
-	st.Tokens = t.InputTokens + t.OutputTokens
-	if len(opts.By) > 0 {
-		st.Groups = agg.Groups()
+	groups := agg.Groups()
+	for _, g := range groups {
+		st.Conversations += g.Conversations
+		st.Messages += g.Messages
+		st.InputTokens += g.InputTokens
+		st.OutputTokens += g.OutputTokens
+		st.AttributedBytes += g.StoredBytes
 	}
-	f := opts.Filter
-	st.Filtered = f.Application != "" || f.Model != "" || f.Tokenizer != "" || !f.Since.IsZero() || !f.Until.IsZero() || len(f.Metadata) > 0
+	st.Tokens = st.InputTokens + st.OutputTokens
+	if len(opts.By) > 0 {
+		st.Groups = groups
+	}
 	if st.Filtered {
-		st.CatalogBytes = 0
 		if st.Tokens > 0 {
 			st.BytesPerToken = float64(st.AttributedBytes) / float64(st.Tokens)
 		}

@@ -175,35 +175,22 @@ func (v *Vault) assemble(ctx context.Context, m *manifest.Manifest) (*conversati
 // the frame checksum and the segment id. Concurrent reads of a segment that is not cached
 // share one GET: the first fetches it, the others wait for it to be cached.
 func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]int, error) {
-	for waited := false; ; waited = true {
-		if frame, ok := v.cache.get(id); ok {
-			return v.decodeCached(ctx, tokenizerName, id, frame)
-		}
-		v.flightsMu.Lock()
-		wait, busy := v.flights[id]
-		if !busy || waited {
-			break
-		}
-		v.flightsMu.Unlock()
+	if frame, ok := v.cache.get(id); ok {
+		return v.decodeFrame(ctx, tokenizerName, id, frame)
+	}
+	done, leader := v.startFlight(id)
+	if leader {
+		defer v.endFlight(id, done)
+	} else {
 		select {
-		case <-wait:
+		case <-done:
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
-	}
-	// Holding flightsMu: this read fetches the segment (or a waiter whose leader failed does).
-	done, leader := make(chan struct{}), false
-	if _, busy := v.flights[id]; !busy {
-		v.flights[id], leader = done, true
-	}
-	v.flightsMu.Unlock()
-	if leader {
-		defer func() {
-			v.flightsMu.Lock()
-			delete(v.flights, id)
-			v.flightsMu.Unlock()
-			close(done)
-		}()
+		if frame, ok := v.cache.get(id); ok {
+			return v.decodeFrame(ctx, tokenizerName, id, frame)
+		}
+		// The read failed, or the frame is too large to cache: read it here.
 	}
 	frame, _, err := v.bucket.Get(ctx, segmentKey(id))
 	if errors.Is(err, objstore.ErrNotFound) {
@@ -212,15 +199,36 @@ func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]in
 	if err != nil {
 		return nil, fmt.Errorf("vault: read segment %s: %w", id, err)
 	}
-	tokens, err := v.decodeCached(ctx, tokenizerName, id, frame)
+	tokens, err := v.decodeFrame(ctx, tokenizerName, id, frame)
 	if err == nil {
 		v.cache.add(id, frame)
 	}
 	return tokens, err
 }
 
-// decodeCached decodes a segment frame, loading its model when needed.
-func (v *Vault) decodeCached(ctx context.Context, tokenizerName, id string, frame []byte) ([]int, error) {
+// startFlight registers a read of segment id, or finds the one in progress: leader reports
+// whether the caller is to read it, and done is closed when that read is over.
+func (v *Vault) startFlight(id string) (done chan struct{}, leader bool) {
+	v.flightsMu.Lock()
+	defer v.flightsMu.Unlock()
+	if done, ok := v.flights[id]; ok {
+		return done, false
+	}
+	done = make(chan struct{})
+	v.flights[id] = done
+	return done, true
+}
+
+// endFlight ends the read startFlight registered.
+func (v *Vault) endFlight(id string, done chan struct{}) {
+	v.flightsMu.Lock()
+	delete(v.flights, id)
+	v.flightsMu.Unlock()
+	close(done)
+}
+
+// decodeFrame decodes a segment frame and checks it against id, loading its model when needed.
+func (v *Vault) decodeFrame(ctx context.Context, tokenizerName, id string, frame []byte) ([]int, error) {
 	var tokens []int
 	err := v.withModel(ctx, func() error {
 		var err error

@@ -148,32 +148,43 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 	return v, nil
 }
 
-// OpenLocal opens (creating if needed) the embedded local store in dir: segment objects and
-// manifests under dir/objects, references and the catalog in the single file dir/refs.db. The
-// local store is for one process at a time.
+// OpenLocal opens (creating if needed) the embedded local store in dir (see LocalOptions).
+// The local store is for one process at a time.
 func OpenLocal(ctx context.Context, dir string, opts Options) (*Vault, error) {
+	opts, err := LocalOptions(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	v, err := New(ctx, opts)
+	if err != nil {
+		opts.Bucket.Close()
+		opts.Refs.Close()
+	}
+	return v, err
+}
+
+// LocalOptions returns opts with the backends of the embedded local store in dir, creating it
+// if needed: segment objects and manifests under dir/objects (Bucket), references (Refs) and
+// the catalog (Catalog) in the single file dir/refs.db. Closing the Bucket and the Refs (or
+// the Vault made with them) closes the files.
+func LocalOptions(dir string, opts Options) (Options, error) {
 	b, err := fs.Open(filepath.Join(dir, "objects"))
 	if err != nil {
-		return nil, fmt.Errorf("vault: open local store %s: %w", dir, err)
+		return opts, fmt.Errorf("vault: open local store %s: %w", dir, err)
 	}
 	r, err := bolt.Open(filepath.Join(dir, "refs.db"))
 	if err != nil {
 		b.Close()
-		return nil, fmt.Errorf("vault: open local store %s: %w", dir, err)
+		return opts, fmt.Errorf("vault: open local store %s: %w", dir, err)
 	}
 	cat, err := catbolt.New(r.DB())
 	if err != nil {
 		b.Close()
 		r.Close()
-		return nil, fmt.Errorf("vault: open local store %s: %w", dir, err)
+		return opts, fmt.Errorf("vault: open local store %s: %w", dir, err)
 	}
 	opts.Bucket, opts.Refs, opts.Catalog = b, r, cat
-	v, err := New(ctx, opts)
-	if err != nil {
-		b.Close()
-		r.Close()
-	}
-	return v, err
+	return opts, nil
 }
 
 // Close closes the bucket, the catalog and the reference store.

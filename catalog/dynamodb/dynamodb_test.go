@@ -18,6 +18,7 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/catalog/catalogtest"
+	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/refcount"
 	rcddb "github.com/stowken/stowken/refcount/dynamodb"
 )
@@ -35,15 +36,7 @@ type server struct {
 
 func testServer(t *testing.T) server {
 	t.Helper()
-	ep := os.Getenv("STOWKEN_TEST_DYNAMODB_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STOWKEN_TEST_DYNAMODB_ENDPOINT is not set, and under CI=true the DynamoDB " +
-				"integration tests must not skip: start dynalite (make test does) and point the variable at it")
-		}
-		t.Skip("skipping DynamoDB integration tests: set STOWKEN_TEST_DYNAMODB_ENDPOINT " +
-			"(e.g. http://127.0.0.1:18000 with dynalite running) to run them")
-	}
+	ep := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./catalog/dynamodb/", testenv.DynamoDBEndpoint)[0]
 	sv := server{endpoint: ep}
 	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
 		sv.creds = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {

@@ -30,7 +30,7 @@ bound (all distinct messages compressed at once at the strongest zstd level).
 
 The store is in memory unless --store is given on the command line (STOWKEN_STORE and
 STOWKEN_REFS are not used for it). A directory must be absent or empty; an s3:// store gets
-a fresh random sub-prefix, and its references a matching name prefix in the --refs table.
+a fresh random sub-prefix, a store of its own (with its own namespace in the --refs table).
 The data is left there. With a given store, end-to-end throughput and latency are measured
 too (--clients concurrent clients), next to the naive baseline's PUTs and GETs of one gzip
 JSON object per conversation in the same bucket.

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/url"
@@ -23,37 +22,21 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/objstore/s3"
 	"github.com/stowken/stowken/storeurl"
 	"github.com/stowken/stowken/vault"
 )
 
-// Environment variables naming the servers (set by scripts/with-servers.sh).
-const (
-	envS3Endpoint     = "STOWKEN_TEST_S3_ENDPOINT"
-	envDynamoEndpoint = "STOWKEN_TEST_DYNAMODB_ENDPOINT"
-)
-
 // testBucket is shared by the runs of this test; each run has its own prefix in it.
 const testBucket = "stowken-lambda-it"
 
-// servers returns the endpoints of the S3 and DynamoDB servers; it skips the test when they are
-// not configured, and fails it under CI=true.
+// servers returns the endpoints of the S3 and DynamoDB servers (see testenv.Endpoints).
 func servers(t *testing.T) (s3Endpoint, dynamoEndpoint string) {
 	t.Helper()
-	s3Endpoint, dynamoEndpoint = os.Getenv(envS3Endpoint), os.Getenv(envDynamoEndpoint)
-	if s3Endpoint != "" && dynamoEndpoint != "" {
-		return s3Endpoint, dynamoEndpoint
-	}
-	msg := fmt.Sprintf("%s and %s must be set: this test needs an S3 server (MinIO) and a DynamoDB server (dynalite); "+
-		"run it with scripts/with-servers.sh go test ./lambda/..., or point the variables at running servers",
-		envS3Endpoint, envDynamoEndpoint)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: server tests must not skip)")
-	}
-	t.Skip("skipping: " + msg)
-	return "", ""
+	e := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./lambda/...", testenv.S3Endpoint, testenv.DynamoDBEndpoint)
+	return e[0], e[1]
 }
 
 // testStore is a fresh prefix of the shared bucket and a fresh table on the test servers.

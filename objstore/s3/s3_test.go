@@ -30,6 +30,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/objstore/objstoretest"
 )
@@ -720,14 +721,7 @@ func TestKeyLengthWithPrefix(t *testing.T) {
 // the test when it is unset (failing it under CI=true).
 func testServer(t *testing.T) (endpoint, bucket string, opts Options) {
 	t.Helper()
-	endpoint = os.Getenv("STOWKEN_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STOWKEN_TEST_S3_ENDPOINT not set under CI=true")
-		}
-		t.Skip("STOWKEN_TEST_S3_ENDPOINT not set: skipping tests against a real S3 server " +
-			"(set it to e.g. http://127.0.0.1:9000 for MinIO)")
-	}
+	endpoint = testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./objstore/s3/", testenv.S3Endpoint)[0]
 	bucket = os.Getenv("STOWKEN_TEST_S3_BUCKET")
 	if bucket == "" {
 		bucket = "stowken-test"

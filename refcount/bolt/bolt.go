@@ -310,9 +310,9 @@ func (s *Store) CreateHead(ctx context.Context, segment string, size int64, now 
 	})
 }
 
-// transition applies fn to the segment's head record (nil when absent) in one transaction and
-// stores the result when fn succeeds.
-func (s *Store) transition(ctx context.Context, op, segment, claimID string, fn func(*rules.Record) error) error {
+// transition applies fn to the segment's head record (nil when absent) in one transaction and,
+// when fn succeeds, stores the record fn returns, or deletes the head when that is nil.
+func (s *Store) transition(ctx context.Context, op, segment, claimID string, fn func(*rules.Record) (*rules.Record, error)) error {
 	if err := rules.CheckName("segment", segment); err != nil {
 		return err
 	}
@@ -324,54 +324,42 @@ func (s *Store) transition(ctx context.Context, op, segment, claimID string, fn 
 		if err != nil {
 			return err
 		}
-		if err := fn(r); err != nil {
+		next, err := fn(r)
+		if err != nil {
 			return fmt.Errorf("refcount/bolt: %s %q: %w", op, segment, err)
 		}
-		if r == nil {
-			return nil
+		if next == nil {
+			return tx.Bucket(bucketHeads).Delete([]byte(segment))
 		}
-		return putRecord(tx, segment, *r)
+		return putRecord(tx, segment, *next)
 	})
 }
 
 // Claim moves the head to Deleting under claimID until expires (see refcount.Store).
 func (s *Store) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
-	return s.transition(ctx, "claim", segment, claimID, func(r *rules.Record) error {
-		return rules.Claim(r, claimID, expires, now)
+	return s.transition(ctx, "claim", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
+		return r, rules.Claim(r, claimID, expires, now)
 	})
 }
 
 // Release moves a head claimed by claimID back to Live.
 func (s *Store) Release(ctx context.Context, segment, claimID string) error {
-	return s.transition(ctx, "release", segment, claimID, func(r *rules.Record) error {
-		return rules.Release(r, claimID)
+	return s.transition(ctx, "release", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
+		return r, rules.Release(r, claimID)
 	})
 }
 
 // Revive moves a head held by claimID under an expired claim back to Live.
 func (s *Store) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
-	return s.transition(ctx, "revive", segment, claimID, func(r *rules.Record) error {
-		return rules.Revive(r, claimID, now)
+	return s.transition(ctx, "revive", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
+		return r, rules.Revive(r, claimID, now)
 	})
 }
 
 // DeleteHead deletes a head claimed by claimID; nil when it is already gone.
 func (s *Store) DeleteHead(ctx context.Context, segment, claimID string) error {
-	if err := rules.CheckName("segment", segment); err != nil {
-		return err
-	}
-	if err := rules.CheckName("claim id", claimID); err != nil {
-		return err
-	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
-		r, err := getRecord(tx, segment)
-		if err != nil {
-			return err
-		}
-		if err := rules.MayDelete(r, claimID); err != nil {
-			return fmt.Errorf("refcount/bolt: delete head %q: %w", segment, err)
-		}
-		return tx.Bucket(bucketHeads).Delete([]byte(segment))
+	return s.transition(ctx, "delete head", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
+		return nil, rules.MayDelete(r, claimID)
 	})
 }
 

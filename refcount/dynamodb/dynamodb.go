@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"regexp"
@@ -583,43 +584,33 @@ func (st *Store) Claim(ctx context.Context, segment, claimID string, expires, no
 
 // Release moves a head whose (last) holder is claimID back to live.
 func (st *Store) Release(ctx context.Context, segment, claimID string) error {
-	if err := checkHeadArgs(segment, claimID); err != nil {
-		return err
-	}
-	_, err := st.client.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:                aws.String(st.table),
-		Key:                      headKey(segment),
-		UpdateExpression:         aws.String("SET #state = :live REMOVE #claim_expires"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND #claim_id = :id"),
-		ExpressionAttributeNames: headNames(attrPK, attrState, attrClaimID, attrClaimExpires),
-		ExpressionAttributeValues: item{
-			":live": strAttr(string(refcount.Live)),
-			":id":   strAttr(claimID),
-		},
-	})
-	return st.translate("release", segment, err)
+	return st.toLive(ctx, "release", segment, claimID, "attribute_exists(#pk) AND #claim_id = :id", nil)
 }
 
 // Revive moves a head held by claimID under a claim that expired before now back to live (a
 // head already live with claimID as its last holder stays live).
 func (st *Store) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
+	return st.toLive(ctx, "revive", segment, claimID,
+		"attribute_exists(#pk) AND #claim_id = :id AND (#state = :live OR #claim_expires < :now)", item{":now": msAttr(now)})
+}
+
+// toLive sets the head live and removes its claim expiry on condition, in which :live and :id
+// (claimID) are bound, and the values of extra.
+func (st *Store) toLive(ctx context.Context, op, segment, claimID, condition string, extra item) error {
 	if err := checkHeadArgs(segment, claimID); err != nil {
 		return err
 	}
+	values := item{":live": strAttr(string(refcount.Live)), ":id": strAttr(claimID)}
+	maps.Copy(values, extra)
 	_, err := st.client.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:        aws.String(st.table),
-		Key:              headKey(segment),
-		UpdateExpression: aws.String("SET #state = :live REMOVE #claim_expires"),
-		ConditionExpression: aws.String("attribute_exists(#pk) AND #claim_id = :id AND " +
-			"(#state = :live OR #claim_expires < :now)"),
-		ExpressionAttributeNames: headNames(attrPK, attrState, attrClaimID, attrClaimExpires),
-		ExpressionAttributeValues: item{
-			":live": strAttr(string(refcount.Live)),
-			":id":   strAttr(claimID),
-			":now":  msAttr(now),
-		},
+		TableName:                 aws.String(st.table),
+		Key:                       headKey(segment),
+		UpdateExpression:          aws.String("SET #state = :live REMOVE #claim_expires"),
+		ConditionExpression:       aws.String(condition),
+		ExpressionAttributeNames:  headNames(attrPK, attrState, attrClaimID, attrClaimExpires),
+		ExpressionAttributeValues: values,
 	})
-	return st.translate("revive", segment, err)
+	return st.translate(op, segment, err)
 }
 
 // DeleteHead deletes the head on the condition that it is deleting under claimID, or gone.

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/refcount/refcounttest"
 )
@@ -38,15 +39,7 @@ type server struct {
 
 func testServer(t *testing.T) server {
 	t.Helper()
-	ep := os.Getenv("STOWKEN_TEST_DYNAMODB_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STOWKEN_TEST_DYNAMODB_ENDPOINT is not set, and under CI=true the DynamoDB " +
-				"integration tests must not skip: start dynalite (make test does) and point the variable at it")
-		}
-		t.Skip("skipping DynamoDB integration tests: set STOWKEN_TEST_DYNAMODB_ENDPOINT " +
-			"(e.g. http://127.0.0.1:18000 with dynalite running) to run them")
-	}
+	ep := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./refcount/dynamodb/", testenv.DynamoDBEndpoint)[0]
 	sv := server{endpoint: ep, table: os.Getenv("STOWKEN_TEST_DYNAMODB_TABLE")}
 	if sv.table == "" {
 		sv.table = defaultTestTable

@@ -165,9 +165,9 @@ func (s *Store) CreateHead(ctx context.Context, segment string, size int64, now 
 	return nil
 }
 
-// update applies fn to the segment's head record (nil when absent) and stores the result when
-// fn succeeds.
-func (s *Store) update(ctx context.Context, op, segment, claimID string, fn func(*rules.Record) error) error {
+// update applies fn to the segment's head record (nil when absent) and, when fn succeeds,
+// stores the record fn returns, or deletes the head when that is nil.
+func (s *Store) update(ctx context.Context, op, segment, claimID string, fn func(*rules.Record) (*rules.Record, error)) error {
 	if err := rules.CheckName("segment", segment); err != nil {
 		return err
 	}
@@ -182,57 +182,44 @@ func (s *Store) update(ctx context.Context, op, segment, claimID string, fn func
 	if r, ok := s.heads[segment]; ok {
 		p = &r
 	}
-	if err := fn(p); err != nil {
+	next, err := fn(p)
+	if err != nil {
 		return fmt.Errorf("refcount/mem: %s %q: %w", op, segment, err)
 	}
-	if p != nil {
-		s.heads[segment] = *p
+	if next == nil {
+		delete(s.heads, segment)
+	} else {
+		s.heads[segment] = *next
 	}
 	return nil
 }
 
 // Claim moves the head to Deleting under claimID until expires (see refcount.Store).
 func (s *Store) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
-	return s.update(ctx, "claim", segment, claimID, func(r *rules.Record) error {
-		return rules.Claim(r, claimID, expires, now)
+	return s.update(ctx, "claim", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
+		return r, rules.Claim(r, claimID, expires, now)
 	})
 }
 
 // Release moves a head claimed by claimID back to Live.
 func (s *Store) Release(ctx context.Context, segment, claimID string) error {
-	return s.update(ctx, "release", segment, claimID, func(r *rules.Record) error {
-		return rules.Release(r, claimID)
+	return s.update(ctx, "release", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
+		return r, rules.Release(r, claimID)
 	})
 }
 
 // Revive moves a head held by claimID under an expired claim back to Live.
 func (s *Store) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
-	return s.update(ctx, "revive", segment, claimID, func(r *rules.Record) error {
-		return rules.Revive(r, claimID, now)
+	return s.update(ctx, "revive", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
+		return r, rules.Revive(r, claimID, now)
 	})
 }
 
 // DeleteHead deletes a head claimed by claimID; nil when it is already gone.
 func (s *Store) DeleteHead(ctx context.Context, segment, claimID string) error {
-	if err := rules.CheckName("segment", segment); err != nil {
-		return err
-	}
-	if err := rules.CheckName("claim id", claimID); err != nil {
-		return err
-	}
-	if err := s.lock(ctx); err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	var p *rules.Record
-	if r, ok := s.heads[segment]; ok {
-		p = &r
-	}
-	if err := rules.MayDelete(p, claimID); err != nil {
-		return fmt.Errorf("refcount/mem: delete head %q: %w", segment, err)
-	}
-	delete(s.heads, segment)
-	return nil
+	return s.update(ctx, "delete head", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
+		return nil, rules.MayDelete(r, claimID)
+	})
 }
 
 // ListHeads calls fn for every head.

@@ -1,0 +1,40 @@
+// Package testenv finds, for tests, the S3- and DynamoDB-compatible servers that
+// scripts/with-servers.sh starts (MinIO and dynalite), and skips the tests that need them when
+// they are not configured, except under CI=true, where a missing server is a failure.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// Environment variables naming the servers (set by scripts/with-servers.sh).
+const (
+	S3Endpoint       = "STOWKEN_TEST_S3_ENDPOINT"
+	DynamoDBEndpoint = "STOWKEN_TEST_DYNAMODB_ENDPOINT"
+)
+
+// Endpoints returns the values of the environment variables vars. When one is unset it skips
+// the test, or fails it under CI=true; run says how to run the tests with the servers.
+func Endpoints(t testing.TB, run string, vars ...string) []string {
+	t.Helper()
+	var values, missing []string
+	for _, v := range vars {
+		values = append(values, os.Getenv(v))
+		if os.Getenv(v) == "" {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) == 0 {
+		return values
+	}
+	msg := fmt.Sprintf("%s not set: these tests need the S3 (MinIO) and DynamoDB (dynalite) servers; %s, "+
+		"or point the variables at running servers", strings.Join(missing, " and "), run)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: tests against the servers must not skip)")
+	}
+	t.Skip("skipping: " + msg)
+	return nil
+}
