@@ -91,7 +91,7 @@ type codecModel struct {
 
 // New returns a Codec with no models yet: it writes ZstdVarint frames without a dictionary.
 func New() (*Codec, error) {
-	z, err := NewZstd(0, nil, false)
+	z, err := NewZstd(LevelTokens, 0, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (c *Codec) AddModel(m *Model) error {
 	if _, ok := c.models[m.ID]; ok {
 		return nil
 	}
-	z, err := NewZstd(m.ID, m.TokenDict, false)
+	z, err := NewZstd(LevelTokens, m.ID, m.TokenDict, false)
 	if err != nil {
 		return err
 	}

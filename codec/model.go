@@ -217,4 +217,4 @@ func (r *ranking) token(c uint64) (int, bool) {
 }
 
 // plainZstd returns a compressor without a dictionary, for model objects.
-func plainZstd() (*Zstd, error) { return NewZstd(0, nil, true) }
+func plainZstd() (*Zstd, error) { return NewZstd(LevelDocuments, 0, nil, true) }

@@ -171,7 +171,7 @@ type Encoder struct {
 
 // NewEncoder returns an Encoder with no dictionaries yet.
 func NewEncoder() (*Encoder, error) {
-	z, err := codec.NewZstd(0, nil, true)
+	z, err := codec.NewZstd(codec.LevelDocuments, 0, nil, true)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (e *Encoder) AddDict(id uint32, content []byte) error {
 	if _, ok := e.zstds[id]; ok {
 		return nil
 	}
-	z, err := codec.NewZstd(id, content, true)
+	z, err := codec.NewZstd(codec.LevelDocuments, id, content, true)
 	if err != nil {
 		return err
 	}
