@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -252,64 +251,4 @@ func (v *Vault) decodeSegment(tokenizerName, id string, frame []byte) ([]int, er
 		return nil, fmt.Errorf("%w: segment %s decodes to tokens with id %s", ErrCorrupt, id, got)
 	}
 	return tokens, nil
-}
-
-// segmentCache is a byte-bounded LRU of encoded segment frames. Frames are immutable, so a
-// cached frame is always valid.
-type segmentCache struct {
-	mu    sync.Mutex
-	max   int
-	size  int
-	order *list.List // of *cacheEntry, most recent first
-	items map[string]*list.Element
-}
-
-type cacheEntry struct {
-	id    string
-	frame []byte
-}
-
-func newSegmentCache(maxBytes int) *segmentCache {
-	return &segmentCache{max: maxBytes, order: list.New(), items: map[string]*list.Element{}}
-}
-
-func (c *segmentCache) get(id string) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.items[id]
-	if !ok {
-		return nil, false
-	}
-	c.order.MoveToFront(e)
-	return e.Value.(*cacheEntry).frame, true
-}
-
-func (c *segmentCache) add(id string, frame []byte) {
-	if len(frame) > c.max/4 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.items[id]; ok {
-		return
-	}
-	c.items[id] = c.order.PushFront(&cacheEntry{id, frame})
-	c.size += len(frame)
-	for c.size > c.max {
-		last := c.order.Back()
-		e := last.Value.(*cacheEntry)
-		c.order.Remove(last)
-		delete(c.items, e.id)
-		c.size -= len(e.frame)
-	}
-}
-
-func (c *segmentCache) remove(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.items[id]; ok {
-		c.order.Remove(e)
-		delete(c.items, id)
-		c.size -= len(e.Value.(*cacheEntry).frame)
-	}
 }

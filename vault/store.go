@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -464,7 +465,7 @@ func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
 			}
 			streams[i] = msg.Tokens
 		} else {
-			streams[i] = tok.Encode(msg.Content)
+			streams[i] = v.tokenize(tok, msg.Content)
 		}
 		mm := manifest.Message{Role: msg.Role, Tokens: len(streams[i]), AsTokens: msg.HasTokens(),
 			ContentNull: msg.ContentNull, Name: msg.Name, ToolCallID: msg.ToolCallID}
@@ -479,4 +480,24 @@ func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
 	plan.model, plan.sampling = v.activeModel(c.Tokenizer)
 	plan.addPieces(c.Tokenizer, streams)
 	return plan, nil
+}
+
+// minCachedText is the shortest text whose tokens the token cache keeps: shorter ones
+// tokenize in about the time a lookup takes.
+const minCachedText = 64
+
+// tokenize returns the tokens of text, from the vault's token cache when the same text was
+// tokenized lately. Tokenizing is deterministic, so a cached result is exact; the key is the
+// whole text, so there are no collisions. The returned slice is the caller's.
+func (v *Vault) tokenize(tok *tokenizer.Tokenizer, text string) []int {
+	if len(text) < minCachedText {
+		return tok.Encode(text)
+	}
+	key := tok.Name() + "\x00" + text
+	if tokens, ok := v.tokens.get(key); ok {
+		return slices.Clone(tokens)
+	}
+	tokens := tok.Encode(text)
+	v.tokens.add(key, slices.Clone(tokens))
+	return tokens
 }

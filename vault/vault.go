@@ -56,7 +56,10 @@ type Options struct {
 	Catalog catalog.Store
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// CacheBytes bounds the cache of encoded segments used by Retrieve (default 64 MiB).
+	// CacheBytes bounds each of the vault's two caches (default 64 MiB each): the encoded
+	// segments Retrieve reads, and the tokens of the message texts Store tokenized lately.
+	// (An API log sends a conversation's whole history again with every request, and
+	// tokenizing it again would be most of the CPU a Store takes.)
 	CacheBytes int
 	// Concurrency bounds parallel requests of one batch call (default 4 × GOMAXPROCS).
 	Concurrency int
@@ -79,7 +82,8 @@ type Vault struct {
 	log       *slog.Logger
 	codec     *codec.Codec
 	manifests *manifest.Encoder
-	cache     *segmentCache
+	cache     *lru[[]byte] // encoded segment frames, by segment id
+	tokens    *lru[[]int]  // message tokens, by tokenizer name and text (see tokenize)
 	// flights are the segment reads in progress, by segment id (see readSegment).
 	flightsMu   sync.Mutex
 	flights     map[string]chan struct{}
@@ -138,7 +142,8 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 	if cacheBytes == 0 {
 		cacheBytes = DefaultCacheBytes
 	}
-	v.cache = newSegmentCache(cacheBytes)
+	v.cache = newLRU(cacheBytes, func(_ string, frame []byte) int { return len(frame) })
+	v.tokens = newLRU(cacheBytes, func(key string, tokens []int) int { return len(key) + 8*len(tokens) + 64 })
 	v.flights = map[string]chan struct{}{}
 	v.bucket = objstore.Counting(opts.Bucket, &v.bucketCount)
 	v.refs = refcount.Counting(opts.Refs, &v.refsCount)
