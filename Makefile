@@ -7,7 +7,7 @@ export STOWKEN_TOOLS ?= $(HOME)/.cache/stowken/tools
 GO ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 45m
 
-.PHONY: all demo test unit lint fmt-check terraform-fmt bench build clean lambda
+.PHONY: all demo test unit lint fmt-check terraform-fmt bench bench-e2e build clean lambda
 
 all: build
 
@@ -46,6 +46,12 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/... ./vault/... ./bench/...
 	$(GO) run ./cmd/stowken bench --corpus $(BENCH_CORPUS)/chat/*.jsonl.gz --workload chat
 	$(GO) run ./cmd/stowken bench --corpus $(BENCH_CORPUS)/api-replay.jsonl.gz --workload api-replay
+
+## bench-e2e: stowken bench on the API replay against MinIO + dynalite started for the run
+## (store and retrieve throughput and latency with 8 clients, next to naive gzip JSON objects).
+bench-e2e:
+	scripts/tools.sh all
+	scripts/with-servers.sh scripts/bench-e2e.sh $(BENCH_CORPUS)
 
 ## lambda: build the GC Lambda (lambda/gc) for the provided.al2023 runtime: dist/lambda-ARCH/bootstrap
 ## and the deployment package dist/stowken-gc-ARCH.zip for ARCH in $(LAMBDA_ARCHS). Needs only Go: the

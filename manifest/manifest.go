@@ -5,7 +5,8 @@
 // frame, with a content checksum, of the compact JSON, a newline, and the inline tokens as
 // unsigned LEB128 varints (so small unique data costs neither a request nor base64). Decode
 // validates everything it reads; a manifest written by a newer, unknown schema version is
-// rejected with ErrNewerVersion rather than misread. `stowken manifest ID` shows the JSON.
+// rejected with ErrNewerVersion rather than misread. MarshalJSON gives the JSON of a decoded
+// manifest (vault.Manifest reads one).
 //
 // The token stream of a conversation is the concatenation of its messages' tokens, in order.
 // Chunks cover that stream exactly, in order: a chunk is either a reference to a segment object
@@ -231,7 +232,7 @@ func Payload(m *Manifest) ([]byte, error) {
 	return codec.AppendVarints(append(js, '\n'), m.Inline), nil
 }
 
-// MarshalJSON returns the manifest's JSON form (not compressed), as `stowken` shows it.
+// MarshalJSON returns the manifest's JSON form (not compressed).
 func MarshalJSON(m *Manifest) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

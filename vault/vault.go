@@ -59,7 +59,7 @@ type Options struct {
 	// CacheBytes bounds each of the vault's two caches (default 64 MiB each): the encoded
 	// segments Retrieve reads, and the tokens of the message texts Store tokenized lately.
 	// (An API log sends a conversation's whole history again with every request, and
-	// tokenizing it again would be most of the CPU a Store takes.)
+	// tokenizing it again would be most of the CPU a Store takes.) Negative: no caching.
 	CacheBytes int
 	// Concurrency bounds parallel requests of one batch call (default 4 × GOMAXPROCS).
 	Concurrency int
