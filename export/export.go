@@ -52,8 +52,8 @@
 // every field above and returns each sequence's token ids.
 //
 // A Writer is not safe for concurrent use. A Write that fails because of the conversation
-// (invalid, undecodable or out-of-vocabulary tokens, another tokenizer) writes nothing of it and
-// the Writer stays usable; a Write or Close that fails because the output failed leaves the
+// (invalid, undecodable or out-of-vocabulary tokens, another tokenizer) writes nothing of it,
+// fixes nothing (not a Megatron export's tokenizer) and the Writer stays usable; a Write or Close that fails because the output failed leaves the
 // Writer failed, and every later call returns that error.
 package export
 
@@ -62,12 +62,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
-
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/tokenizer"
 )
 
 // Format names as the CLI takes them.
@@ -101,38 +98,6 @@ type Writer interface {
 
 // bufferSize is the write buffer of every Writer.
 const bufferSize = 1 << 16
-
-// Create opens path for writing, truncating it, and gzip-compresses what is written when the
-// name ends in ".gz". Closing the result finishes the gzip stream and closes the file. The name
-// "-" is refused: standard output is the caller's to handle (write to os.Stdout instead).
-func Create(path string) (io.WriteCloser, error) {
-	if path == "-" {
-		return nil, fmt.Errorf("export: %q stands for standard output, which the caller writes to itself: %w", path, os.ErrInvalid)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasSuffix(path, ".gz") {
-		return f, nil
-	}
-	return &gzipFile{Writer: gzip.NewWriter(f), f: f}, nil
-}
-
-// gzipFile is a gzip stream into a file it owns.
-type gzipFile struct {
-	*gzip.Writer
-	f *os.File
-}
-
-// Close finishes the gzip stream and closes the file, returning the first error.
-func (g *gzipFile) Close() error {
-	err := g.Writer.Close()
-	if cerr := g.f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
 
 // lines writes one line per conversation through a buffer; its errors are sticky.
 type lines struct {
@@ -181,8 +146,10 @@ func (l *lines) Close() error {
 type jsonlWriter struct{ lines }
 
 // NewJSONL returns a Writer of the normalized format: each conversation as conversation.Marshal
-// writes it, then a newline. Conversations that fail conversation.Validate are refused
-// (conversation.ErrInvalid), so that everything written imports again.
+// writes it, then a newline. Conversations that fail conversation.Validate
+// (conversation.ErrInvalid), name an unknown tokenizer (tokenizer.ErrUnknown) or give token ids
+// outside its vocabulary (tokenizer.ErrTokenRange, tokenizer.ErrInvalidToken) are refused, so
+// that everything written imports again.
 func NewJSONL(w io.Writer) Writer { return &jsonlWriter{newLines(w)} }
 
 // Write writes one conversation.
@@ -190,12 +157,33 @@ func (w *jsonlWriter) Write(c *conversation.Conversation) error {
 	if err := w.ready(); err != nil {
 		return err
 	}
-	if err := c.Validate(); err != nil {
-		return fmt.Errorf("conversation %q: %w", c.ID, err)
+	if _, err := checkConversation(c); err != nil {
+		return err
 	}
 	line, err := conversation.Marshal(c)
 	if err != nil {
 		return err
 	}
 	return w.emit(line)
+}
+
+// checkConversation checks what the vault checks before storing a conversation: that it is
+// valid, that its tokenizer is known and that token ids given in messages are in the
+// vocabulary. It returns the conversation's tokenizer.
+func checkConversation(c *conversation.Conversation) (*tokenizer.Tokenizer, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("conversation %q: %w", c.ID, err)
+	}
+	tok, err := tokenizer.Get(c.Tokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("conversation %q: %w", c.ID, err)
+	}
+	for i := range c.Messages {
+		if m := &c.Messages[i]; m.HasTokens() {
+			if err := tok.Validate(m.Tokens); err != nil {
+				return nil, fmt.Errorf("conversation %q: message %d: %w", c.ID, i, err)
+			}
+		}
+	}
+	return tok, nil
 }

@@ -248,6 +248,36 @@ func TestWriterRefusesInvalidAndStaysUsable(t *testing.T) {
 	}
 }
 
+// What the JSONL and Megatron writers write imports again: they refuse what the vault would.
+func TestWritersRefuseWhatImportRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    *conversation.Conversation
+		want error
+	}{
+		{"unknown tokenizer", &conversation.Conversation{ID: "a", Tokenizer: "no_such_tokenizer",
+			Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, tokenizer.ErrUnknown},
+		{"token past the vocabulary", &conversation.Conversation{ID: "b", Tokenizer: tokenizer.R50KBase,
+			Messages: []conversation.Message{{Role: conversation.RoleUser, Tokens: []int{999999}}}}, tokenizer.ErrTokenRange},
+	} {
+		for _, format := range []string{FormatJSONL, FormatMegatron} {
+			t.Run(format+"/"+tc.name, func(t *testing.T) {
+				var out bytes.Buffer
+				w := NewJSONL(&out)
+				if format == FormatMegatron {
+					w = NewMegatron(&out, io.Discard)
+				}
+				if err := w.Write(tc.c); !errors.Is(err, tc.want) {
+					t.Errorf("Write = %v, want %v", err, tc.want)
+				}
+				if err := w.Close(); err != nil || out.Len() != 0 {
+					t.Errorf("Close = %v, %d bytes written", err, out.Len())
+				}
+			})
+		}
+	}
+}
+
 // failWriter fails every write.
 type failWriter struct{}
 
@@ -323,6 +353,29 @@ func TestCreate(t *testing.T) {
 			}
 		})
 	}
+	t.Run("nothing at the path before Close; Discard keeps what was there", func(t *testing.T) {
+		path := filepath.Join(dir, "kept.jsonl")
+		if err := os.WriteFile(path, []byte("earlier export\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w, err := Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(content); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(path); string(got) != "earlier export\n" {
+			t.Errorf("before Close the path holds %q", got)
+		}
+		w.Discard()
+		if got, _ := os.ReadFile(path); string(got) != "earlier export\n" {
+			t.Errorf("after Discard the path holds %q", got)
+		}
+		if left, _ := filepath.Glob(path + ".tmp-*"); len(left) != 0 {
+			t.Errorf("Discard left %v", left)
+		}
+	})
 	t.Run("stdout refused", func(t *testing.T) {
 		if _, err := Create("-"); !errors.Is(err, os.ErrInvalid) {
 			t.Errorf(`Create("-") = %v, want os.ErrInvalid`, err)

@@ -78,7 +78,6 @@ const (
 type megatronWriter struct {
 	bin     *bufio.Writer
 	idx     io.Writer
-	owned   []*os.File // files CreateMegatron opened, closed by Close
 	tok     *tokenizer.Tokenizer
 	dtype   DType
 	lengths []int32 // tokens of each sequence written
@@ -90,33 +89,13 @@ type megatronWriter struct {
 
 // NewMegatron returns a Writer of a Megatron-LM indexed dataset: token ids go to bin as they are
 // written, and the index goes to idx, all at once, on Close (see the package doc for the layout).
-// The dtype is chosen from the first conversation's tokenizer (MegatronDType); a conversation
-// with another tokenizer is refused with ErrMixedTokenizers. Token ids given in a message are
+// The dtype is chosen from the tokenizer of the first conversation written (MegatronDType); a
+// conversation with another tokenizer is refused with ErrMixedTokenizers. Token ids given in a message are
 // checked against the vocabulary (tokenizer.ErrTokenRange, tokenizer.ErrInvalidToken).
 // Conversations that fail conversation.Validate are refused (conversation.ErrInvalid). Close
 // does not close bin or idx.
 func NewMegatron(bin, idx io.Writer) Writer {
 	return &megatronWriter{bin: bufio.NewWriterSize(bin, bufferSize), idx: idx}
-}
-
-// CreateMegatron creates (truncating) PREFIX.bin and PREFIX.idx and returns a Writer of a
-// Megatron-LM indexed dataset into them (see NewMegatron). Close writes the index and closes
-// both files. After a failed export the .idx may be empty or absent, which Megatron-LM refuses
-// to read.
-func CreateMegatron(prefix string) (Writer, error) {
-	bin, err := os.Create(prefix + MegatronBinSuffix)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := os.Create(prefix + MegatronIdxSuffix)
-	if err != nil {
-		bin.Close()
-		os.Remove(bin.Name())
-		return nil, err
-	}
-	w := NewMegatron(bin, idx).(*megatronWriter)
-	w.owned = []*os.File{bin, idx}
-	return w, nil
 }
 
 // Write appends one conversation as one sequence and one document.
@@ -127,41 +106,35 @@ func (w *megatronWriter) Write(c *conversation.Conversation) error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := c.Validate(); err != nil {
-		return fmt.Errorf("conversation %q: %w", c.ID, err)
+	tok, err := checkConversation(c)
+	if err != nil {
+		return err
 	}
-	if w.tok == nil {
-		tok, err := tokenizer.Get(c.Tokenizer)
-		if err != nil {
-			return fmt.Errorf("conversation %q: %w", c.ID, err)
-		}
-		w.tok, w.dtype = tok, MegatronDType(tok.VocabSize())
-	} else if c.Tokenizer != w.tok.Name() {
+	if w.tok != nil && tok.Name() != w.tok.Name() {
 		return fmt.Errorf("%w: conversation %q uses %s, the export %s", ErrMixedTokenizers, c.ID, c.Tokenizer, w.tok.Name())
 	}
+	dtype := MegatronDType(tok.VocabSize())
 	w.ids = w.ids[:0]
 	for i := range c.Messages {
-		m := &c.Messages[i]
-		if !m.HasTokens() {
-			w.ids = append(w.ids, w.tok.Encode(m.Content)...)
-			continue
+		if m := &c.Messages[i]; m.HasTokens() {
+			w.ids = append(w.ids, m.Tokens...)
+		} else {
+			w.ids = append(w.ids, tok.Encode(m.Content)...)
 		}
-		if err := w.tok.Validate(m.Tokens); err != nil {
-			return fmt.Errorf("conversation %q: message %d: %w", c.ID, i, err)
-		}
-		w.ids = append(w.ids, m.Tokens...)
 	}
 	if len(w.ids) > math.MaxInt32 {
 		return fmt.Errorf("conversation %q: %d tokens, more than a Megatron sequence holds", c.ID, len(w.ids))
 	}
 	w.buf = w.buf[:0]
 	for _, id := range w.ids {
-		if w.dtype == DTypeUint16 {
+		if dtype == DTypeUint16 {
 			w.buf = binary.LittleEndian.AppendUint16(w.buf, uint16(id))
 		} else {
 			w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(int32(id)))
 		}
 	}
+	// Only a conversation that is written fixes the export's tokenizer and dtype.
+	w.tok, w.dtype = tok, dtype
 	if _, err := w.bin.Write(w.buf); err != nil {
 		w.err = err
 		return err
@@ -170,7 +143,7 @@ func (w *megatronWriter) Write(c *conversation.Conversation) error {
 	return nil
 }
 
-// Close flushes the .bin, writes the .idx and closes the files CreateMegatron opened.
+// Close flushes the .bin and writes the .idx.
 func (w *megatronWriter) Close() error {
 	if w.closed {
 		return ErrClosed
@@ -182,11 +155,6 @@ func (w *megatronWriter) Close() error {
 	}
 	if err == nil {
 		err = w.writeIndex()
-	}
-	for _, f := range w.owned {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
 	}
 	w.err = err
 	return err

@@ -152,8 +152,19 @@ func TestMegatronInvalidTokensWriteNothing(t *testing.T) {
 			if bin.Len() != 0 {
 				t.Errorf(".bin holds % x for a refused conversation", bin.Bytes())
 			}
-			if want := join([]byte("MMIDIDX\x00\x00"), le64(1), []byte{8}, le64(0), le64(1), le64(0)); !bytes.Equal(idx.Bytes(), want) {
-				t.Errorf(".idx = % x, want an empty uint16 index % x", idx.Bytes(), want)
+			// A refused conversation fixes nothing: the index is that of an export without
+			// conversations (int32), and a conversation of another tokenizer is still welcome.
+			if want := join([]byte("MMIDIDX\x00\x00"), le64(1), []byte{4}, le64(0), le64(1), le64(0)); !bytes.Equal(idx.Bytes(), want) {
+				t.Errorf(".idx = % x, want an empty int32 index % x", idx.Bytes(), want)
+			}
+			w = NewMegatron(&bin, &idx)
+			if err := w.Write(c); !errors.Is(err, tc.want) {
+				t.Fatalf("Write = %v, want %v", err, tc.want)
+			}
+			other := &conversation.Conversation{ID: "good", Tokenizer: tokenizer.CL100KBase, Messages: []conversation.Message{
+				{Role: conversation.RoleUser, Content: "hello"}}}
+			if err := w.Write(other); err != nil {
+				t.Errorf("after a refused %s conversation, a %s one: %v", c.Tokenizer, other.Tokenizer, err)
 			}
 		})
 	}

@@ -78,17 +78,18 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 		if err != nil && err != errEnough {
 			return err
 		}
-		w, closeOut, err := openExport(e, *format, *out)
+		w, finish, discard, err := openExport(e, *format, *out)
 		if err != nil {
 			return err
 		}
 		bar := progress.New(e.stderr, int64(len(ids)), "export")
 		written, err := writeExport(ctx, v, w, ids, bar)
 		bar.Done()
-		if cerr := closeOut(); err == nil {
-			err = cerr
-		}
 		if err != nil {
+			discard()
+			return err
+		}
+		if err := finish(); err != nil {
 			return err
 		}
 		rq := v.Requests()
@@ -98,34 +99,39 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	})
 }
 
-// openExport returns the format's writer on the output, and the function that closes both.
-func openExport(e *env, format, out string) (export.Writer, func() error, error) {
+// openExport returns the format's writer on the output, the function that finishes both (a
+// file output then appears at its path), and the one that abandons them after a failure (a
+// file output then leaves its path as it was; what was written to stdout stays written).
+func openExport(e *env, format, out string) (w export.Writer, finish func() error, discard func(), err error) {
 	if format == export.FormatMegatron {
-		w, err := export.CreateMegatron(out)
-		return w, func() error { return w.Close() }, err
+		m, err := export.CreateMegatron(out)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return m, m.Close, m.Discard, nil
 	}
 	var dst io.Writer = e.stdout
-	closeDst := func() error { return nil }
+	closeDst, discard := func() error { return nil }, func() {}
 	if out != "-" {
 		f, err := export.Create(out)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		dst, closeDst = f, f.Close
+		dst, closeDst, discard = f, f.Close, f.Discard
 	}
-	var w export.Writer
 	if format == export.FormatJSONL {
 		w = export.NewJSONL(dst)
 	} else {
 		w = export.NewOpenAI(dst)
 	}
-	return w, func() error {
-		err := w.Close()
-		if cerr := closeDst(); err == nil {
-			err = cerr
+	finish = func() error {
+		if err := w.Close(); err != nil {
+			discard()
+			return err
 		}
-		return err
-	}, nil
+		return closeDst()
+	}
+	return w, finish, discard, nil
 }
 
 // writeExport retrieves the conversations in batches and writes them in order. A conversation

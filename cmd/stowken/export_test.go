@@ -154,3 +154,34 @@ func TestSegmentsTop(t *testing.T) {
 		t.Errorf("segments table:\n%s", table)
 	}
 }
+
+// A failed export leaves no output behind: an earlier export at the same path stays as it was,
+// and no temporary file remains.
+func TestFailedExportLeavesNothing(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	in := `{"id":"a","application":"x","model":"","tokenizer":"r50k_base","messages":[{"role":"user","content":"hello"}]}
+{"id":"b","application":"x","model":"","tokenizer":"cl100k_base","messages":[{"role":"user","content":"hello"}]}
+`
+	if r := s.run(in, "import", "-"); r.code != 0 {
+		t.Fatalf("import: %v", r)
+	}
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "ds")
+	if err := os.WriteFile(prefix+export.MegatronIdxSuffix, []byte("earlier"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := s.run("", "export", "--format", "megatron", "--oldest", "-o", prefix)
+	if r.code != 1 || !strings.Contains(r.stderr, "different tokenizers") {
+		t.Fatalf("an export of two tokenizers into one dataset: %v", r)
+	}
+	if _, err := os.Stat(prefix + export.MegatronBinSuffix); !os.IsNotExist(err) {
+		t.Errorf("a failed export left %s (%v)", prefix+export.MegatronBinSuffix, err)
+	}
+	if got, _ := os.ReadFile(prefix + export.MegatronIdxSuffix); string(got) != "earlier" {
+		t.Errorf("a failed export changed the earlier .idx to %q", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
