@@ -147,7 +147,8 @@ func (e Entry) MarshalBinary() ([]byte, error) {
 		b = str(b, s)
 	}
 	created := e.CreatedAt.UnixMilli()
-	b = binary.AppendUvarint(b, uint64(max(created, 0)))
+	created = max(created, 0)
+	b = binary.AppendUvarint(b, uint64(created))
 	b = binary.AppendVarint(b, e.StoredAt.UnixMilli()-created)
 	b = binary.AppendUvarint(b, uint64(max(e.Messages, 0)))
 	b = binary.AppendUvarint(b, uint64(max(e.StoredBytes, 0)))
@@ -174,16 +175,24 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 		return bad
 	}
 	b = b[1:]
+	ok := true
 	num := func() uint64 {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
-			b = nil
+			b, ok = nil, false
 			return 0
 		}
 		b = b[n:]
 		return v
 	}
-	ok := true
+	// count reads the number of items that follow; each takes at least one byte.
+	count := func() uint64 {
+		n := num()
+		if n > uint64(len(b)) {
+			ok = false
+		}
+		return n
+	}
 	str := func() string {
 		n := num()
 		if n > uint64(len(b)) {
@@ -206,7 +215,7 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 	b = b[n:]
 	x.CreatedAt, x.StoredAt = time.UnixMilli(created).UTC(), time.UnixMilli(created+delta).UTC()
 	x.Messages, x.StoredBytes = int(num()), int64(num())
-	for i, roles := uint64(0), num(); i < roles && ok; i++ {
+	for i, roles := uint64(0), count(); i < roles && ok; i++ {
 		if len(b) == 0 {
 			return bad
 		}
@@ -226,7 +235,7 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 		}
 		x.Tokens[role] = int64(num())
 	}
-	for i, keys := uint64(0), num(); i < keys && ok; i++ {
+	for i, keys := uint64(0), count(); i < keys && ok; i++ {
 		if x.Metadata == nil {
 			x.Metadata = map[string]string{}
 		}

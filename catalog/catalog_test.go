@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -58,6 +59,45 @@ func TestEncoding(t *testing.T) {
 	}
 	if n := (catalog.Entry{ID: "x"}).EncodedSize(); n <= 0 || n > 64 {
 		t.Fatalf("EncodedSize of a bare entry = %d", n)
+	}
+
+	// A zero CreatedAt is written as 1970; StoredAt keeps its own time.
+	stored := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	if b, err = (catalog.Entry{ID: "x", StoredAt: stored}).MarshalBinary(); err != nil {
+		t.Fatal(err)
+	}
+	if err := got.UnmarshalBinary(b); err != nil || !got.StoredAt.Equal(stored) || got.CreatedAt.UnixMilli() != 0 {
+		t.Fatalf("zero CreatedAt: decoded created %v, stored %v (%v); want 1970 and %v", got.CreatedAt, got.StoredAt, err, stored)
+	}
+}
+
+// A count larger than what follows it is rejected at once, not looped over.
+func TestEncodingHugeCounts(t *testing.T) {
+	b, err := catalog.Entry{ID: "x", CreatedAt: time.UnixMilli(1000), StoredAt: time.UnixMilli(1000)}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last two bytes are the role count and the metadata count, both 0.
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"metadata", binary.AppendUvarint(b[:len(b)-1], 1<<40)},
+		{"roles", binary.AppendUvarint(b[:len(b)-2], 1<<40)},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			var e catalog.Entry
+			done <- e.UnmarshalBinary(tc.data)
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%s count of 2^40 with nothing after it decoded", tc.name)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s count of 2^40: UnmarshalBinary still running after 5 s", tc.name)
+		}
 	}
 }
 
