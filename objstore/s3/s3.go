@@ -15,8 +15,10 @@
 // PutOptions.IfNoneMatch sends "If-None-Match: *" and PutOptions.IfMatch sends "If-Match", which
 // S3 honours on PutObject since 2024, as do current MinIO releases. Servers that ignore them
 // exist; the conformance suite in objstore/objstoretest probes for that and fails loudly.
-// "409 ConditionalRequestConflict" (another conditional write to the key is in flight) is
-// reported like a failed condition, as ErrExists or ErrPrecondition.
+// "409 ConditionalRequestConflict" (another conditional write to the key is still in flight)
+// is retried like a throttling error; when the retries run out it is an error that is none of
+// the sentinels. It is never ErrExists: the write in flight may still fail, and a caller that
+// took the object for stored could publish a reference to an object that never appears.
 //
 // A request that was applied but whose response was lost is retried by the SDK, and the retry
 // fails its own precondition: such a Put reports ErrExists (or ErrPrecondition) although it was
@@ -219,6 +221,9 @@ func Open(ctx context.Context, u *url.URL, opts Options) (*Bucket, error) {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = maxAttempts
 				o.MaxBackoff = maxBackoff
+				// Another conditional write to the key is in flight: S3 asks the loser to retry.
+				o.Retryables = append(o.Retryables, retry.RetryableErrorCode{
+					Codes: map[string]struct{}{"ConditionalRequestConflict": {}}})
 			})
 		}),
 	}
@@ -329,18 +334,16 @@ func translate(err error, cond condition) error {
 	}
 	// Codes first; the status only when the body carried no code (HEAD responses have none).
 	precondition := code == "PreconditionFailed" || (code == "" && status == http.StatusPreconditionFailed)
-	// Another conditional write to the key was in flight; S3 asks the loser to retry.
-	conflict := code == "ConditionalRequestConflict"
 	notFound := code == "NoSuchKey" || code == "NotFound" || (code == "" && status == http.StatusNotFound)
 
 	switch cond {
 	case condIfNoneMatch:
-		if precondition || conflict {
+		if precondition {
 			return objstore.ErrExists
 		}
 	case condIfMatch:
 		// S3 answers If-Match on a missing key with 404 NoSuchKey.
-		if precondition || conflict || notFound {
+		if precondition || notFound {
 			return objstore.ErrPrecondition
 		}
 	}

@@ -140,10 +140,10 @@ func TestTranslate(t *testing.T) {
 		{"NoSuchBucket on If-None-Match", sdkError(404, "NoSuchBucket"), condIfNoneMatch, nil},
 		{"If-None-Match 412", sdkError(412, "PreconditionFailed"), condIfNoneMatch, objstore.ErrExists},
 		{"If-None-Match 412 without a body", sdkError(412, ""), condIfNoneMatch, objstore.ErrExists},
-		{"If-None-Match 409", sdkError(409, "ConditionalRequestConflict"), condIfNoneMatch, objstore.ErrExists},
+		{"If-None-Match 409", sdkError(409, "ConditionalRequestConflict"), condIfNoneMatch, nil},
 		{"If-None-Match other 409", sdkError(409, "OperationAborted"), condIfNoneMatch, nil},
 		{"If-Match 412", sdkError(412, "PreconditionFailed"), condIfMatch, objstore.ErrPrecondition},
-		{"If-Match 409", sdkError(409, "ConditionalRequestConflict"), condIfMatch, objstore.ErrPrecondition},
+		{"If-Match 409", sdkError(409, "ConditionalRequestConflict"), condIfMatch, nil},
 		{"If-Match on a missing key", sdkError(404, "NoSuchKey"), condIfMatch, objstore.ErrPrecondition},
 		{"412 without a condition", sdkError(412, "PreconditionFailed"), condNone, nil},
 		{"403", sdkError(403, "AccessDenied"), condNone, nil},
@@ -271,6 +271,24 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	}
 }
 
+// A create-if-absent that meets another upload in flight (409) is retried, and reports
+// ErrExists only once the other upload has completed (412).
+func TestConflictRetriedUntilResolved(t *testing.T) {
+	var n atomic.Int32
+	b := fakeBucket(t, "pre", Options{}, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if n.Add(1) == 1 {
+			writeError(w, 409, "ConditionalRequestConflict")
+			return
+		}
+		writeError(w, 412, "PreconditionFailed")
+	})
+	_, err := b.Put(context.Background(), "k", []byte("x"), objstore.PutOptions{IfNoneMatch: true})
+	if !errors.Is(err, objstore.ErrExists) || n.Load() != 2 {
+		t.Fatalf("Put = %v after %d requests, want ErrExists after 2", err, n.Load())
+	}
+}
+
 func crc32cBase64(data []byte) string {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)))
@@ -292,7 +310,10 @@ func TestRequests(t *testing.T) {
 		wantPath   string
 		wantHeader map[string]string
 		wantErr    error // a sentinel, or nil for success
-		wantOther  bool  // an error that is none of the sentinels
+		// wantRequests is the number of requests the call sends: 1 (the default) unless the
+		// answer is one the retryer retries.
+		wantRequests int
+		wantOther    bool // an error that is none of the sentinels
 	}{
 		{
 			name: "create-if-absent sends If-None-Match and a CRC32C",
@@ -311,9 +332,10 @@ func TestRequests(t *testing.T) {
 				_, err := b.Put(context.Background(), "k", nil, objstore.PutOptions{IfNoneMatch: true})
 				return err
 			},
+			// Another upload of the key is in flight: retried, and never taken for "exists".
 			resp:       response{status: 409, code: "ConditionalRequestConflict"},
 			wantMethod: "PUT", wantPath: "/bucket/pre/k",
-			wantErr: objstore.ErrExists,
+			wantOther: true, wantRequests: DefaultMaxAttempts,
 		},
 		{
 			name: "If-Match is quoted",
@@ -408,8 +430,8 @@ func TestRequests(t *testing.T) {
 			case tc.wantErr == nil && !tc.wantOther && err != nil:
 				t.Errorf("got %v, want success", err)
 			}
-			if len(requests) != 1 {
-				t.Fatalf("%d requests, want 1 (4xx answers must not be retried)", len(requests))
+			if want := max(tc.wantRequests, 1); len(requests) != want {
+				t.Fatalf("%d requests, want %d (4xx answers other than 409 ConditionalRequestConflict must not be retried)", len(requests), want)
 			}
 			r := requests[0]
 			if r.Method != tc.wantMethod || r.URL.Path != tc.wantPath {
