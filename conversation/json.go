@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // The wire structs fix the field order of the JSON form: the corpus order, so that a
@@ -44,7 +47,9 @@ type wireFunction struct {
 }
 
 // Parse reads one conversation from its JSON form and validates it. Every error wraps
-// ErrInvalid and says what is wrong.
+// ErrInvalid and says what is wrong. Text must be valid Unicode: invalid UTF-8 and \u escapes
+// of unpaired surrogates are refused (decoding would replace them with U+FFFD, and the text
+// would come back changed).
 func Parse(data []byte) (*Conversation, error) {
 	var w wireConversation
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -54,6 +59,11 @@ func Parse(data []byte) (*Conversation, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: trailing data after the conversation object", ErrInvalid)
+	}
+	// encoding/json replaces invalid UTF-8 and unpaired surrogate escapes with U+FFFD: text
+	// would be stored changed, so such input is refused instead.
+	if err := checkUnicode(data); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	c := &Conversation{
 		Application: w.Application,
@@ -165,13 +175,86 @@ func Marshal(c *Conversation) ([]byte, error) {
 		}
 		w.Messages[i] = wm
 	}
+	// The metadata is raw JSON, written as it was given; everything else is encoded here, and
+	// encoding/json escapes U+2028 and U+2029 in strings even without HTML escaping: they are
+	// written back as characters, as the input has them (metadata, the last field, is added
+	// after that).
+	w.Metadata = nil
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(&w); err != nil {
 		return nil, fmt.Errorf("encode conversation %q: %w", c.ID, err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	out := unescapeLineSeparators(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	if len(c.Metadata) > 0 {
+		out = append(out[:len(out)-1], `,"metadata":`...)
+		out = append(append(out, c.Metadata...), '}')
+	}
+	return out, nil
+}
+
+// unescapeLineSeparators replaces the escapes \u2028 and \u2029 in encoded JSON with the
+// characters (UTF-8); every other escape, an escaped backslash included, is copied as it is.
+func unescapeLineSeparators(js []byte) []byte {
+	out := make([]byte, 0, len(js))
+	for i := 0; i < len(js); i++ {
+		if js[i] != '\\' || i+1 == len(js) {
+			out = append(out, js[i])
+			continue
+		}
+		if esc := string(js[i:min(i+6, len(js))]); esc == `\u2028` || esc == `\u2029` {
+			out = append(out, 0xE2, 0x80, 0xA8+esc[5]-'8')
+			i += 5
+			continue
+		}
+		out = append(out, js[i], js[i+1]) // a two-character escape, or the start of \uXXXX
+		i++
+	}
+	return out
+}
+
+// checkUnicode reports invalid UTF-8 in a JSON text, and \u escapes of unpaired UTF-16
+// surrogates (which name no character).
+func checkUnicode(js []byte) error {
+	if !utf8.Valid(js) {
+		for i := 0; i < len(js); {
+			r, n := utf8.DecodeRune(js[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return fmt.Errorf("invalid UTF-8 at byte %d", i)
+			}
+			i += n
+		}
+	}
+	hex4 := func(b []byte) (rune, bool) {
+		if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(b[2:6]), 16, 16)
+		return rune(v), err == nil
+	}
+	for i := 0; i < len(js); i++ {
+		if js[i] != '\\' || i+1 == len(js) {
+			continue
+		}
+		if js[i+1] != 'u' {
+			i++ // a two-character escape (an escaped backslash included)
+			continue
+		}
+		r, _ := hex4(js[i:])
+		switch {
+		case utf16.IsSurrogate(r) && r < 0xDC00:
+			if low, ok := hex4(js[i+6:]); !ok || low < 0xDC00 || low > 0xDFFF {
+				return fmt.Errorf("\\u%04x at byte %d is a high surrogate without its low one", r, i)
+			}
+			i += 11
+		case utf16.IsSurrogate(r):
+			return fmt.Errorf("\\u%04x at byte %d is a low surrogate without its high one", r, i)
+		default:
+			i += 5
+		}
+	}
+	return nil
 }
 
 // checkMetadata reports whether md is a JSON object.
