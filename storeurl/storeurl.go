@@ -52,8 +52,10 @@ type Location struct {
 	Bucket, Table *url.URL
 }
 
-// schemeRE matches a URL scheme followed by "://".
-var schemeRE = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*)://`)
+// schemeRE matches a URL scheme and its colon. A scheme has at least two characters here, so
+// that a Windows drive letter ("C:") is a path; a directory whose name looks like a scheme
+// ("data:2024") is given as "./data:2024".
+var schemeRE = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]+):`)
 
 // Parse checks store and refs and says what they name, without opening anything.
 func Parse(store, refs string) (Location, error) {
@@ -76,8 +78,8 @@ func Parse(store, refs string) (Location, error) {
 		if err != nil {
 			return Location{}, fmt.Errorf("storeurl: store %q: %w", store, err)
 		}
-		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return Location{}, fmt.Errorf("storeurl: store %q: a file:// URL takes no user, query or fragment", store)
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+			return Location{}, fmt.Errorf("storeurl: store %q: want file:///ABSOLUTE/DIR, file:/ABSOLUTE/DIR or file://RELATIVE/DIR, with no user, query or fragment", store)
 		}
 		dir := u.Path
 		if u.Host != "" && u.Host != "localhost" {
@@ -91,6 +93,9 @@ func Parse(store, refs string) (Location, error) {
 		}
 		return Location{Kind: Local, Dir: dir}, nil
 	case "s3":
+		if !strings.HasPrefix(strings.ToLower(store), "s3://") {
+			return Location{}, fmt.Errorf("storeurl: store %q: an S3 store is s3://BUCKET/PREFIX", store)
+		}
 		b, err := url.Parse(store)
 		if err != nil {
 			return Location{}, fmt.Errorf("storeurl: store %q: %w", store, err)
@@ -105,9 +110,15 @@ func Parse(store, refs string) (Location, error) {
 		if err != nil {
 			return Location{}, fmt.Errorf("storeurl: refs %q: %w", refs, err)
 		}
+		if err := s3.CheckURL(b); err != nil {
+			return Location{}, fmt.Errorf("storeurl: store %q: %w", store, err)
+		}
+		if err := dynamodb.CheckURL(t); err != nil {
+			return Location{}, fmt.Errorf("storeurl: refs %q: %w", refs, err)
+		}
 		return Location{Kind: S3, Bucket: b, Table: t}, nil
 	default:
-		return Location{}, fmt.Errorf("storeurl: store %q: unsupported scheme %q (want a directory, file://DIR or s3://BUCKET/PREFIX)", store, scheme)
+		return Location{}, fmt.Errorf("storeurl: store %q: unsupported scheme %q (want a directory, file://DIR or s3://BUCKET/PREFIX; a directory whose name has a colon is given as ./NAME)", store, scheme)
 	}
 }
 

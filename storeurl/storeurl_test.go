@@ -35,6 +35,12 @@ func TestParse(t *testing.T) {
 		{name: "file with refs", store: "file:///data", refs: "dynamodb://table", wantErr: "only for s3:// stores"},
 		{name: "file with query", store: "file:///data?x=1", wantErr: "no user, query or fragment"},
 		{name: "file without dir", store: "file://", wantErr: "names no directory"},
+		{name: "file single slash", store: "file:/var/lib/stowken", wantKind: Local, wantDir: "/var/lib/stowken"},
+		{name: "file opaque", store: "file:data", wantErr: "want file:///ABSOLUTE/DIR"},
+		{name: "s3 single slash", store: "s3:/bucket/prefix", refs: "dynamodb://table", wantErr: "an S3 store is s3://BUCKET/PREFIX"},
+		{name: "colon in a directory name", store: "data:2024", wantErr: `unsupported scheme "data"`},
+		{name: "colon in a relative path", store: "./data:2024", wantKind: Local, wantDir: "./data:2024"},
+		{name: "windows drive", store: `C:\stowken`, wantKind: Local, wantDir: `C:\stowken`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"stats", "--no-such-flag"}, "no-such-flag"},
 		{[]string{"--store", "s3://bucket/prefix", "stats"}, "dynamodb://TABLE"},
 		{[]string{"--refs", "dynamodb://table", "stats"}, "only for s3:// stores"},
+		{[]string{"--store", "s3://bucket/p?pathstyle=true", "--refs", "dynamodb://table", "stats"}, `unknown parameter "pathstyle"`},
+		{[]string{"--store", "s3://bucket/p", "--refs", "dynamodb://t", "stats"}, `table name "t"`},
+		{[]string{"--store", "s3:/bucket/p", "--refs", "dynamodb://table", "stats"}, "s3://BUCKET/PREFIX"},
 	}
 	for _, tt := range tests {
 		r := s.run("", tt.args...)

@@ -129,6 +129,12 @@ type location struct {
 	endpoint  string // override; "" means the SDK's chain
 }
 
+// CheckURL reports whether u is a bucket URL Open accepts, without opening anything.
+func CheckURL(u *url.URL) error {
+	_, err := parseURL(u)
+	return err
+}
+
 // parseURL parses s3://bucket[/prefix][?path_style=BOOL&region=REGION&endpoint=URL].
 func parseURL(u *url.URL) (location, error) {
 	var loc location

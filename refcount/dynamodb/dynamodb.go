@@ -93,6 +93,12 @@ type target struct {
 
 var tableNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
 
+// CheckURL reports whether u is a table URL Open accepts, without opening anything.
+func CheckURL(u *url.URL) error {
+	_, err := parseURL(u)
+	return err
+}
+
 // parseURL parses dynamodb://TABLE[?region=R][&endpoint=URL].
 func parseURL(u *url.URL) (target, error) {
 	if u == nil {
