@@ -65,6 +65,10 @@ func Parse(data []byte) (*Conversation, error) {
 	if err := checkUnicode(data); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	// It also matches keys without regard to case and lets a repeated key win.
+	if err := checkKeys(json.NewDecoder(bytes.NewReader(data)), conversationKeys); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	c := &Conversation{
 		Application: w.Application,
 		Model:       w.Model,
@@ -266,4 +270,70 @@ func checkMetadata(md []byte) error {
 		return fmt.Errorf("%w: metadata is not valid JSON", ErrInvalid)
 	}
 	return nil
+}
+
+// keySchema names the keys an object of the JSON form may have, and for each the schema of
+// its value's objects (nil: the value is not checked further).
+type keySchema map[string]keySchema
+
+var conversationKeys = keySchema{
+	"id": nil, "application": nil, "model": nil, "tokenizer": nil, "created_at": nil, "metadata": nil,
+	"messages": {
+		"role": nil, "content": nil, "tokens": nil, "name": nil, "tool_call_id": nil,
+		"tool_calls": {"id": nil, "type": nil, "function": {"name": nil, "arguments": nil}},
+	},
+}
+
+// checkKeys reads one JSON value from dec (known to be well-formed) and checks, in the objects
+// that schema describes (directly, or as the elements of an array), that every key is exactly
+// one of the schema's, given once, and that a message does not have both content and tokens
+// (even "content": null).
+func checkKeys(dec *json.Decoder, schema keySchema) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch t {
+	case json.Delim('['):
+		for dec.More() {
+			if err := checkKeys(dec, schema); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token()
+		return err
+	case json.Delim('{'):
+	default:
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key := t.(string)
+		sub, known := schema[key]
+		switch {
+		case !known:
+			return fmt.Errorf("unknown field %q", key)
+		case seen[key]:
+			return fmt.Errorf("field %q given twice", key)
+		}
+		seen[key] = true
+		if sub == nil {
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		} else {
+			err = checkKeys(dec, sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if seen["content"] && seen["tokens"] {
+		return errors.New("a message has both content and tokens")
+	}
+	_, err = dec.Token()
+	return err
 }
