@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -647,5 +650,27 @@ func TestDemo(t *testing.T) {
 	r = s.run("", "demo", "--chats", "8", "--seed", "5")
 	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("already present        %d\n", len(convs))) {
 		t.Errorf("second demo: %v", r)
+	}
+}
+
+// failingWriter fails every write, like standard output on a full disk.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// A command whose output cannot be written fails, whichever command it is.
+func TestStdoutWriteErrorFails(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "store")
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--store", dir, "init"}, strings.NewReader(""), io.Discard, &stderr); code != 0 {
+		t.Fatalf("init: exit %d: %s", code, stderr.String())
+	}
+	for _, args := range [][]string{{"stats"}, {"verify"}, {"gc"}} {
+		stderr.Reset()
+		code := run(context.Background(), append([]string{"--store", dir}, args...), strings.NewReader(""), failingWriter{}, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), "writing to standard output") {
+			t.Errorf("%v with a failing stdout: exit %d, stderr %q", args, code, stderr.String())
+		}
 	}
 }

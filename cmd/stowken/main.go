@@ -36,7 +36,8 @@ const (
 
 // run executes one stowken invocation and returns its exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := newEnv(stdin, stdout, stderr)
+	out := &checkedWriter{w: stdout}
+	e := newEnv(stdin, out, stderr)
 	if f, ok := stderr.(*os.File); ok {
 		e.progress = term.IsTerminal(int(f.Fd()))
 	}
@@ -57,7 +58,26 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if cmd == nil {
 		return e.report("", usageErrorf("unknown command %q (run 'stowken help' for the list)", name))
 	}
-	return e.report(name, cmd.run(ctx, e, cmd, rest))
+	err := cmd.run(ctx, e, cmd, rest)
+	if err == nil && out.err != nil {
+		err = fmt.Errorf("writing to standard output: %w", out.err)
+	}
+	return e.report(name, err)
+}
+
+// checkedWriter keeps the first error of its writer, so that a command whose output could not
+// be written (a full disk, a closed pipe) does not exit 0.
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
 }
 
 // report prints err (if any) the way its kind asks for and returns the exit status.
