@@ -20,8 +20,8 @@ func (c Counts) Sub(o Counts) Counts { return Counts{c.Reads - o.Reads, c.Writes
 
 // Counter counts the requests a Store makes, in the DynamoDB backend's request model: one write
 // per conditional write, one per BatchSize items of a batched write; one read per GetHead, up
-// to RefShards per HasRefs (counted as RefShards), one per page of a listing. Retries are not
-// counted. Safe for concurrent use.
+// to RefShards per HasRefs (counted as RefShards), one per listing call (however many pages
+// it reads). Retries are not counted. Safe for concurrent use.
 type Counter struct {
 	reads, writes atomic.Int64
 }

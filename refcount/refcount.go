@@ -82,8 +82,9 @@ type Candidate struct {
 // Store is the reference store. All methods are safe for concurrent use, and every write is
 // idempotent: repeating a call that already took effect gives the same final state.
 type Store interface {
-	// AddRefs records owner's reference on every segment, stamped with now. Existing references
-	// are left as they are.
+	// AddRefs records owner's reference on every segment, stamped with now. An existing
+	// reference stays (mem and bolt keep its time; refcount/dynamodb stamps it with now, which
+	// only makes it younger, never less safe).
 	AddRefs(ctx context.Context, owner string, segments []string, now time.Time) error
 	// RemoveRefs deletes owner's references on the segments; missing references are not an error.
 	RemoveRefs(ctx context.Context, owner string, segments []string) error
