@@ -242,7 +242,7 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 		k := str()
 		x.Metadata[k] = str()
 	}
-	if !ok || b == nil || len(b) != 0 {
+	if !ok || len(b) != 0 {
 		return bad
 	}
 	*e = x

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -60,13 +61,7 @@ func Parse(data []byte) (*Conversation, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: trailing data after the conversation object", ErrInvalid)
 	}
-	// encoding/json replaces invalid UTF-8 and unpaired surrogate escapes with U+FFFD: text
-	// would be stored changed, so such input is refused instead.
-	if err := checkUnicode(data); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	// It also matches keys without regard to case and lets a repeated key win.
-	if err := checkKeys(json.NewDecoder(bytes.NewReader(data)), conversationKeys); err != nil {
+	if err := checkRaw(data); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	c := &Conversation{
@@ -218,49 +213,6 @@ func unescapeLineSeparators(js []byte) []byte {
 	return out
 }
 
-// checkUnicode reports invalid UTF-8 in a JSON text, and \u escapes of unpaired UTF-16
-// surrogates (which name no character).
-func checkUnicode(js []byte) error {
-	if !utf8.Valid(js) {
-		for i := 0; i < len(js); {
-			r, n := utf8.DecodeRune(js[i:])
-			if r == utf8.RuneError && n <= 1 {
-				return fmt.Errorf("invalid UTF-8 at byte %d", i)
-			}
-			i += n
-		}
-	}
-	hex4 := func(b []byte) (rune, bool) {
-		if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
-			return 0, false
-		}
-		v, err := strconv.ParseUint(string(b[2:6]), 16, 16)
-		return rune(v), err == nil
-	}
-	for i := 0; i < len(js); i++ {
-		if js[i] != '\\' || i+1 == len(js) {
-			continue
-		}
-		if js[i+1] != 'u' {
-			i++ // a two-character escape (an escaped backslash included)
-			continue
-		}
-		r, _ := hex4(js[i:])
-		switch {
-		case utf16.IsSurrogate(r) && r < 0xDC00:
-			if low, ok := hex4(js[i+6:]); !ok || low < 0xDC00 || low > 0xDFFF {
-				return fmt.Errorf("\\u%04x at byte %d is a high surrogate without its low one", r, i)
-			}
-			i += 11
-		case utf16.IsSurrogate(r):
-			return fmt.Errorf("\\u%04x at byte %d is a low surrogate without its high one", r, i)
-		default:
-			i += 5
-		}
-	}
-	return nil
-}
-
 // checkMetadata reports whether md is a JSON object.
 func checkMetadata(md []byte) error {
 	if len(md) == 0 || md[0] != '{' {
@@ -273,7 +225,7 @@ func checkMetadata(md []byte) error {
 }
 
 // keySchema names the keys an object of the JSON form may have, and for each the schema of
-// its value's objects (nil: the value is not checked further).
+// the objects in its value (nil: any JSON, not checked).
 type keySchema map[string]keySchema
 
 var conversationKeys = keySchema{
@@ -284,56 +236,121 @@ var conversationKeys = keySchema{
 	},
 }
 
-// checkKeys reads one JSON value from dec (known to be well-formed) and checks, in the objects
-// that schema describes (directly, or as the elements of an array), that every key is exactly
-// one of the schema's, given once, and that a message does not have both content and tokens
-// (even "content": null).
-func checkKeys(dec *json.Decoder, schema keySchema) error {
-	t, err := dec.Token()
-	if err != nil {
-		return err
+// checkRaw checks, in one pass over js (a well-formed JSON text), what encoding/json hides
+// while decoding it, so that nothing is stored other than it was given:
+//   - invalid UTF-8, and \u escapes of unpaired UTF-16 surrogates (decoded as U+FFFD);
+//   - in the objects conversationKeys describes, keys that match a field only without regard to
+//     case, and keys given twice (the last one would win);
+//   - a message with both content and tokens, also when content is null (decoded as absent).
+func checkRaw(js []byte) error {
+	if !utf8.Valid(js) {
+		for i := 0; ; {
+			r, n := utf8.DecodeRune(js[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return fmt.Errorf("invalid UTF-8 at byte %d", i)
+			}
+			i += n
+		}
 	}
-	switch t {
-	case json.Delim('['):
-		for dec.More() {
-			if err := checkKeys(dec, schema); err != nil {
+	type container struct {
+		schema keySchema       // nil: not checked
+		seen   map[string]bool // the keys of a checked object
+		array  bool
+	}
+	var stack []container
+	next := conversationKeys // the schema of the value that starts next
+	for i := 0; i < len(js); i++ {
+		switch js[i] {
+		case '"':
+			end, err := stringEnd(js, i)
+			if err != nil {
 				return err
 			}
+			quoted := js[i : end+1]
+			for i = end + 1; i < len(js) && (js[i] == ' ' || js[i] == '\t' || js[i] == '\r' || js[i] == '\n'); i++ {
+			}
+			if i == len(js) || js[i] != ':' || len(stack) == 0 {
+				i-- // a string value; the loop goes on after it
+				continue
+			}
+			c := &stack[len(stack)-1]
+			if c.schema == nil {
+				continue
+			}
+			key := string(quoted[1 : len(quoted)-1])
+			if strings.IndexByte(key, '\\') >= 0 {
+				if err := json.Unmarshal(quoted, &key); err != nil {
+					return err
+				}
+			}
+			sub, known := c.schema[key]
+			switch {
+			case !known:
+				return fmt.Errorf("unknown field %s", quoted)
+			case c.seen[key]:
+				return fmt.Errorf("field %q given twice", key)
+			}
+			c.seen[key] = true
+			next = sub
+		case '{', '[':
+			c := container{schema: next, array: js[i] == '['}
+			if next != nil && !c.array {
+				c.seen = map[string]bool{}
+			}
+			stack = append(stack, c)
+			if !c.array {
+				next = nil
+			}
+		case ',':
+			if c := stack[len(stack)-1]; c.array {
+				next = c.schema
+			}
+		case '}', ']':
+			if c := stack[len(stack)-1]; c.seen["content"] && c.seen["tokens"] {
+				return errors.New("a message has both content and tokens")
+			}
+			stack = stack[:len(stack)-1]
 		}
-		_, err = dec.Token()
-		return err
-	case json.Delim('{'):
-	default:
-		return nil
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
+	return nil
+}
+
+// stringEnd returns the index of the quote that ends the JSON string starting at js[start],
+// checking that its \u escapes of UTF-16 surrogates come in pairs.
+func stringEnd(js []byte, start int) (int, error) {
+	hex4 := func(i int) rune { // the code unit of the \uXXXX escape at i, or -1
+		if i+6 > len(js) || js[i] != '\\' || js[i+1] != 'u' {
+			return -1
+		}
+		v, err := strconv.ParseUint(string(js[i+2:i+6]), 16, 16)
 		if err != nil {
-			return err
+			return -1
 		}
-		key := t.(string)
-		sub, known := schema[key]
-		switch {
-		case !known:
-			return fmt.Errorf("unknown field %q", key)
-		case seen[key]:
-			return fmt.Errorf("field %q given twice", key)
+		return rune(v)
+	}
+	for i := start + 1; i < len(js); i++ {
+		quote := bytes.IndexByte(js[i:], '"')
+		if quote < 0 {
+			break
 		}
-		seen[key] = true
-		if sub == nil {
-			var skip json.RawMessage
-			err = dec.Decode(&skip)
-		} else {
-			err = checkKeys(dec, sub)
+		escape := bytes.IndexByte(js[i:i+quote], '\\')
+		if escape < 0 {
+			return i + quote, nil
 		}
-		if err != nil {
-			return err
+		i += escape
+		switch r := hex4(i); {
+		case r < 0:
+			i++ // a two-character escape
+		case utf16.IsSurrogate(r) && r < 0xDC00:
+			if low := hex4(i + 6); low < 0xDC00 || low > 0xDFFF {
+				return 0, fmt.Errorf("\\u%04x at byte %d is a high surrogate without its low one", r, i)
+			}
+			i += 11
+		case utf16.IsSurrogate(r):
+			return 0, fmt.Errorf("\\u%04x at byte %d is a low surrogate without its high one", r, i)
+		default:
+			i += 5
 		}
 	}
-	if seen["content"] && seen["tokens"] {
-		return errors.New("a message has both content and tokens")
-	}
-	_, err = dec.Token()
-	return err
+	return 0, errors.New("unterminated string")
 }

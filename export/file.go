@@ -152,7 +152,9 @@ func (m *MegatronFiles) Close() error {
 	if err == nil {
 		err = m.idx.commit()
 	}
-	m.Discard()
+	if err != nil {
+		m.Discard()
+	}
 	return err
 }
 

@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/stowken/stowken/bench"
 )
 
@@ -113,7 +111,7 @@ func runBench(ctx context.Context, e *env, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON || !isTerminal(e.stdout) {
+	if *asJSON || !e.tables {
 		err = writeJSON(e.stdout, rep)
 	} else {
 		err = printBench(e.stdout, rep)
@@ -155,14 +153,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func isTerminal(w io.Writer) bool {
-	if c, ok := w.(*checkedWriter); ok {
-		w = c.w
-	}
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // printBench prints the report for people.

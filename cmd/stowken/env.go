@@ -30,6 +30,8 @@ type env struct {
 	stdout, stderr io.Writer
 	// progress is true when stderr is a terminal, where long operations draw a progress line.
 	progress bool
+	// tables is true when stdout is a terminal, where bench prints a table instead of JSON.
+	tables bool
 
 	store, refs         string
 	logLevel, logFormat string

@@ -38,9 +38,7 @@ const (
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	out := &checkedWriter{w: stdout}
 	e := newEnv(stdin, out, stderr)
-	if f, ok := stderr.(*os.File); ok {
-		e.progress = term.IsTerminal(int(f.Fd()))
-	}
+	e.progress, e.tables = isTerminal(stderr), isTerminal(stdout)
 	fs := e.flagSet("")
 	if err := e.parse(fs, args); err != nil {
 		return e.report("", err)
@@ -63,6 +61,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = fmt.Errorf("writing to standard output: %w", out.err)
 	}
 	return e.report(name, err)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // checkedWriter keeps the first error of its writer, so that a command whose output could not
