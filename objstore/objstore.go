@@ -49,6 +49,13 @@ type PutOptions struct {
 	IfMatch string
 	// ContentType is stored with the object where the backend supports it.
 	ContentType string
+	// SingleAttempt sends the request once: the client does not retry it. A Put whose
+	// response is lost then fails instead of being sent again, so a request is applied at
+	// most once and, with IfNoneMatch, ErrExists means the object was there before this
+	// call. Callers that must never write a given content twice (a manifest that a Delete
+	// may remove in between) retry themselves with new content. Backends without retries
+	// ignore it.
+	SingleAttempt bool
 }
 
 // Bucket is a flat namespace of immutable-by-convention objects addressed by key.

@@ -81,12 +81,15 @@
 // releases. TestGCRaceCollectorPastDeadline (PastHalfLeaseReleases, PastLeaseWriterRevived,
 // DeleteRequestHeldPastDeadline).
 //
-// (g) A Store's manifest write is applied but reported as failed. If the client retries, the
-// create-if-absent write finds a manifest with this Store's own nonce: success, references
-// kept. If the failure reaches the caller, the Store keeps its references (the manifest may
-// exist). A second Store of the same conversation then finds it (Existed) and drops only its
-// own references. TestGCRaceManifestPutRetried (RetriedByTheClient,
-// ReportedFailedThenStoredAgain).
+// (g) A Store's manifest write is applied but reported as failed. The write is sent once
+// (objstore.PutOptions.SingleAttempt: no client retry), so its outcome is unknown to the Store,
+// which writes again under a new owner: it takes references under a new nonce, then writes.
+// That write finds the manifest of the first one (a nonce the Store sent): success, the first
+// owner's references kept, the second's dropped. If every write fails, the error reaches the
+// caller with the references of every write kept (any may have been applied; the audit
+// reclaims the others after the writer deadline), and a second Store of the same
+// conversation finds it (Existed) and drops only its own references.
+// TestGCRaceManifestPutRetried (LostResponseWrittenAgain, ReportedFailedThenStoredAgain).
 //
 // (h) A Delete is applied but reported as failed, then retried. The manifest goes first, so a
 // failure of any later step leaks only references or candidate marks. The retry reports
@@ -146,6 +149,19 @@
 // the stale entry names a nonce no manifest has. Closing the window would cost every Store a
 // request after its catalog write. TestConcurrentStoreRetrieveDelete repairs and checks the
 // catalog against the manifests.
+//
+// (q) A Delete runs between a Store's applied manifest write and what the Store does next.
+// The Delete reads that manifest, deletes it and drops its owner's references; if the Store
+// then published the same owner again, by a client retry of the write (create-if-absent
+// succeeds on the now absent key) or by writing it again when the manifest its retry found
+// had vanished, the conversation would be published without references and the collector
+// would delete its segments. The rule: an owner whose references a Delete dropped is never
+// published again. Each manifest write is sent once under an owner of its own (see (g)): the
+// client does not retry it, and the Store writes again only under a new nonce with new
+// references, taken before it drops the previous owner's, so that its segments are referenced
+// throughout. TestGCRaceDeleteBetweenManifestWrites (DeletedBeforeTheExistingManifestIsRead:
+// a client that retries even single attempts, guarded by the new owner;
+// ClientRetryAfterDelete: the retry itself, guarded by SingleAttempt).
 //
 // StoreBatch's pack segments follow the same rules: every member references the pack before
 // it is uploaded, and a failed member drops only its own references. TestGCModel covers them.

@@ -169,6 +169,21 @@ func (e *gcEnv) head(seg string) (refcount.Head, bool) {
 	return h, true
 }
 
+// owners returns the owners of the segment's references (no faults).
+func (e *gcEnv) owners(seg string) []string {
+	e.t.Helper()
+	var out []string
+	if err := e.refs.Inner().ListRefs(e.ctx, func(r refcount.Ref) error {
+		if r.Segment == seg {
+			out = append(out, r.Owner)
+		}
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
 // object reports whether the segment object exists (no faults).
 func (e *gcEnv) object(seg string) bool {
 	e.t.Helper()
@@ -638,6 +653,44 @@ func TestGCRaceCrashBetweenClaimAndDelete(t *testing.T) {
 	})
 }
 
+// (r) A claim expires on a segment whose candidate mark is gone: the audit must hand it to the
+// collector again.
+func TestGCRaceExpiredClaimWithoutMark(t *testing.T) {
+	e := newGCEnv(t)
+	_, b, x := setupShared(e)
+	// A collector claims x and dies before deleting it.
+	crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x))}, nil)
+	// A writer takes a reference on x and waits on the claim.
+	sawDeleting := make(chan *reffaulty.Call, 1)
+	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Applied: sawDeleting})
+	stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
+	recv(t, sawDeleting)
+	// A collection finds the writer's reference and removes x's candidate mark.
+	if rep := e.gc(GCOptions{}); rep.Referenced < 1 {
+		t.Fatalf("gc while the writer waits: %+v, want x found referenced", rep)
+	}
+	// The writer gives up at its deadline: it removes its references, but marking its
+	// segments for the collector fails.
+	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpMarkCandidates), Kind: reffaulty.FailBefore, Times: reffaulty.Forever})
+	e.clock.Advance(storeTTL + time.Second)
+	if r := recv(t, stored); r.err == nil {
+		t.Fatal("store past its deadline succeeded")
+	}
+	e.refs.Clear()
+	if h, _ := e.head(x); h.State != refcount.Deleting || !e.object(x) || len(e.owners(x)) != 0 {
+		t.Fatalf("before the audit: head %+v, object %v, owners %v; want a deleting head, the object, no reference", h, e.object(x), e.owners(x))
+	}
+	e.clock.Advance(claimTTL)
+	// The dead collector's other claims (a's segments, still marked) expired too.
+	if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.ExpiredClaims != len(e.plan(gcConv("a", 1, 1, 1))) {
+		t.Fatalf("verify: %d expired claims, want one on each of a's segments, x included", rep.ExpiredClaims)
+	}
+	e.gc(GCOptions{})
+	e.mustBeGone(x)
+	e.checkAbsent("b")
+	e.cleanUp()
+}
+
 // (c) A retried decrement never removes another owner's reference.
 func TestGCRaceRetriedDecrement(t *testing.T) {
 	t.Run("Duplicated", func(t *testing.T) {
@@ -930,17 +983,30 @@ func TestGCRaceCollectorPastDeadline(t *testing.T) {
 	})
 }
 
-// (g) Store whose manifest write is applied but reported as failed, then retried.
+// (g) Store whose manifest write is applied but reported as failed.
 func TestGCRaceManifestPutRetried(t *testing.T) {
-	t.Run("RetriedByTheClient", func(t *testing.T) {
-		// The backend retries the create-if-absent put; the retry finds our own manifest.
+	t.Run("LostResponseWrittenAgain", func(t *testing.T) {
+		// The write is not retried by the client (a Duplicate fault loses the response); the
+		// Store writes again under a new owner, finds its first write, and keeps that owner.
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
 		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.Duplicate})
 		res := e.store(b)
 		if res.Existed {
-			t.Fatal("own retried manifest reported as Existed")
+			t.Fatal("own earlier manifest write reported as Existed")
+		}
+		if st := e.bucket.Stats(); st.Duplicate != 0 || st.FailAfter != 1 {
+			t.Fatalf("fault stats %+v: want the manifest write sent once, its response lost", st)
+		}
+		m, err := e.check.Manifest(e.ctx, "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, seg := range e.plan(b) {
+			if owners := e.owners(seg); !slices.Contains(owners, m.Owner()) || len(owners) > 2 {
+				t.Fatalf("segment %.12s: owners %v, want the published owner %s and at most a", seg, owners, m.Owner())
+			}
 		}
 		e.del("a")
 		e.gc(GCOptions{})
@@ -949,12 +1015,14 @@ func TestGCRaceManifestPutRetried(t *testing.T) {
 		e.cleanUp(b)
 	})
 	t.Run("ReportedFailedThenStoredAgain", func(t *testing.T) {
+		// Every write's response is lost: the first was applied, the others found it. The
+		// error reaches the caller, and every owner's references stay until the audit.
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.FailAfter})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.FailAfter, Times: manifestWrites})
 		if _, err := e.v.Store(e.ctx, b); err == nil {
-			t.Fatal("store with a lost manifest response succeeded")
+			t.Fatal("store with every manifest response lost succeeded")
 		}
 		e.checkStored(b) // published all the same, references kept
 		if res := e.store(b); !res.Existed {
@@ -963,11 +1031,89 @@ func TestGCRaceManifestPutRetried(t *testing.T) {
 		e.del("a")
 		e.gc(GCOptions{})
 		e.clock.Advance(storeTTL + time.Minute)
-		e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
+		if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.LeakedRefs != (manifestWrites-1)*len(e.plan(b)) {
+			t.Fatalf("verify: %d leaked references, want those of the %d writes that were not applied", rep.LeakedRefs, manifestWrites-1)
+		}
 		e.gc(GCOptions{})
 		e.mustExist(e.plan(b)...)
 		e.checkStored(b)
 		e.cleanUp(b)
+	})
+}
+
+// retryingClient is a client's retry loop over a bucket, as the AWS SDK's: a Put whose
+// response was lost (an injected fault) is sent again, unless it asks for a single attempt
+// and the client honours that.
+type retryingClient struct {
+	objstore.Bucket
+	ignoresSingleAttempt bool
+}
+
+func (r retryingClient) Put(ctx context.Context, key string, data []byte, opts objstore.PutOptions) (objstore.Attrs, error) {
+	a, err := r.Bucket.Put(ctx, key, data, opts)
+	if errors.Is(err, objfaulty.ErrInjected) && (!opts.SingleAttempt || r.ignoresSingleAttempt) {
+		return r.Bucket.Put(ctx, key, data, opts)
+	}
+	return a, err
+}
+
+// (q) A Delete runs between a Store's applied manifest write and what the Store does next:
+// the owner the Delete dropped must never be published again.
+func TestGCRaceDeleteBetweenManifestWrites(t *testing.T) {
+	t.Run("DeletedBeforeTheExistingManifestIsRead", func(t *testing.T) {
+		// The write is applied and its response lost; a client that retries it anyway (one
+		// that ignores SingleAttempt) finds the manifest; the Delete removes it before the
+		// Store reads it. The Store must not write the owner the Delete dropped again.
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		writer, err := New(e.ctx, Options{Bucket: retryingClient{e.bucket, true}, Refs: e.refs, Now: e.clock.Now, CacheBytes: -1, Concurrency: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.FailAfter})
+		atRead, release := make(chan *objfaulty.Call, 1), make(chan struct{})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, manifestKey("b")), Reached: atRead, Wait: release})
+		stored := goDo(func() (StoreResult, error) { return writer.Store(e.ctx, b) })
+		recv(t, atRead)
+		if err := e.vault().Delete(e.ctx, "b"); err != nil {
+			t.Fatalf("delete while the store reads: %v", err)
+		}
+		close(release)
+		if r := recv(t, stored); r.err != nil {
+			t.Fatalf("store: %v", r.err)
+		}
+		e.gc(GCOptions{})
+		e.checkStored(a, b)
+		e.cleanUp(a, b)
+	})
+	t.Run("ClientRetryAfterDelete", func(t *testing.T) {
+		// The write is applied, its response lost, and the Delete runs to the end before the
+		// client would retry: a client retry (create-if-absent, the key absent again) would
+		// publish the dropped owner.
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		writer, err := New(e.ctx, Options{Bucket: retryingClient{e.bucket, false}, Refs: e.refs, Now: e.clock.Now, CacheBytes: -1, Concurrency: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		landed, release := make(chan *objfaulty.Call, 1), make(chan struct{})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.FailAfter, Applied: landed, WaitAfter: release})
+		stored := goDo(func() (StoreResult, error) { return writer.Store(e.ctx, b) })
+		recv(t, landed)
+		if err := e.vault().Delete(e.ctx, "b"); err != nil {
+			t.Fatalf("delete of the landed manifest: %v", err)
+		}
+		close(release)
+		if r := recv(t, stored); r.err != nil {
+			t.Fatalf("store: %v", r.err)
+		}
+		e.gc(GCOptions{})
+		e.checkStored(a, b)
+		e.cleanUp(a, b)
 	})
 }
 
@@ -1152,6 +1298,33 @@ func TestGCRaceVerifyLeakedObjectVsCollector(t *testing.T) {
 }
 
 // (j) A Store dies after taking its references and before publishing its manifest.
+// dieAt makes the process "die" at the first bucket call that match accepts (applied or not):
+// every later call, to the bucket or the reference store, fails, the clean-up of its references
+// included.
+func dieAt(e *gcEnv, match func(*objfaulty.Call) bool, applied bool) {
+	var mu sync.Mutex
+	dead := false
+	e.bucket.SetHook(func(_ context.Context, c *objfaulty.Call) *objfaulty.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if dead {
+			return &objfaulty.Fault{Kind: objfaulty.FailBefore, Err: errCrash}
+		}
+		if dead = match(c); dead && !applied {
+			return &objfaulty.Fault{Kind: objfaulty.FailBefore, Err: errCrash}
+		}
+		return nil
+	})
+	e.refs.SetHook(func(context.Context, *reffaulty.Call) *reffaulty.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if dead {
+			return &reffaulty.Fault{Kind: reffaulty.FailBefore, Err: errCrash}
+		}
+		return nil
+	})
+}
+
 func TestGCRaceStoreCrashLeaksReclaimed(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -1161,31 +1334,13 @@ func TestGCRaceStoreCrashLeaksReclaimed(t *testing.T) {
 			e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpAddRefs), Kind: reffaulty.FailAfter, Err: errCrash})
 		}},
 		{"AfterUploads", func(e *gcEnv, b *conversation.Conversation) {
-			e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey(b.ID)), Kind: objfaulty.FailBefore, Err: errCrash})
+			// Dies as it sends its manifest (not applied).
+			dieAt(e, objfaulty.OnKey(objfaulty.OpPut, manifestKey(b.ID)), false)
 		}},
 		{"MidSegment", func(e *gcEnv, b *conversation.Conversation) {
-			// Dies right after uploading one of its new segments: every later call fails,
-			// the clean-up of its references included.
+			// Dies right after uploading one of its new segments.
 			y := segmentKey(only(e.plan(b), e.plan(gcConv("a", 1, 1, 1)))[0])
-			var mu sync.Mutex
-			dead := false
-			e.bucket.SetHook(func(_ context.Context, c *objfaulty.Call) *objfaulty.Fault {
-				mu.Lock()
-				defer mu.Unlock()
-				if dead {
-					return &objfaulty.Fault{Kind: objfaulty.FailBefore, Err: errCrash}
-				}
-				dead = c.Op == objfaulty.OpPut && c.Key == y
-				return nil
-			})
-			e.refs.SetHook(func(context.Context, *reffaulty.Call) *reffaulty.Fault {
-				mu.Lock()
-				defer mu.Unlock()
-				if dead {
-					return &reffaulty.Fault{Kind: reffaulty.FailBefore, Err: errCrash}
-				}
-				return nil
-			})
+			dieAt(e, objfaulty.OnKey(objfaulty.OpPut, y), true)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -221,96 +222,172 @@ func (v *Vault) upload(ctx context.Context, ps []*pendingStore) {
 	}
 }
 
+// manifestWrites bounds the manifest writes of one Store: writes whose response was lost, and
+// writes that found a manifest deleted before it could be read.
+const manifestWrites = 4
+
 // finish publishes the conversation's manifest, its segments being in place.
+//
+// Each manifest write is sent once (PutOptions.SingleAttempt) under an owner (nonce and id)
+// that no other write uses: to write again, the Store first takes references under a new
+// nonce, and only then drops those of a write that was not applied. So an owner is sent in at
+// most one request, and a Delete that read an owner's manifest and dropped its references never
+// sees that owner published again (races (g) and (q) in the package documentation). The
+// references of a write whose outcome is unknown stay: the write may have been applied, and
+// Verify reclaims them once past the writer deadline if it was not.
 func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 	if p.err != nil {
 		return
 	}
 	plan, m := p.plan, p.plan.manifest
-	if v.now().Sub(start) >= v.storeTTL {
-		v.fail(p, fmt.Errorf("writer deadline of %s passed", v.storeTTL))
-		return
-	}
-	encoded, err := v.manifests.Encode(m, plan.model)
-	if err != nil {
-		v.fail(p, err)
-		return
-	}
 	if plan.sampling {
-		payload, _ := manifest.Payload(m)
-		p.res.StoredBytes += v.observe(ctx, p.c.Tokenizer, plan.runs, payload)
+		if payload, err := manifest.Payload(m); err == nil {
+			p.res.StoredBytes += v.observe(ctx, p.c.Tokenizer, plan.runs, payload)
+		}
 	}
-
-	// A manifest that exists but is gone when read was deleted in between: write ours again.
-	for attempt := 0; ; attempt++ {
-		_, err = v.bucket.Put(ctx, manifestKey(p.c.ID), encoded, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json"})
-		if !errors.Is(err, objstore.ErrExists) || attempt == 3 {
+	var (
+		sent   []string // nonces of writes whose outcome is unknown: they may have been applied
+		unused string   // owner of a write that was not applied, whose references go once new ones are taken
+		err    error
+	)
+writes:
+	for write := 0; write < manifestWrites; write++ {
+		if v.now().Sub(start) >= v.storeTTL {
+			err = fmt.Errorf("writer deadline of %s passed", v.storeTTL)
 			break
 		}
-		p.res, p.err = v.storeExisted(ctx, p.c, m, int64(len(encoded)), p.refs, p.res)
-		if !errors.Is(p.err, ErrNotFound) {
-			return
+		if write > 0 {
+			if err = v.takeNewOwner(ctx, p); err != nil {
+				break
+			}
 		}
-		p.err = nil
+		if unused != "" {
+			v.dropRefs(unused, p.refs)
+			unused = ""
+		}
+		var encoded []byte
+		if encoded, err = v.manifests.Encode(m, plan.model); err != nil {
+			break
+		}
+		_, err = v.bucket.Put(ctx, manifestKey(p.c.ID), encoded, objstore.PutOptions{IfNoneMatch: true, SingleAttempt: true, ContentType: "application/json"})
+		switch {
+		case err == nil:
+			p.res.StoredBytes += int64(len(encoded))
+			p.err = v.putCatalog(ctx, m, int64(len(encoded)))
+			r := p.ops.snapshot()
+			v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
+				"bytes", p.res.StoredBytes, "s3_puts", r.S3Puts, "s3_gets", r.S3Gets, "refs_reads", r.RefsReads, "refs_writes", r.RefsWrites)
+			return
+		case errors.Is(err, objstore.ErrExists):
+			// Not applied: a manifest was there before this write.
+			if v.storeExisted(ctx, p, sent) {
+				return
+			}
+			// It was deleted before it could be read: write again, under a new owner.
+			unused = m.Owner()
+			err = fmt.Errorf("%w: stored and deleted again while this store ran, %d times over", ErrConflict, manifestWrites)
+		default:
+			sent = append(sent, m.Nonce)
+			err = fmt.Errorf("write manifest: %w", err)
+			if ctx.Err() != nil || v.now().Sub(start) >= v.storeTTL {
+				break writes // the writer deadline or the caller ended the Store
+			}
+			v.log.Warn("manifest write failed; writing again under a new owner", "id", p.c.ID, "err", err)
+			v.backoff(ctx, write)
+		}
 	}
-	switch {
-	case err == nil:
-		p.res.StoredBytes += int64(len(encoded))
-		p.err = v.putCatalog(ctx, m, int64(len(encoded)))
-		r := p.ops.snapshot()
-		v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
-			"bytes", p.res.StoredBytes, "s3_puts", r.S3Puts, "s3_gets", r.S3Gets, "refs_reads", r.RefsReads, "refs_writes", r.RefsWrites)
-	case errors.Is(err, objstore.ErrExists):
-		p.err = fmt.Errorf("vault: store %q: %w: stored and deleted again while this store ran, four times over", p.c.ID, ErrConflict)
-	default:
-		// The manifest may or may not have been written (a timeout after the server applied it).
-		// Our references stay: if it was written they are needed, if not Verify reclaims them.
-		p.err = fmt.Errorf("vault: store %q: write manifest: %w", p.c.ID, err)
+	// Failed. The references of writes that may have been applied stay (Verify reclaims them
+	// if they were not); those of the current owner go unless its write was sent.
+	if unused != "" {
+		v.dropRefs(unused, p.refs)
+	} else if !slices.Contains(sent, m.Nonce) {
+		v.dropRefs(m.Owner(), p.refs)
+	}
+	p.err = fmt.Errorf("vault: store %q: %w", p.c.ID, err)
+}
+
+// takeNewOwner gives the pending Store a new nonce and takes references under it, for another
+// manifest write.
+func (v *Vault) takeNewOwner(ctx context.Context, p *pendingStore) error {
+	m := p.plan.manifest
+	m.Nonce = randomHex(6)
+	if err := v.refs.AddRefs(ctx, m.Owner(), p.refs, time.UnixMilli(m.StoredAt)); err != nil {
+		return fmt.Errorf("take references for another manifest write: %w", err)
+	}
+	return nil
+}
+
+// backoff waits before write number n+1 of a manifest: 50ms, 100ms, 200ms, ... with jitter,
+// or until ctx is done.
+func (v *Vault) backoff(ctx context.Context, n int) {
+	d := time.Duration(50<<n) * time.Millisecond
+	d = d/2 + time.Duration(rand.Int64N(int64(d/2)))
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }
 
-// storeExisted finishes a Store whose manifest write found a manifest already there: our own,
-// when a retried request was applied before (keep everything), or another Store's (drop our
-// references; the same conversation is success, a different one ErrConflict). When the
-// manifest was deleted before it could be read, it returns ErrNotFound with everything kept,
-// and the caller writes its manifest again.
+// storeExisted finishes a Store whose manifest write found a manifest already there, and
+// reports whether it did. The manifest found is this Store's own when an earlier write of it
+// (nonce in sent) was applied but its response lost: success, that owner's references kept.
+// Another Store's manifest of the same conversation is success too (Existed), of a different
+// one ErrConflict; either way this Store's references go. When the manifest is deleted before
+// it can be read (or compared), storeExisted reports false with the references kept, and the
+// caller writes again under a new owner.
 //
 // Either way the conversation's catalog entry is written again, so that storing a conversation
 // again repairs a catalog entry a crash left out.
-func (v *Vault) storeExisted(ctx context.Context, c *conversation.Conversation, m *manifest.Manifest, size int64, ids []string, res StoreResult) (StoreResult, error) {
+func (v *Vault) storeExisted(ctx context.Context, p *pendingStore, sent []string) bool {
+	c, m := p.c, p.plan.manifest
 	existing, existingSize, err := v.readManifestSized(ctx, c.ID)
-	if errors.Is(err, ErrNotFound) {
-		return res, err
-	}
-	if err != nil {
-		return res, fmt.Errorf("vault: store %q: manifest exists but cannot be read: %w", c.ID, err)
-	}
-	if existing.Nonce == m.Nonce {
-		return res, v.putCatalog(ctx, m, size)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false
+	case err != nil:
+		// Our write was not applied; the manifest there is unknown.
+		v.dropRefs(m.Owner(), p.refs)
+		p.err = fmt.Errorf("vault: store %q: manifest exists but cannot be read: %w", c.ID, err)
+		return true
+	case existing.Nonce == m.Nonce:
+		// A backend that retried our write itself (not the S3 one: the write is sent once).
+		p.res.StoredBytes += existingSize
+		p.err = v.putCatalog(ctx, existing, existingSize)
+		return true
+	case slices.Contains(sent, existing.Nonce):
+		v.dropRefs(m.Owner(), p.refs)
+		p.res.StoredBytes += existingSize
+		p.err = v.putCatalog(ctx, existing, existingSize)
+		return true
 	}
 	stored, err := v.assemble(ctx, existing)
 	if err != nil {
 		// The existing conversation may have been deleted (and collected) while we read it:
 		// then ours is written after all, our references still held.
 		if now, rerr := v.readManifest(ctx, c.ID); errors.Is(rerr, ErrNotFound) || rerr == nil && now.Nonce != existing.Nonce {
-			return res, fmt.Errorf("%w: %q was deleted while being compared", ErrNotFound, c.ID)
+			return false
 		}
-		return res, fmt.Errorf("vault: store %q: read the stored conversation: %w", c.ID, err)
+		v.dropRefs(m.Owner(), p.refs)
+		p.err = fmt.Errorf("vault: store %q: read the stored conversation: %w", c.ID, err)
+		return true
 	}
 	// Drop our references and mark all our segments for the collector: one the existing
 	// conversation uses may have lost its last reference too, if it was deleted meanwhile.
-	v.dropRefs(m.Owner(), ids)
+	v.dropRefs(m.Owner(), p.refs)
 	a, aerr := conversation.Marshal(stored)
 	b, berr := conversation.Marshal(c)
 	if err := errors.Join(aerr, berr); err != nil {
-		return res, err
+		p.err = err
+		return true
 	}
 	if !bytes.Equal(a, b) {
-		return res, fmt.Errorf("%w: %q", ErrConflict, c.ID)
+		p.err = fmt.Errorf("%w: %q", ErrConflict, c.ID)
+		return true
 	}
 	// Segments this call uploaded stay counted: they are stored until GC collects them.
-	res.Existed = true
-	return res, v.putCatalog(ctx, existing, existingSize)
+	p.res.Existed = true
+	p.err = v.putCatalog(ctx, existing, existingSize)
+	return true
 }
 
 // dropRefs removes owner's references (of a Store that failed or found its conversation stored

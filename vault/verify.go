@@ -45,6 +45,9 @@ type VerifyReport struct {
 	LeakedObjects int `json:"leaked_objects"` // objects without a head and without references (older than MinAge)
 	Unreferenced  int `json:"unreferenced"`   // live heads with no reference, handed to the collector
 	DanglingHeads int `json:"dangling_heads"` // heads whose object is missing and that no manifest uses
+	// ExpiredClaims: deleting heads whose claim expired (their collector died), with an object
+	// but no reference and no manifest using them, handed to the collector again.
+	ExpiredClaims int `json:"expired_claims"`
 	// Catalog problems, repairable (older than MinAge).
 	MissingCatalogEntries int      `json:"missing_catalog_entries"` // a stored conversation has no catalog entry
 	StaleCatalogEntries   int      `json:"stale_catalog_entries"`   // an entry summarizes no stored conversation, or another copy
@@ -179,8 +182,19 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			toCollect = append(toCollect, seg)
 			continue
 		}
-		if h.State == refcount.Live && len(refs[seg]) == 0 && !used[seg] && h.Created.Before(cutoff) {
+		if len(refs[seg]) > 0 || used[seg] {
+			continue
+		}
+		switch {
+		case h.State == refcount.Live && h.Created.Before(cutoff):
 			rep.Unreferenced++
+			toCollect = append(toCollect, seg)
+		case h.State == refcount.Deleting && !v.now().Before(h.ClaimExpires):
+			// Its collector died, and the candidate mark may be gone (a collector that found
+			// a waiting writer's reference removed it): without a new mark, nothing would
+			// ever take the claim over.
+			rep.ExpiredClaims++
+			problem("segment %s: claim of %s expired with the segment undeleted", seg, h.ClaimID)
 			toCollect = append(toCollect, seg)
 		}
 	}

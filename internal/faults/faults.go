@@ -31,9 +31,16 @@ const (
 	// applied but the response was lost (a timeout), so the caller believes it failed.
 	FailAfter
 	// Duplicate applies the call twice and returns the second result, as a request that was
-	// applied, whose response was lost, and that the client retried.
+	// applied, whose response was lost, and that the client retried. A call its client sends
+	// only once (SingleAttempt) is not retried: its response is lost, as with FailAfter.
 	Duplicate
 )
+
+// SingleAttempt is implemented by calls that can say their client sends them only once (no
+// retry), such as an objstore Put with PutOptions.SingleAttempt.
+type SingleAttempt interface {
+	SingleAttempt() bool
+}
 
 func (k Kind) String() string {
 	switch k {
@@ -247,8 +254,12 @@ func (in *Injector[C]) Do(ctx context.Context, call C, apply func() error) error
 	if injected == nil {
 		injected = ErrInjected
 	}
+	kind := f.Kind
+	if sa, ok := any(call).(SingleAttempt); ok && kind == Duplicate && sa.SingleAttempt() {
+		kind = FailAfter
+	}
 	var err error
-	switch f.Kind {
+	switch kind {
 	case FailBefore:
 		in.count(func(s *Stats) { s.FailBefore++ })
 		return injected

@@ -50,6 +50,10 @@ type Call struct {
 	Size int
 }
 
+// SingleAttempt reports whether the client sends the call only once (a Put with
+// PutOptions.SingleAttempt): a Duplicate fault then loses its response instead of retrying it.
+func (c *Call) SingleAttempt() bool { return c.Op == OpPut && c.Opts.SingleAttempt }
+
 // Write reports whether the call can change the bucket.
 func (c *Call) Write() bool { return c.Op == OpPut || c.Op == OpDelete }
 

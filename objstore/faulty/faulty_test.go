@@ -241,3 +241,24 @@ func TestVirtualDeadlinesAndModTimes(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A Put sent once (PutOptions.SingleAttempt) is not retried by its client: a Duplicate fault
+// applies it once and loses its response.
+func TestDuplicateOfSingleAttempt(t *testing.T) {
+	ctx := context.Background()
+	inner := mem.New()
+	b := faulty.New(inner)
+	applied := make(chan *faulty.Call, 1)
+	b.Add(&faulty.Fault{Match: faulty.OnKey(faulty.OpPut, "m"), Kind: faulty.Duplicate, Applied: applied})
+	_, err := b.Put(ctx, "m", []byte("1"), objstore.PutOptions{IfNoneMatch: true, SingleAttempt: true})
+	if !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("duplicated single-attempt put: %v, want the lost response", err)
+	}
+	<-applied
+	if !exists(t, inner, "m") {
+		t.Fatal("the put was not applied")
+	}
+	if st := b.Stats(); st.FailAfter != 1 || st.Duplicate != 0 {
+		t.Fatalf("stats %+v, want one lost response and no retry", st)
+	}
+}

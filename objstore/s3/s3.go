@@ -22,7 +22,9 @@
 //
 // A request that was applied but whose response was lost is retried by the SDK, and the retry
 // fails its own precondition: such a Put reports ErrExists (or ErrPrecondition) although it was
-// this call that wrote the object. Callers that must know can compare the stored content.
+// this call that wrote the object. Callers that must know can compare the stored content, or
+// set PutOptions.SingleAttempt: that Put is sent once (no SDK retry; Go's HTTP client replays
+// no PUT), so it is applied at most once and its ErrExists means the key existed before.
 //
 // # ETags and times
 //
@@ -422,7 +424,11 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, opts objstore
 		in.IfMatch = aws.String(quoteETag(opts.IfMatch))
 		cond = condIfMatch
 	}
-	out, err := b.client.PutObject(ctx, in)
+	var optFns []func(*s3.Options)
+	if opts.SingleAttempt {
+		optFns = append(optFns, func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
+	}
+	out, err := b.client.PutObject(ctx, in, optFns...)
 	if err != nil {
 		return objstore.Attrs{}, b.fail("put", key, err, cond)
 	}

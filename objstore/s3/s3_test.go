@@ -455,13 +455,18 @@ func TestRetries(t *testing.T) {
 		maxAttempts  int
 		wantAttempts int
 		wantOK       bool
+		single       bool // PutOptions.SingleAttempt
 	}{
-		{"throttled then ok", 3, 503, "SlowDown", 0, 4, true},
-		{"5xx then ok", 2, 500, "InternalError", 0, 3, true},
-		{"502 without a body then ok", 1, 502, "", 0, 2, true},
-		{"5xx until attempts run out", 100, 500, "InternalError", 3, 3, false},
-		{"throttled until attempts run out", 100, 503, "SlowDown", 5, 5, false},
-		{"4xx is not retried", 100, 400, "InvalidRequest", 0, 1, false},
+		{"throttled then ok", 3, 503, "SlowDown", 0, 4, true, false},
+		{"5xx then ok", 2, 500, "InternalError", 0, 3, true, false},
+		{"502 without a body then ok", 1, 502, "", 0, 2, true, false},
+		{"5xx until attempts run out", 100, 500, "InternalError", 3, 3, false, false},
+		{"throttled until attempts run out", 100, 503, "SlowDown", 5, 5, false, false},
+		{"4xx is not retried", 100, 400, "InvalidRequest", 0, 1, false, false},
+		{"single attempt: 5xx is not retried", 100, 500, "InternalError", 0, 1, false, true},
+		{"single attempt: throttling is not retried", 100, 503, "SlowDown", 5, 1, false, true},
+		{"single attempt: a conflict is not retried", 100, 409, "ConditionalRequestConflict", 0, 1, false, true},
+		{"single attempt succeeds", 0, 0, "", 0, 1, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -483,7 +488,7 @@ func TestRetries(t *testing.T) {
 				w.Header().Set("ETag", `"e"`)
 			})
 			start := time.Now()
-			a, err := b.Put(context.Background(), "k", []byte("payload"), objstore.PutOptions{})
+			a, err := b.Put(context.Background(), "k", []byte("payload"), objstore.PutOptions{SingleAttempt: tc.single})
 			if tc.wantOK && (err != nil || a.ETag != "e") {
 				t.Fatalf("Put = %+v, %v; want success", a, err)
 			}
