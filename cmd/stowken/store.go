@@ -14,9 +14,9 @@ import (
 
 var initCommand = &command{
 	name:    "init",
-	summary: "create the store: the directory, or the S3 bucket and the DynamoDB table",
+	summary: "create the store: a local store's directory and files, or the S3 bucket and the DynamoDB table",
 	doc: `Creates what the store needs, leaving what exists as it is (running it again is harmless):
-the directory of a local store, or the S3 bucket and the DynamoDB table of an s3:// store
+an empty local store (its directory and files), or the S3 bucket and the DynamoDB table of an s3:// store
 (waiting until the table is active).`,
 	run: runInit,
 }
