@@ -16,8 +16,8 @@ var initCommand = &command{
 	name:    "init",
 	summary: "create the store: a local store's directory and files, or the S3 bucket and the DynamoDB table",
 	doc: `Creates what the store needs, leaving what exists as it is (running it again is harmless):
-an empty local store (its directory and files), or the S3 bucket and the DynamoDB table of an s3:// store
-(waiting until the table is active).`,
+an empty local store (its directory and files), or the S3 bucket and the DynamoDB table of an
+s3:// store (waiting until the table is active).`,
 	run: runInit,
 }
 
