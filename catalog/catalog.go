@@ -83,6 +83,8 @@ var (
 	// ErrInvalidEntry: Put was given an entry no backend can keep (an empty ID, a time out of
 	// range, …); nothing was changed.
 	ErrInvalidEntry = errors.New("catalog: invalid entry")
+	// ErrReadOnly: Put or Delete on a store opened read-only; nothing was changed.
+	ErrReadOnly = errors.New("catalog: store is read-only")
 )
 
 // Entry summarizes one stored conversation.

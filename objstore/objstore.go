@@ -26,6 +26,8 @@ var (
 	ErrPrecondition = errors.New("objstore: precondition failed")
 	// ErrInvalidKey: the key is empty, too long, or could escape the bucket root.
 	ErrInvalidKey = errors.New("objstore: invalid key")
+	// ErrReadOnly: a write (Put or Delete) to a bucket opened read-only.
+	ErrReadOnly = errors.New("objstore: bucket is read-only")
 )
 
 // MaxKeyLen is the longest key accepted, in bytes (S3's own limit).

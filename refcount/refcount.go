@@ -41,6 +41,8 @@ var (
 	// ErrConflict: a conditional write's condition did not hold (DynamoDB's
 	// ConditionalCheckFailedException), e.g. a claim on a segment that is not live.
 	ErrConflict = errors.New("refcount: condition failed")
+	// ErrReadOnly: a write to a store opened read-only.
+	ErrReadOnly = errors.New("refcount: store is read-only")
 )
 
 // State is the state of a segment's head item.

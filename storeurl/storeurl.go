@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 
@@ -123,9 +122,10 @@ func Parse(store, refs string) (Location, error) {
 }
 
 // Open opens the vault that store and refs name (see the package documentation) with
-// Backends. opts.Logger, when set, also receives the AWS SDK's logs. A local store's directory
-// is created if needed; an S3 store sends no request until it is used (see Init to create the
-// bucket and the table).
+// Backends. opts.Logger, when set, also receives the AWS SDK's logs. A local store is created
+// if needed, unless opts.ReadOnly (see vault.LocalOptions); an S3 store sends no request until
+// it is used (see Init to create the bucket and the table). With opts.ReadOnly the vault
+// refuses writes on either kind of store.
 func Open(ctx context.Context, store, refs string, opts vault.Options) (*vault.Vault, error) {
 	loc, err := Parse(store, refs)
 	if err != nil {
@@ -182,18 +182,20 @@ func openS3(ctx context.Context, loc Location, opts vault.Options) (*s3.Bucket, 
 }
 
 // Init creates what the store needs, leaving whatever exists as it is, so it can be run any
-// number of times: for a local store its directory, for an S3 store the bucket (EnsureBucket)
-// and the DynamoDB table (EnsureTable, which waits until the table is active).
+// number of times: for a local store its directory and files (an empty store, which read-only
+// opens need), for an S3 store the bucket (EnsureBucket) and the DynamoDB table (EnsureTable,
+// which waits until the table is active).
 func Init(ctx context.Context, store, refs string) error {
 	loc, err := Parse(store, refs)
 	if err != nil {
 		return err
 	}
 	if loc.Kind == Local {
-		if err := os.MkdirAll(loc.Dir, 0o755); err != nil {
-			return fmt.Errorf("storeurl: init %s: %w", loc.Dir, err)
+		opts, err := vault.LocalOptions(loc.Dir, vault.Options{})
+		if err != nil {
+			return fmt.Errorf("storeurl: init: %w", err)
 		}
-		return nil
+		return errors.Join(opts.Bucket.Close(), opts.Catalog.Close(), opts.Refs.Close())
 	}
 	b, t, err := openS3(ctx, loc, vault.Options{})
 	if err != nil {

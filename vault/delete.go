@@ -14,6 +14,9 @@ import (
 // entry, which Verify reclaims; it never loses data. Deleting a conversation that does not
 // exist returns ErrNotFound.
 func (v *Vault) Delete(ctx context.Context, id string) error {
+	if v.readOnly {
+		return ErrReadOnly
+	}
 	m, err := v.readManifest(ctx, id)
 	if err != nil {
 		return err

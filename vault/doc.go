@@ -4,7 +4,9 @@
 // A Vault combines a Bucket (segment objects and manifests) and a reference Store (who uses
 // which segment); see ../DESIGN.md and the refcount package for the protocol that keeps every
 // referenced segment alive. A Vault is safe for concurrent use by many goroutines. Processes
-// may share one S3 + DynamoDB store; the embedded local store is single-process.
+// may share one S3 + DynamoDB store. The embedded local store has one writer at a time: a
+// read-write open holds it alone, while any number of read-only opens (Options.ReadOnly) can
+// share it (see LocalOptions).
 //
 // # GC race catalogue
 //

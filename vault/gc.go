@@ -97,6 +97,9 @@ const (
 func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error) {
 	start := v.now()
 	rep.DryRun, rep.GraceSeconds, rep.Budget = opts.DryRun, opts.Grace.Seconds(), opts.Budget
+	if v.readOnly && !opts.DryRun {
+		return rep, ErrReadOnly
+	}
 	defer func() {
 		rep.Duration = v.now().Sub(start)
 		rep.DurationSeconds = rep.Duration.Seconds()

@@ -46,6 +46,9 @@ type StoreResult struct {
 // manifest, which publishes the conversation. A crash at any point leaves at most leaked
 // references or objects, never a manifest pointing at something missing.
 func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreResult, error) {
+	if v.readOnly {
+		return StoreResult{}, ErrReadOnly
+	}
 	start := v.now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
 	defer cancel()
@@ -69,6 +72,13 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 // unused: they are marked for the collector, like everything a failed Store leaves (writers
 // never delete segments).
 func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation) ([]StoreResult, []error) {
+	if v.readOnly {
+		errs := make([]error, len(cs))
+		for i := range errs {
+			errs[i] = ErrReadOnly
+		}
+		return make([]StoreResult, len(cs)), errs
+	}
 	start := v.now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
 	defer cancel()

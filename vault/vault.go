@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -36,6 +37,9 @@ var (
 	ErrMissingSegment = errors.New("vault: segment missing")
 	// ErrNoCatalog: the call needs a catalog and the vault was opened without one.
 	ErrNoCatalog = errors.New("vault: no catalog (Options.Catalog)")
+	// ErrReadOnly: the call would write, and the vault was opened read-only (Options.ReadOnly);
+	// nothing was changed.
+	ErrReadOnly = errors.New("vault: the store was opened read-only")
 )
 
 // Defaults for Options.
@@ -72,6 +76,11 @@ type Options struct {
 	ClaimTTL time.Duration
 	// Now is the clock (default time.Now); tests use a fake one.
 	Now func() time.Time
+	// ReadOnly opens the store for reading only, on any backend: Store, StoreBatch, Delete,
+	// GC (except a dry run) and Verify with Repair fail with ErrReadOnly and change nothing.
+	// LocalOptions and OpenLocal also open the local store's files read-only (see
+	// LocalOptions), so that several readers can share the store.
+	ReadOnly bool
 }
 
 // Vault stores and retrieves conversations. Use New or OpenLocal.
@@ -91,6 +100,7 @@ type Vault struct {
 	storeTTL    time.Duration
 	claimTTL    time.Duration
 	now         func() time.Time
+	readOnly    bool
 
 	models *models
 
@@ -121,6 +131,7 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 		storeTTL:    opts.StoreTimeout,
 		claimTTL:    opts.ClaimTTL,
 		now:         opts.Now,
+		readOnly:    opts.ReadOnly,
 		models:      newModels(),
 	}
 	if v.log == nil {
@@ -153,8 +164,8 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 	return v, nil
 }
 
-// OpenLocal opens (creating if needed) the embedded local store in dir (see LocalOptions).
-// The local store is for one process at a time.
+// OpenLocal opens the embedded local store in dir (see LocalOptions): read-write, creating it if
+// needed, or with opts.ReadOnly read-only.
 func OpenLocal(ctx context.Context, dir string, opts Options) (*Vault, error) {
 	opts, err := LocalOptions(dir, opts)
 	if err != nil {
@@ -168,16 +179,31 @@ func OpenLocal(ctx context.Context, dir string, opts Options) (*Vault, error) {
 	return v, err
 }
 
-// LocalOptions returns opts with the backends of the embedded local store in dir, creating it
-// if needed: segment objects and manifests under dir/objects (Bucket), references (Refs) and
-// the catalog (Catalog) in the single file dir/refs.db. Closing the Bucket and the Refs (or
-// the Vault made with them) closes the files.
+// LocalOptions returns opts with the backends of the embedded local store in dir: segment
+// objects and manifests under dir/objects (Bucket), references (Refs) and the catalog (Catalog)
+// in the single file dir/refs.db. Closing the Bucket and the Refs (or the Vault made with them)
+// closes the files.
+//
+// The store has one writer at a time. A read-write open creates the store if needed (opening
+// an existing one writes nothing) and holds refs.db exclusively. With opts.ReadOnly, the store
+// must exist (a directory without one is an error wrapping fs.ErrNotExist), nothing is created
+// or written (the backends' writes fail with objstore.ErrReadOnly, refcount.ErrReadOnly and
+// catalog.ErrReadOnly), and refs.db is held with a shared lock: any number of read-only opens,
+// in any processes, can hold the store together. An open that cannot take its lock fails after
+// bolt.LockTimeout.
 func LocalOptions(dir string, opts Options) (Options, error) {
-	b, err := fs.Open(filepath.Join(dir, "objects"))
+	openBucket, openRefs := fs.Open, bolt.Open
+	if opts.ReadOnly {
+		if _, err := os.Stat(filepath.Join(dir, "refs.db")); err != nil {
+			return opts, fmt.Errorf("vault: open local store %s read-only: no store there: %w", dir, err)
+		}
+		openBucket, openRefs = fs.OpenReadOnly, bolt.OpenReadOnly
+	}
+	b, err := openBucket(filepath.Join(dir, "objects"))
 	if err != nil {
 		return opts, fmt.Errorf("vault: open local store %s: %w", dir, err)
 	}
-	r, err := bolt.Open(filepath.Join(dir, "refs.db"))
+	r, err := openRefs(filepath.Join(dir, "refs.db"))
 	if err != nil {
 		b.Close()
 		return opts, fmt.Errorf("vault: open local store %s: %w", dir, err)

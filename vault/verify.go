@@ -74,6 +74,9 @@ func (r VerifyReport) MarshalJSON() ([]byte, error) {
 // reference from the manifest's owner; and nothing is leaked. With Repair it fixes reference
 // problems (see VerifyOptions). It reads every object once.
 func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
+	if v.readOnly && opts.Repair {
+		return VerifyReport{}, ErrReadOnly
+	}
 	minAge := opts.MinAge
 	if minAge <= 0 {
 		minAge = DefaultMinAge

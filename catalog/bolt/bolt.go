@@ -31,6 +31,7 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/catalog/internal/rules"
+	"github.com/stowken/stowken/internal/boltbuckets"
 )
 
 // Bucket names.
@@ -48,17 +49,11 @@ type Store struct {
 
 var _ catalog.Store = (*Store)(nil)
 
-// New returns a store in db, creating its buckets if needed. The caller keeps owning db: Close
-// does not close it.
+// New returns a store in db, creating its buckets if needed (which writes nothing when they
+// exist). In a db opened read-only, the buckets must exist, and Put and Delete fail with
+// catalog.ErrReadOnly. The caller keeps owning db: Close does not close it.
 func New(db *bbolt.DB) (*Store, error) {
-	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketEntries, bucketByTime, bucketByApp, bucketByModel} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := boltbuckets.Ensure(db, bucketEntries, bucketByTime, bucketByApp, bucketByModel)
 	if err != nil {
 		return nil, fmt.Errorf("catalog/bolt: creating buckets in %s: %w", db.Path(), err)
 	}
@@ -113,6 +108,9 @@ func deleteEntry(tx *bbolt.Tx, e catalog.Entry) error {
 func (s *Store) update(ctx context.Context, op, id string, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.db.IsReadOnly() {
+		return fmt.Errorf("catalog/bolt: %s %q: %w", op, id, catalog.ErrReadOnly)
 	}
 	if err := s.db.Update(fn); err != nil {
 		return fmt.Errorf("catalog/bolt: %s %q: %w", op, id, err)

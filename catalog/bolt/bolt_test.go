@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -90,5 +91,50 @@ func TestSharesTheReferenceFile(t *testing.T) {
 	want := []string{"candidates", "catalog", "catalog_by_app", "catalog_by_model", "catalog_by_time", "heads", "refs"}
 	if !slices.Equal(buckets, want) {
 		t.Fatalf("buckets %q, want %q", buckets, want)
+	}
+}
+
+// TestReadOnly: in a file opened read-only the catalog reads, and Put and Delete fail with
+// catalog.ErrReadOnly; a read-only file without the catalog's buckets is an error.
+func TestReadOnly(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "bare.db") // a reference file without the catalog's buckets
+	refs, err := rcbolt.Open(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs.Close()
+	if refs, err = rcbolt.OpenReadOnly(bare); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bolt.New(refs.DB()); err == nil {
+		t.Error("New in a read-only file without the catalog's buckets succeeded")
+	}
+	refs.Close()
+
+	path := filepath.Join(dir, "refs.db")
+	e := catalog.Entry{ID: "conv", Nonce: "n", StoredAt: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}
+	s, refs := open(t, path)
+	if err := s.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	refs.Close()
+	if refs, err = rcbolt.OpenReadOnly(path); err != nil {
+		t.Fatal(err)
+	}
+	defer refs.Close()
+	if s, err = bolt.New(refs.DB()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "conv"); err != nil || got.Nonce != "n" {
+		t.Fatalf("Get in a read-only file = %+v, %v", got, err)
+	}
+	e.ID = "other"
+	if err := s.Put(ctx, e); !errors.Is(err, catalog.ErrReadOnly) {
+		t.Errorf("Put in a read-only file: %v, want catalog.ErrReadOnly", err)
+	}
+	if err := s.Delete(ctx, "conv", ""); !errors.Is(err, catalog.ErrReadOnly) {
+		t.Errorf("Delete in a read-only file: %v, want catalog.ErrReadOnly", err)
 	}
 }

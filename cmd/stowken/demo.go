@@ -54,9 +54,9 @@ func runDemo(ctx context.Context, e *env, c *command, args []string) error {
 	}
 	fmt.Fprint(e.stdout, "\n\n")
 
-	return e.withVault(ctx, true, func(v *vault.Vault) error {
+	return e.withVault(ctx, create, func(v *vault.Vault) error {
 		fmt.Fprintf(e.stdout, "== import into %s\n", e.store)
-		sum := importFiles(ctx, v, []string{path}, importConfig{Concurrency: defaultConcurrency,
+		sum := importFiles(ctx, func(context.Context) (*vault.Vault, error) { return v, nil }, []string{path}, importConfig{Concurrency: defaultConcurrency,
 			Progress: e.progress, Stdin: e.stdin, Stderr: e.stderr})
 		sum.print(e.stdout)
 		if err := sum.err(ctx); err != nil {

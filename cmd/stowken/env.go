@@ -168,26 +168,55 @@ func (e *env) setupLogging() error {
 	return nil
 }
 
-// open opens the vault of the global settings. A malformed store or refs setting is a usage
-// error. Unless create is set, a local store whose directory does not exist is an error rather
-// than a new empty store where a path was mistyped.
-func (e *env) open(ctx context.Context, create bool) (*vault.Vault, error) {
+// access is how a command opens the store.
+type access int
+
+const (
+	// readOnly is for commands that only read: the vault refuses writes (vault.ErrReadOnly),
+	// and a local store is opened read-only, so that the command writes nothing to it and
+	// several such commands can share it.
+	readOnly access = iota
+	// readWrite is for commands that write to an existing store.
+	readWrite
+	// create is for commands that write and create a local store that does not exist yet.
+	create
+)
+
+// location parses the global store and refs settings; a malformed one is a usage error.
+func (e *env) location() (storeurl.Location, error) {
 	loc, err := storeurl.Parse(e.store, e.refs)
 	if err != nil {
-		return nil, &usageError{err.Error()}
+		return loc, &usageError{err.Error()}
 	}
-	if loc.Kind == storeurl.Local && !create {
-		if _, err := os.Stat(loc.Dir); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no store at %s (create one with 'stowken init', put or import; or give --store)", loc.Dir)
-		}
-	}
-	e.log.Debug("opening store", "store", e.store, "refs", e.refs)
-	return storeurl.Open(ctx, e.store, e.refs, vault.Options{Logger: e.log})
+	return loc, nil
 }
 
-// withVault opens the vault (see open), runs fn and closes the vault.
-func (e *env) withVault(ctx context.Context, create bool, fn func(v *vault.Vault) error) error {
-	v, err := e.open(ctx, create)
+// open opens the vault of the global settings for mode (see access). A malformed store or refs
+// setting is a usage error. Unless mode is create, a local store that does not exist is an
+// error rather than a new empty store where a path was mistyped.
+func (e *env) open(ctx context.Context, mode access) (*vault.Vault, error) {
+	loc, err := e.location()
+	if err != nil {
+		return nil, err
+	}
+	noStore := fmt.Errorf("no store at %s (create one with 'stowken init', put or import; or give --store)", loc.Dir)
+	if loc.Kind == storeurl.Local && mode != create {
+		if _, err := os.Stat(loc.Dir); errors.Is(err, os.ErrNotExist) {
+			return nil, noStore
+		}
+	}
+	e.log.Debug("opening store", "store", e.store, "refs", e.refs, "read_only", mode == readOnly)
+	v, err := storeurl.Open(ctx, e.store, e.refs, vault.Options{Logger: e.log, ReadOnly: mode == readOnly})
+	if loc.Kind == storeurl.Local && mode == readOnly && errors.Is(err, os.ErrNotExist) {
+		// A directory without a store (not made by init, put or import).
+		return nil, noStore
+	}
+	return v, err
+}
+
+// withVault opens the vault for mode (see open), runs fn and closes the vault.
+func (e *env) withVault(ctx context.Context, mode access, fn func(v *vault.Vault) error) error {
+	v, err := e.open(ctx, mode)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	}
 	q := f.query()
 	q.Oldest = *oldest
-	return e.withVault(ctx, false, func(v *vault.Vault) error {
+	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
 		start := time.Now()
 		// The ids first (from the catalog), so that progress knows the total.
 		var ids []string

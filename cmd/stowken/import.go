@@ -52,18 +52,39 @@ func runImport(ctx context.Context, e *env, c *command, args []string) error {
 	if *concurrency < 1 {
 		return usageErrorf("--concurrency must be at least 1")
 	}
-	return e.withVault(ctx, true, func(v *vault.Vault) error {
-		sum := importFiles(ctx, v, files, importConfig{Concurrency: *concurrency, Progress: e.progress,
-			Stdin: e.stdin, Stderr: e.stderr})
-		if *asJSON {
-			if err := writeJSON(e.stdout, sum.jsonForm()); err != nil {
-				return err
-			}
-		} else {
-			sum.print(e.stdout)
+	if _, err := e.location(); err != nil {
+		return err
+	}
+	var v *vault.Vault
+	open := func(ctx context.Context) (*vault.Vault, error) {
+		var err error
+		v, err = e.open(ctx, create)
+		return v, err
+	}
+	sum := importFiles(ctx, open, files, importConfig{Concurrency: *concurrency, Progress: e.progress,
+		Stdin: e.stdin, Stderr: e.stderr})
+	err = summarize(ctx, e, &sum, *asJSON)
+	if v != nil {
+		if cerr := v.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store: %w", cerr)
 		}
-		return sum.err(ctx)
-	})
+	}
+	return err
+}
+
+// summarize prints the import's summary (none when the store could not be opened) and returns
+// the error the import ends with.
+func summarize(ctx context.Context, e *env, sum *importSummary, asJSON bool) error {
+	switch {
+	case sum.OpenErr != nil:
+	case asJSON:
+		if err := writeJSON(e.stdout, sum.jsonForm()); err != nil {
+			return err
+		}
+	default:
+		sum.print(e.stdout)
+	}
+	return sum.err(ctx)
 }
 
 // defaultConcurrency is the default number of conversations an import stores in parallel.
@@ -92,11 +113,15 @@ type importSummary struct {
 	Elapsed     time.Duration
 	Requests    vault.Requests
 	Canceled    bool
+	// OpenErr is why the store could not be opened; the import stopped there.
+	OpenErr error
 }
 
 // err is the error an import ends with: nil when every line was stored or already present.
 func (s *importSummary) err(ctx context.Context) error {
 	switch {
+	case s.OpenErr != nil:
+		return s.OpenErr
 	case s.Canceled:
 		return fmt.Errorf("import interrupted: %w", context.Cause(ctx))
 	case s.FileErrors > 0:
@@ -133,9 +158,17 @@ type job struct {
 // importFiles stores the conversations of the JSONL files (gzip or not) with cfg.Concurrency
 // workers. Bad lines are reported as FILE:LINE: error on cfg.Stderr and counted as failed. It is
 // the pipeline of both "stowken import" and "stowken demo".
-func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg importConfig) importSummary {
+//
+// The vault is opened with open (called once at most) when the first valid conversation is
+// ready to be stored, so that an import whose every line is rejected opens, creates and writes
+// nothing. If open fails, the import stops and reports it in OpenErr.
+func importFiles(parent context.Context, open func(context.Context) (*vault.Vault, error), files []string, cfg importConfig) importSummary {
 	start := time.Now()
-	before := v.Requests()
+	// ctx is also cancelled when the store cannot be opened.
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	var v *vault.Vault
+	var before vault.Requests
 	var sum importSummary
 	var stored, existed, failed, tokens, newSegs, bytesAdded atomic.Int64
 
@@ -175,6 +208,18 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 	// One storer sends batches to StoreBatch, which works in parallel and packs the small
 	// unique parts of the batch's conversations together (see vault.StoreBatch).
 	storeBatch := func(batch []parsedLine) {
+		if v == nil {
+			if sum.OpenErr != nil {
+				return
+			}
+			var err error
+			if v, err = open(ctx); err != nil {
+				sum.OpenErr = err
+				cancel(err)
+				return
+			}
+			before = v.Requests()
+		}
 		convs := make([]*conversation.Conversation, len(batch))
 		for i, p := range batch {
 			convs[i] = p.conv
@@ -250,8 +295,10 @@ func importFiles(ctx context.Context, v *vault.Vault, files []string, cfg import
 	sum.Stored, sum.Existed, sum.Failed = stored.Load(), existed.Load(), failed.Load()
 	sum.Tokens, sum.NewSegments, sum.BytesAdded = tokens.Load(), newSegs.Load(), bytesAdded.Load()
 	sum.Elapsed = time.Since(start)
-	sum.Requests = v.Requests().Sub(before)
-	sum.Canceled = ctx.Err() != nil
+	if v != nil {
+		sum.Requests = v.Requests().Sub(before)
+	}
+	sum.Canceled = parent.Err() != nil
 	return sum
 }
 

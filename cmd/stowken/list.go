@@ -129,7 +129,7 @@ func runLs(ctx context.Context, e *env, c *command, args []string) error {
 	}
 	q := f.query()
 	q.Limit, q.Cursor, q.Oldest = *limit, *cursor, *oldest
-	return e.withVault(ctx, false, func(v *vault.Vault) error {
+	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
 		page, err := v.List(ctx, q)
 		if err != nil {
 			return err
@@ -231,7 +231,7 @@ func runStats(ctx context.Context, e *env, c *command, args []string) error {
 			return usageErrorf("--by %q: want application, model, day or tokenizer, comma-separated, each once", *by)
 		}
 	}
-	return e.withVault(ctx, false, func(v *vault.Vault) error {
+	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
 		st, err := v.Stats(ctx, opts)
 		if err != nil {
 			return err

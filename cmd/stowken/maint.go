@@ -13,8 +13,8 @@ var gcCommand = &command{
 	summary: "delete segments that no conversation references any more",
 	doc: `Collects garbage: deletes segment objects that no stored conversation references and that
 have been unreferenced for longer than --grace. Safe to run while other processes store and
-delete (on an S3 store; the local store is single-process). --dry-run reports what would be
-deleted and changes nothing.`,
+delete (on an S3 store; the local store has one writer at a time). --dry-run reports what would
+be deleted and changes nothing.`,
 	run: runGC,
 }
 
@@ -35,7 +35,11 @@ func runGC(ctx context.Context, e *env, c *command, args []string) error {
 	if opts.Grace < 0 || opts.Budget < 0 {
 		return usageErrorf("--grace and --budget must not be negative")
 	}
-	return e.withVault(ctx, false, func(v *vault.Vault) error {
+	mode := readWrite
+	if opts.DryRun {
+		mode = readOnly
+	}
+	return e.withVault(ctx, mode, func(v *vault.Vault) error {
 		rep, gcErr := v.GC(ctx, opts)
 		if *asJSON {
 			if err := writeJSON(e.stdout, rep); err != nil {
@@ -93,7 +97,11 @@ func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 	if opts.MinAge < 0 {
 		return usageErrorf("--min-age must not be negative")
 	}
-	return e.withVault(ctx, false, func(v *vault.Vault) error {
+	mode := readOnly
+	if opts.Repair {
+		mode = readWrite
+	}
+	return e.withVault(ctx, mode, func(v *vault.Vault) error {
 		rep, err := v.Verify(ctx, opts)
 		if err != nil {
 			return err

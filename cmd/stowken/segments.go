@@ -46,7 +46,7 @@ func runSegments(ctx context.Context, e *env, c *command, args []string) error {
 	if *top < 1 || *width < 0 {
 		return usageErrorf("--top must be at least 1 and --preview not negative")
 	}
-	return e.withVault(ctx, false, func(v *vault.Vault) error {
+	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
 		segs, err := v.TopSegments(ctx, *top, *width)
 		if err != nil {
 			return err

@@ -14,10 +14,10 @@ import (
 
 var initCommand = &command{
 	name:    "init",
-	summary: "create the store: the directory, or the S3 bucket and the DynamoDB table",
+	summary: "create the store: a local store's directory and files, or the S3 bucket and the DynamoDB table",
 	doc: `Creates what the store needs, leaving what exists as it is (running it again is harmless):
-the directory of a local store, or the S3 bucket and the DynamoDB table of an s3:// store
-(waiting until the table is active).`,
+an empty local store (its directory and files), or the S3 bucket and the DynamoDB table of an
+s3:// store (waiting until the table is active).`,
 	run: runInit,
 }
 
@@ -87,7 +87,7 @@ func runPut(ctx context.Context, e *env, c *command, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	return e.withVault(ctx, true, func(v *vault.Vault) error {
+	return e.withVault(ctx, create, func(v *vault.Vault) error {
 		res, err := v.Store(ctx, conv)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -128,7 +128,7 @@ func runGet(ctx context.Context, e *env, c *command, args []string) error {
 	if len(ids) == 0 {
 		return usageErrorf("get wants at least one ID")
 	}
-	return e.withVault(ctx, false, func(v *vault.Vault) error {
+	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
 		failed, printed := 0, 0
 		for _, id := range ids {
 			conv, err := v.Retrieve(ctx, id)
@@ -174,7 +174,7 @@ func runRm(ctx context.Context, e *env, c *command, args []string) error {
 	if len(ids) == 0 {
 		return usageErrorf("rm wants at least one ID")
 	}
-	return e.withVault(ctx, false, func(v *vault.Vault) error {
+	return e.withVault(ctx, readWrite, func(v *vault.Vault) error {
 		failed := 0
 		for _, id := range ids {
 			if err := v.Delete(ctx, id); err != nil {

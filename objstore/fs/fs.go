@@ -28,6 +28,12 @@
 // per-bucket lock: a mutex within the process and flock(2) on .stowken/lock across processes.
 // flock may not work on network file systems; use the bucket on a local disk.
 //
+// # Read-only buckets
+//
+// OpenReadOnly opens an existing bucket for reading: it creates nothing (no directory, no
+// temporary or lock file), and Put and Delete fail with objstore.ErrReadOnly. Any number of
+// read-only and read-write buckets may be open on the same directory.
+//
 // # ETags
 //
 // The ETag is derived from the file's inode number, size and modification time (with
@@ -88,7 +94,8 @@ type Bucket struct {
 	dir  string
 	root *os.Root
 
-	// mu and lock (flocked) together serialise commits within and across processes.
+	// mu and lock (flocked) together serialise commits within and across processes. lock is
+	// nil in a read-only bucket, which never commits.
 	mu   sync.Mutex
 	lock *os.File
 }
@@ -119,11 +126,30 @@ func Open(dir string) (*Bucket, error) {
 	return &Bucket{dir: dir, root: root, lock: lock}, nil
 }
 
+// OpenReadOnly opens the existing bucket rooted at dir for reading only (see the package
+// documentation). A missing directory is an error wrapping fs.ErrNotExist.
+func OpenReadOnly(dir string) (*Bucket, error) {
+	if dir == "" {
+		return nil, errors.New("fs: open: empty directory name")
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fs: open read-only: %w", err)
+	}
+	return &Bucket{dir: dir, root: root}, nil
+}
+
 // Dir returns the directory the bucket was opened on.
 func (b *Bucket) Dir() string { return b.dir }
 
+// readOnly reports whether the bucket was opened with OpenReadOnly.
+func (b *Bucket) readOnly() bool { return b.lock == nil }
+
 // Close releases the directory and the lock file.
 func (b *Bucket) Close() error {
+	if b.readOnly() {
+		return b.root.Close()
+	}
 	return errors.Join(b.lock.Close(), b.root.Close())
 }
 
@@ -278,6 +304,9 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, opts objstore
 	if opts.IfNoneMatch && opts.IfMatch != "" {
 		return objstore.Attrs{}, fmt.Errorf("fs: put %q: IfNoneMatch and IfMatch are mutually exclusive", key)
 	}
+	if b.readOnly() {
+		return objstore.Attrs{}, fmt.Errorf("fs: put %q: %w", key, objstore.ErrReadOnly)
+	}
 	if err := ctx.Err(); err != nil {
 		return objstore.Attrs{}, fmt.Errorf("fs: put %q: %w", key, err)
 	}
@@ -414,6 +443,9 @@ func (b *Bucket) Delete(ctx context.Context, keys ...string) error {
 	}
 	if len(keys) == 0 {
 		return nil
+	}
+	if b.readOnly() {
+		return fmt.Errorf("fs: delete: %w", objstore.ErrReadOnly)
 	}
 	dirty := map[string]bool{} // directories to fsync
 	err := b.withLock(func() error {

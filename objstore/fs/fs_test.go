@@ -275,6 +275,52 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+// TestOpenReadOnly: a read-only bucket reads what is stored, creates nothing, and refuses Put
+// and Delete with objstore.ErrReadOnly; a missing directory is an error.
+func TestOpenReadOnly(t *testing.T) {
+	ctx := t.Context()
+	missing := filepath.Join(t.TempDir(), "missing")
+	if b, err := fs.OpenReadOnly(missing); err == nil {
+		_ = b.Close()
+		t.Fatal("OpenReadOnly of a missing directory succeeded")
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("OpenReadOnly created the directory: %v", err)
+	}
+	dir := t.TempDir()
+	b := open(t, dir)
+	if _, err := b.Put(ctx, "k", []byte("v"), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := fs.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if data, _, err := ro.Get(ctx, "k"); err != nil || string(data) != "v" {
+		t.Fatalf("Get = %q, %v", data, err)
+	}
+	if _, err := ro.Put(ctx, "k2", []byte("v"), objstore.PutOptions{}); !errors.Is(err, objstore.ErrReadOnly) {
+		t.Errorf("Put: %v, want objstore.ErrReadOnly", err)
+	}
+	if err := ro.Delete(ctx, "k"); !errors.Is(err, objstore.ErrReadOnly) {
+		t.Errorf("Delete: %v, want objstore.ErrReadOnly", err)
+	}
+	if _, err := ro.Stat(ctx, "k"); err != nil {
+		t.Errorf("Stat after the refused Delete: %v", err)
+	}
+	// Nothing of the bucket's own state is created in a directory that lacks it.
+	bare := t.TempDir()
+	ro2, err := fs.OpenReadOnly(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro2.Close()
+	if ents, _ := os.ReadDir(bare); len(ents) != 0 {
+		t.Errorf("OpenReadOnly created %v", ents)
+	}
+}
+
 // increment adds one to the decimal counter stored at key with a compare-and-swap loop and
 // returns how many attempts it took.
 func increment(ctx context.Context, b objstore.Bucket, key string) (int, error) {

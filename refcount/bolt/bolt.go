@@ -1,10 +1,12 @@
 // Package bolt is a refcount.Store in one local file, on go.etcd.io/bbolt, for the embedded
 // (single-machine) deployment.
 //
-// The embedded store is single-process: bbolt takes an exclusive lock on the file, and a second
-// process (or a second Open in the same process) waits up to LockTimeout and then fails with a
-// "database is locked by another process" error instead of hanging. Within the process, every
-// method is safe for concurrent use.
+// The embedded store has one writer at a time: Open takes an exclusive lock on the file, and
+// OpenReadOnly a shared one, so any number of read-only opens (in any processes) can hold the
+// file together, but not beside a read-write one. An open that cannot take its lock waits up to
+// LockTimeout and then fails with a "database is locked by another process" error instead of
+// hanging. A store opened read-only writes nothing: its writes fail with refcount.ErrReadOnly.
+// Within the process, every method is safe for concurrent use.
 //
 // # Layout
 //
@@ -41,6 +43,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 	bberrors "go.etcd.io/bbolt/errors"
 
+	"github.com/stowken/stowken/internal/boltbuckets"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/refcount/internal/rules"
 )
@@ -58,7 +61,7 @@ var (
 	bucketCandidates = []byte("candidates")
 )
 
-// Store is a refcount.Store in a bbolt file. Create it with Open.
+// Store is a refcount.Store in a bbolt file. Create it with Open or OpenReadOnly.
 type Store struct {
 	db   *bbolt.DB
 	path string
@@ -66,35 +69,41 @@ type Store struct {
 
 var _ refcount.Store = (*Store)(nil)
 
-// Open opens (creating it and its parent directory if needed) the store file at path. It fails
-// after LockTimeout when another process holds the file.
+// Open opens (creating it and its parent directory if needed) the store file at path for
+// reading and writing. Opening an existing store writes nothing. It fails after LockTimeout
+// when another process holds the file.
 func Open(path string) (*Store, error) {
-	return open(path, LockTimeout)
+	return open(path, LockTimeout, false)
 }
 
-func open(path string, timeout time.Duration) (*Store, error) {
-	if dir := filepath.Dir(path); dir != "" {
+// OpenReadOnly opens the existing store file at path for reading only, sharing the file with
+// other read-only opens (see the package documentation). A missing file is an error wrapping
+// fs.ErrNotExist. It fails after LockTimeout when a read-write open holds the file.
+func OpenReadOnly(path string) (*Store, error) {
+	return open(path, LockTimeout, true)
+}
+
+func open(path string, timeout time.Duration, readOnly bool) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" && !readOnly {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("refcount/bolt: %w", err)
 		}
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+	if readOnly {
+		// bbolt would report a missing file as an invalid database.
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("refcount/bolt: open %s read-only: %w", path, err)
+		}
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, ReadOnly: readOnly})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("refcount/bolt: open %s: database is locked by another process "+
-			"(gave up after %s; the embedded store is single-process)", path, timeout)
+			"(gave up after %s; the embedded store has one writer at a time)", path, timeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("refcount/bolt: open %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketRefs, bucketHeads, bucketCandidates} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := boltbuckets.Ensure(db, bucketRefs, bucketHeads, bucketCandidates); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("refcount/bolt: open %s: %w", path, err)
 	}
@@ -134,6 +143,9 @@ func decodeMillis(v []byte) (int64, error) {
 func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.db.IsReadOnly() {
+		return fmt.Errorf("refcount/bolt: %s: %w", s.path, refcount.ErrReadOnly)
 	}
 	return s.db.Update(fn)
 }

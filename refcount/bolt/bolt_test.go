@@ -1,8 +1,11 @@
 package bolt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,7 +93,7 @@ func TestLockedByAnotherProcess(t *testing.T) {
 	defer s.Close()
 	start := time.Now()
 	// bbolt's flock conflicts between two opens of the file even within one process.
-	s2, err := open(path, 200*time.Millisecond)
+	s2, err := open(path, 200*time.Millisecond, false)
 	if err == nil {
 		s2.Close()
 		t.Fatal("second Open of a locked file succeeded")
@@ -153,5 +156,81 @@ func TestListPagesAndCallbackMayWrite(t *testing.T) {
 	count = 0
 	if err := s.ListCandidates(ctx, func(refcount.Candidate) error { count++; return nil }); err != nil || count != n {
 		t.Fatalf("ListCandidates: %d, %v; want %d", count, err, n)
+	}
+}
+
+// TestReadOnly: reopening an existing store writes nothing; read-only opens share the file,
+// refuse every write with refcount.ErrReadOnly, and exclude a writer; a missing file is an
+// error, not a new store.
+func TestReadOnly(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "refs.db")
+	if _, err := OpenReadOnly(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenReadOnly of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenReadOnly created the file: %v", err)
+	}
+	now := time.Now()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddRefs(ctx, "o", []string{"seg"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A read-write open of an existing store writes nothing either.
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	r1, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r1.Close()
+	r2, err := OpenReadOnly(path) // a shared lock: both are held at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if ok, err := r2.HasRefs(ctx, "seg"); err != nil || !ok {
+		t.Fatalf("HasRefs through a read-only open = %v, %v", ok, err)
+	}
+	writes := map[string]error{
+		"AddRefs":         r1.AddRefs(ctx, "o", []string{"other"}, now),
+		"RemoveRefs":      r1.RemoveRefs(ctx, "o", []string{"seg"}),
+		"CreateHead":      r1.CreateHead(ctx, "seg", 1, now),
+		"Claim":           r1.Claim(ctx, "seg", "c", now.Add(time.Hour), now),
+		"MarkCandidates":  r1.MarkCandidates(ctx, []string{"seg"}, now),
+		"RemoveCandidate": r1.RemoveCandidate(ctx, "seg", now),
+	}
+	for name, err := range writes {
+		if !errors.Is(err, refcount.ErrReadOnly) {
+			t.Errorf("%s through a read-only open: %v, want refcount.ErrReadOnly", name, err)
+		}
+	}
+	if w, err := open(path, 200*time.Millisecond, false); err == nil {
+		w.Close()
+		t.Fatal("a read-write open succeeded beside read-only ones")
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("the file changed: reopening and read-only opens must write nothing")
 	}
 }
