@@ -1375,14 +1375,16 @@ func TestGCRaceStoreCrashLeaksReclaimed(t *testing.T) {
 func TestGCRaceVerifyUnreadableManifest(t *testing.T) {
 	for _, tc := range []struct {
 		name string
+		// corrupt: the audit reports the manifest corrupt, not just unreadable.
+		corrupt bool
 		// spoil makes a's manifest unreadable to the audit and returns what undoes it.
 		spoil func(e *gcEnv) (undo func())
 	}{
-		{"TransientReadError", func(e *gcEnv) func() {
+		{"TransientReadError", false, func(e *gcEnv) func() {
 			e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, manifestKey("a")), Kind: objfaulty.FailBefore})
 			return func() {}
 		}},
-		{"Undecodable", func(e *gcEnv) func() {
+		{"Undecodable", true, func(e *gcEnv) func() {
 			raw := e.bucket.Inner()
 			data, _, err := raw.Get(e.ctx, manifestKey("a"))
 			if err != nil {
@@ -1405,8 +1407,12 @@ func TestGCRaceVerifyUnreadableManifest(t *testing.T) {
 			e.clock.Advance(storeTTL + time.Minute) // a's references are older than any MinAge floor
 			undo := tc.spoil(e)
 			rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
-			if rep.LeakedRefs != 0 || rep.CorruptManifests != 1 {
-				t.Errorf("verify: %d leaked references, %d unreadable manifests; want 0 and 1", rep.LeakedRefs, rep.CorruptManifests)
+			corrupt, unreadable := 0, 1
+			if tc.corrupt {
+				corrupt, unreadable = 1, 0
+			}
+			if rep.LeakedRefs != 0 || rep.CorruptManifests != corrupt || rep.Unreadable != unreadable || rep.OK() {
+				t.Errorf("verify: %+v; want no leaked references, %d corrupt and %d unreadable manifests, not OK", rep, corrupt, unreadable)
 			}
 			e.bucket.Clear()
 			e.gc(GCOptions{})

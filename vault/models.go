@@ -125,12 +125,16 @@ func (v *Vault) activate(m *codec.Model) {
 // loadModel reads a model and adds it to the codec and the manifest encoder.
 func (v *Vault) loadModel(ctx context.Context, id uint32) (*codec.Model, error) {
 	data, _, err := v.bucket.Get(ctx, modelKey(id))
+	if errors.Is(err, objstore.ErrNotFound) {
+		// Models are never deleted: data naming one that is not there is damaged.
+		return nil, fmt.Errorf("%w: model %08x is named by stored data but missing", ErrCorrupt, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vault: load model %08x: %w", id, err)
 	}
 	m, err := codec.DecodeModel(id, data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return nil, decodeError(fmt.Sprintf("model %08x", id), err)
 	}
 	return m, v.addModel(m)
 }

@@ -93,7 +93,7 @@ func (v *Vault) readManifestKey(ctx context.Context, key string) (*manifest.Mani
 		return err
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: manifest %s: %w", ErrCorrupt, key, err)
+		return nil, 0, decodeError("manifest "+key, err)
 	}
 	if manifestKey(m.ID) != key {
 		return nil, 0, fmt.Errorf("%w: manifest %s names conversation %q", ErrCorrupt, key, m.ID)
@@ -105,7 +105,8 @@ func (v *Vault) readManifestKey(ctx context.Context, key string) (*manifest.Mani
 func (v *Vault) assemble(ctx context.Context, m *manifest.Manifest) (*conversation.Conversation, error) {
 	tok, err := tokenizer.Get(m.Tokenizer)
 	if err != nil {
-		return nil, fmt.Errorf("%w: manifest of %q: %w", ErrCorrupt, m.ID, err)
+		// The manifest decoded and validated: a tokenizer this build lacks is a newer one.
+		return nil, fmt.Errorf("%w: manifest of %q: %w", ErrNewerVersion, m.ID, err)
 	}
 	inline := m.Inline
 	segs := m.Segments()
@@ -241,14 +242,27 @@ func (v *Vault) decodeFrame(ctx context.Context, tokenizerName, id string, frame
 func (v *Vault) decodeSegment(tokenizerName, id string, frame []byte) ([]int, error) {
 	tokens, err := v.codec.Decode(frame)
 	if err != nil {
-		var unknown *codec.UnknownDictError
-		if errors.Is(err, codec.ErrUnsupported) || errors.As(err, &unknown) {
-			return nil, fmt.Errorf("vault: segment %s: %w", id, err)
-		}
-		return nil, fmt.Errorf("%w: segment %s: %w", ErrCorrupt, id, err)
+		return nil, decodeError("segment "+id, err)
 	}
 	if got := SegmentID(tokenizerName, tokens); got != id {
 		return nil, fmt.Errorf("%w: segment %s decodes to tokens with id %s", ErrCorrupt, id, got)
 	}
 	return tokens, nil
+}
+
+// decodeError says what an error from decoding stored data (what names it) means: ErrNewerVersion
+// for data a newer stowken wrote, ErrCorrupt for bytes that do not decode (or a compression
+// model that does not), and neither for anything else, such as a compression model that could
+// not be read (a transient error, to retry) or not loaded yet (*codec.UnknownDictError, which
+// withModel handles).
+func decodeError(what string, err error) error {
+	switch {
+	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrNewerVersion):
+		return fmt.Errorf("%s: %w", what, err)
+	case errors.Is(err, manifest.ErrNewerVersion), errors.Is(err, codec.ErrUnsupported):
+		return fmt.Errorf("%w: %s: %w", ErrNewerVersion, what, err)
+	case errors.Is(err, manifest.ErrInvalid), errors.Is(err, codec.ErrCorrupt):
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
+	}
+	return fmt.Errorf("vault: %s: %w", what, err)
 }

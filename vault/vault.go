@@ -31,8 +31,12 @@ var (
 	ErrNotFound = errors.New("vault: conversation not found")
 	// ErrConflict: a different conversation is already stored under that id (Delete it first).
 	ErrConflict = errors.New("vault: a different conversation is stored under this id")
-	// ErrCorrupt: stored data failed verification (checksum, hash or structure).
+	// ErrCorrupt: stored data failed verification (checksum, hash or structure). A read that
+	// failed (a timeout, a throttled request) is not ErrCorrupt: it can be retried.
 	ErrCorrupt = errors.New("vault: stored data is corrupt")
+	// ErrNewerVersion: stored data was written by a newer stowken (a newer manifest schema,
+	// frame version or codec, or a tokenizer this build lacks); upgrade to read it.
+	ErrNewerVersion = errors.New("vault: written by a newer stowken (upgrade to read it)")
 	// ErrMissingSegment: a manifest references a segment object that does not exist.
 	ErrMissingSegment = errors.New("vault: segment missing")
 	// ErrNoCatalog: the call needs a catalog and the vault was opened without one.

@@ -17,7 +17,10 @@ import (
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
+	objfaulty "github.com/stowken/stowken/objstore/faulty"
+	objmem "github.com/stowken/stowken/objstore/mem"
 	"github.com/stowken/stowken/refcount"
+	refmem "github.com/stowken/stowken/refcount/mem"
 	"github.com/stowken/stowken/tokenizer"
 )
 
@@ -307,12 +310,62 @@ func TestCorruptSegmentAndManifest(t *testing.T) {
 		"flipped byte": flip(m, len(m)/2),
 		"truncated":    m[:len(m)/2],
 		"not json":     []byte("hello"),
-		"newer schema": []byte(`{"schema_version":99}`),
 	} {
 		b.Put(ctx, mkey, bad, objstore.PutOptions{})
-		if _, err := v.Retrieve(ctx, "c"); !errors.Is(err, ErrCorrupt) {
+		if _, err := v.Retrieve(ctx, "c"); !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNewerVersion) {
 			t.Fatalf("%s manifest: err = %v, want ErrCorrupt", name, err)
 		}
+	}
+	// A manifest of a newer schema is no corruption: this build cannot read it.
+	b.Put(ctx, mkey, []byte(`{"schema_version":99}`), objstore.PutOptions{})
+	_, err = v.Retrieve(ctx, "c")
+	if !errors.Is(err, ErrNewerVersion) || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "newer stowken") {
+		t.Fatalf("newer schema manifest: err = %v, want ErrNewerVersion saying a newer stowken wrote it", err)
+	}
+	if rep, err := v.Verify(ctx, VerifyOptions{}); err != nil || rep.OK() || rep.CorruptManifests != 0 || rep.Unreadable != 1 {
+		t.Fatalf("verify of a newer manifest: %+v, %v; want it unreadable, not corrupt", rep, err)
+	}
+}
+
+// TestModelReadFailureIsNotCorruption: a conversation written with a compression model that
+// the reading vault has not loaded yet, whose read of the model fails (a transient error), is
+// an error to retry, not ErrCorrupt; the next read succeeds.
+func TestModelReadFailureIsNotCorruption(t *testing.T) {
+	ctx := context.Background()
+	fb := objfaulty.New(objmem.New())
+	r := refmem.New()
+	reader, err := New(ctx, Options{Bucket: fb, Refs: r, CacheBytes: -1}) // opened before any model exists
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer, err := New(ctx, Options{Bucket: fb, Refs: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := func() int {
+		n := 0
+		fb.Inner().List(ctx, modelsPrefix, func(objstore.Attrs) error { n++; return nil })
+		return n
+	}
+	for i := 0; models() == 0; i++ {
+		if i == 100 {
+			t.Fatal("no compression model built after 100 conversations")
+		}
+		if _, err := writer.Store(ctx, gcConv(fmt.Sprintf("warm-%d", i), i, i, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := gcConv("late", 7, 8, 9)
+	if _, err := writer.Store(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	fb.Add(&objfaulty.Fault{Match: objfaulty.OnPrefix(objfaulty.OpGet, modelsPrefix), Kind: objfaulty.FailBefore})
+	_, err = reader.Retrieve(ctx, "late")
+	if err == nil || errors.Is(err, ErrCorrupt) || !errors.Is(err, objfaulty.ErrInjected) {
+		t.Fatalf("retrieve while the model cannot be read: %v, want the read error, not ErrCorrupt", err)
+	}
+	if err := retrievesExactly(ctx, reader, c); err != nil {
+		t.Fatalf("retrieve once the model can be read: %v", err)
 	}
 }
 

@@ -38,6 +38,9 @@ type VerifyReport struct {
 	CorruptManifests int `json:"corrupt_manifests"`
 	MissingSegments  int `json:"missing_segments"`
 	CorruptSegments  int `json:"corrupt_segments"`
+	// Unreadable counts manifests and segments that could not be checked: a read failed (a
+	// transient error; run Verify again) or a newer stowken wrote them.
+	Unreadable int `json:"unreadable"`
 	// Reference problems, repairable.
 	MissingRefs   int `json:"missing_refs"`   // a stored conversation lacks a reference on a segment it uses
 	MissingHeads  int `json:"missing_heads"`  // a referenced object has no head item
@@ -55,9 +58,11 @@ type VerifyReport struct {
 	Problems              []string `json:"problems"`
 }
 
-// OK reports whether every stored conversation is intact (leaks are not data problems).
+// OK reports whether every stored conversation was checked and is intact (leaks are not data
+// problems).
 func (r *VerifyReport) OK() bool {
-	return r.CorruptManifests == 0 && r.MissingSegments == 0 && r.CorruptSegments == 0 && r.MissingRefs == 0 && r.MissingHeads == 0
+	return r.CorruptManifests == 0 && r.MissingSegments == 0 && r.CorruptSegments == 0 && r.Unreadable == 0 &&
+		r.MissingRefs == 0 && r.MissingHeads == 0
 }
 
 // MarshalJSON writes the report's fields and "ok".
@@ -103,7 +108,11 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 		switch {
 		case errors.Is(err, ErrNotFound): // deleted since the listing
 		case err != nil:
-			rep.CorruptManifests++
+			if errors.Is(err, ErrCorrupt) {
+				rep.CorruptManifests++
+			} else {
+				rep.Unreadable++
+			}
 			unreadable[a.Key] = true
 			problem("manifest %s: %v", a.Key, err)
 		default:
@@ -113,7 +122,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	}); err != nil {
 		return rep, fmt.Errorf("vault: verify: list manifests: %w", err)
 	}
-	rep.Manifests = len(manifests) + rep.CorruptManifests
+	rep.Manifests = len(manifests) + len(unreadable)
 
 	refs := map[string]map[string]time.Time{} // segment → owner → created
 	if err := v.refs.ListRefs(ctx, func(r refcount.Ref) error {
@@ -255,8 +264,17 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 			_, err = v.readSegment(ctx, m.Tokenizer, seg)
 			checked[seg] = err
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrCorrupt):
 			rep.CorruptSegments++
+			problem("conversation %q: %v", m.ID, err)
+		case errors.Is(err, ErrMissingSegment) && !stillStored():
+			return nil
+		case errors.Is(err, ErrMissingSegment):
+			rep.MissingSegments++
+			problem("conversation %q: %v", m.ID, err)
+		case err != nil:
+			rep.Unreadable++
 			problem("conversation %q: %v", m.ID, err)
 		}
 		if _, ok := refs[seg][m.Owner()]; !ok {

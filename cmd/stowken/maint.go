@@ -120,12 +120,14 @@ func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 			fmt.Fprintf(w, "corrupt manifests      %d\n", rep.CorruptManifests)
 			fmt.Fprintf(w, "missing segments       %d\n", rep.MissingSegments)
 			fmt.Fprintf(w, "corrupt segments       %d\n", rep.CorruptSegments)
+			fmt.Fprintf(w, "unreadable             %d\n", rep.Unreadable)
 			fmt.Fprintf(w, "missing references     %d\n", rep.MissingRefs)
 			fmt.Fprintf(w, "missing heads          %d\n", rep.MissingHeads)
 			fmt.Fprintf(w, "leaked references      %d\n", rep.LeakedRefs)
 			fmt.Fprintf(w, "leaked objects         %d\n", rep.LeakedObjects)
 			fmt.Fprintf(w, "unreferenced segments  %d\n", rep.Unreferenced)
 			fmt.Fprintf(w, "dangling heads         %d\n", rep.DanglingHeads)
+			fmt.Fprintf(w, "expired claims         %d\n", rep.ExpiredClaims)
 			if opts.Repair {
 				fmt.Fprintf(w, "repaired               %d\n", rep.Repaired)
 			}
@@ -137,7 +139,7 @@ func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 			}
 		}
 		if !rep.OK() {
-			return &exitError{code: exitFailed, err: fmt.Errorf("verify found damaged conversations or missing references (%d problems)", len(rep.Problems))}
+			return &exitError{code: exitFailed, err: fmt.Errorf("verify found damaged or unreadable conversations or missing references (%d problems)", len(rep.Problems))}
 		}
 		return nil
 	})
