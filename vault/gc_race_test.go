@@ -793,13 +793,18 @@ func TestGCRaceTwoCollectors(t *testing.T) {
 		e.cleanUp()
 	})
 	t.Run("StalledPastLeaseOtherCollectsWriterReuploads", func(t *testing.T) {
+		// The first collector is held after its re-check found no reference, so that only its
+		// deadline keeps it from deleting what the writer uploads again.
 		e := newGCEnv(t)
 		_, b, x := setupShared(e)
-		claimed, release := make(chan *reffaulty.Call, 1), make(chan struct{})
-		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpClaim, x), Applied: claimed, WaitAfter: release})
+		rechecked, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: nthCall(2, reffaulty.OnSegment(reffaulty.OpHasRefs, x)), Applied: rechecked, WaitAfter: release})
 		g1 := e.vault()
 		r1 := goDo(func() (GCReport, error) { return g1.GC(e.ctx, GCOptions{}) })
-		recv(t, claimed)
+		recv(t, rechecked)
+		if h, _ := e.head(x); h.State != refcount.Deleting {
+			t.Fatalf("head %+v, want claimed by the first collector", h)
+		}
 		e.clock.Advance(claimTTL + time.Second)
 		e.gc(GCOptions{}) // takes over the expired claim and collects x
 		e.mustBeGone(x)
