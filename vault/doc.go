@@ -64,7 +64,8 @@
 // claim on the reserved head "gc-lease", which no segment id can equal) makes scheduled runs
 // single-flight, but it only saves work: it can expire under a slow run, and runs without it
 // are allowed, so safety rests on the per-segment claims alone.
-// TestGCRaceTwoCollectors (BothClaimOneDeletes, StalledPastLeaseOtherCollectsWriterReuploads),
+// TestGCRaceTwoCollectors (BothClaimOneDeletes; StalledPastLeaseOtherCollectsWriterReuploads,
+// which holds the first collector after its re-check, so that only its deadline stops it),
 // TestGCScaleTwoCollectOneCandidate, TestGCScaleLease.
 //
 // (e) A writer is slower than the grace period. Its references exist from before its first
@@ -142,7 +143,9 @@
 // references, so a segment whose last reference it dropped after that conversation's Delete
 // stayed unmarked and leaked; it now marks all of them. Retrieve likewise reports a
 // conversation deleted while it was read as ErrNotFound, not as a missing segment. Both were
-// found by TestConcurrentStoreRetrieveDelete run under load (several copies at once).
+// found by TestConcurrentStoreRetrieveDelete run under load (several copies at once), and are
+// forced by TestGCRaceStoreComparesWhileDeleted (ExistingCollectedOursWritten,
+// SameConversationDeletedEveryMarkKept).
 //
 // (p) A Store's catalog write races a Delete of the same conversation: the Delete reads the
 // new manifest, deletes it and its catalog entry, and only then does the Store write the
@@ -164,6 +167,13 @@
 // throughout. TestGCRaceDeleteBetweenManifestWrites (DeletedBeforeTheExistingManifestIsRead:
 // a client that retries even single attempts, guarded by the new owner;
 // ClientRetryAfterDelete: the retry itself, guarded by SingleAttempt).
+//
+// (r) A collector dies holding a claim, and the segment's candidate mark is gone: a writer
+// that waited on the claim made a later collection find its reference and clear the mark, and
+// then gave up at its deadline, dropping its references but failing to mark the segment again.
+// Nothing would ever take the claim over. Verify hands the collector every deleting head whose
+// claim expired and that no reference and no manifest uses (ExpiredClaims), and the collector
+// takes the claim over. TestGCRaceExpiredClaimWithoutMark.
 //
 // StoreBatch's pack segments follow the same rules: every member references the pack before
 // it is uploaded, and a failed member drops only its own references. TestGCModel covers them.

@@ -1062,6 +1062,60 @@ func (r retryingClient) Put(ctx context.Context, key string, data []byte, opts o
 	return a, err
 }
 
+// (o) A Store that finds the same id stored compares the two conversations while a Delete and
+// a collector run.
+func TestGCRaceStoreComparesWhileDeleted(t *testing.T) {
+	// holdCompare starts Store(c) through another vault and holds it at its first read of
+	// segment seg, which is the comparison's (the vaults read no segment otherwise).
+	holdCompare := func(e *gcEnv, c *conversation.Conversation, seg string) (<-chan result[StoreResult], chan struct{}) {
+		atRead, release := make(chan *objfaulty.Call, 1), make(chan struct{})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, segmentKey(seg)), Reached: atRead, Wait: release})
+		w := e.vault()
+		stored := goDo(func() (StoreResult, error) { return w.Store(e.ctx, c) })
+		recv(e.t, atRead)
+		return stored, release
+	}
+	t.Run("ExistingCollectedOursWritten", func(t *testing.T) {
+		// A different conversation under the same id: while it is compared, the stored one is
+		// deleted and its segments collected. The Store writes its own.
+		e := newGCEnv(t)
+		first, second := gcConv("a", 1, 1, 1), gcConv("a", 2, 2, 2)
+		e.store(first)
+		stored, release := holdCompare(e, second, e.plan(first)[0])
+		e.del("a")
+		e.gc(GCOptions{})
+		e.mustBeGone(only(e.plan(first), e.plan(second))...)
+		close(release)
+		if r := recv(t, stored); r.err != nil || r.v.Existed {
+			t.Fatalf("store: %+v, %v; want its own conversation written", r.v, r.err)
+		}
+		e.checkStored(second)
+		e.cleanUp(second)
+	})
+	t.Run("SameConversationDeletedEveryMarkKept", func(t *testing.T) {
+		// The same conversation: while it is compared, the stored copy is deleted, and a
+		// collector finds the comparing Store's references and clears the marks. The Store
+		// finds it equal (Existed) and drops its references: the last ones, so it must mark
+		// every segment again, or they would stay until an audit.
+		e := newGCEnv(t)
+		a := gcConv("a", 1, 1, 1)
+		e.store(a)
+		again := *a
+		stored, release := holdCompare(e, &again, e.plan(a)[0])
+		e.del("a")
+		if rep := e.gc(GCOptions{}); rep.Referenced != len(e.plan(a)) {
+			t.Fatalf("gc during the comparison: %+v; want every segment found referenced", rep)
+		}
+		close(release)
+		if r := recv(t, stored); r.err != nil || !r.v.Existed {
+			t.Fatalf("store: %+v, %v; want Existed", r.v, r.err)
+		}
+		e.gc(GCOptions{})
+		e.mustBeGone(e.plan(a)...)
+		e.cleanUp()
+	})
+}
+
 // (q) A Delete runs between a Store's applied manifest write and what the Store does next:
 // the owner the Delete dropped must never be published again.
 func TestGCRaceDeleteBetweenManifestWrites(t *testing.T) {
