@@ -44,6 +44,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -108,6 +109,10 @@ func TestGCModel(t *testing.T) {
 	t.Logf("faults injected: %d fail-before, %d fail-after, %d duplicated, %d crashes (%d calls failed by them), %d calls refused at a virtual deadline",
 		st.failBefore, st.failAfter, st.duplicate, st.crashes, st.crashedCalls, m.deadlineRefusals())
 	t.Logf("outcomes: %s", m.outcomeCounts())
+	t.Logf("batches: %d members stored as continuations of an earlier member, %d members stored in packs", st.continuations, st.packed)
+	if ops >= defaultModelOps/3 && (st.continuations == 0 || st.packed == 0) {
+		t.Errorf("the run stored %d continuations and %d pack members; want both", st.continuations, st.packed)
+	}
 }
 
 // raceEnabled reports whether the test binary was built with -race.
@@ -125,8 +130,38 @@ func raceEnabled() bool {
 }
 
 // mContent is one conversation of the pool: prompts and passages are shared between contents,
-// so that their segments are; every fifth content has a message given as tokens.
+// so that their segments are; every fifth content has a message given as tokens. The third
+// content of each id continues the first content of the id before it (mBase) with another
+// turn, as an API log's next request does: a batch holding both, base first, stores it as a
+// continuation (see pack.go).
 func mContent(k int) *conversation.Conversation {
+	if base := mBase(k); base >= 0 {
+		c := mContent(base)
+		if k/3%2 == 0 {
+			// A turn of its own: packed with its base.
+			c.Messages = append(c.Messages,
+				conversation.Message{Role: "user", Content: fmt.Sprintf("And then, w%d?", k)},
+				conversation.Message{Role: "assistant", Content: words(9000+k, 120)})
+		} else {
+			// A long turn that other contents share: once stored, nothing of the continuation
+			// is packed, and it reaches its base's pack only through continueBase.
+			c.Messages = append(c.Messages, conversation.Message{Role: "user", Content: words(9500, 400)})
+		}
+		return c
+	}
+	return mNew(k)
+}
+
+// mBase returns the pool content that content k continues, or -1.
+func mBase(k int) int {
+	if k%3 != 2 {
+		return -1
+	}
+	return 3 * ((k/3 + modelIDs - 1) % modelIDs)
+}
+
+// mNew is a pool content that continues none.
+func mNew(k int) *conversation.Conversation {
 	c := &conversation.Conversation{Tokenizer: "cl100k_base", Application: []string{"app-a", "app-b"}[k%2], Messages: []conversation.Message{
 		{Role: "system", Content: words(5000+k%4, 500)},
 		{Role: "user", Content: "Please read:\n" + words(6000+k%7, 350) + fmt.Sprintf("\nWhat about w%d?", k)},
@@ -243,6 +278,9 @@ type gcModel struct {
 	stats               struct {
 		steps, checks, parkedPolls                              int
 		failBefore, failAfter, duplicate, crashes, crashedCalls int
+		// continuations: batch members stored after their base in the same batch;
+		// packed: batch members stored that reference a pack (a chunk at an offset).
+		continuations, packed int
 	}
 	manifestCache map[string]*manifest.Manifest // key+etag → manifest
 	retrieved     map[string]int                // id, manifest etag and segment etags → content matched
@@ -492,7 +530,17 @@ func (m *gcModel) start(a *mActor) {
 		i := m.rng.IntN(modelIDs)
 		op.ids, op.variants = []string{mID(i)}, []int{3*i + m.rng.IntN(3)}
 	case "batch":
-		for _, i := range m.rng.Perm(modelIDs)[:2+m.rng.IntN(3)] {
+		ids := m.rng.Perm(modelIDs)[:2+m.rng.IntN(3)]
+		if m.rng.IntN(2) == 0 {
+			// An API log's requests: a conversation, then its continuation (the next id's
+			// third content), in this order.
+			i := ids[0]
+			j := (i + 1) % modelIDs
+			ids = append([]int{i, j}, slices.DeleteFunc(ids[1:], func(k int) bool { return k == j })...)
+			op.ids, op.variants = []string{mID(i), mID(j)}, []int{3 * i, 3*j + 2}
+			ids = ids[2:]
+		}
+		for _, i := range ids {
 			op.ids, op.variants = append(op.ids, mID(i)), append(op.variants, 3*i+m.rng.IntN(3))
 		}
 	}
@@ -629,6 +677,14 @@ func (m *gcModel) opFinished(a *mActor) {
 		outcome := op.kind + ": " + errClass(err)
 		if op.kind != "delete" && err == nil && op.res[i].Existed {
 			outcome = op.kind + ": existed"
+		}
+		if op.kind == "batch" && err == nil && !op.res[i].Existed {
+			if slices.Contains(op.variants[:i], mBase(op.variants[i])) {
+				m.stats.continuations++
+			}
+			if man, merr := m.e.check.Manifest(context.Background(), id); merr == nil && slices.ContainsFunc(man.Chunks, func(c manifest.Chunk) bool { return c.Offset > 0 }) {
+				m.stats.packed++
+			}
 		}
 		m.outcomes[outcome]++
 		m.note("actor %d %s %s ends: %v", a.n, op.kind, id, err)
