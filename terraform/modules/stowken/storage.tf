@@ -33,6 +33,47 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   }
 }
 
+# Only TLS: every request over plain HTTP is denied, whoever makes it. Statements of
+# var.bucket_policy_documents are merged in (a bucket has one policy, and this module owns it).
+data "aws_iam_policy_document" "bucket" {
+  source_policy_documents = var.bucket_policy_documents
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [local.bucket_arn, "${local.bucket_arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "this" {
+  bucket = aws_s3_bucket.this.id
+  policy = data.aws_iam_policy_document.bucket.json
+
+  # S3 refuses concurrent changes of a bucket's policy and public access block
+  # (OperationAborted): one after the other.
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+# S3 server access logging, when access_log_bucket is set: one log record per request (reads of
+# conversations included), delivered to that bucket under access_log_prefix.
+resource "aws_s3_bucket_logging" "this" {
+  count = var.access_log_bucket == null ? 0 : 1
+
+  bucket        = aws_s3_bucket.this.id
+  target_bucket = var.access_log_bucket
+  target_prefix = coalesce(var.access_log_prefix, "${aws_s3_bucket.this.id}/")
+}
+
 # Versioning turns a delete (by an application or by the collector) into a delete marker: the
 # object stays recoverable for noncurrent_version_expiration_days.
 resource "aws_s3_bucket_versioning" "this" {
@@ -139,6 +180,12 @@ resource "aws_dynamodb_table" "this" {
 
   point_in_time_recovery {
     enabled = true
+  }
+
+  # The bucket's customer-managed key, when kms_key_arn is set; else the AWS owned key.
+  server_side_encryption {
+    enabled     = var.kms_key_arn != null
+    kms_key_arn = var.kms_key_arn
   }
 
   deletion_protection_enabled = true
