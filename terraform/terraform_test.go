@@ -518,3 +518,37 @@ func TestExample(t *testing.T) {
 		}
 	}
 }
+
+// --- The security scan -----------------------------------------------------------------------------
+
+// TestScanIgnoresAreExplained: every tfsec finding that `make terraform-scan` is told to accept
+// (a #tfsec:ignore:RULE line above the resource or statement) has its reason in the comment
+// right above, and a row in the module's README.
+func TestScanIgnoresAreExplained(t *testing.T) {
+	readme := readRepoFile(t, filepath.Join("terraform", moduleDir, "README.md"))
+	ignoreRE := regexp.MustCompile(`^\s*#tfsec:ignore:([a-z0-9-]+)$`)
+	n := 0
+	for _, f := range allTFFiles(t) {
+		lines := strings.Split(string(f.Src), "\n")
+		for i, line := range lines {
+			if !strings.Contains(line, "tfsec:ignore") {
+				continue
+			}
+			m := ignoreRE.FindStringSubmatch(line)
+			if m == nil {
+				t.Errorf("%s:%d: %q: write #tfsec:ignore:RULE alone on its line, its reason in the comment above", f.Path, i+1, line)
+				continue
+			}
+			n++
+			if i == 0 || !strings.HasPrefix(strings.TrimSpace(lines[i-1]), "#") {
+				t.Errorf("%s:%d: #tfsec:ignore:%s without a reason in the comment above it", f.Path, i+1, m[1])
+			}
+			if !strings.Contains(readme, "| `"+m[1]+"` |") {
+				t.Errorf("%s:%d: %s is accepted, but %s/README.md does not list it with its reason", f.Path, i+1, m[1], moduleDir)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no #tfsec:ignore lines found: is the walk broken?")
+	}
+}
