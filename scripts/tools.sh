@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the tests need into a cache outside the clone, reusing what is already there.
 #
-#   scripts/tools.sh [minio|dynalite|terraform|tiktoken|all]
+#   scripts/tools.sh [minio|dynalite|terraform|tfsec|tiktoken|all|paths]
 #
 # STOWKEN_TOOLS overrides the cache directory (default ~/.cache/stowken/tools).
 # Every tool is pinned; a tool already present at the pinned version is not rebuilt.
@@ -10,6 +10,7 @@ set -euo pipefail
 TOOLS="${STOWKEN_TOOLS:-$HOME/.cache/stowken/tools}"
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
 TERRAFORM_VERSION="v1.5.7"
+TFSEC_VERSION="v1.26.0"
 DYNALITE_VERSION="4.0.0"
 TIKTOKEN_VERSION="1.0.22"
 
@@ -47,16 +48,18 @@ install() {
   case "$1" in
     minio) go_tool minio github.com/minio/minio "$MINIO_VERSION" ;;
     terraform) go_tool terraform github.com/hashicorp/terraform "$TERRAFORM_VERSION" ;;
+    tfsec) go_tool tfsec github.com/aquasecurity/tfsec/cmd/tfsec "$TFSEC_VERSION" ;;
     dynalite) npm_tool dynalite "$DYNALITE_VERSION" ;;
     tiktoken) npm_tool tiktoken "$TIKTOKEN_VERSION" ;;
-    all) install tiktoken; install dynalite; install terraform; install minio ;;
+    all) install tiktoken; install dynalite; install terraform; install tfsec; install minio ;;
     paths)
       echo "MINIO=$TOOLS/bin/minio-$MINIO_VERSION"
       echo "TERRAFORM=$TOOLS/bin/terraform-$TERRAFORM_VERSION"
+      echo "TFSEC=$TOOLS/bin/tfsec-$TFSEC_VERSION"
       echo "DYNALITE=$TOOLS/npm/dynalite-$DYNALITE_VERSION/node_modules/.bin/dynalite"
       echo "TIKTOKEN_NODE_PATH=$TOOLS/npm/tiktoken-$TIKTOKEN_VERSION/node_modules"
       ;;
-    *) echo "usage: $0 [minio|dynalite|terraform|tiktoken|all|paths]" >&2; exit 2 ;;
+    *) echo "usage: $0 [minio|dynalite|terraform|tfsec|tiktoken|all|paths]" >&2; exit 2 ;;
   esac
 }
 

@@ -16,6 +16,8 @@ const (
 	resObjects   = "local.objects_arn"   // every object under the store's prefix
 	resSegments  = "local.segments_arn"  // segment objects only
 	resManifests = "local.manifests_arn" // manifests only
+	resModels    = "local.models_arn"    // compression models only
+	resChecks    = "local.checks_arn"    // the startup probe's marker and scratch objects
 	resTable     = "local.table_arn"     // the reference table
 	resIndexes   = "local.indexes_arn"   // the table's global secondary indexes (the catalog's)
 )
@@ -42,14 +44,22 @@ type sdkCall struct {
 // and who needs it.
 var sdkCalls = []sdkCall{
 	// objstore/s3
-	{"objstore/s3", "PutObject", "s3:PutObject", "", resObjects,
-		"Bucket.Put: vault.Store uploads segments and manifests (If-None-Match: *), and compression models; the GC function writes nothing"},
+	{"objstore/s3", "PutObject", "s3:PutObject", "", resSegments,
+		"Bucket.Put: vault.Store uploads segments (If-None-Match: *); the GC function writes nothing"},
+	{"objstore/s3", "PutObject", "s3:PutObject", "", resManifests,
+		"Bucket.Put: vault.Store uploads manifests (If-None-Match: *)"},
+	{"objstore/s3", "PutObject", "s3:PutObject", "", resModels,
+		"Bucket.Put: vault.Store uploads compression models (If-None-Match: *)"},
+	{"objstore/s3", "PutObject", "s3:PutObject", "", resChecks,
+		"Bucket.Put: the startup probe of conditional writes puts its marker and a scratch object (If-None-Match: *), then replaces the scratch object (If-Match)"},
 	{"objstore/s3", "GetObject", "s3:GetObject", resObjects, resObjects,
 		"Bucket.Get: vault.New loads models/, Retrieve reads manifests and segments, Verify (the function's verify action) reads both"},
 	{"objstore/s3", "HeadObject", "s3:GetObject", resObjects, "",
 		"Bucket.Stat: only vault.Verify (is a manifest still there); HEAD is authorized by s3:GetObject"},
 	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resSegments, resManifests,
 		"Bucket.Delete: the collector deletes segments; vault.Delete deletes the manifest and never a segment"},
+	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", "", resChecks,
+		"Bucket.Delete: the startup probe deletes its scratch objects"},
 	{"objstore/s3", "NewListObjectsV2Paginator", "s3:ListBucket", resBucket, resBucket,
 		"Bucket.List: models/ when a vault opens, manifests/ for List and Stats, segments/ for Stats and Verify"},
 	{"objstore/s3", "HeadBucket", "s3:ListBucket", "", "",
@@ -261,7 +271,7 @@ func TestGCRoleGrantsWhatTheCodeCalls(t *testing.T) {
 		t.Errorf("the GC role's logs grants %v, want %v", logs, want)
 	}
 	// KMS: Decrypt (it reads objects, writes none), and only when a key is given.
-	checkKMS(t, sts, []string{"kms:Decrypt"})
+	checkKMS(t, sts, map[string][]string{"": {"kms:Decrypt"}, dynamoDBViaService: tableKMSActions})
 
 	role := mod.one(t, "resource", "aws_iam_role_policy", "gc")
 	if role.attrSrc("role") != "aws_iam_role.gc.id" || role.attrSrc("policy") != "data.aws_iam_policy_document.gc.json" {
@@ -285,19 +295,16 @@ func TestWriterPolicyGrantsWhatTheCodeCalls(t *testing.T) {
 	have := grants(sts, "s3", "dynamodb")
 	diffGrants(t, "the writer policy", required(func(c sdkCall) string { return c.Writer }), have)
 	checkListCondition(t, sts)
-	checkKMS(t, sts, []string{"kms:Decrypt", "kms:GenerateDataKey"})
+	checkKMS(t, sts, map[string][]string{"": {"kms:Decrypt", "kms:GenerateDataKey"}, dynamoDBViaService: tableKMSActions})
 	checkCatalogDelete(t, sts)
+	checkConditionalPuts(t, sts)
 
 	for _, a := range []string{"s3:DeleteObject", "s3:DeleteObjectVersion"} {
 		for _, r := range have[a] {
-			if r != resManifests {
+			if r != resManifests && r != resChecks {
 				t.Errorf("the writer policy allows %s on %s: applications must never delete segments", a, r)
 			}
 		}
-	}
-	locals := mod.locals(t)
-	if m := locals["manifests_arn"]; !strings.HasSuffix(m, `manifests/*"`) || strings.Contains(m, "segments") {
-		t.Errorf("manifests_arn = %s", m)
 	}
 	pol := mod.one(t, "resource", "aws_iam_policy", "writer")
 	if got := pol.attrSrc("policy"); got != "data.aws_iam_policy_document.writer.json" {
@@ -331,10 +338,10 @@ func TestSchedulerRole(t *testing.T) {
 func TestResourceScopes(t *testing.T) {
 	mod := loadConfig(t, moduleDir)
 	locals := mod.locals(t)
-	prefixOf := func(name string) string {
-		m := regexp.MustCompile(name + `\s*=\s*"([^"]+)"`).FindStringSubmatch(readRepoFile(t, "vault/segment.go"))
+	prefixOf := func(file, name string) string {
+		m := regexp.MustCompile(name + `\s*=\s*"([^"]+)"`).FindStringSubmatch(readRepoFile(t, file))
 		if m == nil {
-			t.Fatalf("vault/segment.go no longer defines %s", name)
+			t.Fatalf("%s no longer defines %s", file, name)
 		}
 		return m[1]
 	}
@@ -342,8 +349,10 @@ func TestResourceScopes(t *testing.T) {
 		"key_prefix":    `var.prefix == "" ? "" : "${var.prefix}/"`,
 		"bucket_arn":    "aws_s3_bucket.this.arn",
 		"objects_arn":   `"${aws_s3_bucket.this.arn}/${local.key_prefix}*"`,
-		"segments_arn":  `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("segmentsPrefix") + `*"`,
-		"manifests_arn": `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("manifestsPrefix") + `*"`,
+		"segments_arn":  `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("vault/segment.go", "segmentsPrefix") + `*"`,
+		"manifests_arn": `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("vault/segment.go", "manifestsPrefix") + `*"`,
+		"models_arn":    `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("vault/models.go", "modelsPrefix") + `*"`,
+		"checks_arn":    `"${aws_s3_bucket.this.arn}/${local.key_prefix}checks/*"`,
 		"table_arn":     "aws_dynamodb_table.this.arn",
 		"indexes_arn":   `"${aws_dynamodb_table.this.arn}/index/*"`,
 	}
@@ -413,11 +422,21 @@ func checkCatalogDelete(t *testing.T, sts []statement) {
 	}
 }
 
-// checkKMS: KMS actions are exactly want, on the given key, in a statement that exists only
-// when kms_key_arn is set.
-func checkKMS(t *testing.T, sts []statement, want []string) {
+// dynamoDBViaService is the kms:ViaService pattern of the statements that let DynamoDB use the
+// table's key on a role's behalf (StringLike: DynamoDB in any region).
+const dynamoDBViaService = "dynamodb.*.amazonaws.com"
+
+// tableKMSActions are what a principal that reads and writes a table encrypted with a
+// customer-managed key needs on the key, through DynamoDB (AWS: "How Amazon DynamoDB uses AWS
+// KMS"; kms:CreateGrant is needed only by whoever creates the table).
+var tableKMSActions = []string{"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"}
+
+// checkKMS: KMS actions are exactly want, by the kms:ViaService pattern their statement is
+// limited to ("" for none), on the given key, in statements that exist only when kms_key_arn is
+// set.
+func checkKMS(t *testing.T, sts []statement, want map[string][]string) {
 	t.Helper()
-	var got []string
+	got := map[string][]string{}
 	for _, st := range sts {
 		var kms []string
 		for _, a := range st.Actions {
@@ -428,21 +447,72 @@ func checkKMS(t *testing.T, sts []statement, want []string) {
 		if len(kms) == 0 {
 			continue
 		}
-		got = append(got, kms...)
 		if st.Dynamic != "var.kms_key_arn == null ? [] : [var.kms_key_arn]" || !slices.Equal(st.Resources, []string{"statement.value"}) {
 			t.Errorf("%s: KMS actions %v must be granted on var.kms_key_arn only when it is set (for_each %q, resources %v)",
 				st.Doc, kms, st.Dynamic, st.Resources)
 		}
+		via := ""
+		for _, c := range st.Conditions {
+			if literalString(t, c, "variable") != "kms:ViaService" {
+				t.Errorf("%s: KMS statement with a condition on %s", st.Doc, literalString(t, c, "variable"))
+				continue
+			}
+			vs := literalStrings(t, c, c.mustAttr(t, "values").Expr)
+			if literalString(t, c, "test") != "StringLike" || len(vs) != 1 {
+				t.Errorf("%s: kms:ViaService condition %s %v, want StringLike on one service", st.Doc, c.attrSrc("test"), vs)
+				continue
+			}
+			via = vs[0]
+		}
+		got[via] = append(got[via], kms...)
 	}
-	sort.Strings(got)
-	if !slices.Equal(got, want) {
-		t.Errorf("KMS actions %v, want %v", got, want)
+	for k := range got {
+		sort.Strings(got[k])
+	}
+	if !mapsEqual(got, want) {
+		t.Errorf("KMS actions by kms:ViaService %v, want %v", got, want)
 	}
 }
 
-// TestNoWildcards: no IAM statement anywhere grants "*", a service wildcard such as s3:* or
-// dynamodb:*, or any other pattern, and no resource is "*". Policies are written only with
-// aws_iam_policy_document, so that this test sees all of them.
+// checkConditionalPuts: s3:PutObject is allowed only on the prefixes the Go code writes, and only
+// for requests that carry a conditional header (IAM condition Null: KEY false), so that S3 itself
+// refuses an overwrite of a segment, manifest or model: If-None-Match everywhere; If-Match on
+// checks/ only, for the startup probe's second write.
+func checkConditionalPuts(t *testing.T, sts []statement) {
+	t.Helper()
+	got := map[string][]string{} // condition key -> resources
+	for _, st := range sts {
+		if !slices.Contains(st.Actions, "s3:PutObject") {
+			continue
+		}
+		var keys []string
+		for _, c := range st.Conditions {
+			if literalString(t, c, "test") == "Null" && slices.Equal(literalStrings(t, c, c.mustAttr(t, "values").Expr), []string{"false"}) {
+				keys = append(keys, literalString(t, c, "variable"))
+			}
+		}
+		if len(st.Actions) != 1 || len(st.Conditions) != 1 || len(keys) != 1 {
+			t.Errorf("%s: s3:PutObject must be alone in its statement, with one condition Null: s3:if-none-match (or s3:if-match) false; has actions %v and %d conditions",
+				st.Doc, st.Actions, len(st.Conditions))
+			continue
+		}
+		got[keys[0]] = append(got[keys[0]], st.Resources...)
+	}
+	for k := range got {
+		sort.Strings(got[k])
+	}
+	want := map[string][]string{
+		"s3:if-none-match": {resChecks, resManifests, resModels, resSegments},
+		"s3:if-match":      {resChecks},
+	}
+	if !mapsEqual(got, want) {
+		t.Errorf("%s: s3:PutObject resources by the conditional header they require %v, want %v", sts[0].Doc, got, want)
+	}
+}
+
+// TestNoWildcards: no IAM statement anywhere allows "*", a service wildcard such as s3:* or
+// dynamodb:*, or any other pattern, and no resource is "*" (a Deny may use them: it takes away).
+// Policies are written only with aws_iam_policy_document, so that this test sees all of them.
 func TestNoWildcards(t *testing.T) {
 	actionRE := regexp.MustCompile(`^[a-z0-9-]+:[A-Za-z0-9]+$`)
 	docs := 0
@@ -451,6 +521,9 @@ func TestNoWildcards(t *testing.T) {
 		for _, d := range c.blocks("data", "aws_iam_policy_document") {
 			docs++
 			for _, st := range policyStatements(t, c, d.Labels[1]) {
+				if st.Effect == "Deny" {
+					continue
+				}
 				for _, a := range st.Actions {
 					if !actionRE.MatchString(a) {
 						t.Errorf("%s: action %q is not one exact action (no wildcards)", d.name(), a)

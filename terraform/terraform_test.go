@@ -107,6 +107,15 @@ func TestTableMatchesGoSchema(t *testing.T) {
 			t.Errorf("the table sets %s, which the Go code does not use", a)
 		}
 	}
+	// The bucket's customer-managed key encrypts the table too (the GC role and the writer
+	// policy may use it through DynamoDB: iam_test.go).
+	sse := tbl.child(t, "server_side_encryption")
+	if got := sse.attrSrc("enabled"); got != "var.kms_key_arn != null" {
+		t.Errorf("the table's server_side_encryption enabled = %s, want var.kms_key_arn != null", got)
+	}
+	if got := sse.attrSrc("kms_key_arn"); got != "var.kms_key_arn" {
+		t.Errorf("the table's server_side_encryption kms_key_arn = %s, want var.kms_key_arn (the bucket's key)", got)
+	}
 }
 
 // --- S3 ------------------------------------------------------------------------------------------
@@ -131,6 +140,41 @@ func TestBucket(t *testing.T) {
 	}
 	if v := mod.variableDefault(t, "kms_key_arn"); !v.IsNull() {
 		t.Errorf("kms_key_arn defaults to %s, want null (SSE-S3)", v.GoString())
+	}
+
+	// Only TLS: the bucket policy denies every request without it, to everyone.
+	pol := mod.one(t, "resource", "aws_s3_bucket_policy")
+	if pol.attrSrc("bucket") != "aws_s3_bucket.this.id" || pol.attrSrc("policy") != "data.aws_iam_policy_document.bucket.json" {
+		t.Errorf("the bucket policy is %s on %s", pol.attrSrc("policy"), pol.attrSrc("bucket"))
+	}
+	tls := false
+	for _, st := range policyStatements(t, mod, "bucket") {
+		if st.Effect != "Deny" {
+			continue
+		}
+		p := st.Block.child(t, "principals")
+		if !slices.Equal(st.Actions, []string{"s3:*"}) || !slices.Equal(st.Resources, []string{"local.bucket_arn", `"${local.bucket_arn}/*"`}) ||
+			literalString(t, p, "type") != "*" || !slices.Equal(literalStrings(t, p, p.mustAttr(t, "identifiers").Expr), []string{"*"}) ||
+			len(st.Conditions) != 1 {
+			continue
+		}
+		c := st.Conditions[0]
+		tls = tls || literalString(t, c, "test") == "Bool" && literalString(t, c, "variable") == "aws:SecureTransport" &&
+			slices.Equal(literalStrings(t, c, c.mustAttr(t, "values").Expr), []string{"false"})
+	}
+	if !tls {
+		t.Error("the bucket policy has no statement that denies s3:* on the bucket and its objects to everyone when aws:SecureTransport is false")
+	}
+
+	// Server access logging, when access_log_bucket is set.
+	lg := mod.one(t, "resource", "aws_s3_bucket_logging")
+	if lg.attrSrc("count") != "var.access_log_bucket == null ? 0 : 1" || lg.attrSrc("bucket") != "aws_s3_bucket.this.id" ||
+		lg.attrSrc("target_bucket") != "var.access_log_bucket" {
+		t.Errorf("access logging: count %s, bucket %s, target %s; want this bucket's logs in var.access_log_bucket when it is set",
+			lg.attrSrc("count"), lg.attrSrc("bucket"), lg.attrSrc("target_bucket"))
+	}
+	if v := mod.variableDefault(t, "access_log_bucket"); !v.IsNull() {
+		t.Errorf("access_log_bucket defaults to %s, want null (no logging)", v.GoString())
 	}
 
 	ver := mod.one(t, "resource", "aws_s3_bucket_versioning").child(t, "versioning_configuration")
@@ -472,5 +516,39 @@ func TestExample(t *testing.T) {
 		if aws["source"] != `"hashicorp/aws"` || aws["version"] != `">= 5.40"` {
 			t.Errorf("%s: required aws provider %v, want hashicorp/aws >= 5.40", c.Dir, aws)
 		}
+	}
+}
+
+// --- The security scan -----------------------------------------------------------------------------
+
+// TestScanIgnoresAreExplained: every tfsec finding that `make terraform-scan` is told to accept
+// (a #tfsec:ignore:RULE line above the resource or statement) has its reason in the comment
+// right above, and a row in the module's README.
+func TestScanIgnoresAreExplained(t *testing.T) {
+	readme := readRepoFile(t, filepath.Join("terraform", moduleDir, "README.md"))
+	ignoreRE := regexp.MustCompile(`^\s*#tfsec:ignore:([a-z0-9-]+)$`)
+	n := 0
+	for _, f := range allTFFiles(t) {
+		lines := strings.Split(string(f.Src), "\n")
+		for i, line := range lines {
+			if !strings.Contains(line, "tfsec:ignore") {
+				continue
+			}
+			m := ignoreRE.FindStringSubmatch(line)
+			if m == nil {
+				t.Errorf("%s:%d: %q: write #tfsec:ignore:RULE alone on its line, its reason in the comment above", f.Path, i+1, line)
+				continue
+			}
+			n++
+			if i == 0 || !strings.HasPrefix(strings.TrimSpace(lines[i-1]), "#") {
+				t.Errorf("%s:%d: #tfsec:ignore:%s without a reason in the comment above it", f.Path, i+1, m[1])
+			}
+			if !strings.Contains(readme, "| `"+m[1]+"` |") {
+				t.Errorf("%s:%d: %s is accepted, but %s/README.md does not list it with its reason", f.Path, i+1, m[1], moduleDir)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no #tfsec:ignore lines found: is the walk broken?")
 	}
 }

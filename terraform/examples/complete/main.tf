@@ -16,6 +16,10 @@ provider "aws" {
   }
 }
 
+# Accepted finding: the topic is not encrypted. CloudWatch alarms cannot publish to a topic
+# encrypted with the AWS managed key (alias/aws/sns), and a customer-managed key would need a key
+# policy for CloudWatch; the messages carry alarm names and states only.
+#tfsec:ignore:aws-sns-enable-topic-encryption
 resource "aws_sns_topic" "alarms" {
   name = "${var.name}-alarms"
 }
@@ -34,6 +38,8 @@ module "stowken" {
   bucket_name = var.bucket_name
   prefix      = var.prefix
   kms_key_arn = var.kms_key_arn
+
+  access_log_bucket = var.access_log_bucket
 
   lambda_zip_path = var.lambda_zip_path
 

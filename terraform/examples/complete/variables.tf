@@ -23,7 +23,13 @@ variable "prefix" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer-managed KMS key for the bucket (SSE-KMS); null uses SSE-S3."
+  description = "Customer-managed KMS key for the bucket (SSE-KMS) and the table; null: SSE-S3 and the table's AWS owned key."
+  type        = string
+  default     = null
+}
+
+variable "access_log_bucket" {
+  description = "Existing S3 bucket (same account and region) that receives the store bucket's server access logs; null: no access logging."
   type        = string
   default     = null
 }

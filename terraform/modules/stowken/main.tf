@@ -12,11 +12,14 @@ locals {
   key_prefix = var.prefix == "" ? "" : "${var.prefix}/"
 
   # The object key layout of package vault: segments/<2 hex>/<2 hex>/<id>, manifests/<id>.json.zst,
-  # models/<id>. IAM grants are scoped with these ARNs.
+  # models/<id>; and checks/, where the startup probe of conditional writes puts its scratch
+  # objects and its marker. IAM grants are scoped with these ARNs.
   bucket_arn    = aws_s3_bucket.this.arn
   objects_arn   = "${aws_s3_bucket.this.arn}/${local.key_prefix}*"
   segments_arn  = "${aws_s3_bucket.this.arn}/${local.key_prefix}segments/*"
   manifests_arn = "${aws_s3_bucket.this.arn}/${local.key_prefix}manifests/*"
+  models_arn    = "${aws_s3_bucket.this.arn}/${local.key_prefix}models/*"
+  checks_arn    = "${aws_s3_bucket.this.arn}/${local.key_prefix}checks/*"
   table_arn     = aws_dynamodb_table.this.arn
   indexes_arn   = "${aws_dynamodb_table.this.arn}/index/*"
 

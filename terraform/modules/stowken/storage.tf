@@ -1,5 +1,8 @@
 # --- S3: segments, manifests and compression models -------------------------------------------
 
+# Accepted finding: access logging is optional (access_log_bucket, aws_s3_bucket_logging below):
+# it needs a log bucket of the account's, and costs its storage.
+#tfsec:ignore:aws-s3-enable-bucket-logging
 resource "aws_s3_bucket" "this" {
   bucket        = var.bucket_name
   bucket_prefix = var.bucket_name == null ? "${var.name}-" : null
@@ -31,6 +34,47 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
     # With SSE-KMS, one data key per bucket instead of a KMS request per object.
     bucket_key_enabled = var.kms_key_arn != null
   }
+}
+
+# Only TLS: every request over plain HTTP is denied, whoever makes it. Statements of
+# var.bucket_policy_documents are merged in (a bucket has one policy, and this module owns it).
+data "aws_iam_policy_document" "bucket" {
+  source_policy_documents = var.bucket_policy_documents
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [local.bucket_arn, "${local.bucket_arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "this" {
+  bucket = aws_s3_bucket.this.id
+  policy = data.aws_iam_policy_document.bucket.json
+
+  # S3 refuses concurrent changes of a bucket's policy and public access block
+  # (OperationAborted): one after the other.
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+# S3 server access logging, when access_log_bucket is set: one log record per request (reads of
+# conversations included), delivered to that bucket under access_log_prefix.
+resource "aws_s3_bucket_logging" "this" {
+  count = var.access_log_bucket == null ? 0 : 1
+
+  bucket        = aws_s3_bucket.this.id
+  target_bucket = var.access_log_bucket
+  target_prefix = coalesce(var.access_log_prefix, "${aws_s3_bucket.this.id}/")
 }
 
 # Versioning turns a delete (by an application or by the collector) into a delete marker: the
@@ -77,6 +121,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 # the catalog's three global secondary indexes (catalog/dynamodb lists conversations from them),
 # on-demand billing. terraform/terraform_test.go compares it with the Go code.
 
+# Accepted finding: without kms_key_arn the table is encrypted at rest with DynamoDB's AWS owned
+# key, which the scanner does not count; with kms_key_arn, with that customer-managed key.
+#tfsec:ignore:aws-dynamodb-enable-at-rest-encryption
 resource "aws_dynamodb_table" "this" {
   name         = local.table_name
   billing_mode = "PAY_PER_REQUEST"
@@ -139,6 +186,12 @@ resource "aws_dynamodb_table" "this" {
 
   point_in_time_recovery {
     enabled = true
+  }
+
+  # The bucket's customer-managed key, when kms_key_arn is set; else the AWS owned key.
+  server_side_encryption {
+    enabled     = var.kms_key_arn != null
+    kms_key_arn = var.kms_key_arn
   }
 
   deletion_protection_enabled = true

@@ -33,9 +33,27 @@ variable "table_name" {
 }
 
 variable "kms_key_arn" {
-  description = "ARN of a customer-managed KMS key for the bucket's default encryption (SSE-KMS, with an S3 bucket key). null: SSE-S3 (AES256). When set, the GC role gets kms:Decrypt and the writer policy kms:Decrypt and kms:GenerateDataKey on this key only."
+  description = "ARN of a customer-managed KMS key that encrypts the bucket (SSE-KMS, with an S3 bucket key) and the DynamoDB table. null: SSE-S3 (AES256) and the table's AWS owned key. When set, the GC role gets kms:Decrypt and the writer policy kms:Decrypt and kms:GenerateDataKey on this key for objects, and both kms:Decrypt, kms:DescribeKey, kms:Encrypt and kms:GenerateDataKey on it through DynamoDB (kms:ViaService); the key policy must let the account's IAM policies grant its use."
   type        = string
   default     = null
+}
+
+variable "access_log_bucket" {
+  description = "Name of an S3 bucket (same account and region, SSE-S3, with a bucket policy that lets logging.s3.amazonaws.com put objects) that receives the store bucket's server access logs: one record per request, reads of conversations included. null: no access logging."
+  type        = string
+  default     = null
+}
+
+variable "access_log_prefix" {
+  description = "Key prefix of the access log objects in access_log_bucket. null: \"<store bucket name>/\"."
+  type        = string
+  default     = null
+}
+
+variable "bucket_policy_documents" {
+  description = "IAM policy documents (JSON) whose statements are merged into the store bucket's policy, which this module owns and which denies every request without TLS (statement DenyInsecureTransport, which replaces a merged statement with the same sid)."
+  type        = list(string)
+  default     = []
 }
 
 variable "noncurrent_version_expiration_days" {
