@@ -93,6 +93,8 @@ type Vault struct {
 	now         func() time.Time
 
 	models *models
+	// conditions is what the Vault knows of its bucket's conditional writes (condcheck.go).
+	conditions conditionsState
 
 	bucketCount objstore.Counter
 	refsCount   refcount.Counter
