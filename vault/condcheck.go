@@ -27,7 +27,12 @@ import (
 // error wrapping objstore.ErrConditionsIgnored, and the Vault writes nothing else; the verdict
 // holds for the Vault's lifetime. A check that could not finish (a failed request) is not
 // remembered: the next write operation checks again. `stowken init` runs the check explicitly
-// (CheckConditionalWrites).
+// (CheckConditionalWrites), even when the marker exists: a marker is trusted, so a store moved
+// to a server that ignores conditions is caught by init, which then deletes the marker.
+//
+// Keys are relative to the bucket (for S3, under the store's prefix). Every PUT of the check is
+// conditional; deleting the scratch object needs DeleteObject on conditionsScratchPrefix, and a
+// failed deletion fails the check (not a verdict: it is retried).
 const (
 	conditionsMarkerKey     = "checks/conditional-writes.json"
 	conditionsScratchPrefix = "checks/conditional-writes/"
