@@ -20,6 +20,11 @@ func TestStoreRequestBudget(t *testing.T) {
 	ctx := context.Background()
 	convs, _ := readCorpus(t, "sample.jsonl", 0)
 	v := st.open(t, vault.Options{})
+	// The vault's one check of the bucket's conditional writes, which its first Store would
+	// otherwise pay (vault/condcheck.go), made first as stowken init does.
+	if err := v.CheckConditionalWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	var puts, writes, reads, newSegs, modelPuts int64
 	models := 0

@@ -111,6 +111,11 @@ func TestRoundTripAPIReplay(t *testing.T) {
 	n = len(convs)
 
 	v := st.open(t, vault.Options{})
+	// The vault's one check of the bucket's conditional writes, which its first Store would
+	// otherwise pay (vault/condcheck.go), made first as stowken init does.
+	if err := v.CheckConditionalWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
 	puts := make([]int64, n)
 	writes := make([]int64, n)
 	results := make([]vault.StoreResult, n)

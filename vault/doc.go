@@ -175,6 +175,15 @@
 // claim expired and that no reference and no manifest uses (ExpiredClaims), and the collector
 // takes the claim over. TestGCRaceExpiredClaimWithoutMark.
 //
+// (s) The server ignores conditional writes (some S3-compatible servers accept
+// "If-None-Match: *" and "If-Match" and ignore them). A Store of a different conversation under
+// an existing id then replaced the first one's manifest instead of failing with ErrConflict;
+// the audit took the first copy's references for leaks and the collector deleted its segments.
+// Before its first write (Store, StoreBatch, Verify's repair) a Vault now checks that the
+// bucket honours both conditions, and refuses to write to one that does not (condcheck.go).
+// TestStoreRefusesBucketIgnoringConditions, and TestConditionalWritesIgnoredCLI in the
+// integration tests against MinIO behind a proxy that strips the headers.
+//
 // StoreBatch's pack segments follow the same rules: every member references the pack before
 // it is uploaded, and a failed member drops only its own references. TestGCModel covers them.
 package vault

@@ -30,7 +30,9 @@ type StoreResult struct {
 	StoredBytes int64
 	// Requests are the requests this Store made. In a StoreBatch, the upload of a segment
 	// several conversations share counts for the first of them, and the batch's look-ups
-	// deciding what to pack count for none.
+	// deciding what to pack count for none. The Vault's one check of the bucket's conditional
+	// writes (CheckConditionalWrites), made before its first write, counts for the Store that
+	// made it, and for none in a StoreBatch.
 	Requests Requests
 }
 
@@ -40,7 +42,8 @@ type StoreResult struct {
 // Storing the identical conversation again is a no-op that reports Existed; storing a different
 // conversation under an existing id fails with ErrConflict. Invalid input fails with an error
 // wrapping conversation.ErrInvalid (or tokenizer.ErrUnknown, tokenizer.ErrTokenRange, ...) and
-// changes nothing.
+// changes nothing. On a bucket that ignores conditional writes, Store fails with an error
+// wrapping objstore.ErrConditionsIgnored and writes nothing (see CheckConditionalWrites).
 //
 // Order of writes (DESIGN.md §4): references first, then missing segment objects, then the
 // manifest, which publishes the conversation. A crash at any point leaves at most leaked
@@ -54,6 +57,7 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 	defer cancel()
 	p := v.begin(c, start)
 	ctx = p.ops.with(ctx)
+	v.requireConditionsFor(ctx, []*pendingStore{p})
 	v.takeRefs(ctx, p)
 	v.upload(ctx, []*pendingStore{p})
 	v.finish(ctx, p, start)
@@ -88,6 +92,7 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 		return nil
 	})
 	v.pack(ctx, ps)
+	v.requireConditionsFor(ctx, ps)
 	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
 		v.takeRefs(ps[i].ops.with(ctx), ps[i])
 		return nil

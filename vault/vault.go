@@ -107,6 +107,8 @@ type Vault struct {
 	readOnly    bool
 
 	models *models
+	// conditions is what the Vault knows of its bucket's conditional writes (condcheck.go).
+	conditions conditionsState
 
 	bucketCount objstore.Counter
 	refsCount   refcount.Counter

@@ -316,11 +316,15 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 // next writer trusts instead of uploading (TestGCRaceVerifyMissingHeadVsCollector,
 // TestGCRaceVerifyLeakedObjectVsCollector). Like a writer, it must finish within the writer
 // deadline, after which another audit may reclaim its reference. An object that is gone is
-// left alone.
+// left alone. Since it may upload, it first requires the bucket to honour conditional writes
+// (requireConditions), like Store.
 func (v *Vault) adoptSegment(ctx context.Context, seg string) error {
 	start := v.now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
 	defer cancel()
+	if err := v.requireConditions(ctx); err != nil { // ensureSegment may upload
+		return err
+	}
 	owner := "verify:" + randomHex(8)
 	if err := v.refs.AddRefs(ctx, owner, []string{seg}, start); err != nil {
 		return err

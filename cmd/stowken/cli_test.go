@@ -108,7 +108,7 @@ func marshalled(t *testing.T, input string) string {
 func TestPutGetRoundTrip(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	if out := s.ok("init"); !strings.Contains(out, "ready") {
+	if out := s.ok("init"); !strings.Contains(out, "ready") || !strings.Contains(out, "conditional writes checked") {
 		t.Errorf("init printed %q", out)
 	}
 	file := writeFile(t, "conv.json", []byte(sampleConversation+"\n"))

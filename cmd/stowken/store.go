@@ -17,7 +17,15 @@ var initCommand = &command{
 	summary: "create the store: a local store's directory and files, or the S3 bucket and the DynamoDB table",
 	doc: `Creates what the store needs, leaving what exists as it is (running it again is harmless):
 an empty local store (its directory and files), or the S3 bucket and the DynamoDB table of an
-s3:// store (waiting until the table is active).`,
+s3:// store (waiting until the table is active).
+
+Then it checks that the bucket honours conditional writes, on which stowken's safety rests:
+create-if-absent ("If-None-Match: *") and compare-and-swap ("If-Match"), with real writes to a
+scratch object under checks/conditional-writes/. Some S3-compatible servers accept these
+headers and ignore them; there, storing a different conversation under an existing id would
+replace the first one. Such a server is refused (exit 1, naming the condition it ignores). A
+passed check is remembered in the store (checks/conditional-writes.json); every store checks
+once by itself before its first write, but only init checks again once that marker exists.`,
 	run: runInit,
 }
 
@@ -36,8 +44,14 @@ func runInit(ctx context.Context, e *env, c *command, args []string) error {
 	if err := storeurl.Init(ctx, e.store, e.refs); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "store %s is ready\n", e.store)
-	return nil
+	return e.withVault(ctx, readWrite, func(v *vault.Vault) error {
+		if err := v.CheckConditionalWrites(ctx); err != nil {
+			return fmt.Errorf("store %s cannot be used safely: %w", e.store, err)
+		}
+		fmt.Fprintf(e.stdout, "conditional writes checked: the server honours create-if-absent (If-None-Match: *) and compare-and-swap (If-Match)\n")
+		fmt.Fprintf(e.stdout, "store %s is ready\n", e.store)
+		return nil
+	})
 }
 
 var putCommand = &command{

@@ -12,7 +12,8 @@
 //	release := make(chan struct{})
 //	b.Add(&faulty.Fault{Match: faulty.OnKey(faulty.OpDelete, key), Wait: release})
 //
-// Close is passed through without faults.
+// DropConditions makes Put ignore the conditions of its options, as some S3-compatible servers
+// do. Close is passed through without faults.
 package faulty
 
 import (
@@ -116,6 +117,8 @@ type Bucket struct {
 	mu       sync.Mutex
 	now      func() time.Time
 	modTimes map[string]time.Time
+	// dropIfNoneMatch and dropIfMatch are set by DropConditions.
+	dropIfNoneMatch, dropIfMatch bool
 }
 
 var _ objstore.Bucket = (*Bucket)(nil)
@@ -135,6 +138,29 @@ func (b *Bucket) StampModTimes(now func() time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.now = now
+}
+
+// DropConditions makes every Put from now on ignore PutOptions.IfNoneMatch (ifNoneMatch) and
+// PutOptions.IfMatch (ifMatch): the put overwrites unconditionally and succeeds, as on an
+// S3-compatible server that accepts the headers and ignores them. Faults and the hook still
+// see the options the caller gave. DropConditions(false, false) restores them.
+func (b *Bucket) DropConditions(ifNoneMatch, ifMatch bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dropIfNoneMatch, b.dropIfMatch = ifNoneMatch, ifMatch
+}
+
+// sent returns the options of a Put as the server applies them (see DropConditions).
+func (b *Bucket) sent(opts objstore.PutOptions) objstore.PutOptions {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dropIfNoneMatch {
+		opts.IfNoneMatch = false
+	}
+	if b.dropIfMatch {
+		opts.IfMatch = ""
+	}
+	return opts
 }
 
 // stamp records a write's time (Put) and rewrites a reported ModTime.
@@ -158,7 +184,7 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, opts objstore
 	var a objstore.Attrs
 	err := b.Do(ctx, &Call{Op: OpPut, Key: key, Opts: opts, Size: len(data)}, func() error {
 		var err error
-		a, err = b.inner.Put(ctx, key, data, opts)
+		a, err = b.inner.Put(ctx, key, data, b.sent(opts))
 		if err == nil {
 			a = b.stamp(a, true)
 		}

@@ -262,3 +262,41 @@ func TestDuplicateOfSingleAttempt(t *testing.T) {
 		t.Fatalf("stats %+v, want one lost response and no retry", st)
 	}
 }
+
+func TestDropConditions(t *testing.T) {
+	ctx := context.Background()
+	inner := mem.New()
+	b := faulty.New(inner)
+	reached := make(chan *faulty.Call, 8)
+	b.Add(&faulty.Fault{Match: faulty.OnOp(faulty.OpPut), Times: faulty.Forever, Reached: reached})
+	first, err := b.Put(ctx, "a", []byte("1"), objstore.PutOptions{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b.DropConditions(true, false)
+	if _, err := b.Put(ctx, "a", []byte("2"), objstore.PutOptions{IfNoneMatch: true}); err != nil {
+		t.Fatalf("create-if-absent put over an object, If-None-Match dropped: %v", err)
+	}
+	if _, err := b.Put(ctx, "a", []byte("3"), objstore.PutOptions{IfMatch: first.ETag}); !errors.Is(err, objstore.ErrPrecondition) {
+		t.Fatalf("compare-and-swap put with a stale ETag, only If-None-Match dropped: %v", err)
+	}
+
+	b.DropConditions(false, true)
+	if _, err := b.Put(ctx, "a", []byte("4"), objstore.PutOptions{IfMatch: first.ETag}); err != nil {
+		t.Fatalf("compare-and-swap put with a stale ETag, If-Match dropped: %v", err)
+	}
+	if _, err := b.Put(ctx, "a", []byte("5"), objstore.PutOptions{IfNoneMatch: true}); !errors.Is(err, objstore.ErrExists) {
+		t.Fatalf("create-if-absent put over an object, only If-Match dropped: %v", err)
+	}
+	if data, _, _ := inner.Get(ctx, "a"); string(data) != "4" {
+		t.Fatalf("stored %q, want 4", data)
+	}
+	// The faults saw the options as given.
+	close(reached)
+	for c := range reached {
+		if !c.Opts.IfNoneMatch && c.Opts.IfMatch == "" {
+			t.Errorf("a fault saw %+v without its condition", c)
+		}
+	}
+}

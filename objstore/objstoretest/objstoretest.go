@@ -4,7 +4,8 @@
 // The suite asserts observable outcomes only (what Get, Stat and List return after a write), and
 // it contains probes that fail loudly when a backend silently ignores a precondition
 // (If-None-Match or If-Match): a store that overwrites where it should refuse would otherwise
-// let garbage collection delete live data.
+// let garbage collection delete live data. It also runs objstore.CheckConditionalWrites, the
+// check a vault makes at run time before its first write, which must pass on every backend.
 //
 // Every subtest writes under its own random key prefix and removes what it wrote, so the suite
 // can run repeatedly, and concurrently, against one shared real server.
@@ -50,6 +51,7 @@ func Run(t *testing.T, newBucket func(t *testing.T) objstore.Bucket) {
 		{"Missing", testMissing},
 		{"IfNoneMatch", testIfNoneMatch},
 		{"IfMatch", testIfMatch},
+		{"ConditionalWritesCheck", testConditionalWritesCheck},
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"Delete", testDelete},
 		{"DeleteMany", testDeleteMany},
@@ -397,6 +399,17 @@ func testIfMatch(t *testing.T, s *suite) {
 		t.Fatalf("If-Match on a missing key: got %v, want ErrPrecondition", err)
 	}
 	s.mustBeMissing(t, missing)
+}
+
+// testConditionalWritesCheck runs the check a vault makes before its first write
+// (objstore.CheckConditionalWrites): it must pass, and leave nothing behind.
+func testConditionalWritesCheck(t *testing.T, s *suite) {
+	if err := objstore.CheckConditionalWrites(ctxFor(t), s.b, s.k("conditional-writes/scratch")); err != nil {
+		t.Fatalf("CheckConditionalWrites: %v", err)
+	}
+	if left := s.list(t, s.prefix); len(left) != 0 {
+		t.Fatalf("CheckConditionalWrites left %v", keysOf(left))
+	}
 }
 
 func testConcurrentCreate(t *testing.T, s *suite) {

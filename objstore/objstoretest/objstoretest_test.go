@@ -111,6 +111,9 @@ func TestSuiteDetectsBrokenBackends(t *testing.T) {
 		{"none", ""}, // control: the unbroken bucket passes
 		{"ignores-if-none-match", "backend ignores If-None-Match"},
 		{"ignores-if-match", "backend ignores If-Match"},
+		// The run-time check a vault makes sees it too.
+		{"ignores-if-none-match", "ignores If-None-Match: a PUT with"},
+		{"ignores-if-match", "ignores If-Match: a PUT with"},
 		{"if-match-missing-is-not-found", "If-Match on a missing key: got"},
 		{"racy-create", "create-if-absent is not atomic"},
 		{"ignores-context", "with a cancelled context succeeded"},

@@ -14,7 +14,9 @@
 //
 // PutOptions.IfNoneMatch sends "If-None-Match: *" and PutOptions.IfMatch sends "If-Match", which
 // S3 honours on PutObject since 2024, as do current MinIO releases. Servers that ignore them
-// exist; the conformance suite in objstore/objstoretest probes for that and fails loudly.
+// exist; the conformance suite in objstore/objstoretest probes for that and fails loudly, and
+// at run time a vault refuses to write to a bucket that fails objstore.CheckConditionalWrites.
+// A 412 answer to "If-None-Match: *" is ErrExists, to "If-Match" ErrPrecondition.
 // "409 ConditionalRequestConflict" (another conditional write to the key is still in flight)
 // is retried like a throttling error; when the retries run out it is an error that is none of
 // the sentinels. It is never ErrExists: the write in flight may still fail, and a caller that
