@@ -10,26 +10,8 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/internal/testenv"
 )
-
-// snapshotDir returns the content of every file under dir, by path relative to dir.
-func snapshotDir(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d iofs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		rel, _ := filepath.Rel(dir, path)
-		files[rel] = data
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
 
 // TestReadOnlyLocal: read-only opens of a local store share it, read it, refuse every write
 // with ErrReadOnly, and leave every file of the store as it was; a read-only open where there
@@ -55,7 +37,7 @@ func TestReadOnlyLocal(t *testing.T) {
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshotDir(t, dir)
+	before := testenv.Files(t, dir)
 
 	r1, err := OpenLocal(ctx, dir, Options{ReadOnly: true})
 	if err != nil {
@@ -101,7 +83,7 @@ func TestReadOnlyLocal(t *testing.T) {
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
-	after := snapshotDir(t, dir)
+	after := testenv.Files(t, dir)
 	if len(after) != len(before) {
 		t.Errorf("the store had %d files, now %d", len(before), len(after))
 	}

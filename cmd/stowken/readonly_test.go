@@ -3,40 +3,20 @@ package main
 import (
 	"bytes"
 	"errors"
-	iofs "io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/vault"
 )
-
-// snapshot returns every file under dir and its content, by path relative to dir.
-func snapshot(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d iofs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		rel, _ := filepath.Rel(dir, path)
-		files[rel] = data
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
 
 // checkUnchanged fails the test unless dir holds exactly the files of before, byte for byte.
 func checkUnchanged(t *testing.T, what, dir string, before map[string][]byte) {
 	t.Helper()
-	after := snapshot(t, dir)
+	after := testenv.Files(t, dir)
 	for name, data := range before {
 		if got, ok := after[name]; !ok {
 			t.Errorf("%s removed %s", what, name)
@@ -60,7 +40,7 @@ func TestReadingWritesNothing(t *testing.T) {
 	s.ok("import", writeFile(t, "demo.jsonl", []byte(strings.Join(lines, "\n")+"\n")))
 	id := convs[0].ID
 	truncated := writeFile(t, "truncated.jsonl", []byte(lines[0][:len(lines[0])/2]+"\n"))
-	before := snapshot(t, s.dir)
+	before := testenv.Files(t, s.dir)
 	if _, ok := before["refs.db"]; !ok || len(before) < 3 {
 		t.Fatalf("the store has files %v", slices.Sorted(maps.Keys(before)))
 	}
@@ -109,7 +89,7 @@ func TestReadersShareTheStore(t *testing.T) {
 	s := newStore(t)
 	convs, lines := demoJSONL(t, 3, 2)
 	s.ok("import", writeFile(t, "demo.jsonl", []byte(strings.Join(lines, "\n")+"\n")))
-	before := snapshot(t, s.dir)
+	before := testenv.Files(t, s.dir)
 
 	v, err := vault.OpenLocal(ctx, s.dir, vault.Options{ReadOnly: true})
 	if err != nil {
