@@ -276,6 +276,11 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 		return nil, err
 	}
 	defer v.Close()
+	// The store's one-time check of conditional writes (what stowken init does) is a cost of
+	// the store, not of its conversations: made before measuring.
+	if err := v.CheckConditionalWrites(ctx); err != nil {
+		return nil, err
+	}
 	before := v.Requests()
 	var records []record
 	start := time.Now()
@@ -654,6 +659,9 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 		return res, err
 	}
 	defer v.Close()
+	if err := v.CheckConditionalWrites(ctx); err != nil { // the store's, as in the shared run
+		return res, err
+	}
 	before := v.Requests()
 	stored, err := v.Store(ctx, c)
 	if err != nil {
