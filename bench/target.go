@@ -26,8 +26,8 @@ import (
 // the naive baseline's objects into the same bucket.
 type Target struct {
 	Bucket  objstore.Bucket
-	Refs    refcount.Store
-	Catalog catalog.Store
+	Refs    refcount.Backend
+	Catalog catalog.Backend
 	// Location says where the data goes: "memory", a directory, or the s3:// URL with the
 	// random sub-prefix this run added.
 	Location string
@@ -105,10 +105,10 @@ type sharedBucket struct{ objstore.Bucket }
 
 func (sharedBucket) Close() error { return nil }
 
-type sharedRefs struct{ refcount.Store }
+type sharedRefs struct{ refcount.Backend }
 
 func (sharedRefs) Close() error { return nil }
 
-type sharedCatalog struct{ catalog.Store }
+type sharedCatalog struct{ catalog.Backend }
 
 func (sharedCatalog) Close() error { return nil }

@@ -94,7 +94,7 @@ var (
 // the end of year 9999. Counts are not negative.
 type Entry struct {
 	ID string
-	// Nonce is the stored copy's nonce (see Store.Delete).
+	// Nonce is the stored copy's nonce (see Backend.Delete).
 	Nonce       string
 	Application string
 	Model       string
@@ -281,8 +281,8 @@ type Page struct {
 	Next string
 }
 
-// Store is a catalog backend. All methods are safe for concurrent use.
-type Store interface {
+// Backend is a catalog backend. All methods are safe for concurrent use.
+type Backend interface {
 	// Put inserts the entry for e.ID, or replaces the one there. It is idempotent.
 	Put(ctx context.Context, e Entry) error
 	// Delete deletes the entry of id only if its Nonce is nonce (an entry with another nonce
@@ -301,7 +301,7 @@ type Store interface {
 // ListAll calls fn for every entry matching q, in List's order, reading page by page (of
 // MaxLimit entries); q.Cursor and q.Limit are ignored. It stops at the first error, fn's
 // included, and returns it.
-func ListAll(ctx context.Context, s Store, q Query, fn func(Entry) error) error {
+func ListAll(ctx context.Context, s Backend, q Query, fn func(Entry) error) error {
 	q.Limit, q.Cursor = MaxLimit, ""
 	for {
 		page, err := s.List(ctx, q)

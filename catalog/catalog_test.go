@@ -103,7 +103,7 @@ func TestEncodingHugeCounts(t *testing.T) {
 
 // pager wraps a store and records the queries ListAll sends.
 type pager struct {
-	catalog.Store
+	catalog.Backend
 	queries []catalog.Query
 	fail    error
 }
@@ -113,7 +113,7 @@ func (p *pager) List(ctx context.Context, q catalog.Query) (catalog.Page, error)
 	if p.fail != nil && len(p.queries) == 2 {
 		return catalog.Page{}, p.fail
 	}
-	return p.Store.List(ctx, q)
+	return p.Backend.List(ctx, q)
 }
 
 func TestListAllPages(t *testing.T) {
@@ -126,7 +126,7 @@ func TestListAllPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := &pager{Store: s}
+	p := &pager{Backend: s}
 	var ids []string
 	err := catalog.ListAll(ctx, p, catalog.Query{Oldest: true, Limit: 3, Cursor: "ignored"}, func(e catalog.Entry) error {
 		ids = append(ids, e.ID)
@@ -148,7 +148,7 @@ func TestListAllPages(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	p = &pager{Store: s, fail: boom}
+	p = &pager{Backend: s, fail: boom}
 	calls := 0
 	err = catalog.ListAll(ctx, p, catalog.Query{}, func(catalog.Entry) error { calls++; return nil })
 	if !errors.Is(err, boom) || calls != catalog.MaxLimit {

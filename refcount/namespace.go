@@ -13,14 +13,14 @@ import (
 // unique). Stores that share one reference table (two S3 prefixes, one DynamoDB table) each
 // use their own namespace, so that a head another store left for its own object is never
 // taken as "this object exists here".
-func Namespace(s Store, prefix string) Store {
+func Namespace(s Backend, prefix string) Backend {
 	return &namespaced{s, prefix}
 }
 
-var _ Store = (*namespaced)(nil)
+var _ Backend = (*namespaced)(nil)
 
 type namespaced struct {
-	s      Store
+	s      Backend
 	prefix string
 }
 

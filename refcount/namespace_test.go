@@ -12,7 +12,7 @@ import (
 
 func TestNamespaceConformance(t *testing.T) {
 	shared := mem.New()
-	refcounttest.Run(t, func(t *testing.T) refcount.Store { return refcount.Namespace(nopClose{shared}, "ns-a:") })
+	refcounttest.Run(t, func(t *testing.T) refcount.Backend { return refcount.Namespace(nopClose{shared}, "ns-a:") })
 }
 
 // TestNamespacesAreSeparate: two stores sharing one table never see each other's heads,
@@ -50,6 +50,6 @@ func TestNamespacesAreSeparate(t *testing.T) {
 	}
 }
 
-type nopClose struct{ refcount.Store }
+type nopClose struct{ refcount.Backend }
 
 func (nopClose) Close() error { return nil }

@@ -1,4 +1,4 @@
-// Package refcount defines Store, the reference store that decides when a segment object may be
+// Package refcount defines Backend, the reference store that decides when a segment object may be
 // deleted, and the protocol every implementation serves.
 //
 // # The protocol
@@ -81,9 +81,9 @@ type Candidate struct {
 	Since   time.Time
 }
 
-// Store is the reference store. All methods are safe for concurrent use, and every write is
+// Backend is the reference store. All methods are safe for concurrent use, and every write is
 // idempotent: repeating a call that already took effect gives the same final state.
-type Store interface {
+type Backend interface {
 	// AddRefs records owner's reference on every segment, stamped with now. An existing
 	// reference stays (mem and bolt keep its time; refcount/dynamodb stamps it with now, which
 	// only makes it younger, never less safe).

@@ -19,7 +19,7 @@ import (
 // failingCatalog fails Put or Delete while told to, as a crash between a Store's (or a
 // Delete's) manifest write and its catalog write would leave things.
 type failingCatalog struct {
-	catalog.Store
+	catalog.Backend
 	failPut, failDelete atomic.Bool
 }
 
@@ -29,14 +29,14 @@ func (f *failingCatalog) Put(ctx context.Context, e catalog.Entry) error {
 	if f.failPut.Load() {
 		return errCatalogDown
 	}
-	return f.Store.Put(ctx, e)
+	return f.Backend.Put(ctx, e)
 }
 
 func (f *failingCatalog) Delete(ctx context.Context, id, nonce string) error {
 	if f.failDelete.Load() {
 		return errCatalogDown
 	}
-	return f.Store.Delete(ctx, id, nonce)
+	return f.Backend.Delete(ctx, id, nonce)
 }
 
 // catalogConv is conversation i of the catalog tests: application a or b, model m1..m3,
@@ -161,7 +161,7 @@ func TestCatalogFollowsStoreAndDelete(t *testing.T) {
 // TestCatalogRepairAfterCrashes leaves the catalog behind the manifests, as crashes between a
 // Store's or Delete's two writes would: storing again, or Verify with Repair, restores it.
 func TestCatalogRepairAfterCrashes(t *testing.T) {
-	cat := &failingCatalog{Store: catmem.New()}
+	cat := &failingCatalog{Backend: catmem.New()}
 	v, b, r := newMemVault(t, Options{Catalog: cat})
 	ctx := context.Background()
 	for i := range 4 {

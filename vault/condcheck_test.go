@@ -24,7 +24,7 @@ func condConv(id string, seed int) *conversation.Conversation {
 
 // newVaultOver returns a vault over bucket b and reference store r, closed with the test
 // (without closing b or r, which the test may share between vaults).
-func newVaultOver(t *testing.T, b objstore.Bucket, r refcount.Store) *Vault {
+func newVaultOver(t *testing.T, b objstore.Bucket, r refcount.Backend) *Vault {
 	t.Helper()
 	v, err := New(context.Background(), Options{Bucket: nopClose{b}, Refs: nopCloseRefs{r}, Catalog: catmem.New()})
 	if err != nil {
@@ -38,7 +38,7 @@ type nopClose struct{ objstore.Bucket }
 
 func (nopClose) Close() error { return nil }
 
-type nopCloseRefs struct{ refcount.Store }
+type nopCloseRefs struct{ refcount.Backend }
 
 func (nopCloseRefs) Close() error { return nil }
 
@@ -53,7 +53,7 @@ func keys(t *testing.T, b objstore.Bucket) []string {
 }
 
 // checkNothingWritten fails the test if the bucket or the reference store holds anything.
-func checkNothingWritten(t *testing.T, b objstore.Bucket, r refcount.Store) {
+func checkNothingWritten(t *testing.T, b objstore.Bucket, r refcount.Backend) {
 	t.Helper()
 	refs, heads := 0, 0
 	r.ListRefs(context.Background(), func(refcount.Ref) error { refs++; return nil })

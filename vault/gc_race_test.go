@@ -43,7 +43,7 @@ type gcEnv struct {
 }
 
 const (
-	storeTTL = DefaultStoreTimout
+	storeTTL = DefaultStoreTimeout
 	claimTTL = DefaultClaimTTL
 )
 

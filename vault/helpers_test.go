@@ -15,7 +15,7 @@ import (
 
 // newMemVault returns a vault over fresh in-memory backends (bucket, references and catalog),
 // closed with the test.
-func newMemVault(t testing.TB, opts Options) (*Vault, objstore.Bucket, refcount.Store) {
+func newMemVault(t testing.TB, opts Options) (*Vault, objstore.Bucket, refcount.Backend) {
 	t.Helper()
 	b, r := objmem.New(), refmem.New()
 	opts.Bucket, opts.Refs = b, r

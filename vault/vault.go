@@ -48,20 +48,20 @@ var (
 
 // Defaults for Options.
 const (
-	DefaultCacheBytes  = 64 << 20
-	DefaultStoreTimout = 10 * time.Minute
-	DefaultClaimTTL    = 30 * time.Minute
+	DefaultCacheBytes   = 64 << 20
+	DefaultStoreTimeout = 10 * time.Minute
+	DefaultClaimTTL     = 30 * time.Minute
 )
 
 // Options configure a Vault. Bucket and Refs are required.
 type Options struct {
 	Bucket objstore.Bucket
-	Refs   refcount.Store
+	Refs   refcount.Backend
 	// Catalog keeps a summary of every stored conversation, for List, Stats and export. Store
 	// writes an entry after the manifest and Delete removes it after the manifest; it is
 	// rebuilt from the manifests by Verify with Repair. OpenLocal and storeurl.Open always
 	// set one; without it, List and Stats fail with ErrNoCatalog.
-	Catalog catalog.Store
+	Catalog catalog.Backend
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// CacheBytes bounds each of the vault's two caches (default 64 MiB each): the encoded
@@ -90,8 +90,8 @@ type Options struct {
 // Vault stores and retrieves conversations. Use New or OpenLocal.
 type Vault struct {
 	bucket    objstore.Bucket
-	refs      refcount.Store
-	catalog   catalog.Store // nil when opened without one
+	refs      refcount.Backend
+	catalog   catalog.Backend // nil when opened without one
 	log       *slog.Logger
 	codec     *codec.Codec
 	manifests *manifest.Encoder
@@ -147,7 +147,7 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 		v.concurrency = 4 * runtime.GOMAXPROCS(0)
 	}
 	if v.storeTTL <= 0 {
-		v.storeTTL = DefaultStoreTimout
+		v.storeTTL = DefaultStoreTimeout
 	}
 	if v.claimTTL <= 0 {
 		v.claimTTL = DefaultClaimTTL

@@ -1,4 +1,4 @@
-// Package bolt is a catalog.Store in buckets of a bbolt database, for the embedded store: it
+// Package bolt is a catalog.Backend in buckets of a bbolt database, for the embedded store: it
 // lives in the same file as the embedded reference store (refcount/bolt), whose DB method
 // gives the database to New.
 //
@@ -42,12 +42,12 @@ var (
 	bucketByModel = []byte("catalog_by_model")
 )
 
-// Store is a catalog.Store in a bbolt database. Create it with New.
+// Store is a catalog.Backend in a bbolt database. Create it with New.
 type Store struct {
 	db *bbolt.DB
 }
 
-var _ catalog.Store = (*Store)(nil)
+var _ catalog.Backend = (*Store)(nil)
 
 // New returns a store in db, creating its buckets if needed (which writes nothing when they
 // exist). In a db opened read-only, the buckets must exist, and Put and Delete fail with

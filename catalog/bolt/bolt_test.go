@@ -31,7 +31,7 @@ func open(t *testing.T, path string) (*bolt.Store, *rcbolt.Store) {
 }
 
 func TestConformance(t *testing.T) {
-	catalogtest.Run(t, func(t *testing.T) catalog.Store {
+	catalogtest.Run(t, func(t *testing.T) catalog.Backend {
 		s, refs := open(t, filepath.Join(t.TempDir(), "refs.db"))
 		t.Cleanup(func() {
 			if err := refs.Close(); err != nil {

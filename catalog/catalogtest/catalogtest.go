@@ -1,7 +1,7 @@
-// Package catalogtest is the conformance suite every catalog.Store implementation must pass.
+// Package catalogtest is the conformance suite every catalog.Backend implementation must pass.
 //
 // Run checks that a store keeps every field of an entry to the millisecond, replaces and deletes
-// (by nonce) exactly as catalog.Store says, lists in (CreatedAt, ID) order in both directions
+// (by nonce) exactly as catalog.Backend says, lists in (CreatedAt, ID) order in both directions
 // with every filter alone and combined, pages through everything exactly once with cursors,
 // also while entries are put and deleted between pages, and rejects bad entries, queries and
 // cursors with the package's sentinel errors.
@@ -28,7 +28,7 @@ import (
 
 // Run runs the conformance suite. newStore is called once per subtest (subtests run in
 // parallel) and must return a ready, empty store; Run closes it when the subtest ends.
-func Run(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, newStore) })
 	t.Run("Replace", func(t *testing.T) { testReplace(t, newStore) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newStore) })
@@ -51,11 +51,11 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 // fixture is one subtest's store.
 type fixture struct {
 	t   *testing.T
-	s   catalog.Store
+	s   catalog.Backend
 	ctx context.Context
 }
 
-func setup(t *testing.T, newStore func(t *testing.T) catalog.Store) *fixture {
+func setup(t *testing.T, newStore func(t *testing.T) catalog.Backend) *fixture {
 	t.Helper()
 	t.Parallel()
 	s := newStore(t)
@@ -245,7 +245,7 @@ func at(id string, d time.Duration, app, model, tok string, meta map[string]stri
 	}
 }
 
-func testRoundTrip(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testRoundTrip(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
 	full := catalog.Entry{
@@ -311,7 +311,7 @@ func testRoundTrip(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	f.wantAbsent("CONV/1 ünïcode ✓") // ids are case-sensitive
 }
 
-func testReplace(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testReplace(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	first := at("conv", time.Minute, "app-a", "model-a", "tok-a", map[string]string{"k": "1"})
 	second := at("conv", 2*time.Hour, "app-b", "model-b", "tok-b", map[string]string{"k": "2", "other": "x"})
@@ -344,7 +344,7 @@ func testReplace(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	f.wantIDs(catalog.Query{}, "conv", "other")
 }
 
-func testDelete(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testDelete(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	tests := []struct {
 		name   string
 		nonce  string
@@ -388,7 +388,7 @@ func testDelete(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	})
 }
 
-func testOrder(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testOrder(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	// Three entries share one millisecond: ID breaks the tie, bytewise ("B" < "b" < "c").
 	f.put(
@@ -419,7 +419,7 @@ func filterSet() []catalog.Entry {
 	}
 }
 
-func testFilters(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testFilters(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	f.put(filterSet()...)
 	meta := func(kv ...string) map[string]string {
@@ -474,7 +474,7 @@ func testFilters(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	}
 }
 
-func testTimeBounds(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testTimeBounds(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	t1 := t0.Add(time.Hour)
 	f.put(
@@ -564,7 +564,7 @@ func expected(es []catalog.Entry, q catalog.Query) []string {
 	return ids
 }
 
-func testPaging(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testPaging(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	set := pagingSet()
 	f.put(set...)
@@ -611,7 +611,7 @@ func testPaging(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	}
 }
 
-func testPagingWhileChanging(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testPagingWhileChanging(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	// w00..w19 are created at 0..19 s. After the first page of 5, entries are put, replaced
 	// and deleted both ahead of the cursor (still to be listed) and behind it (already passed).
 	type change struct {
@@ -683,7 +683,7 @@ func testPagingWhileChanging(t *testing.T, newStore func(t *testing.T) catalog.S
 	}
 }
 
-func testLargeListing(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testLargeListing(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	n := catalog.MaxLimit + 1
 	set := make([]catalog.Entry, n)
@@ -722,7 +722,7 @@ func firstDiff(a, b []string) int {
 	return min(len(a), len(b))
 }
 
-func testInvalidCursor(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testInvalidCursor(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	f.put(filterSet()...)
 	base := catalog.Query{Limit: 1, Metadata: map[string]string{"env": "prod"}}
@@ -766,7 +766,7 @@ func testInvalidCursor(t *testing.T, newStore func(t *testing.T) catalog.Store) 
 	}
 }
 
-func testInvalidQuery(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testInvalidQuery(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	f.put(filterSet()...)
 	tests := []struct {
@@ -790,7 +790,7 @@ func testInvalidQuery(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	}
 }
 
-func testInvalidEntry(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testInvalidEntry(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	keep := at("keep", 0, "app", "model", "tok", nil)
 	f.put(keep)
@@ -834,7 +834,7 @@ func testInvalidEntry(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	f.wantIDs(catalog.Query{}, "keep")
 }
 
-func testListAll(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testListAll(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	f.put(filterSet()...)
 	tests := []struct {
@@ -869,7 +869,7 @@ func testListAll(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	wantErr(t, "ListAll with Since after Until", err, catalog.ErrInvalidQuery)
 }
 
-func testCanceled(t *testing.T, newStore func(t *testing.T) catalog.Store) {
+func testCanceled(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f := setup(t, newStore)
 	e := at("conv", 0, "app", "model", "tok", nil)
 	f.put(e)

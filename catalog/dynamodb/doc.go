@@ -1,4 +1,4 @@
-// Package dynamodb is the catalog.Store on Amazon DynamoDB (or a compatible server such as
+// Package dynamodb is the catalog.Backend on Amazon DynamoDB (or a compatible server such as
 // dynalite), for the serverless deployment. It keeps its items in the reference store's table
 // (single-table design: refcount/dynamodb describes the table and creates it with EnsureTable).
 //

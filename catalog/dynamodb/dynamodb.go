@@ -68,14 +68,14 @@ type Options struct {
 	Namespace string
 }
 
-// Store is a catalog.Store in a DynamoDB table. Create it with Open.
+// Store is a catalog.Backend in a DynamoDB table. Create it with Open.
 type Store struct {
 	client *ddb.Client
 	table  string
 	ns     string
 }
 
-var _ catalog.Store = (*Store)(nil)
+var _ catalog.Backend = (*Store)(nil)
 
 // Open returns a store on the table u names (dynamodb://TABLE[?region=R][&endpoint=URL]), in
 // opts.Namespace. It does not contact the server; refcount/dynamodb's EnsureTable creates the

@@ -91,7 +91,7 @@ func TestConformance(t *testing.T) {
 	table, _ := sv.newTable(t)
 	t.Logf("servers: dynalite at %s, table %s", sv.endpoint, table)
 	// Every subtest has a namespace of its own in the one table, so it starts empty.
-	catalogtest.Run(t, func(t *testing.T) catalog.Store {
+	catalogtest.Run(t, func(t *testing.T) catalog.Backend {
 		return sv.open(t, table, "ct-"+randHex(4)+":")
 	})
 }

@@ -1,4 +1,4 @@
-// Package mem is an in-memory catalog.Store for tests. Everything is lost when the process exits.
+// Package mem is an in-memory catalog.Backend for tests. Everything is lost when the process exits.
 //
 // Entries are kept in a map by ID, and their positions (catalog/internal/rules.Key) in three
 // sorted slices: all entries, per application and per model. List finds its start by binary
@@ -21,7 +21,7 @@ import (
 // errClosed is returned by every method after Close.
 var errClosed = errors.New("catalog/mem: store is closed")
 
-// Store is an in-memory catalog.Store. Create it with New.
+// Store is an in-memory catalog.Backend. Create it with New.
 type Store struct {
 	mu      sync.RWMutex
 	closed  bool
@@ -31,7 +31,7 @@ type Store struct {
 	byModel map[string][]rules.Key
 }
 
-var _ catalog.Store = (*Store)(nil)
+var _ catalog.Backend = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {

@@ -9,5 +9,5 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	catalogtest.Run(t, func(t *testing.T) catalog.Store { return mem.New() })
+	catalogtest.Run(t, func(t *testing.T) catalog.Backend { return mem.New() })
 }

@@ -112,8 +112,8 @@ func (e *env) flagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses a command's arguments, flags and positional arguments in any order ("--" ends
-// the flags), and sets up logging. --help prints the command's usage on stdout and returns
+// parseCommand reads a command's arguments, flags and positional arguments in any order ("--"
+// ends the flags), and sets up logging. --help prints the command's usage on stdout and returns
 // errHelpShown; a bad flag is a usageError.
 func (e *env) parseCommand(c *command, fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
@@ -139,7 +139,7 @@ func (e *env) parseCommand(c *command, fs *flag.FlagSet, args []string) ([]strin
 	return positional, e.setupLogging()
 }
 
-// parse parses the global flags before the command name.
+// parse reads the global flags, which come before the command name.
 func (e *env) parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

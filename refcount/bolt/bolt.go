@@ -1,4 +1,4 @@
-// Package bolt is a refcount.Store in one local file, on go.etcd.io/bbolt, for the embedded
+// Package bolt is a refcount.Backend in one local file, on go.etcd.io/bbolt, for the embedded
 // (single-machine) deployment.
 //
 // The embedded store has one writer at a time: Open takes an exclusive lock on the file, and
@@ -61,13 +61,13 @@ var (
 	bucketCandidates = []byte("candidates")
 )
 
-// Store is a refcount.Store in a bbolt file. Create it with Open or OpenReadOnly.
+// Store is a refcount.Backend in a bbolt file. Create it with Open or OpenReadOnly.
 type Store struct {
 	db   *bbolt.DB
 	path string
 }
 
-var _ refcount.Store = (*Store)(nil)
+var _ refcount.Backend = (*Store)(nil)
 
 // Open opens (creating it and its parent directory if needed) the store file at path for
 // reading and writing. Opening an existing store writes nothing. It fails after LockTimeout
@@ -347,7 +347,7 @@ func (s *Store) transition(ctx context.Context, op, segment, claimID string, fn 
 	})
 }
 
-// Claim moves the head to Deleting under claimID until expires (see refcount.Store).
+// Claim moves the head to Deleting under claimID until expires (see refcount.Backend).
 func (s *Store) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
 	return s.transition(ctx, "claim", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
 		return r, rules.Claim(r, claimID, expires, now)

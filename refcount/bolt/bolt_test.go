@@ -16,7 +16,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	refcounttest.Run(t, func(t *testing.T) refcount.Store {
+	refcounttest.Run(t, func(t *testing.T) refcount.Backend {
 		s, err := Open(filepath.Join(t.TempDir(), "refs.db"))
 		if err != nil {
 			t.Fatal(err)

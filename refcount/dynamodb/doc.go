@@ -1,4 +1,4 @@
-// Package dynamodb is the refcount.Store on Amazon DynamoDB (or a compatible server such as
+// Package dynamodb is the refcount.Backend on Amazon DynamoDB (or a compatible server such as
 // dynalite), for the serverless deployment.
 //
 // Open takes a URL of the form

@@ -76,13 +76,13 @@ type Options struct {
 	MaxAttempts int
 }
 
-// Store is a refcount.Store on one DynamoDB table. Create it with Open.
+// Store is a refcount.Backend on one DynamoDB table. Create it with Open.
 type Store struct {
 	client *ddb.Client
 	table  string
 }
 
-var _ refcount.Store = (*Store)(nil)
+var _ refcount.Backend = (*Store)(nil)
 
 // target is what a dynamodb:// URL names.
 type target struct {

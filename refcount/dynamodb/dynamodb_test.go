@@ -90,7 +90,7 @@ func (sv server) ensure(t *testing.T) {
 func TestConformance(t *testing.T) {
 	sv := testServer(t)
 	sv.ensure(t)
-	refcounttest.Run(t, func(t *testing.T) refcount.Store { return sv.open(t, sv.table, Options{}) })
+	refcounttest.Run(t, func(t *testing.T) refcount.Backend { return sv.open(t, sv.table, Options{}) })
 }
 
 func TestEnsureTable(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package faulty wraps a refcount.Store with programmable faults, for tests of the reference
+// Package faulty wraps a refcount.Backend with programmable faults, for tests of the reference
 // protocol when requests fail, are retried, or stall (in the style of kopia's blobtesting).
 //
 // Every method call becomes a Call. A Fault decides what happens to the calls it matches: fail
@@ -114,43 +114,43 @@ func OnOwner(op Op, owner string) func(*Call) bool {
 	return func(c *Call) bool { return c.Op == op && c.Owner == owner }
 }
 
-// Store is a fault-injecting refcount.Store. Its Injector methods (Add, SetHook, Clear,
+// Store is a fault-injecting refcount.Backend. Its Injector methods (Add, SetHook, Clear,
 // Pending, Stats, VirtualDeadlines) program it.
 type Store struct {
 	*faults.Injector[*Call]
-	inner  refcount.Store
+	inner  refcount.Backend
 	sorted atomic.Bool
 }
 
-var _ refcount.Store = (*Store)(nil)
+var _ refcount.Backend = (*Store)(nil)
 
 // New wraps s. Without faults every call passes straight through.
-func New(s refcount.Store) *Store {
+func New(s refcount.Backend) *Store {
 	return &Store{Injector: &faults.Injector[*Call]{}, inner: s}
 }
 
 // Inner returns the wrapped store, for checks that must bypass the faults.
-func (s *Store) Inner() refcount.Store { return s.inner }
+func (s *Store) Inner() refcount.Backend { return s.inner }
 
 // SortLists makes ListRefs, ListHeads and ListCandidates report in order of segment (then
 // owner), so that callers iterating them behave the same from run to run.
 func (s *Store) SortLists(on bool) { s.sorted.Store(on) }
 
-// AddRefs implements refcount.Store.
+// AddRefs implements refcount.Backend.
 func (s *Store) AddRefs(ctx context.Context, owner string, segments []string, now time.Time) error {
 	return s.Do(ctx, &Call{Op: OpAddRefs, Owner: owner, Segments: slices.Clone(segments), Now: now}, func() error {
 		return s.inner.AddRefs(ctx, owner, segments, now)
 	})
 }
 
-// RemoveRefs implements refcount.Store.
+// RemoveRefs implements refcount.Backend.
 func (s *Store) RemoveRefs(ctx context.Context, owner string, segments []string) error {
 	return s.Do(ctx, &Call{Op: OpRemoveRefs, Owner: owner, Segments: slices.Clone(segments)}, func() error {
 		return s.inner.RemoveRefs(ctx, owner, segments)
 	})
 }
 
-// HasRefs implements refcount.Store.
+// HasRefs implements refcount.Backend.
 func (s *Store) HasRefs(ctx context.Context, segment string) (bool, error) {
 	var has bool
 	err := s.Do(ctx, &Call{Op: OpHasRefs, Segments: []string{segment}}, func() error {
@@ -161,7 +161,7 @@ func (s *Store) HasRefs(ctx context.Context, segment string) (bool, error) {
 	return has && err == nil, err
 }
 
-// ListRefs implements refcount.Store.
+// ListRefs implements refcount.Backend.
 func (s *Store) ListRefs(ctx context.Context, fn func(refcount.Ref) error) error {
 	var all []refcount.Ref
 	err := s.Do(ctx, &Call{Op: OpListRefs}, func() error {
@@ -187,7 +187,7 @@ func (s *Store) ListRefs(ctx context.Context, fn func(refcount.Ref) error) error
 	return nil
 }
 
-// GetHead implements refcount.Store.
+// GetHead implements refcount.Backend.
 func (s *Store) GetHead(ctx context.Context, segment string) (refcount.Head, error) {
 	var h refcount.Head
 	err := s.Do(ctx, &Call{Op: OpGetHead, Segments: []string{segment}}, func() error {
@@ -201,42 +201,42 @@ func (s *Store) GetHead(ctx context.Context, segment string) (refcount.Head, err
 	return h, nil
 }
 
-// CreateHead implements refcount.Store.
+// CreateHead implements refcount.Backend.
 func (s *Store) CreateHead(ctx context.Context, segment string, size int64, now time.Time) error {
 	return s.Do(ctx, &Call{Op: OpCreateHead, Segments: []string{segment}, Size: size, Now: now}, func() error {
 		return s.inner.CreateHead(ctx, segment, size, now)
 	})
 }
 
-// Claim implements refcount.Store.
+// Claim implements refcount.Backend.
 func (s *Store) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
 	return s.Do(ctx, &Call{Op: OpClaim, Segments: []string{segment}, ClaimID: claimID, Expires: expires, Now: now}, func() error {
 		return s.inner.Claim(ctx, segment, claimID, expires, now)
 	})
 }
 
-// Release implements refcount.Store.
+// Release implements refcount.Backend.
 func (s *Store) Release(ctx context.Context, segment, claimID string) error {
 	return s.Do(ctx, &Call{Op: OpRelease, Segments: []string{segment}, ClaimID: claimID}, func() error {
 		return s.inner.Release(ctx, segment, claimID)
 	})
 }
 
-// Revive implements refcount.Store.
+// Revive implements refcount.Backend.
 func (s *Store) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
 	return s.Do(ctx, &Call{Op: OpRevive, Segments: []string{segment}, ClaimID: claimID, Now: now}, func() error {
 		return s.inner.Revive(ctx, segment, claimID, now)
 	})
 }
 
-// DeleteHead implements refcount.Store.
+// DeleteHead implements refcount.Backend.
 func (s *Store) DeleteHead(ctx context.Context, segment, claimID string) error {
 	return s.Do(ctx, &Call{Op: OpDeleteHead, Segments: []string{segment}, ClaimID: claimID}, func() error {
 		return s.inner.DeleteHead(ctx, segment, claimID)
 	})
 }
 
-// ListHeads implements refcount.Store.
+// ListHeads implements refcount.Backend.
 func (s *Store) ListHeads(ctx context.Context, fn func(refcount.Head) error) error {
 	var all []refcount.Head
 	err := s.Do(ctx, &Call{Op: OpListHeads}, func() error {
@@ -260,14 +260,14 @@ func (s *Store) ListHeads(ctx context.Context, fn func(refcount.Head) error) err
 	return nil
 }
 
-// MarkCandidates implements refcount.Store.
+// MarkCandidates implements refcount.Backend.
 func (s *Store) MarkCandidates(ctx context.Context, segments []string, now time.Time) error {
 	return s.Do(ctx, &Call{Op: OpMarkCandidates, Segments: slices.Clone(segments), Now: now}, func() error {
 		return s.inner.MarkCandidates(ctx, segments, now)
 	})
 }
 
-// ListCandidates implements refcount.Store.
+// ListCandidates implements refcount.Backend.
 func (s *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate) error) error {
 	var all []refcount.Candidate
 	err := s.Do(ctx, &Call{Op: OpListCandidates}, func() error {
@@ -291,7 +291,7 @@ func (s *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate) 
 	return nil
 }
 
-// RemoveCandidate implements refcount.Store.
+// RemoveCandidate implements refcount.Backend.
 func (s *Store) RemoveCandidate(ctx context.Context, segment string, since time.Time) error {
 	return s.Do(ctx, &Call{Op: OpRemoveCandidate, Segments: []string{segment}, Since: since}, func() error {
 		return s.inner.RemoveCandidate(ctx, segment, since)

@@ -15,9 +15,9 @@ import (
 
 // Without faults the wrapper is a conforming store, sorted listings included.
 func TestConformance(t *testing.T) {
-	refcounttest.Run(t, func(t *testing.T) refcount.Store { return faulty.New(mem.New()) })
+	refcounttest.Run(t, func(t *testing.T) refcount.Backend { return faulty.New(mem.New()) })
 	t.Run("Sorted", func(t *testing.T) {
-		refcounttest.Run(t, func(t *testing.T) refcount.Store {
+		refcounttest.Run(t, func(t *testing.T) refcount.Backend {
 			s := faulty.New(mem.New())
 			s.SortLists(true)
 			return s
@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 
 var now = fakeclock.Epoch
 
-func refs(t *testing.T, s refcount.Store) map[string]bool {
+func refs(t *testing.T, s refcount.Backend) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
 	if err := s.ListRefs(context.Background(), func(r refcount.Ref) error {

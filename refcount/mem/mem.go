@@ -1,4 +1,4 @@
-// Package mem is an in-memory refcount.Store for tests and single-process use. Everything is
+// Package mem is an in-memory refcount.Backend for tests and single-process use. Everything is
 // lost when the process exits.
 //
 // One mutex guards all state, so every method is atomic. Times are kept as Unix milliseconds,
@@ -20,7 +20,7 @@ import (
 // errClosed is returned by every method after Close.
 var errClosed = errors.New("refcount/mem: store is closed")
 
-// Store is an in-memory refcount.Store. Create it with New.
+// Store is an in-memory refcount.Backend. Create it with New.
 type Store struct {
 	mu         sync.Mutex
 	closed     bool
@@ -29,7 +29,7 @@ type Store struct {
 	candidates map[string]int64            // segment → since (Unix ms)
 }
 
-var _ refcount.Store = (*Store)(nil)
+var _ refcount.Backend = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
@@ -194,7 +194,7 @@ func (s *Store) update(ctx context.Context, op, segment, claimID string, fn func
 	return nil
 }
 
-// Claim moves the head to Deleting under claimID until expires (see refcount.Store).
+// Claim moves the head to Deleting under claimID until expires (see refcount.Backend).
 func (s *Store) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
 	return s.update(ctx, "claim", segment, claimID, func(r *rules.Record) (*rules.Record, error) {
 		return r, rules.Claim(r, claimID, expires, now)

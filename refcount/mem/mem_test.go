@@ -9,5 +9,5 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	refcounttest.Run(t, func(t *testing.T) refcount.Store { return mem.New() })
+	refcounttest.Run(t, func(t *testing.T) refcount.Backend { return mem.New() })
 }

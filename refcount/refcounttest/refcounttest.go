@@ -1,4 +1,4 @@
-// Package refcounttest is the conformance suite every refcount.Store implementation must pass.
+// Package refcounttest is the conformance suite every refcount.Backend implementation must pass.
 //
 // Run exercises every method under every condition the protocol in package refcount relies on:
 // idempotent reference writes, strongly consistent reads, each conditional head transition
@@ -31,7 +31,7 @@ import (
 // Run runs the conformance suite. newStore is called once per subtest (subtests run in
 // parallel) and must return a ready store; Run closes it when the subtest ends. Stores returned
 // by different calls may share one backend.
-func Run(t *testing.T, newStore func(t *testing.T) refcount.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	t.Run("Refs", func(t *testing.T) { testRefs(t, newStore) })
 	t.Run("Heads", func(t *testing.T) { testHeads(t, newStore) })
 	t.Run("Claim", func(t *testing.T) { testTransitions(t, newStore, claimCases()) })
@@ -48,13 +48,13 @@ func Run(t *testing.T, newStore func(t *testing.T) refcount.Store) {
 // fixture is one subtest's store, random name prefix and reference time.
 type fixture struct {
 	t   *testing.T
-	s   refcount.Store
+	s   refcount.Backend
 	ctx context.Context
 	p   string
 	now time.Time // millisecond-truncated
 }
 
-func setup(t *testing.T, newStore func(t *testing.T) refcount.Store) *fixture {
+func setup(t *testing.T, newStore func(t *testing.T) refcount.Backend) *fixture {
 	t.Helper()
 	t.Parallel()
 	s := newStore(t)
@@ -355,7 +355,7 @@ func fmtHead(h refcount.Head) string {
 	return s + "}"
 }
 
-func testRefs(t *testing.T, newStore func(t *testing.T) refcount.Store) {
+func testRefs(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	t.Run("AddListHas", func(t *testing.T) {
 		f := setup(t, newStore)
 		segs := f.names("seg", 3)
@@ -507,7 +507,7 @@ func testRefs(t *testing.T, newStore func(t *testing.T) refcount.Store) {
 	})
 }
 
-func testHeads(t *testing.T, newStore func(t *testing.T) refcount.Store) {
+func testHeads(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	t.Run("GetMissing", func(t *testing.T) {
 		f := setup(t, newStore)
 		_, err := f.s.GetHead(f.ctx, f.name("missing"))
@@ -658,7 +658,7 @@ var (
 	expired = headWant{state: refcount.Deleting, claim: "A", expires: -time.Second}
 )
 
-func testTransitions(t *testing.T, newStore func(t *testing.T) refcount.Store, tab transitionTable) {
+func testTransitions(t *testing.T, newStore func(t *testing.T) refcount.Backend, tab transitionTable) {
 	for _, tc := range tab.cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := setup(t, newStore)
@@ -768,7 +768,7 @@ func deleteCases() transitionTable {
 	}}
 }
 
-func testCandidates(t *testing.T, newStore func(t *testing.T) refcount.Store) {
+func testCandidates(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	t.Run("MarkListRemove", func(t *testing.T) {
 		f := setup(t, newStore)
 		a, b, c := f.name("a"), f.name("b"), f.name("c")
@@ -880,7 +880,7 @@ func oneWinner(t *testing.T, what string, errs []error, loser error) int {
 	return winner
 }
 
-func testConcurrency(t *testing.T, newStore func(t *testing.T) refcount.Store) {
+func testConcurrency(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	t.Run("ClaimExactlyOneWins", func(t *testing.T) {
 		f := setup(t, newStore)
 		seg := f.name("seg")
@@ -926,7 +926,7 @@ func testConcurrency(t *testing.T, newStore func(t *testing.T) refcount.Store) {
 }
 
 // testLifecycle walks the writer and collector protocol of package refcount end to end.
-func testLifecycle(t *testing.T, newStore func(t *testing.T) refcount.Store) {
+func testLifecycle(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	f := setup(t, newStore)
 	seg, o1, o2 := f.name("seg"), f.name("conv-1"), f.name("conv-2")
 	gc1, gc2 := f.name("gc-1"), f.name("gc-2")
@@ -984,7 +984,7 @@ func testLifecycle(t *testing.T, newStore func(t *testing.T) refcount.Store) {
 	}
 }
 
-func testCanceled(t *testing.T, newStore func(t *testing.T) refcount.Store) {
+func testCanceled(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	f := setup(t, newStore)
 	seg, o, id := f.name("seg"), f.name("owner"), f.name("gc")
 	f.createHead(seg, 1, f.now)
@@ -1024,7 +1024,7 @@ func testCanceled(t *testing.T, newStore func(t *testing.T) refcount.Store) {
 	}
 }
 
-func testInvalidNames(t *testing.T, newStore func(t *testing.T) refcount.Store) {
+func testInvalidNames(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	f := setup(t, newStore)
 	seg := f.name("seg")
 	sentinels := []error{refcount.ErrNotFound, refcount.ErrExists, refcount.ErrConflict}
