@@ -4,6 +4,11 @@
 //
 // # Formats
 //
+// Formats lists the export formats and Lookup finds one by name (ignoring case): each Format
+// has a one-line description, its Kind (a Stream written to any io.Writer, or a FileSet of
+// files named by a prefix) and the constructor of its Writer. An unknown name is an error
+// wrapping ErrUnknownFormat that lists the known ones.
+//
 // FormatJSONL (NewJSONL) is the normalized format of the corpus: exactly conversation.Marshal
 // per line, so that `stowken import` reads an export back byte-for-byte. Nothing is lost.
 //
@@ -53,8 +58,9 @@
 //
 // A Writer is not safe for concurrent use. A Write that fails because of the conversation
 // (invalid, undecodable or out-of-vocabulary tokens, another tokenizer) writes nothing of it,
-// fixes nothing (not a Megatron export's tokenizer) and the Writer stays usable; a Write or Close that fails because the output failed leaves the
-// Writer failed, and every later call returns that error.
+// fixes nothing (not a Megatron export's tokenizer) and the Writer stays usable; a Write or
+// Close that fails because the output failed leaves the Writer failed, and every later call
+// returns that error.
 package export
 
 import (
@@ -66,16 +72,6 @@ import (
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/tokenizer"
 )
-
-// Format names as the CLI takes them.
-const (
-	FormatOpenAI   = "openai"
-	FormatJSONL    = "jsonl"
-	FormatMegatron = "megatron"
-)
-
-// Formats returns the format names, in the order the CLI lists them.
-func Formats() []string { return []string{FormatJSONL, FormatOpenAI, FormatMegatron} }
 
 var (
 	// ErrMixedTokenizers is returned (wrapped, naming both tokenizers) by a Megatron Writer given

@@ -135,6 +135,15 @@ func CreateMegatron(prefix string) (*MegatronFiles, error) {
 	return &MegatronFiles{w: NewMegatron(bin, idx), bin: bin, idx: idx}, nil
 }
 
+// createMegatronFileSet is CreateMegatron as the registry's FileSet constructor.
+func createMegatronFileSet(prefix string) (FileSetWriter, error) {
+	m, err := CreateMegatron(prefix)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // Write appends one conversation as one sequence and one document (see NewMegatron).
 func (m *MegatronFiles) Write(c *conversation.Conversation) error { return m.w.Write(c) }
 

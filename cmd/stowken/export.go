@@ -41,7 +41,7 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	fs := e.flagSet(c.name)
 	var f filterFlags
 	f.register(fs)
-	format := fs.String("format", export.FormatOpenAI, "output `FORMAT`: "+strings.Join(export.Formats(), ", "))
+	format := fs.String("format", export.FormatOpenAI, "output `FORMAT`: "+strings.Join(export.Names(), ", "))
 	out := fs.String("o", "-", "output `FILE` (.gz: gzip), - for stdout; for megatron the PREFIX of PREFIX.bin and PREFIX.idx")
 	oldest := fs.Bool("oldest", false, "oldest first")
 	limit := fs.Int("limit", 0, "export at most `N` conversations (0: all)")
@@ -52,8 +52,8 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	if len(pos) != 0 {
 		return usageErrorf("export takes no arguments (filters are flags)")
 	}
-	if !slices.Contains(export.Formats(), *format) {
-		return usageErrorf("--format %q: want %s", *format, strings.Join(export.Formats(), ", "))
+	if !slices.Contains(export.Names(), *format) {
+		return usageErrorf("--format %q: want %s", *format, strings.Join(export.Names(), ", "))
 	}
 	if *format == export.FormatMegatron && (*out == "-" || *out == "") {
 		return usageErrorf("--format megatron writes PREFIX.bin and PREFIX.idx: give -o PREFIX")
