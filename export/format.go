@@ -26,7 +26,7 @@ var formats = []Format{
 	},
 	{
 		Name:          FormatMegatron,
-		Description:   "token ids as a Megatron-LM indexed dataset, a document per conversation, one tokenizer",
+		Description:   "Megatron-LM indexed dataset of token ids: a document per conversation, one tokenizer",
 		Kind:          FileSet,
 		Suffixes:      []string{MegatronBinSuffix, MegatronIdxSuffix},
 		CreateFileSet: createMegatronFileSet,

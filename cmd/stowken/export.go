@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,21 +16,58 @@ import (
 
 var exportCommand = &command{
 	name:    "export",
-	summary: "write the conversations matching filters as fine-tuning JSONL, JSONL or token ids",
-	doc: `Writes every stored conversation that the filters select (the same as "stowken ls": --app,
+	summary: "write the conversations matching filters in a format: " + strings.Join(export.Names(), ", "),
+	doc:     exportDoc(),
+	run:     runExport,
+}
+
+// exportDoc returns the export command's description, listing the formats of the registry.
+func exportDoc() string {
+	var b strings.Builder
+	b.WriteString(`Writes every stored conversation that the filters select (the same as "stowken ls": --app,
 --model, --tokenizer, --since, --until, --meta; newest first, --oldest for oldest first) in
-one of three formats (docs/export.md has the details):
+one of these formats (docs/export.md has the details):
 
-  openai    OpenAI chat fine-tuning JSONL: {"messages": [...]} per line, with tool calls
-  jsonl     the normalized JSONL "stowken import" reads (byte-identical round trip)
-  megatron  token ids as a Megatron-LM indexed dataset: PREFIX.bin and PREFIX.idx, one
-            document per conversation (all must share one tokenizer)
-
+`)
+	width := 0
+	for _, f := range export.Formats() {
+		width = max(width, len(f.Name))
+	}
+	for _, f := range export.Formats() {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, f.Name, f.Description)
+		if f.Kind == export.FileSet {
+			fmt.Fprintf(&b, "  %-*s  writes %s (-o PREFIX)\n", width, "", fileSetNames(f))
+		}
+	}
+	b.WriteString(`
 -o names the output: a file (gzip-compressed when it ends in .gz), "-" for stdout (the
-default; not for megatron, whose -o is the PREFIX). Conversations are read in batches, in
-parallel, so that segments they share (a system prompt, packs) are read once. On a terminal
-a progress line is drawn on stderr; a summary follows on stderr.`,
-	run: runExport,
+default; not for a format that writes a file set, whose -o is the PREFIX). Conversations are
+read in batches, in parallel, so that segments they share (a system prompt, packs) are read
+once. On a terminal a progress line is drawn on stderr; a summary follows on stderr.`)
+	return b.String()
+}
+
+// fileSetNames returns the files a FileSet format writes, as "PREFIX.bin and PREFIX.idx".
+func fileSetNames(f export.Format) string {
+	names := make([]string, len(f.Suffixes))
+	for i, s := range f.Suffixes {
+		names[i] = "PREFIX" + s
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// outputUsage returns the usage of -o: a file or stdout, or the prefix of each file-set format.
+func outputUsage() string {
+	usage := "output `FILE` (.gz: gzip), - for stdout"
+	for _, f := range export.Formats() {
+		if f.Kind == export.FileSet {
+			usage += fmt.Sprintf("; for %s the PREFIX of %s", f.Name, fileSetNames(f))
+		}
+	}
+	return usage
 }
 
 // exportBatch is how many conversations the export retrieves at once.
@@ -41,8 +77,8 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	fs := e.flagSet(c.name)
 	var f filterFlags
 	f.register(fs)
-	format := fs.String("format", export.FormatOpenAI, "output `FORMAT`: "+strings.Join(export.Names(), ", "))
-	out := fs.String("o", "-", "output `FILE` (.gz: gzip), - for stdout; for megatron the PREFIX of PREFIX.bin and PREFIX.idx")
+	formatName := fs.String("format", export.FormatOpenAI, "output `FORMAT`: "+strings.Join(export.Names(), ", "))
+	out := fs.String("o", "-", outputUsage())
 	oldest := fs.Bool("oldest", false, "oldest first")
 	limit := fs.Int("limit", 0, "export at most `N` conversations (0: all)")
 	pos, err := e.parseCommand(c, fs, args)
@@ -52,11 +88,12 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	if len(pos) != 0 {
 		return usageErrorf("export takes no arguments (filters are flags)")
 	}
-	if !slices.Contains(export.Names(), *format) {
-		return usageErrorf("--format %q: want %s", *format, strings.Join(export.Names(), ", "))
+	format, err := export.Lookup(*formatName)
+	if err != nil {
+		return usageErrorf("--format: %v", err)
 	}
-	if *format == export.FormatMegatron && (*out == "-" || *out == "") {
-		return usageErrorf("--format megatron writes PREFIX.bin and PREFIX.idx: give -o PREFIX")
+	if format.Kind == export.FileSet && (*out == "-" || *out == "") {
+		return usageErrorf("--format %s writes %s: give -o PREFIX", format.Name, fileSetNames(format))
 	}
 	if *limit < 0 {
 		return usageErrorf("--limit must not be negative")
@@ -78,7 +115,7 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 		if err != nil && err != errEnough {
 			return err
 		}
-		w, finish, discard, err := openExport(e, *format, *out)
+		w, finish, discard, err := openExport(e, format, *out)
 		if err != nil {
 			return err
 		}
@@ -94,7 +131,7 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 		}
 		rq := v.Requests()
 		fmt.Fprintf(e.stderr, "exported %d conversations as %s to %s in %s; S3: %d GET, %d LIST; refs: %d reads\n",
-			written, *format, *out, time.Since(start).Round(time.Millisecond), rq.S3Gets, rq.S3Lists, rq.RefsReads)
+			written, format.Name, *out, time.Since(start).Round(time.Millisecond), rq.S3Gets, rq.S3Lists, rq.RefsReads)
 		return nil
 	})
 }
@@ -102,36 +139,35 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 // openExport returns the format's writer on the output, the function that finishes both (a
 // file output then appears at its path), and the one that abandons them after a failure (a
 // file output then leaves its path as it was; what was written to stdout stays written).
-func openExport(e *env, format, out string) (w export.Writer, finish func() error, discard func(), err error) {
-	if format == export.FormatMegatron {
-		m, err := export.CreateMegatron(out)
+func openExport(e *env, format export.Format, out string) (w export.Writer, finish func() error, discard func(), err error) {
+	switch format.Kind {
+	case export.FileSet:
+		m, err := format.CreateFileSet(out)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		return m, m.Close, m.Discard, nil
-	}
-	var dst io.Writer = e.stdout
-	closeDst, discard := func() error { return nil }, func() {}
-	if out != "-" {
-		f, err := export.Create(out)
-		if err != nil {
-			return nil, nil, nil, err
+	case export.Stream:
+		var dst io.Writer = e.stdout
+		closeDst, discard := func() error { return nil }, func() {}
+		if out != "-" {
+			f, err := export.Create(out)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			dst, closeDst, discard = f, f.Close, f.Discard
 		}
-		dst, closeDst, discard = f, f.Close, f.Discard
-	}
-	if format == export.FormatJSONL {
-		w = export.NewJSONL(dst)
-	} else {
-		w = export.NewOpenAI(dst)
-	}
-	finish = func() error {
-		if err := w.Close(); err != nil {
-			discard()
-			return err
+		w = format.NewStream(dst)
+		finish = func() error {
+			if err := w.Close(); err != nil {
+				discard()
+				return err
+			}
+			return closeDst()
 		}
-		return closeDst()
+		return w, finish, discard, nil
 	}
-	return w, finish, discard, nil
+	return nil, nil, nil, fmt.Errorf("export format %s: output kind %v is not supported", format.Name, format.Kind)
 }
 
 // writeExport retrieves the conversations in batches and writes them in order. A conversation

@@ -185,3 +185,51 @@ func TestFailedExportLeavesNothing(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+// An unknown --format is a usage error that lists the registered formats, found before the
+// store is opened; format names are matched ignoring case.
+func TestExportFormatNames(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	r := s.run("", "export", "--format", "xml")
+	if r.code != 2 || r.stdout != "" ||
+		!strings.Contains(r.stderr, `--format: unknown export format "xml" (known: `+strings.Join(export.Names(), ", ")+")") {
+		t.Fatalf("export --format xml: %v", r)
+	}
+	if _, err := os.Stat(s.dir); !os.IsNotExist(err) {
+		t.Errorf("an export with an unknown format touched the store (%v)", err)
+	}
+
+	in := `{"id":"a","application":"x","model":"","tokenizer":"r50k_base","messages":[{"role":"user","content":"hello"}]}` + "\n"
+	if r := s.run(in, "import", "-"); r.code != 0 {
+		t.Fatalf("import: %v", r)
+	}
+	want := s.ok("export", "--format", "jsonl")
+	if want != in {
+		t.Fatalf("jsonl export %q, want %q", want, in)
+	}
+	r = s.run("", "export", "--format", "JSONL")
+	if r.code != 0 || r.stdout != want || !strings.Contains(r.stderr, " as jsonl to ") {
+		t.Errorf("export --format JSONL: %v", r)
+	}
+}
+
+// export --help lists every registered format with its description, and the files of each
+// file-set format.
+func TestExportHelpListsFormats(t *testing.T) {
+	t.Parallel()
+	help := newStore(t).ok("export", "--help")
+	for _, f := range export.Formats() {
+		if !strings.Contains(help, "  "+f.Name+" ") || !strings.Contains(help, f.Description) {
+			t.Errorf("help does not list %s: %s", f.Name, f.Description)
+		}
+		for _, suffix := range f.Suffixes {
+			if !strings.Contains(help, "PREFIX"+suffix) {
+				t.Errorf("help does not name %s's file PREFIX%s", f.Name, suffix)
+			}
+		}
+	}
+	if !strings.Contains(help, "output FORMAT: "+strings.Join(export.Names(), ", ")) {
+		t.Errorf("--format's usage does not list the formats:\n%s", help)
+	}
+}
