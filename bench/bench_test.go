@@ -16,6 +16,9 @@ import (
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/location"
+	"github.com/stowken/stowken/location/aws"
+	"github.com/stowken/stowken/location/local"
 	"github.com/stowken/stowken/tokenizer"
 	"github.com/stowken/stowken/vault"
 )
@@ -417,7 +420,7 @@ func TestRunRejects(t *testing.T) {
 func TestEndToEndLocal(t *testing.T) {
 	path, _ := writeSynthetic(t)
 	dir := filepath.Join(t.TempDir(), "store")
-	target, err := OpenTarget(context.Background(), dir, "", nil)
+	target, err := OpenTarget(context.Background(), backends, dir, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,15 +448,18 @@ func TestEndToEndLocal(t *testing.T) {
 	}
 }
 
+// backends are the backends of the CLI.
+var backends = location.NewRegistry(local.Backend{}, aws.Backend{})
+
 func TestOpenTarget(t *testing.T) {
 	ctx := context.Background()
 	full := t.TempDir()
 	os.WriteFile(filepath.Join(full, "x"), nil, 0o644)
-	if _, err := OpenTarget(ctx, full, "", nil); err == nil || !strings.Contains(err.Error(), "not empty") {
+	if _, err := OpenTarget(ctx, backends, full, "", nil); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("non-empty directory: %v", err)
 	}
 	empty := t.TempDir()
-	tg, err := OpenTarget(ctx, "file://"+empty, "", nil)
+	tg, err := OpenTarget(ctx, backends, "file://"+empty, "", nil)
 	if err != nil {
 		t.Fatalf("empty directory: %v", err)
 	}
@@ -461,7 +467,7 @@ func TestOpenTarget(t *testing.T) {
 		t.Error("a directory store gets no end-to-end measurement")
 	}
 	tg.Close()
-	if _, err := OpenTarget(ctx, "s3://bucket/prefix", "", nil); err == nil {
+	if _, err := OpenTarget(ctx, backends, "s3://bucket/prefix", "", nil); err == nil {
 		t.Error("s3 store without refs accepted")
 	}
 
@@ -470,7 +476,7 @@ func TestOpenTarget(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "x")
 	seen := map[string]bool{}
 	for range 2 {
-		tg, err := OpenTarget(ctx, "s3://bucket/some/prefix?path_style=true", "dynamodb://table", nil)
+		tg, err := OpenTarget(ctx, backends, "s3://bucket/some/prefix?path_style=true", "dynamodb://table", nil)
 		if err != nil {
 			t.Fatal(err) // opening sends no request
 		}

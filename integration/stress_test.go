@@ -16,9 +16,13 @@ import (
 	"time"
 
 	"github.com/stowken/stowken/conversation"
-	"github.com/stowken/stowken/storeurl"
+	"github.com/stowken/stowken/location"
+	"github.com/stowken/stowken/location/aws"
 	"github.com/stowken/stowken/vault"
 )
+
+// stores opens the S3 stores the stress test runs on.
+var stores = location.NewRegistry(aws.Backend{})
 
 // Bounds of TestStress: the concurrent phase ends at stressPhase or when every loop has run its
 // count, whichever comes first; a loop never starts an iteration after the deadline, so no
@@ -76,7 +80,7 @@ func rmNotFoundOnly(stderr string) bool {
 // TestStress runs, against one store, at once and for a bounded time: 3 stowken import processes
 // importing overlapping JSONL files (every conversation is in 4 of the 6 files), 2 stowken gc
 // --grace 0s processes in a loop, 1 process running stowken rm over a fixed "doomed" set in a
-// loop, and 8 goroutines of the test, over a vault opened with storeurl.Open on the same store
+// loop, and 8 goroutines of the test, over a vault opened with location.Registry.Open on the same store
 // and refs, storing, retrieving and deleting another overlapping subset. No operation may fail
 // other than by "already stored" or by not finding a doomed or concurrently deleted id; no
 // retrieval may come back different. Afterwards (doomed and churned ids removed once more, one
@@ -168,7 +172,7 @@ func TestStress(t *testing.T) {
 		files = append(files, f)
 	}
 
-	v, err := storeurl.Open(context.Background(), st.StoreURL, st.RefsURL, vault.Options{})
+	v, err := stores.Open(context.Background(), st.StoreURL, st.RefsURL, vault.Options{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

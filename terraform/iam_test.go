@@ -409,7 +409,7 @@ func checkCatalogDelete(t *testing.T, sts []statement) {
 		t.Errorf("no statement grants dynamodb:DeleteItem")
 	}
 	// The pattern (IAM StringLike: * is any run of characters) covers every catalog item's key and
-	// no key of package refcount/dynamodb, namespaced (storeurl.Namespace) or not.
+	// no key of package refcount/dynamodb, namespaced (location/aws.Namespace) or not.
 	re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(catalogKeys), `\*`, ".*") + "$")
 	for key, want := range map[string]bool{
 		"conv#c1": true, "0123456789abcdef:conv#0190f6a4-7a9b": true,

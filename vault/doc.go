@@ -1,16 +1,18 @@
 // Package vault is stowken's public API: Store, Retrieve, Delete, List, Stats, GC and Verify of
 // conversations kept as deduplicated, compressed token segments.
 //
-// A Vault combines a Bucket (segment objects and manifests) and a reference Store (who uses
-// which segment); see ../DESIGN.md and the refcount package for the protocol that keeps every
-// referenced segment alive. A Vault is safe for concurrent use by many goroutines. Processes
-// may share one S3 + DynamoDB store. The embedded local store has one writer at a time: a
-// read-write open holds it alone, while any number of read-only opens (Options.ReadOnly) can
-// share it (see LocalOptions).
+// A Vault combines a Bucket (segment objects and manifests), a reference backend (who uses
+// which segment) and a catalog, given as interfaces (objstore.Bucket, refcount.Backend,
+// catalog.Backend): package vault links no backend, and package location opens a vault at a
+// store location with the backends a program registers. docs/design.md describes the whole
+// design; the refcount package has the protocol that keeps every referenced segment alive. A
+// Vault is safe for concurrent use by many goroutines. Processes may share one S3 + DynamoDB
+// store. The embedded local store has one writer at a time: a read-write open holds it alone,
+// while any number of read-only opens (Options.ReadOnly) can share it (see location/local).
 //
 // # GC race catalogue
 //
-// The invariant (DESIGN.md §4): no segment object is deleted while a stored conversation
+// The invariant (docs/design.md, "The protocol and its invariant"): no segment object is deleted while a stored conversation
 // references it. What makes it hold:
 //
 //   - A Store takes its references before anything else and publishes its manifest last; a

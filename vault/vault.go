@@ -5,10 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -16,13 +13,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stowken/stowken/catalog"
-	catbolt "github.com/stowken/stowken/catalog/bolt"
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
-	"github.com/stowken/stowken/objstore/fs"
 	"github.com/stowken/stowken/refcount"
-	"github.com/stowken/stowken/refcount/bolt"
 )
 
 // Sentinel errors, checked with errors.Is.
@@ -59,8 +53,8 @@ type Options struct {
 	Refs   refcount.Backend
 	// Catalog keeps a summary of every stored conversation, for List, Stats and export. Store
 	// writes an entry after the manifest and Delete removes it after the manifest; it is
-	// rebuilt from the manifests by Verify with Repair. OpenLocal and storeurl.Open always
-	// set one; without it, List and Stats fail with ErrNoCatalog.
+	// rebuilt from the manifests by Verify with Repair. The backends of package location always
+	// include one; without it, List and Stats fail with ErrNoCatalog.
 	Catalog catalog.Backend
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
@@ -82,12 +76,13 @@ type Options struct {
 	Now func() time.Time
 	// ReadOnly opens the store for reading only, on any backend: Store, StoreBatch, Delete,
 	// GC (except a dry run) and Verify with Repair fail with ErrReadOnly and change nothing.
-	// LocalOptions and OpenLocal also open the local store's files read-only (see
-	// LocalOptions), so that several readers can share the store.
+	// The local store (location/local) also opens its files read-only, so that several
+	// readers can share the store.
 	ReadOnly bool
 }
 
-// Vault stores and retrieves conversations. Use New or OpenLocal.
+// Vault stores and retrieves conversations. Use New, or open one at a location (package
+// location).
 type Vault struct {
 	bucket    objstore.Bucket
 	refs      refcount.Backend
@@ -168,60 +163,6 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 		return nil, err
 	}
 	return v, nil
-}
-
-// OpenLocal opens the embedded local store in dir (see LocalOptions): read-write, creating it if
-// needed, or with opts.ReadOnly read-only.
-func OpenLocal(ctx context.Context, dir string, opts Options) (*Vault, error) {
-	opts, err := LocalOptions(dir, opts)
-	if err != nil {
-		return nil, err
-	}
-	v, err := New(ctx, opts)
-	if err != nil {
-		opts.Bucket.Close()
-		opts.Refs.Close()
-	}
-	return v, err
-}
-
-// LocalOptions returns opts with the backends of the embedded local store in dir: segment
-// objects and manifests under dir/objects (Bucket), references (Refs) and the catalog (Catalog)
-// in the single file dir/refs.db. Closing the Bucket and the Refs (or the Vault made with them)
-// closes the files.
-//
-// The store has one writer at a time. A read-write open creates the store if needed (opening
-// an existing one writes nothing) and holds refs.db exclusively. With opts.ReadOnly, the store
-// must exist (a directory without one is an error wrapping fs.ErrNotExist), nothing is created
-// or written (the backends' writes fail with objstore.ErrReadOnly, refcount.ErrReadOnly and
-// catalog.ErrReadOnly), and refs.db is held with a shared lock: any number of read-only opens,
-// in any processes, can hold the store together. An open that cannot take its lock fails after
-// bolt.LockTimeout.
-func LocalOptions(dir string, opts Options) (Options, error) {
-	openBucket, openRefs := fs.Open, bolt.Open
-	if opts.ReadOnly {
-		if _, err := os.Stat(filepath.Join(dir, "refs.db")); err != nil {
-			return opts, fmt.Errorf("vault: open local store %s read-only: no store there: %w", dir, err)
-		}
-		openBucket, openRefs = fs.OpenReadOnly, bolt.OpenReadOnly
-	}
-	b, err := openBucket(filepath.Join(dir, "objects"))
-	if err != nil {
-		return opts, fmt.Errorf("vault: open local store %s: %w", dir, err)
-	}
-	r, err := openRefs(filepath.Join(dir, "refs.db"))
-	if err != nil {
-		b.Close()
-		return opts, fmt.Errorf("vault: open local store %s: %w", dir, err)
-	}
-	cat, err := catbolt.New(r.DB())
-	if err != nil {
-		b.Close()
-		r.Close()
-		return opts, fmt.Errorf("vault: open local store %s: %w", dir, err)
-	}
-	opts.Bucket, opts.Refs, opts.Catalog = b, r, cat
-	return opts, nil
 }
 
 // Close closes the bucket, the catalog and the reference store.

@@ -307,7 +307,7 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 	return nil
 }
 
-// adoptSegment gives an existing segment object a head, as a writer would (DESIGN.md §4): it
+// adoptSegment gives an existing segment object a head, as a writer would (docs/design.md, "The protocol and its invariant"): it
 // takes a reference under an owner of its own first, then reads the object and runs the writer
 // side of the protocol (ensureSegment), which uploads it again, create-if-absent, should a
 // collector have deleted it meanwhile; then it drops the reference. Calling CreateHead directly

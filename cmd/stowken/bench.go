@@ -93,7 +93,7 @@ func runBench(ctx context.Context, e *env, c *command, args []string) error {
 		if *isolated {
 			return usageErrorf("--isolated uses in-memory stores of its own; it takes no --store")
 		}
-		t, err := bench.OpenTarget(ctx, e.store, e.refs, e.log)
+		t, err := bench.OpenTarget(ctx, backends, e.store, e.refs, e.log)
 		if err != nil {
 			return err
 		}

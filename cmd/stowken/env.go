@@ -11,7 +11,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/stowken/stowken/storeurl"
+	"github.com/stowken/stowken/location"
+	"github.com/stowken/stowken/location/aws"
+	"github.com/stowken/stowken/location/local"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -182,11 +184,14 @@ const (
 	create
 )
 
+// backends are the store backends the CLI opens: the embedded local store and S3 + DynamoDB.
+var backends = location.NewRegistry(local.Backend{}, aws.Backend{})
+
 // location parses the global store and refs settings; a malformed one is a usage error.
-func (e *env) location() (storeurl.Location, error) {
-	loc, err := storeurl.Parse(e.store, e.refs)
+func (e *env) location() (location.Opener, error) {
+	loc, err := backends.Parse(e.store, e.refs)
 	if err != nil {
-		return loc, &usageError{err.Error()}
+		return nil, &usageError{err.Error()}
 	}
 	return loc, nil
 }
@@ -199,17 +204,10 @@ func (e *env) open(ctx context.Context, mode access) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	noStore := fmt.Errorf("no store at %s (create one with 'stowken init', put or import; or give --store)", loc.Dir)
-	if loc.Kind == storeurl.Local && mode != create {
-		if _, err := os.Stat(loc.Dir); errors.Is(err, os.ErrNotExist) {
-			return nil, noStore
-		}
-	}
 	e.log.Debug("opening store", "store", e.store, "refs", e.refs, "read_only", mode == readOnly)
-	v, err := storeurl.Open(ctx, e.store, e.refs, vault.Options{Logger: e.log, ReadOnly: mode == readOnly})
-	if loc.Kind == storeurl.Local && mode == readOnly && errors.Is(err, os.ErrNotExist) {
-		// A directory without a store (not made by init, put or import).
-		return nil, noStore
+	v, err := location.OpenVault(ctx, loc, vault.Options{Logger: e.log, ReadOnly: mode == readOnly}, mode == create)
+	if errors.Is(err, location.ErrNoStore) {
+		return nil, fmt.Errorf("no store at %s (create one with 'stowken init', put or import; or give --store)", loc)
 	}
 	return v, err
 }

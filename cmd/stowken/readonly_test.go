@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stowken/stowken/internal/testenv"
+	"github.com/stowken/stowken/location/local"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -91,7 +92,7 @@ func TestReadersShareTheStore(t *testing.T) {
 	s.ok("import", writeFile(t, "demo.jsonl", []byte(strings.Join(lines, "\n")+"\n")))
 	before := testenv.Files(t, s.dir)
 
-	v, err := vault.OpenLocal(ctx, s.dir, vault.Options{ReadOnly: true})
+	v, err := local.Open(ctx, s.dir, vault.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

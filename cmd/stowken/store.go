@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/stowken/stowken/conversation"
-	"github.com/stowken/stowken/storeurl"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -38,10 +37,11 @@ func runInit(ctx context.Context, e *env, c *command, args []string) error {
 	if len(pos) != 0 {
 		return usageErrorf("init takes no arguments")
 	}
-	if _, err := storeurl.Parse(e.store, e.refs); err != nil {
-		return &usageError{err.Error()}
+	loc, err := e.location()
+	if err != nil {
+		return err
 	}
-	if err := storeurl.Init(ctx, e.store, e.refs); err != nil {
+	if err := loc.Init(ctx); err != nil {
 		return err
 	}
 	return e.withVault(ctx, readWrite, func(v *vault.Vault) error {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stowken/stowken/storeurl"
+	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -67,12 +67,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	case cfg.Refs == "":
 		bad("%s is not set: want dynamodb://TABLE", EnvRefs)
 	default:
-		loc, err := storeurl.Parse(cfg.Store, cfg.Refs)
+		_, err := backends.Parse(cfg.Store, cfg.Refs)
 		switch {
+		case errors.Is(err, location.ErrUnknownScheme):
+			bad("%s=%q: the GC function needs an s3://BUCKET/PREFIX store (a local store is single-process and lives on one machine): %w", EnvStore, cfg.Store, err)
 		case err != nil:
 			bad("%s=%q, %s=%q: %w", EnvStore, cfg.Store, EnvRefs, cfg.Refs, err)
-		case loc.Kind != storeurl.S3:
-			bad("%s=%q: the GC function needs an s3://BUCKET/PREFIX store (a local store is single-process and lives on one machine)", EnvStore, cfg.Store)
 		}
 	}
 	if s := strings.TrimSpace(getenv(EnvGrace)); s != "" {

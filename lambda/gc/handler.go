@@ -10,7 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/stowken/stowken/storeurl"
+	"github.com/stowken/stowken/location"
+	"github.com/stowken/stowken/location/aws"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -49,8 +50,12 @@ type collector interface {
 // openFunc opens the vault cfg names.
 type openFunc func(ctx context.Context, cfg Config, log *slog.Logger) (collector, error)
 
+// backends are the store backends the function opens: S3 + DynamoDB only, so that it links
+// no local store.
+var backends = location.NewRegistry(aws.Backend{})
+
 func openVault(ctx context.Context, cfg Config, log *slog.Logger) (collector, error) {
-	return storeurl.Open(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log})
+	return backends.Open(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log}, false)
 }
 
 // Handle runs one invocation: it opens the vault cfg names, runs the event's action (the

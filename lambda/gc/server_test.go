@@ -25,7 +25,6 @@ import (
 	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/objstore/s3"
-	"github.com/stowken/stowken/storeurl"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -68,7 +67,7 @@ func newTestStore(t *testing.T) testStore {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := storeurl.Init(ctx, ts.Store, ts.Refs); err != nil {
+	if err := backends.Init(ctx, ts.Store, ts.Refs); err != nil {
 		t.Fatalf("init %s, %s: %v", ts.Store, ts.Refs, err)
 	}
 	u, _ := url.Parse(ts.Store)
@@ -107,7 +106,7 @@ func newTestStore(t *testing.T) testStore {
 // open opens a fresh vault on the store (no cache shared with any other vault).
 func (ts testStore) open(t *testing.T) *vault.Vault {
 	t.Helper()
-	v, err := storeurl.Open(context.Background(), ts.Store, ts.Refs, vault.Options{})
+	v, err := backends.Open(context.Background(), ts.Store, ts.Refs, vault.Options{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@
 #   catalog Query (List)                 dynamodb:Query       no            indexes only
 #
 # HeadBucket/CreateBucket and DescribeTable/CreateTable are only sent by `stowken init`
-# (storeurl.Init), which this module replaces: neither role gets them. With kms_key_arn, both
+# (location.Registry.Init), which this module replaces: neither role gets them. With kms_key_arn, both
 # also get the key: for SSE-KMS objects, and through DynamoDB (kms:ViaService) for the table.
 
 # --- The GC function ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ locals {
   table_arn     = aws_dynamodb_table.this.arn
   indexes_arn   = "${aws_dynamodb_table.this.arn}/index/*"
 
-  # STOWKEN_STORE and STOWKEN_REFS (storeurl): region and credentials come from the SDK's chain.
+  # STOWKEN_STORE and STOWKEN_REFS (package location): region and credentials come from the SDK's chain.
   store_url = "s3://${aws_s3_bucket.this.id}/${var.prefix}"
   refs_url  = "dynamodb://${aws_dynamodb_table.this.name}"
 
