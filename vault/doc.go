@@ -12,8 +12,8 @@
 //
 // # GC race catalogue
 //
-// The invariant (docs/design.md, "The protocol and its invariant"): no segment object is deleted while a stored conversation
-// references it. What makes it hold:
+// The invariant (docs/design.md, "The protocol and its invariant"): no segment object is
+// deleted while a stored conversation references it. What makes it hold:
 //
 //   - A Store takes its references before anything else and publishes its manifest last; a
 //     Delete removes the manifest first and the references after it. So a published manifest's
@@ -115,8 +115,8 @@
 //
 // (k) The audit repairs a missing head while the collector deletes the segment. The audit
 // found a stored conversation's segment without a live head, and meanwhile the conversation
-// was deleted and the segment collected. The audit used to create the head outright, leaving a
-// live head without object for the next writer to trust. It now adopts the segment the way a
+// was deleted and the segment collected. Creating the head outright would leave a live head
+// without object for the next writer to trust, so the audit adopts the segment the way a
 // writer would (adoptSegment): it takes a reference, re-uploads the object create-if-absent
 // and creates the head through the writer protocol. TestGCRaceVerifyMissingHeadVsCollector.
 //
@@ -125,28 +125,28 @@
 // TestGCRaceVerifyLeakedObjectVsCollector.
 //
 // (m) The audit cannot read a manifest: a transient error, a compression model that failed to
-// load, or corruption. The references of an owner it cannot see used to look leaked, and were
-// removed, so the collector deleted a stored conversation's segments. References whose owner's
-// manifest exists but could not be read are now never leaks.
+// load, or corruption. Taking the references of an owner it cannot see for leaks would let the
+// collector delete a stored conversation's segments, so references whose owner's manifest
+// exists but could not be read are never leaks.
 // TestGCRaceVerifyUnreadableManifest (TransientReadError, Undecodable).
 //
 // (n) A collector takes over the expired claim of one that deleted the object and died before
-// deleting the head. It used to set the head back to live when it found a reference, when its
-// re-check failed, or when it was past its deadline. That made a live head without object,
-// which a waiting writer trusted. It now releases only if the object exists; otherwise it
+// deleting the head. Setting the head back to live (when it finds a reference, when its
+// re-check fails, or when it is past its deadline) would make a live head without object,
+// which a waiting writer trusts. So it releases only if the object exists; otherwise it
 // deletes the head, and writers upload again (release). TestGCRaceTakeoverOfDeletedObject
 // (WriterWaitsReferenceFound, RecheckFails, PastDeadline).
 //
 // (o) Two Stores of the same id race with a Delete and a collector: the second Store finds the
 // first one's manifest, and while it compares the two conversations the first is deleted and
-// its segments collected. It used to report the missing segment as an error; it now sees that
-// the manifest is gone and writes its own, its references still held. It also used to mark for
-// the collector only the segments the existing conversation did not use when it dropped its
-// references, so a segment whose last reference it dropped after that conversation's Delete
-// stayed unmarked and leaked; it now marks all of them. Retrieve likewise reports a
-// conversation deleted while it was read as ErrNotFound, not as a missing segment. Both were
-// found by TestConcurrentStoreRetrieveDelete run under load (several copies at once), and are
-// forced by TestGCRaceStoreComparesWhileDeleted (ExistingCollectedOursWritten,
+// its segments collected. The second Store sees that the manifest is gone and writes its own,
+// its references still held (a missing segment is not an error there). When it drops its
+// references it marks every one of their segments for the collector, not only those the
+// existing conversation does not use: a segment whose last reference it drops after that
+// conversation's Delete would otherwise stay unmarked and leak. Retrieve likewise reports a
+// conversation deleted while it was read as ErrNotFound, not as a missing segment.
+// TestConcurrentStoreRetrieveDelete finds both under load (several copies at once), and
+// they are forced by TestGCRaceStoreComparesWhileDeleted (ExistingCollectedOursWritten,
 // SameConversationDeletedEveryMarkKept).
 //
 // (p) A Store's catalog write races a Delete of the same conversation: the Delete reads the
@@ -167,7 +167,7 @@
 // client does not retry it, and the Store writes again only under a new nonce with new
 // references, taken before it drops the previous owner's, so that its segments are referenced
 // throughout. TestGCRaceDeleteBetweenManifestWrites (DeletedBeforeTheExistingManifestIsRead:
-// a client that retries even single attempts, guarded by the new owner;
+// a client that retries even single attempts, guarded by the owner of each write;
 // ClientRetryAfterDelete: the retry itself, guarded by SingleAttempt).
 //
 // (r) A collector dies holding a claim, and the segment's candidate mark is gone: a writer
@@ -179,10 +179,10 @@
 //
 // (s) The server ignores conditional writes (some S3-compatible servers accept
 // "If-None-Match: *" and "If-Match" and ignore them). A Store of a different conversation under
-// an existing id then replaced the first one's manifest instead of failing with ErrConflict;
-// the audit took the first copy's references for leaks and the collector deleted its segments.
-// Before its first write (Store, StoreBatch, Verify's repair) a Vault now checks that the
-// bucket honours both conditions, and refuses to write to one that does not (condcheck.go).
+// an existing id would then replace the first one's manifest instead of failing with
+// ErrConflict; the audit would take the first copy's references for leaks and the collector
+// would delete its segments. Before its first write (Store, StoreBatch, Verify's repair) a
+// Vault checks that the bucket honours both conditions, and refuses to write to one that does not (condcheck.go).
 // TestStoreRefusesBucketIgnoringConditions, and TestConditionalWritesIgnoredCLI in the
 // integration tests against MinIO behind a proxy that strips the headers.
 //
