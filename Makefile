@@ -51,7 +51,7 @@ terraform-scan:
 		echo "tfsec $$dir"; $$tfsec --no-color --concise-output $$dir; \
 	done
 
-## bench: codec benchmarks, then stowken bench (issue 5) on the chat corpus and on the API replay
+## bench: codec benchmarks, then stowken bench on the chat corpus and on the API replay
 ## (STOWKEN_CORPUS or ../shared/corpus): compression, requests and speed next to the baselines.
 BENCH_CORPUS ?= $(or $(STOWKEN_CORPUS),../shared/corpus)
 bench:

@@ -1,4 +1,4 @@
-// Package bench measures stowken on a corpus (issue 5): it stores every conversation into a
+// Package bench measures stowken on a corpus: it stores every conversation into a
 // fresh store, retrieves everything back and checks it is identical, and reports what the
 // store holds, the requests it took, the GETs a cold retrieval costs, and the speed of the
 // codec, next to three baselines computed in the same run on the same tokens (naive gzip JSON,

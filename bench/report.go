@@ -7,7 +7,7 @@ import (
 )
 
 // Report is the result of a benchmark run; its JSON form is what "stowken bench --json"
-// prints (field names from issue 5).
+// prints.
 type Report struct {
 	Workload string   `json:"workload"`
 	Corpus   []string `json:"corpus"`

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end part of issue 5's benchmark: stowken bench against the S3 and DynamoDB servers
+# The end-to-end part of the benchmark: stowken bench against the S3 and DynamoDB servers
 # that scripts/with-servers.sh started (MinIO and dynalite on 127.0.0.1), on the API replay log,
 # next to the naive baseline written to and read from the same servers in the same run.
 #
