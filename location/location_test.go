@@ -65,7 +65,7 @@ func TestParse(t *testing.T) {
 				if tt.wantKind != "local" || string(l) != tt.wantDir {
 					t.Errorf("Parse(%q, %q) = local store %q, want %s %q", tt.store, tt.refs, l, tt.wantKind, tt.wantDir)
 				}
-			case *aws.Store:
+			case *aws.Location:
 				if tt.wantKind != "s3" || l.Bucket == nil || l.Table == nil {
 					t.Errorf("Parse(%q, %q) = S3 store %+v, want %s", tt.store, tt.refs, l, tt.wantKind)
 				}
@@ -191,7 +191,7 @@ func TestFresh(t *testing.T) {
 	if err != nil || !strings.HasPrefix(f.String(), "s3://bucket/p/bench-") || strings.Contains(f.String(), "path_style") {
 		t.Errorf("Fresh of an S3 store = %v, %v, want s3://bucket/p/bench-… without the query", f, err)
 	}
-	if aws.Namespace(f.(*aws.Store).Bucket) == aws.Namespace(loc.(*aws.Store).Bucket) {
+	if aws.Namespace(f.(*aws.Location).Bucket) == aws.Namespace(loc.(*aws.Location).Bucket) {
 		t.Error("the fresh S3 store shares the namespace of the store it was made from")
 	}
 }

@@ -60,17 +60,17 @@ func (Backend) Parse(store, refs string) (location.Opener, error) {
 	if err := dynamodb.CheckURL(t); err != nil {
 		return nil, fmt.Errorf("location: refs %q: %w", refs, err)
 	}
-	return &Store{Bucket: b, Table: t}, nil
+	return &Location{Bucket: b, Table: t}, nil
 }
 
-// Store is an S3 store: the bucket URL (s3://BUCKET/PREFIX) and the table URL
+// Location is the location of an S3 store: the bucket URL (s3://BUCKET/PREFIX) and the table URL
 // (dynamodb://TABLE).
-type Store struct {
+type Location struct {
 	Bucket, Table *url.URL
 }
 
 // String returns the bucket URL without its query and credentials.
-func (s *Store) String() string {
+func (s *Location) String() string {
 	u := *s.Bucket
 	u.RawQuery = ""
 	return u.Redacted()
@@ -79,7 +79,7 @@ func (s *Store) String() string {
 // Open returns opts with the bucket, and the references and the catalog in the table under
 // the store's Namespace. It sends no request; create is not needed (Init creates the bucket
 // and the table).
-func (s *Store) Open(ctx context.Context, opts vault.Options, create bool) (vault.Options, error) {
+func (s *Location) Open(ctx context.Context, opts vault.Options, create bool) (vault.Options, error) {
 	b, t, err := s.open(ctx, opts)
 	if err != nil {
 		return opts, err
@@ -95,7 +95,7 @@ func (s *Store) Open(ctx context.Context, opts vault.Options, create bool) (vaul
 
 // Init creates the bucket (EnsureBucket) and the DynamoDB table (EnsureTable, which waits
 // until the table is active), leaving whatever exists as it is.
-func (s *Store) Init(ctx context.Context) error {
+func (s *Location) Init(ctx context.Context) error {
 	b, t, err := s.open(ctx, vault.Options{})
 	if err != nil {
 		return err
@@ -114,16 +114,16 @@ func (s *Store) Init(ctx context.Context) error {
 // Fresh returns a store of its own under a new random sub-prefix ("bench-<time>-<random>") of
 // the store's prefix, in the same bucket and table: its references and catalog are kept under
 // its own namespace, so nothing another store holds is seen or touched.
-func (s *Store) Fresh() (location.Opener, error) {
+func (s *Location) Fresh() (location.Opener, error) {
 	r := make([]byte, 4)
 	rand.Read(r)
 	sub := "bench-" + time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(r)
 	u := *s.Bucket
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + sub
-	return &Store{Bucket: &u, Table: s.Table}, nil
+	return &Location{Bucket: &u, Table: s.Table}, nil
 }
 
-func (s *Store) open(ctx context.Context, opts vault.Options) (*s3.Bucket, *dynamodb.Store, error) {
+func (s *Location) open(ctx context.Context, opts vault.Options) (*s3.Bucket, *dynamodb.Store, error) {
 	b, err := s3.Open(ctx, s.Bucket, s3.Options{Logger: opts.Logger})
 	if err != nil {
 		return nil, nil, fmt.Errorf("location: %w", err)

@@ -21,7 +21,7 @@ func TestOpenS3Backends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, tbl, err := loc.(*Store).open(context.Background(), vault.Options{})
+	b, tbl, err := loc.(*Location).open(context.Background(), vault.Options{})
 	if err != nil {
 		t.Fatalf("openS3: %v", err)
 	}
