@@ -131,7 +131,7 @@ func newStoreWith(t *testing.T, o storeOptions) *store {
 		if err := st.Bucket.EnsureBucket(ctx); err != nil {
 			t.Fatalf("EnsureBucket %s at %s: %v", st.BucketName, s3ep, err)
 		}
-		if err := st.Refs.EnsureTable(ctx); err != nil {
+		if err := st.Refs.Table().EnsureTable(ctx); err != nil {
 			t.Fatalf("EnsureTable %s at %s: %v", st.Table, ddbep, err)
 		}
 	}
@@ -213,7 +213,7 @@ func (st *store) open(t *testing.T, opts vault.Options) *vault.Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catddb.Open(ctx, st.TableURL, catddb.Options{Options: dynamodb.Options{Credentials: st.creds}})
+	cat, err := catddb.Open(ctx, st.TableURL, catddb.Options{Credentials: st.creds})
 	if err != nil {
 		t.Fatal(err)
 	}

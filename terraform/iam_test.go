@@ -26,7 +26,8 @@ const (
 // (dynamodb:LeadingKeys): catalog entries, NS + "conv#" + id (catalog/dynamodb).
 const catalogKeys = "*conv#*"
 
-// sdkCall is one AWS SDK call of objstore/s3, refcount/dynamodb or catalog/dynamodb and the IAM
+// sdkCall is one AWS SDK call of objstore/s3, internal/ddbtable, refcount/dynamodb or
+// catalog/dynamodb and the IAM
 // action it needs.
 // GC and Writer are the resource the GC function's role and the writer policy must grant the
 // action on ("" for none: the role never makes the call).
@@ -40,7 +41,7 @@ type sdkCall struct {
 }
 
 // sdkCalls is every AWS SDK call the Go code makes, derived from objstore/s3/s3.go,
-// refcount/dynamodb/*.go and catalog/dynamodb/*.go (TestSDKCallsAreListed keeps it complete),
+// internal/ddbtable/*.go, refcount/dynamodb/*.go and catalog/dynamodb/*.go (TestSDKCallsAreListed keeps it complete),
 // and who needs it.
 var sdkCalls = []sdkCall{
 	// objstore/s3
@@ -84,11 +85,13 @@ var sdkCalls = []sdkCall{
 		"ListRefs and ListHeads: Verify only (the function's verify action)"},
 	{"refcount/dynamodb", "BatchWriteItem", "dynamodb:BatchWriteItem", "", resTable,
 		"AddRefs (Store), RemoveRefs and MarkCandidates (Delete, a failed Store); the collector never batch-writes"},
-	{"refcount/dynamodb", "DescribeTable", "dynamodb:DescribeTable", "", "",
+
+	// internal/ddbtable
+	{"internal/ddbtable", "DescribeTable", "dynamodb:DescribeTable", "", "",
 		"EnsureTable (stowken init) only: Terraform creates the table"},
-	{"refcount/dynamodb", "NewTableExistsWaiter", "dynamodb:DescribeTable", "", "",
+	{"internal/ddbtable", "NewTableExistsWaiter", "dynamodb:DescribeTable", "", "",
 		"EnsureTable (stowken init) only"},
-	{"refcount/dynamodb", "CreateTable", "dynamodb:CreateTable", "", "",
+	{"internal/ddbtable", "CreateTable", "dynamodb:CreateTable", "", "",
 		"EnsureTable (stowken init) only"},
 
 	// catalog/dynamodb
@@ -102,10 +105,11 @@ var sdkCalls = []sdkCall{
 		"catalog List: vault.List and Stats query the by_time, by_app and by_model indexes"},
 }
 
-// Calls of the SDK clients in the backends' Go sources: st.client.PutItem(…), b.client.GetObject(…),
-// ddb.NewScanPaginator(…), s3.NewListObjectsV2Paginator(…), ddb.NewTableExistsWaiter(…).
+// Calls of the SDK clients in the backends' Go sources: st.client.PutItem(…),
+// t.Client.CreateTable(…), b.client.GetObject(…), ddb.NewScanPaginator(…),
+// s3.NewListObjectsV2Paginator(…), ddb.NewTableExistsWaiter(…).
 var (
-	clientCallRE = regexp.MustCompile(`\bclient\.([A-Z]\w*)\(`)
+	clientCallRE = regexp.MustCompile(`\b[cC]lient\.([A-Z]\w*)\(`)
 	helperCallRE = regexp.MustCompile(`\b(?:s3|ddb|dynamodb)\.(New\w+(?:Paginator|Waiter))\(`)
 )
 
@@ -117,7 +121,7 @@ func TestSDKCallsAreListed(t *testing.T) {
 		listed[c.Pkg+" "+c.Method] = true
 	}
 	found := map[string]bool{}
-	for _, pkg := range []string{"objstore/s3", "refcount/dynamodb", "catalog/dynamodb"} {
+	for _, pkg := range []string{"objstore/s3", "internal/ddbtable", "refcount/dynamodb", "catalog/dynamodb"} {
 		files, err := filepath.Glob(filepath.Join(repoRoot, pkg, "*.go"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no Go files in %s (%v)", pkg, err)

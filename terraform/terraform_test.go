@@ -1,6 +1,6 @@
 // Package terraform_test checks the Terraform module in modules/stowken and the example in
 // examples/complete against the Go code they deploy: the DynamoDB key schema and indexes of
-// refcount/dynamodb, the Lambda build of the Makefile, the environment lambda/gc reads, the
+// internal/ddbtable, the Lambda build of the Makefile, the environment lambda/gc reads, the
 // log fields the alarms match, and the IAM actions behind every AWS SDK call of objstore/s3,
 // refcount/dynamodb and catalog/dynamodb. Nothing here needs terraform or a provider: the
 // files are parsed with github.com/hashicorp/hcl/v2.
@@ -23,7 +23,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/stowken/stowken/refcount/dynamodb"
+	"github.com/stowken/stowken/internal/ddbtable"
 )
 
 // repoRoot is the repository root, relative to this package.
@@ -40,10 +40,10 @@ func readRepoFile(t *testing.T, rel string) string {
 
 // --- DynamoDB ----------------------------------------------------------------------------------
 
-// TestTableMatchesGoSchema: the table Terraform creates is exactly refcount/dynamodb.TableSchema().
+// TestTableMatchesGoSchema: the table Terraform creates is exactly internal/ddbtable.TableSchema().
 func TestTableMatchesGoSchema(t *testing.T) {
 	mod := loadConfig(t, moduleDir)
-	sc := dynamodb.TableSchema()
+	sc := ddbtable.TableSchema()
 	tables := mod.blocks("resource", "aws_dynamodb_table")
 	if len(tables) != 1 {
 		t.Fatalf("%d DynamoDB tables in the module, want 1", len(tables))

@@ -1,17 +1,18 @@
 // Package dynamodb is the catalog.Backend on Amazon DynamoDB (or a compatible server such as
-// dynalite), for the serverless deployment. It keeps its items in the reference store's table
-// (single-table design: refcount/dynamodb describes the table and creates it with EnsureTable).
+// dynalite), for the serverless deployment. It keeps its items in the one table that
+// internal/ddbtable owns (single-table design, beside refcount/dynamodb's items: ddbtable has
+// the layout, the client, the namespace and EnsureTable, which creates the catalog's indexes).
 //
-// Open takes the same URL and options as refcount/dynamodb.Open,
+// Open takes the table's URL and Options (ddbtable.Options), or New a ddbtable.Table,
 //
 //	dynamodb://TABLE[?region=REGION][&endpoint=URL]
 //
-// plus Options.Namespace, which prefixes every partition key the catalog writes: S3 stores that
-// share one table each use their own namespace ("" is fine for a table of one store).
+// The table's Namespace prefixes every partition key the catalog writes: S3 stores that share
+// one table each use their own namespace ("" is fine for a table of one store).
 //
 // # Items and indexes
 //
-// One item per entry (refcount/dynamodb's package documentation has the whole table):
+// One item per entry (ddbtable's package documentation has the whole table):
 //
 //	pk = NS + "conv#" + id      sk = "catalog"
 //	id, nonce, application, model, tokenizer (S); created, stored (N, Unix ms); messages,
@@ -46,6 +47,6 @@
 // consistent reads of them): an entry put or deleted a moment ago may be missing from, or still
 // in, a listing, usually for well under a second. Get is strongly consistent.
 //
-// Every request goes through the retryer refcount/dynamodb configures. SDK errors are translated
-// in one place: a missing table or a missing index says so.
+// Every request goes through the retryer ddbtable configures. SDK errors are translated in one
+// place: a missing table or a missing index says so (ddbtable's TableError).
 package dynamodb

@@ -15,61 +15,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/catalog/internal/rules"
-	rcddb "github.com/stowken/stowken/refcount/dynamodb"
+	"github.com/stowken/stowken/internal/ddbtable"
 )
 
 // Shards is the number of partitions each index spreads its entries over. It is part of the
 // stored format: changing it would hide existing entries from List.
 const Shards = 4
 
-// Item attribute and index names (see the package documentation; the unit tests check them
-// against refcount/dynamodb.TableSchema).
-const (
-	attrPK          = "pk"
-	attrSK          = "sk"
-	attrID          = "id"
-	attrNonce       = "nonce"
-	attrApplication = "application"
-	attrModel       = "model"
-	attrTokenizer   = "tokenizer"
-	attrCreated     = "created"
-	attrStored      = "stored"
-	attrMessages    = "messages"
-	attrTokens      = "tokens"
-	attrStoredBytes = "stored_bytes"
-	attrMetadata    = "metadata"
-	attrTimePK      = "gsi1pk"
-	attrAppPK       = "gsi2pk"
-	attrModelPK     = "gsi3pk"
-	attrIndexSK     = "gsisk"
-
-	indexByTime  = "by_time"
-	indexByApp   = "by_app"
-	indexByModel = "by_model"
-
-	skCatalog = "catalog"
-)
+// skCatalog is the sort key of every catalog item.
+const skCatalog = "catalog"
 
 // filteredReadItems is the least number of items one Query evaluates when it has a filter, so
 // that a selective filter does not cost a round trip per page-sized handful of items.
 const filteredReadItems = 100
 
-// Options tune Open. The zero value is ready to use.
-type Options struct {
-	// Options are the client settings of refcount/dynamodb (HTTP client, credentials,
-	// attempts), applied the same way.
-	rcddb.Options
-	// Namespace prefixes every partition key of the catalog's items and index entries. It must
-	// not contain '#'.
-	Namespace string
-}
+// Options tune Open: the client's settings and the namespace (ddbtable.Options), which
+// prefixes every partition key of the catalog's items and index entries.
+type Options = ddbtable.Options
 
-// Store is a catalog.Backend in a DynamoDB table. Create it with Open.
+// Store is a catalog.Backend in a DynamoDB table, in the table's namespace. Create it with Open
+// or New.
 type Store struct {
+	t      *ddbtable.Table
 	client *ddb.Client
 	table  string
 	ns     string
@@ -78,18 +48,23 @@ type Store struct {
 var _ catalog.Backend = (*Store)(nil)
 
 // Open returns a store on the table u names (dynamodb://TABLE[?region=R][&endpoint=URL]), in
-// opts.Namespace. It does not contact the server; refcount/dynamodb's EnsureTable creates the
-// table with the catalog's indexes.
+// opts.Namespace (see ddbtable.Open). It does not contact the server; the Table's EnsureTable
+// creates the table with the catalog's indexes.
 func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
-	if strings.Contains(opts.Namespace, "#") || rules.CheckString(opts.Namespace) != nil {
-		return nil, fmt.Errorf("catalog/dynamodb: namespace %q must be UTF-8 without '#' or NUL", opts.Namespace)
-	}
-	client, table, err := rcddb.NewClient(ctx, u, opts.Options)
+	t, err := ddbtable.Open(ctx, u, opts)
 	if err != nil {
 		return nil, fmt.Errorf("catalog/dynamodb: %w", err)
 	}
-	return &Store{client: client, table: table, ns: opts.Namespace}, nil
+	return New(t), nil
 }
+
+// New returns a store on t, keeping its items under t.Namespace.
+func New(t *ddbtable.Table) *Store {
+	return &Store{t: t, client: t.Client, table: t.Name, ns: t.Namespace}
+}
+
+// Table returns the table the store is on.
+func (st *Store) Table() *ddbtable.Table { return st.t }
 
 // shard maps an id to its shard in [0, Shards): FNV-1a (32 bit) modulo Shards. Part of the
 // stored format.
@@ -122,11 +97,11 @@ func indexSK(k rules.Key) string {
 func indexOf(ix rules.Index) (name, pk string) {
 	switch ix {
 	case rules.ByApp:
-		return indexByApp, attrAppPK
+		return ddbtable.IndexByApp, ddbtable.AttrByAppPK
 	case rules.ByModel:
-		return indexByModel, attrModelPK
+		return ddbtable.IndexByModel, ddbtable.AttrByModelPK
 	}
-	return indexByTime, attrTimePK
+	return ddbtable.IndexByTime, ddbtable.AttrByTimePK
 }
 
 type item = map[string]types.AttributeValue
@@ -138,18 +113,18 @@ func numAttr(v int64) types.AttributeValue {
 }
 
 func (st *Store) key(id string) item {
-	return item{attrPK: strAttr(st.ns + "conv#" + id), attrSK: strAttr(skCatalog)}
+	return item{ddbtable.AttrPK: strAttr(st.ns + "conv#" + id), ddbtable.AttrSK: strAttr(skCatalog)}
 }
 
 // encode returns the item of a normalized entry.
 func (st *Store) encode(e catalog.Entry) item {
 	it := st.key(e.ID)
-	for name, v := range map[string]string{attrID: e.ID, attrNonce: e.Nonce, attrApplication: e.Application,
-		attrModel: e.Model, attrTokenizer: e.Tokenizer} {
+	for name, v := range map[string]string{ddbtable.AttrID: e.ID, ddbtable.AttrNonce: e.Nonce, ddbtable.AttrApplication: e.Application,
+		ddbtable.AttrModel: e.Model, ddbtable.AttrTokenizer: e.Tokenizer} {
 		it[name] = strAttr(v)
 	}
-	for name, v := range map[string]int64{attrCreated: rules.Millis(e.CreatedAt), attrStored: rules.Millis(e.StoredAt),
-		attrMessages: int64(e.Messages), attrStoredBytes: e.StoredBytes} {
+	for name, v := range map[string]int64{ddbtable.AttrCreated: rules.Millis(e.CreatedAt), ddbtable.AttrStored: rules.Millis(e.StoredAt),
+		ddbtable.AttrMessages: int64(e.Messages), ddbtable.AttrStoredBytes: e.StoredBytes} {
 		it[name] = numAttr(v)
 	}
 	if len(e.Tokens) > 0 {
@@ -157,23 +132,23 @@ func (st *Store) encode(e catalog.Entry) item {
 		for role, n := range e.Tokens {
 			m[role] = numAttr(n)
 		}
-		it[attrTokens] = &types.AttributeValueMemberM{Value: m}
+		it[ddbtable.AttrTokens] = &types.AttributeValueMemberM{Value: m}
 	}
 	if len(e.Metadata) > 0 {
 		m := make(item, len(e.Metadata))
 		for k, v := range e.Metadata {
 			m[k] = strAttr(v)
 		}
-		it[attrMetadata] = &types.AttributeValueMemberM{Value: m}
+		it[ddbtable.AttrMetadata] = &types.AttributeValueMemberM{Value: m}
 	}
 	k, sh := rules.KeyOf(e), shard(e.ID)
-	it[attrIndexSK] = strAttr(indexSK(k))
-	it[attrTimePK] = strAttr(st.indexPK(rules.ByTime, "", sh))
+	it[ddbtable.AttrIndexSK] = strAttr(indexSK(k))
+	it[ddbtable.AttrByTimePK] = strAttr(st.indexPK(rules.ByTime, "", sh))
 	if e.Application != "" {
-		it[attrAppPK] = strAttr(st.indexPK(rules.ByApp, e.Application, sh))
+		it[ddbtable.AttrByAppPK] = strAttr(st.indexPK(rules.ByApp, e.Application, sh))
 	}
 	if e.Model != "" {
-		it[attrModelPK] = strAttr(st.indexPK(rules.ByModel, e.Model, sh))
+		it[ddbtable.AttrByModelPK] = strAttr(st.indexPK(rules.ByModel, e.Model, sh))
 	}
 	return it
 }
@@ -216,18 +191,18 @@ func decode(it item) (catalog.Entry, error) {
 		}
 	}
 	e.ID, e.Nonce, e.Application, e.Model, e.Tokenizer =
-		str(attrID), str(attrNonce), str(attrApplication), str(attrModel), str(attrTokenizer)
-	e.CreatedAt = rules.Time(num(attrCreated, it[attrCreated]))
-	e.StoredAt = rules.Time(num(attrStored, it[attrStored]))
-	e.Messages = int(num(attrMessages, it[attrMessages]))
-	e.StoredBytes = num(attrStoredBytes, it[attrStoredBytes])
-	if m := mapOf(attrTokens); len(m) > 0 {
+		str(ddbtable.AttrID), str(ddbtable.AttrNonce), str(ddbtable.AttrApplication), str(ddbtable.AttrModel), str(ddbtable.AttrTokenizer)
+	e.CreatedAt = rules.Time(num(ddbtable.AttrCreated, it[ddbtable.AttrCreated]))
+	e.StoredAt = rules.Time(num(ddbtable.AttrStored, it[ddbtable.AttrStored]))
+	e.Messages = int(num(ddbtable.AttrMessages, it[ddbtable.AttrMessages]))
+	e.StoredBytes = num(ddbtable.AttrStoredBytes, it[ddbtable.AttrStoredBytes])
+	if m := mapOf(ddbtable.AttrTokens); len(m) > 0 {
 		e.Tokens = make(map[string]int64, len(m))
 		for role, v := range m {
-			e.Tokens[role] = num(attrTokens+"."+role, v)
+			e.Tokens[role] = num(ddbtable.AttrTokens+"."+role, v)
 		}
 	}
-	if m := mapOf(attrMetadata); len(m) > 0 {
+	if m := mapOf(ddbtable.AttrMetadata); len(m) > 0 {
 		e.Metadata = make(map[string]string, len(m))
 		for k, v := range m {
 			s, ok := v.(*types.AttributeValueMemberS)
@@ -239,26 +214,21 @@ func decode(it item) (catalog.Entry, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return catalog.Entry{}, fmt.Errorf("catalog/dynamodb: malformed catalog item %v: %w", it[attrPK], err)
+		return catalog.Entry{}, fmt.Errorf("catalog/dynamodb: malformed catalog item %v: %w", it[ddbtable.AttrPK], err)
 	}
 	return e, nil
 }
 
 // translate is the one place SDK errors become this package's: a missing table or index says
-// how to create it; everything else (context cancellation included, which stays visible to
+// how to create it (ddbtable's TableError); everything else (context cancellation included, which stays visible to
 // errors.Is) is wrapped with the operation.
 func (st *Store) translate(op, id string, err error) error {
 	what := "catalog/dynamodb: " + op
 	if id != "" {
 		what += " " + strconv.Quote(id)
 	}
-	var rnf *types.ResourceNotFoundException
-	if errors.As(err, &rnf) {
-		return fmt.Errorf("%s: table %q does not exist (create it with refcount/dynamodb's EnsureTable, i.e. stowken init): %w", what, st.table, err)
-	}
-	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() == "ValidationException" && strings.Contains(api.ErrorMessage(), "specified index") {
-		return fmt.Errorf("%s: table %q lacks the catalog's indexes (refcount/dynamodb.TableSchema; a table created before the catalog needs them added): %w", what, st.table, err)
+	if terr := st.t.TableError(what, err); terr != nil {
+		return terr
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -281,7 +251,7 @@ func (st *Store) Delete(ctx context.Context, id, nonce string) error {
 	in := &ddb.DeleteItemInput{TableName: aws.String(st.table), Key: st.key(id)}
 	if nonce != "" {
 		in.ConditionExpression = aws.String("attribute_not_exists(#pk) OR #nonce = :nonce")
-		in.ExpressionAttributeNames = map[string]string{"#pk": attrPK, "#nonce": attrNonce}
+		in.ExpressionAttributeNames = map[string]string{"#pk": ddbtable.AttrPK, "#nonce": ddbtable.AttrNonce}
 		in.ExpressionAttributeValues = item{":nonce": strAttr(nonce)}
 	}
 	_, err := st.client.DeleteItem(ctx, in)
@@ -358,7 +328,7 @@ func (st *Store) List(ctx context.Context, q catalog.Query) (catalog.Page, error
 func (st *Store) queryInput(p *rules.Plan, shard int) *ddb.QueryInput {
 	ix, value := p.Index()
 	index, pk := indexOf(ix)
-	names := map[string]string{"#pk": pk, "#sk": attrIndexSK}
+	names := map[string]string{"#pk": pk, "#sk": ddbtable.AttrIndexSK}
 	values := item{
 		":pk": strAttr(st.indexPK(ix, value, shard)),
 		":lo": strAttr(indexSK(p.Lower())),
@@ -371,13 +341,13 @@ func (st *Store) queryInput(p *rules.Plan, shard int) *ddb.QueryInput {
 		filters = append(filters, expr)
 	}
 	if ix == rules.ByApp && p.Query.Model != "" {
-		filter("#model = :model", "#model", attrModel, p.Query.Model)
+		filter("#model = :model", "#model", ddbtable.AttrModel, p.Query.Model)
 	}
 	if p.Query.Tokenizer != "" {
-		filter("#tokenizer = :tokenizer", "#tokenizer", attrTokenizer, p.Query.Tokenizer)
+		filter("#tokenizer = :tokenizer", "#tokenizer", ddbtable.AttrTokenizer, p.Query.Tokenizer)
 	}
 	for i, k := range slices.Sorted(maps.Keys(p.Query.Metadata)) {
-		names["#metadata"] = attrMetadata
+		names["#metadata"] = ddbtable.AttrMetadata
 		filter(fmt.Sprintf("#metadata.#m%d = :m%d", i, i), fmt.Sprintf("#m%d", i), k, p.Query.Metadata[k])
 	}
 	in := &ddb.QueryInput{

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/catalog/catalogtest"
+	"github.com/stowken/stowken/internal/ddbtable"
 	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/refcount"
 	rcddb "github.com/stowken/stowken/refcount/dynamodb"
@@ -61,25 +62,25 @@ func randHex(n int) string {
 func (sv server) newTable(t *testing.T) (string, *rcddb.Store) {
 	t.Helper()
 	table := "stowken-catalog-" + randHex(6)
-	refs, err := rcddb.Open(t.Context(), sv.url(table), rcddb.Options{Credentials: sv.creds})
+	tb, err := ddbtable.Open(t.Context(), sv.url(table), ddbtable.Options{Credentials: sv.creds})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	if err := refs.EnsureTable(ctx); err != nil {
+	if err := tb.EnsureTable(ctx); err != nil {
 		t.Fatalf("EnsureTable(%s): %v", table, err)
 	}
 	t.Cleanup(func() {
 		st := sv.open(t, table, "")
 		_, _ = st.client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
 	})
-	return table, refs
+	return table, rcddb.New(tb)
 }
 
 func (sv server) open(t *testing.T, table, namespace string) *Store {
 	t.Helper()
-	st, err := Open(t.Context(), sv.url(table), Options{Options: rcddb.Options{Credentials: sv.creds}, Namespace: namespace})
+	st, err := Open(t.Context(), sv.url(table), Options{Credentials: sv.creds, Namespace: namespace})
 	if err != nil {
 		t.Fatal(err)
 	}

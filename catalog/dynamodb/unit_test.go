@@ -13,29 +13,13 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/catalog/internal/rules"
-	rcddb "github.com/stowken/stowken/refcount/dynamodb"
+	"github.com/stowken/stowken/internal/ddbtable"
 )
 
-// TestSchemaAgrees: the indexes and attributes this package uses are the ones
-// refcount/dynamodb.TableSchema declares (and Terraform creates).
-func TestSchemaAgrees(t *testing.T) {
-	sc := rcddb.TableSchema()
-	if sc.PartitionKey.Name != attrPK || sc.SortKey.Name != attrSK {
-		t.Fatalf("table keys %s, %s; this package writes %s, %s", sc.PartitionKey.Name, sc.SortKey.Name, attrPK, attrSK)
-	}
-	var got []string
-	for _, ix := range sc.Indexes {
-		got = append(got, ix.Name+" "+ix.PartitionKey.Name+":"+ix.PartitionKey.Type+" "+ix.SortKey.Name+":"+ix.SortKey.Type+" "+ix.Projection)
-	}
-	var want []string
-	for _, ix := range []rules.Index{rules.ByTime, rules.ByApp, rules.ByModel} {
-		name, pk := indexOf(ix)
-		want = append(want, name+" "+pk+":S "+attrIndexSK+":S ALL")
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("TableSchema().Indexes = %q\nthis package queries %q", got, want)
-	}
-	// Every attribute of the catalog item is documented with its type.
+// TestItemAttributesDocumented: every attribute of the catalog item is documented with its type
+// in ddbtable.TableSchema().ItemAttributes.
+func TestItemAttributesDocumented(t *testing.T) {
+	sc := ddbtable.TableSchema()
 	documented := map[string]string{}
 	for _, a := range sc.ItemAttributes {
 		if a.Item == "catalog" {
@@ -47,7 +31,7 @@ func TestSchemaAgrees(t *testing.T) {
 	it := st.encode(e)
 	for name, v := range it {
 		typ := attrType(v)
-		if name == attrPK || name == attrSK || slices.ContainsFunc(sc.KeyAttributes(), func(a rcddb.Attribute) bool { return a.Name == name }) {
+		if name == ddbtable.AttrPK || name == ddbtable.AttrSK || slices.ContainsFunc(sc.KeyAttributes(), func(a ddbtable.Attribute) bool { return a.Name == name }) {
 			continue
 		}
 		if documented[name] != typ {
@@ -94,12 +78,12 @@ func TestItemRoundTrip(t *testing.T) {
 	}
 	sh := shard(e.ID)
 	wantKeys := map[string]string{
-		attrPK:      "ns:conv#conv#1",
-		attrSK:      "catalog",
-		attrTimePK:  "ns:cat#" + string(rune('0'+sh)),
-		attrAppPK:   "ns:app#app#x#" + string(rune('0'+sh)),
-		attrModelPK: "ns:model#m#" + string(rune('0'+sh)),
-		attrIndexSK: "001740787200005#conv#1",
+		ddbtable.AttrPK:        "ns:conv#conv#1",
+		ddbtable.AttrSK:        "catalog",
+		ddbtable.AttrByTimePK:  "ns:cat#" + string(rune('0'+sh)),
+		ddbtable.AttrByAppPK:   "ns:app#app#x#" + string(rune('0'+sh)),
+		ddbtable.AttrByModelPK: "ns:model#m#" + string(rune('0'+sh)),
+		ddbtable.AttrIndexSK:   "001740787200005#conv#1",
 	}
 	for name, want := range wantKeys {
 		if got := str(name); got != want {
@@ -120,14 +104,14 @@ func TestItemRoundTrip(t *testing.T) {
 	// Without application and model the item is in neither of their indexes (sparse indexes).
 	e.Application, e.Model, e.Tokens, e.Metadata = "", "", nil, nil
 	it = st.encode(e)
-	for _, name := range []string{attrAppPK, attrModelPK, attrTokens, attrMetadata} {
+	for _, name := range []string{ddbtable.AttrByAppPK, ddbtable.AttrByModelPK, ddbtable.AttrTokens, ddbtable.AttrMetadata} {
 		if _, ok := it[name]; ok {
 			t.Errorf("an entry without it has attribute %s", name)
 		}
 	}
 
 	// Malformed items are errors, not zero values.
-	for _, name := range []string{attrID, attrCreated, attrStored} {
+	for _, name := range []string{ddbtable.AttrID, ddbtable.AttrCreated, ddbtable.AttrStored} {
 		bad := st.encode(fullEntry())
 		delete(bad, name)
 		if _, err := decode(bad); err == nil {
@@ -135,7 +119,7 @@ func TestItemRoundTrip(t *testing.T) {
 		}
 	}
 	bad := st.encode(fullEntry())
-	bad[attrMessages] = &types.AttributeValueMemberN{Value: "1.5"}
+	bad[ddbtable.AttrMessages] = &types.AttributeValueMemberN{Value: "1.5"}
 	if _, err := decode(bad); err == nil {
 		t.Error("decode of a fractional message count succeeded")
 	}
@@ -227,7 +211,7 @@ func TestOpenNamespace(t *testing.T) {
 		if ok != (err == nil) {
 			t.Errorf("Open with namespace %q: %v", ns, err)
 		}
-		if ok && (st.table != "some-table" || st.ns != ns) {
+		if ok && (st.table != "some-table" || st.ns != ns || st.t.Namespace != ns) {
 			t.Errorf("Open: table %q, namespace %q", st.table, st.ns)
 		}
 	}

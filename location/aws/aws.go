@@ -19,9 +19,9 @@ import (
 	"time"
 
 	catddb "github.com/stowken/stowken/catalog/dynamodb"
+	"github.com/stowken/stowken/internal/ddbtable"
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/objstore/s3"
-	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/refcount/dynamodb"
 	"github.com/stowken/stowken/vault"
 )
@@ -57,7 +57,7 @@ func (Backend) Parse(store, refs string) (location.Opener, error) {
 	if err := s3.CheckURL(b); err != nil {
 		return nil, fmt.Errorf("location: store %q: %w", store, err)
 	}
-	if err := dynamodb.CheckURL(t); err != nil {
+	if err := ddbtable.CheckURL(t); err != nil {
 		return nil, fmt.Errorf("location: refs %q: %w", refs, err)
 	}
 	return &Location{Bucket: b, Table: t}, nil
@@ -84,12 +84,7 @@ func (s *Location) Open(ctx context.Context, opts vault.Options, create bool) (v
 	if err != nil {
 		return opts, err
 	}
-	ns := Namespace(s.Bucket)
-	cat, err := catddb.Open(ctx, s.Table, catddb.Options{Namespace: ns})
-	if err != nil {
-		return opts, errors.Join(fmt.Errorf("location: %w", err), b.Close(), t.Close())
-	}
-	opts.Bucket, opts.Refs, opts.Catalog = b, refcount.Namespace(t, ns), cat
+	opts.Bucket, opts.Refs, opts.Catalog = b, dynamodb.New(t), catddb.New(t)
 	return opts, nil
 }
 
@@ -101,7 +96,6 @@ func (s *Location) Init(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	defer t.Close()
 	if err := b.EnsureBucket(ctx); err != nil {
 		return fmt.Errorf("location: init %s: %w", s.Bucket.Redacted(), err)
 	}
@@ -123,12 +117,13 @@ func (s *Location) Fresh() (location.Opener, error) {
 	return &Location{Bucket: &u, Table: s.Table}, nil
 }
 
-func (s *Location) open(ctx context.Context, opts vault.Options) (*s3.Bucket, *dynamodb.Store, error) {
+// open opens the bucket, and the table in the store's Namespace.
+func (s *Location) open(ctx context.Context, opts vault.Options) (*s3.Bucket, *ddbtable.Table, error) {
 	b, err := s3.Open(ctx, s.Bucket, s3.Options{Logger: opts.Logger})
 	if err != nil {
 		return nil, nil, fmt.Errorf("location: %w", err)
 	}
-	t, err := dynamodb.Open(ctx, s.Table, dynamodb.Options{})
+	t, err := ddbtable.Open(ctx, s.Table, ddbtable.Options{Namespace: Namespace(s.Bucket)})
 	if err != nil {
 		return nil, nil, errors.Join(fmt.Errorf("location: %w", err), b.Close())
 	}

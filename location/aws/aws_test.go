@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	catddb "github.com/stowken/stowken/catalog/dynamodb"
+	"github.com/stowken/stowken/refcount/dynamodb"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -21,14 +23,16 @@ func TestOpenS3Backends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, tbl, err := loc.(*Location).open(context.Background(), vault.Options{})
+	opts, err := loc.Open(context.Background(), vault.Options{}, false)
 	if err != nil {
-		t.Fatalf("openS3: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
-	if tbl.Table() != "table" {
-		t.Errorf("table %q, want %q", tbl.Table(), "table")
+	refs, cat := opts.Refs.(*dynamodb.Store), opts.Catalog.(*catddb.Store)
+	ns := Namespace(loc.(*Location).Bucket)
+	if refs.Table().Name != "table" || refs.Table() != cat.Table() || refs.Table().Namespace != ns {
+		t.Errorf("references on %+v, catalog on %+v: want one table, %q, in namespace %q", refs.Table(), cat.Table(), "table", ns)
 	}
-	if err := errors.Join(b.Close(), tbl.Close()); err != nil {
+	if err := errors.Join(opts.Bucket.Close(), opts.Refs.Close(), opts.Catalog.Close()); err != nil {
 		t.Errorf("Close: %v", err)
 	}
 }

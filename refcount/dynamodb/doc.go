@@ -1,49 +1,16 @@
 // Package dynamodb is the refcount.Backend on Amazon DynamoDB (or a compatible server such as
 // dynalite), for the serverless deployment.
 //
-// Open takes a URL of the form
+// Its items live in the table package internal/ddbtable owns (the layout, the client, the
+// namespace and EnsureTable are there). Open takes the table's URL,
 //
 //	dynamodb://TABLE[?region=REGION][&endpoint=URL]
 //
-// Region, endpoint and credentials otherwise come from the SDK's default configuration
-// (config.LoadDefaultConfig), so AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_DYNAMODB and the
-// usual credential sources apply; the region defaults to us-east-1.
-//
-// # Table
-//
-// One table, created by EnsureTable (or Terraform; TableSchema describes it), on-demand billing:
-//
-//	partition key  pk  (S)
-//	sort key       sk  (S)
-//
-// Four kinds of item share it, the last one written by catalog/dynamodb:
-//
-//	item       pk                       sk        other attributes
-//	head       "seg#" + segment         "head"    state (S: "live"|"deleting"), size (N),
-//	                                              created (N), claim_id (S), claim_expires (N)
-//	reference  "ref#" + segment + "#" + shard(owner)
-//	                                    owner     created (N)
-//	candidate  "gc#" + shard(segment)   segment   since (N)
-//	catalog    NS + "conv#" + id        "catalog" id, nonce, application, model, tokenizer (S),
-//	                                              created, stored, messages, stored_bytes (N),
-//	                                              tokens (M of N, per role), metadata (M of S),
-//	                                              gsi1pk, gsi2pk, gsi3pk, gsisk (S): index keys
-//
-// NS is the catalog's namespace (catalog/dynamodb Options.Namespace; S3 stores that share a
-// table each use their own). Three global secondary indexes, each projecting every attribute,
-// list the catalog items; no other item carries their key attributes, so no other item is in
-// them:
-//
-//	index     partition key                                sort key
-//	by_time   gsi1pk = NS + "cat#" + cshard(id)            gsisk = created + "#" + id
-//	by_app    gsi2pk = NS + "app#" + application + "#" + cshard(id)    (the same gsisk)
-//	by_model  gsi3pk = NS + "model#" + model + "#" + cshard(id)        (the same gsisk)
-//
-// where created is the entry's CreatedAt in Unix milliseconds as 15 zero-padded decimal digits
-// (so that gsisk sorts by time, then id) and cshard is FNV-1a (32 bit) of the id modulo 4: each
-// index spreads one application's (or model's) writes over four partitions. Entries without an
-// application (or model) carry no gsi2pk (gsi3pk) and are not in that index. See package
-// catalog/dynamodb.
+// and Options (ddbtable.Options), or New a ddbtable.Table. Three kinds of item are this
+// store's: a head per segment ("seg#" + NS + segment, sk "head"), references ("ref#" + NS +
+// segment + "#" + shard(owner), sk owner) and candidate marks ("gc#" + shard(NS + segment),
+// sk NS + segment), where NS is the table's namespace: every segment name carries it, so that
+// S3 stores sharing one table never see each other's items.
 //
 // Times are numbers of Unix milliseconds. shard(x) is FNV-1a (32 bit) of x modulo RefShards,
 // written in decimal; it is part of the stored format and never changes. claim_expires exists
@@ -93,13 +60,10 @@
 // puts, AddRefs refreshes the created time of a reference that already exists, and
 // MarkCandidates sets the mark to the caller's now (last writer wins).
 //
-// Every request goes through the SDK's standard retryer (retry.NewStandard, DefaultMaxAttempts
-// attempts, exponential backoff with jitter) which retries throttling
+// Every request goes through the retryer ddbtable configures, which retries throttling
 // (ProvisionedThroughputExceededException, ThrottlingException, RequestLimitExceeded), 5xx and
-// connection errors; its client-side retry quota is disabled so that a burst of throttling slows
-// the store down instead of failing it. GetHead, HasRefs and the listings use strongly consistent
-// reads.
+// connection errors. GetHead, HasRefs and the listings use strongly consistent reads.
 //
 // ListRefs and ListHeads scan the whole table (they serve audits, not the hot path); their
-// filters skip catalog items.
+// filters keep the store's own items, of its namespace.
 package dynamodb

@@ -8,19 +8,16 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/stowken/stowken/internal/ddbtable"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/refcount/internal/rules"
 )
@@ -30,24 +27,8 @@ import (
 // existing references from HasRefs.
 const RefShards = 16
 
-// DefaultRegion is the region used when neither the URL nor the environment names one.
-const DefaultRegion = "us-east-1"
-
-// DefaultMaxAttempts is the number of attempts the SDK makes per request, the first included,
-// when Options.MaxAttempts is 0.
-const DefaultMaxAttempts = 10
-
-// Item attribute names and prefixes (see the package documentation).
+// Key prefixes (see ddbtable's package documentation).
 const (
-	attrPK           = "pk"
-	attrSK           = "sk"
-	attrState        = "state"
-	attrSize         = "size"
-	attrCreated      = "created"
-	attrClaimID      = "claim_id"
-	attrClaimExpires = "claim_expires"
-	attrSince        = "since"
-
 	prefixHead      = "seg#"
 	prefixRef       = "ref#"
 	prefixCandidate = "gc#"
@@ -64,140 +45,38 @@ const (
 	batchMaxRounds = 15
 )
 
-// Options tune Open. The zero value is ready to use.
-type Options struct {
-	// HTTPClient, when set, sends the requests instead of the SDK's default client (tests use it
-	// to inject faults). It is used as is: AWS_CA_BUNDLE does not apply to it.
-	HTTPClient aws.HTTPClient
-	// Credentials, when set, replace the SDK's default credential chain.
-	Credentials aws.CredentialsProvider
-	// MaxAttempts is the number of attempts per request, the first included; 0 means
-	// DefaultMaxAttempts.
-	MaxAttempts int
-}
+// Options tune Open: the client's settings and the namespace (ddbtable.Options).
+type Options = ddbtable.Options
 
-// Store is a refcount.Backend on one DynamoDB table. Create it with Open.
+// Store is a refcount.Backend on one DynamoDB table, in the table's namespace. Create it with
+// Open or New.
 type Store struct {
+	t      *ddbtable.Table
 	client *ddb.Client
 	table  string
+	ns     string
 }
 
 var _ refcount.Backend = (*Store)(nil)
 
-// target is what a dynamodb:// URL names.
-type target struct {
-	table    string
-	region   string // "" → from the environment, then DefaultRegion
-	endpoint string // "" → from the environment, then AWS
-}
-
-var tableNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
-
-// CheckURL reports whether u is a table URL Open accepts, without opening anything.
-func CheckURL(u *url.URL) error {
-	_, err := parseURL(u)
-	return err
-}
-
-// parseURL parses dynamodb://TABLE[?region=R][&endpoint=URL].
-func parseURL(u *url.URL) (target, error) {
-	if u == nil {
-		return target{}, errors.New("refcount/dynamodb: nil URL")
-	}
-	bad := func(format string, args ...any) (target, error) {
-		return target{}, fmt.Errorf("refcount/dynamodb: URL %q: "+format, append([]any{u.Redacted()}, args...)...)
-	}
-	if u.Scheme != "dynamodb" {
-		return bad("scheme must be dynamodb")
-	}
-	if u.Opaque != "" || u.User != nil || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
-		return bad("want dynamodb://TABLE[?region=REGION][&endpoint=URL]")
-	}
-	if !tableNameRE.MatchString(u.Host) {
-		return bad("table name %q must be 3 to 255 letters, digits, '_', '-' or '.'", u.Host)
-	}
-	t := target{table: u.Host}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return bad("%v", err)
-	}
-	for k, v := range q {
-		if len(v) != 1 || v[0] == "" {
-			return bad("parameter %s must be given once, with a value", k)
-		}
-		switch k {
-		case "region":
-			t.region = v[0]
-		case "endpoint":
-			e, err := url.Parse(v[0])
-			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				return bad("endpoint %q must be an http or https URL", v[0])
-			}
-			t.endpoint = v[0]
-		default:
-			return bad("unknown parameter %q (want region or endpoint)", k)
-		}
-	}
-	return t, nil
-}
-
-// Open returns a store on the table u names (dynamodb://TABLE[?region=R][&endpoint=URL]). It
-// does not contact the server; EnsureTable creates the table.
+// Open returns a store on the table u names (dynamodb://TABLE[?region=R][&endpoint=URL]) in
+// opts.Namespace (see ddbtable.Open). It does not contact the server; the Table's EnsureTable
+// creates the table.
 func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
-	client, table, err := NewClient(ctx, u, opts)
+	t, err := ddbtable.Open(ctx, u, opts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("refcount/dynamodb: %w", err)
 	}
-	return &Store{client: client, table: table}, nil
+	return New(t), nil
 }
 
-// NewClient returns a DynamoDB client configured as Open configures the store's (region and
-// endpoint from u, then the SDK's default configuration; the standard retryer with
-// opts.MaxAttempts and no client-side retry quota) and the table u names. Other packages that
-// keep items in the same table (catalog/dynamodb) use it, so that one URL means the same
-// everywhere. It does not contact the server.
-func NewClient(ctx context.Context, u *url.URL, opts Options) (*ddb.Client, string, error) {
-	t, err := parseURL(u)
-	if err != nil {
-		return nil, "", err
-	}
-	var load []func(*config.LoadOptions) error
-	if t.region != "" {
-		load = append(load, config.WithRegion(t.region))
-	}
-	if opts.Credentials != nil {
-		load = append(load, config.WithCredentialsProvider(opts.Credentials))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
-	if err != nil {
-		return nil, "", fmt.Errorf("refcount/dynamodb: loading AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = DefaultRegion
-	}
-	attempts := opts.MaxAttempts
-	if attempts <= 0 {
-		attempts = DefaultMaxAttempts
-	}
-	client := ddb.NewFromConfig(cfg, func(o *ddb.Options) {
-		if t.endpoint != "" {
-			o.BaseEndpoint = aws.String(t.endpoint)
-		}
-		if opts.HTTPClient != nil {
-			o.HTTPClient = opts.HTTPClient
-		}
-		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
-			so.MaxAttempts = attempts
-			so.BaseDelay = 25 * time.Millisecond
-			so.MaxBackoff = 5 * time.Second
-			so.RateLimiter = ratelimit.None
-		})
-	})
-	return client, t.table, nil
+// New returns a store on t, keeping its items under t.Namespace.
+func New(t *ddbtable.Table) *Store {
+	return &Store{t: t, client: t.Client, table: t.Name, ns: t.Namespace}
 }
 
-// Table returns the table's name.
-func (st *Store) Table() string { return st.table }
+// Table returns the table the store is on.
+func (st *Store) Table() *ddbtable.Table { return st.t }
 
 // shard maps a key to its shard in [0, RefShards): FNV-1a (32 bit) modulo RefShards. Part of
 // the stored format.
@@ -238,16 +117,18 @@ func msAttr(t time.Time) types.AttributeValue { return numAttr(rules.Millis(t)) 
 
 type item = map[string]types.AttributeValue
 
-func headKey(segment string) item {
-	return item{attrPK: strAttr(prefixHead + segment), attrSK: strAttr(skHead)}
+// The keys put the namespace in front of the segment's name, wherever the name appears.
+
+func (st *Store) headKey(segment string) item {
+	return item{ddbtable.AttrPK: strAttr(prefixHead + st.ns + segment), ddbtable.AttrSK: strAttr(skHead)}
 }
 
-func refKey(segment, owner string) item {
-	return item{attrPK: strAttr(refPK(segment, shard(owner))), attrSK: strAttr(owner)}
+func (st *Store) refKey(segment, owner string) item {
+	return item{ddbtable.AttrPK: strAttr(refPK(st.ns+segment, shard(owner))), ddbtable.AttrSK: strAttr(owner)}
 }
 
-func candidateKey(segment string) item {
-	return item{attrPK: strAttr(candidatePK(shard(segment))), attrSK: strAttr(segment)}
+func (st *Store) candidateKey(segment string) item {
+	return item{ddbtable.AttrPK: strAttr(candidatePK(shard(st.ns + segment))), ddbtable.AttrSK: strAttr(st.ns + segment)}
 }
 
 // getS returns a string attribute; required ones must be present.
@@ -286,28 +167,28 @@ func getN(it item, name string, required bool) (int64, error) {
 
 func decodeHead(segment string, it item) (refcount.Head, error) {
 	var r rules.Record
-	st, err := getS(it, attrState, true)
+	st, err := getS(it, ddbtable.AttrState, true)
 	if err != nil {
 		return refcount.Head{}, err
 	}
 	r.State = refcount.State(st)
-	if r.Size, err = getN(it, attrSize, true); err != nil {
+	if r.Size, err = getN(it, ddbtable.AttrSize, true); err != nil {
 		return refcount.Head{}, err
 	}
-	if r.Created, err = getN(it, attrCreated, true); err != nil {
+	if r.Created, err = getN(it, ddbtable.AttrCreated, true); err != nil {
 		return refcount.Head{}, err
 	}
-	if r.ClaimID, err = getS(it, attrClaimID, false); err != nil {
+	if r.ClaimID, err = getS(it, ddbtable.AttrClaimID, false); err != nil {
 		return refcount.Head{}, err
 	}
-	if r.ClaimExpires, err = getN(it, attrClaimExpires, false); err != nil {
+	if r.ClaimExpires, err = getN(it, ddbtable.AttrClaimExpires, false); err != nil {
 		return refcount.Head{}, err
 	}
 	return r.Head(segment), nil
 }
 
 // translate is the one place SDK errors become this package's errors: a failed condition is
-// refcount.ErrConflict, a missing table says so, and everything else (context cancellation
+// refcount.ErrConflict, a missing table says so (ddbtable's TableError), and everything else (context cancellation
 // included, which stays visible to errors.Is) is wrapped with the operation. Operations that
 // give a failed condition a more specific meaning (ErrExists, ErrNotFound) map ErrConflict
 // afterwards.
@@ -323,9 +204,8 @@ func (st *Store) translate(op, subject string, err error) error {
 	if errors.As(err, &ccf) {
 		return fmt.Errorf("%s: %w", what, refcount.ErrConflict)
 	}
-	var rnf *types.ResourceNotFoundException
-	if errors.As(err, &rnf) {
-		return fmt.Errorf("%s: table %q does not exist (create it with EnsureTable, i.e. stowken init): %w", what, st.table, err)
+	if terr := st.t.TableError(what, err); terr != nil {
+		return terr
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -388,8 +268,8 @@ func (st *Store) AddRefs(ctx context.Context, owner string, segments []string, n
 	segments = rules.Dedup(segments) // a batch must not name one key twice
 	reqs := make([]types.WriteRequest, len(segments))
 	for i, seg := range segments {
-		it := refKey(seg, owner)
-		it[attrCreated] = msAttr(now)
+		it := st.refKey(seg, owner)
+		it[ddbtable.AttrCreated] = msAttr(now)
 		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
 	}
 	return st.batchWrite(ctx, "add refs", reqs)
@@ -406,7 +286,7 @@ func (st *Store) RemoveRefs(ctx context.Context, owner string, segments []string
 	segments = rules.Dedup(segments)
 	reqs := make([]types.WriteRequest, len(segments))
 	for i, seg := range segments {
-		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: refKey(seg, owner)}}
+		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: st.refKey(seg, owner)}}
 	}
 	return st.batchWrite(ctx, "remove refs", reqs)
 }
@@ -434,8 +314,8 @@ func (st *Store) HasRefs(ctx context.Context, segment string) (bool, error) {
 				out, err := st.client.Query(ctx, &ddb.QueryInput{
 					TableName:                 aws.String(st.table),
 					KeyConditionExpression:    aws.String("#pk = :pk"),
-					ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-					ExpressionAttributeValues: item{":pk": strAttr(refPK(segment, first+j))},
+					ExpressionAttributeNames:  map[string]string{"#pk": ddbtable.AttrPK},
+					ExpressionAttributeValues: item{":pk": strAttr(refPK(st.ns+segment, first+j))},
 					ProjectionExpression:      aws.String("#pk"),
 					ConsistentRead:            aws.Bool(true),
 					Limit:                     aws.Int32(1),
@@ -485,9 +365,9 @@ func (st *Store) scan(ctx context.Context, op, filter string, names map[string]s
 // ListRefs scans the table for reference items.
 func (st *Store) ListRefs(ctx context.Context, fn func(refcount.Ref) error) error {
 	return st.scan(ctx, "list refs", "begins_with(#pk, :p)",
-		map[string]string{"#pk": attrPK}, item{":p": strAttr(prefixRef)},
+		map[string]string{"#pk": ddbtable.AttrPK}, item{":p": strAttr(prefixRef + st.ns)},
 		func(it item) error {
-			pk, err := getS(it, attrPK, true)
+			pk, err := getS(it, ddbtable.AttrPK, true)
 			if err != nil {
 				return err
 			}
@@ -495,11 +375,14 @@ func (st *Store) ListRefs(ctx context.Context, fn func(refcount.Ref) error) erro
 			if !ok {
 				return fmt.Errorf("refcount/dynamodb: malformed reference key %q", pk)
 			}
-			owner, err := getS(it, attrSK, true)
+			if seg, ok = strings.CutPrefix(seg, st.ns); !ok {
+				return nil // another namespace's, which the filter passed
+			}
+			owner, err := getS(it, ddbtable.AttrSK, true)
 			if err != nil {
 				return err
 			}
-			created, err := getN(it, attrCreated, true)
+			created, err := getN(it, ddbtable.AttrCreated, true)
 			if err != nil {
 				return err
 			}
@@ -514,7 +397,7 @@ func (st *Store) GetHead(ctx context.Context, segment string) (refcount.Head, er
 	}
 	out, err := st.client.GetItem(ctx, &ddb.GetItemInput{
 		TableName:      aws.String(st.table),
-		Key:            headKey(segment),
+		Key:            st.headKey(segment),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
@@ -531,15 +414,15 @@ func (st *Store) CreateHead(ctx context.Context, segment string, size int64, now
 	if err := rules.CheckName("segment", segment); err != nil {
 		return err
 	}
-	it := headKey(segment)
-	it[attrState] = strAttr(string(refcount.Live))
-	it[attrSize] = numAttr(size)
-	it[attrCreated] = msAttr(now)
+	it := st.headKey(segment)
+	it[ddbtable.AttrState] = strAttr(string(refcount.Live))
+	it[ddbtable.AttrSize] = numAttr(size)
+	it[ddbtable.AttrCreated] = msAttr(now)
 	_, err := st.client.PutItem(ctx, &ddb.PutItemInput{
 		TableName:                aws.String(st.table),
 		Item:                     it,
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		ExpressionAttributeNames: map[string]string{"#pk": ddbtable.AttrPK},
 	})
 	err = st.translate("create head", segment, err)
 	if errors.Is(err, refcount.ErrConflict) {
@@ -565,11 +448,11 @@ func (st *Store) Claim(ctx context.Context, segment, claimID string, expires, no
 	}
 	_, err := st.client.UpdateItem(ctx, &ddb.UpdateItemInput{
 		TableName:        aws.String(st.table),
-		Key:              headKey(segment),
+		Key:              st.headKey(segment),
 		UpdateExpression: aws.String("SET #state = :deleting, #claim_id = :id, #claim_expires = :exp"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND " +
 			"(#state = :live OR #claim_id = :id OR #claim_expires < :now)"),
-		ExpressionAttributeNames: headNames(attrPK, attrState, attrClaimID, attrClaimExpires),
+		ExpressionAttributeNames: headNames(ddbtable.AttrPK, ddbtable.AttrState, ddbtable.AttrClaimID, ddbtable.AttrClaimExpires),
 		ExpressionAttributeValues: item{
 			":deleting": strAttr(string(refcount.Deleting)),
 			":live":     strAttr(string(refcount.Live)),
@@ -610,10 +493,10 @@ func (st *Store) toLive(ctx context.Context, op, segment, claimID, condition str
 	maps.Copy(values, extra)
 	_, err := st.client.UpdateItem(ctx, &ddb.UpdateItemInput{
 		TableName:                 aws.String(st.table),
-		Key:                       headKey(segment),
+		Key:                       st.headKey(segment),
 		UpdateExpression:          aws.String("SET #state = :live REMOVE #claim_expires"),
 		ConditionExpression:       aws.String(condition),
-		ExpressionAttributeNames:  headNames(attrPK, attrState, attrClaimID, attrClaimExpires),
+		ExpressionAttributeNames:  headNames(ddbtable.AttrPK, ddbtable.AttrState, ddbtable.AttrClaimID, ddbtable.AttrClaimExpires),
 		ExpressionAttributeValues: values,
 	})
 	return st.translate(op, segment, err)
@@ -626,9 +509,9 @@ func (st *Store) DeleteHead(ctx context.Context, segment, claimID string) error 
 	}
 	_, err := st.client.DeleteItem(ctx, &ddb.DeleteItemInput{
 		TableName:                aws.String(st.table),
-		Key:                      headKey(segment),
+		Key:                      st.headKey(segment),
 		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR (#state = :deleting AND #claim_id = :id)"),
-		ExpressionAttributeNames: headNames(attrPK, attrState, attrClaimID),
+		ExpressionAttributeNames: headNames(ddbtable.AttrPK, ddbtable.AttrState, ddbtable.AttrClaimID),
 		ExpressionAttributeValues: item{
 			":deleting": strAttr(string(refcount.Deleting)),
 			":id":       strAttr(claimID),
@@ -647,13 +530,13 @@ func checkHeadArgs(segment, claimID string) error {
 // ListHeads scans the table for head items.
 func (st *Store) ListHeads(ctx context.Context, fn func(refcount.Head) error) error {
 	return st.scan(ctx, "list heads", "begins_with(#pk, :p) AND #sk = :head",
-		map[string]string{"#pk": attrPK, "#sk": attrSK}, item{":p": strAttr(prefixHead), ":head": strAttr(skHead)},
+		map[string]string{"#pk": ddbtable.AttrPK, "#sk": ddbtable.AttrSK}, item{":p": strAttr(prefixHead + st.ns), ":head": strAttr(skHead)},
 		func(it item) error {
-			pk, err := getS(it, attrPK, true)
+			pk, err := getS(it, ddbtable.AttrPK, true)
 			if err != nil {
 				return err
 			}
-			h, err := decodeHead(strings.TrimPrefix(pk, prefixHead), it)
+			h, err := decodeHead(strings.TrimPrefix(pk, prefixHead+st.ns), it)
 			if err != nil {
 				return err
 			}
@@ -669,8 +552,8 @@ func (st *Store) MarkCandidates(ctx context.Context, segments []string, now time
 	segments = rules.Dedup(segments)
 	reqs := make([]types.WriteRequest, len(segments))
 	for i, seg := range segments {
-		it := candidateKey(seg)
-		it[attrSince] = msAttr(now)
+		it := st.candidateKey(seg)
+		it[ddbtable.AttrSince] = msAttr(now)
 		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
 	}
 	return st.batchWrite(ctx, "mark candidates", reqs)
@@ -682,7 +565,7 @@ func (st *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate)
 		p := ddb.NewQueryPaginator(st.client, &ddb.QueryInput{
 			TableName:                 aws.String(st.table),
 			KeyConditionExpression:    aws.String("#pk = :pk"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+			ExpressionAttributeNames:  map[string]string{"#pk": ddbtable.AttrPK},
 			ExpressionAttributeValues: item{":pk": strAttr(candidatePK(i))},
 			ConsistentRead:            aws.Bool(true),
 		})
@@ -692,11 +575,15 @@ func (st *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate)
 				return st.translate("list candidates", "", err)
 			}
 			for _, it := range out.Items {
-				seg, err := getS(it, attrSK, true)
+				seg, err := getS(it, ddbtable.AttrSK, true)
 				if err != nil {
 					return err
 				}
-				since, err := getN(it, attrSince, true)
+				seg, ok := strings.CutPrefix(seg, st.ns)
+				if !ok {
+					continue // another namespace's mark
+				}
+				since, err := getN(it, ddbtable.AttrSince, true)
 				if err != nil {
 					return err
 				}
@@ -717,9 +604,9 @@ func (st *Store) RemoveCandidate(ctx context.Context, segment string, since time
 	}
 	_, err := st.client.DeleteItem(ctx, &ddb.DeleteItemInput{
 		TableName:                 aws.String(st.table),
-		Key:                       candidateKey(segment),
+		Key:                       st.candidateKey(segment),
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #since <= :since"),
-		ExpressionAttributeNames:  headNames(attrPK, attrSince),
+		ExpressionAttributeNames:  headNames(ddbtable.AttrPK, ddbtable.AttrSince),
 		ExpressionAttributeValues: item{":since": msAttr(since)},
 	})
 	err = st.translate("remove candidate", segment, err)

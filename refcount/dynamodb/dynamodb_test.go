@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/refcount"
@@ -26,7 +25,7 @@ import (
 
 // Integration tests run against the server STOWKEN_TEST_DYNAMODB_ENDPOINT points at (e.g.
 // dynalite on http://127.0.0.1:18000), in table STOWKEN_TEST_DYNAMODB_TABLE (default
-// "stowken-test", created with EnsureTable). Without AWS_ACCESS_KEY_ID or AWS_PROFILE they use
+// "stowken-test", created with ddbtable's EnsureTable). Without AWS_ACCESS_KEY_ID or AWS_PROFILE they use
 // fake static credentials. Without an endpoint they skip, except under CI=true, where they fail.
 
 const defaultTestTable = "stowken-test"
@@ -80,7 +79,7 @@ func (sv server) ensure(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		return st.EnsureTable(ctx)
+		return st.Table().EnsureTable(ctx)
 	}))
 	if err := v.(func() error)(); err != nil {
 		t.Fatalf("EnsureTable(%s): %v", sv.table, err)
@@ -93,71 +92,71 @@ func TestConformance(t *testing.T) {
 	refcounttest.Run(t, func(t *testing.T) refcount.Backend { return sv.open(t, sv.table, Options{}) })
 }
 
-func TestEnsureTable(t *testing.T) {
+// TestConformanceNamespaced runs the suite on a store in a namespace, as S3 stores use the
+// table.
+func TestConformanceNamespaced(t *testing.T) {
 	sv := testServer(t)
+	sv.ensure(t)
+	refcounttest.Run(t, func(t *testing.T) refcount.Backend { return sv.open(t, sv.table, Options{Namespace: "ns-a:"}) })
+}
+
+// TestNamespacesAreSeparate: two stores sharing one table never see each other's heads,
+// references or candidates.
+func TestNamespacesAreSeparate(t *testing.T) {
+	sv := testServer(t)
+	sv.ensure(t)
 	ctx := t.Context()
-	table := fmt.Sprintf("stowken-ensure-%d", time.Now().UnixNano())
-	st := sv.open(t, table, Options{})
-	t.Cleanup(func() {
-		_, _ = st.client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
-	})
-	if _, err := st.GetHead(ctx, "x"); err == nil || errors.Is(err, refcount.ErrNotFound) ||
-		!strings.Contains(err.Error(), "does not exist") {
-		t.Fatalf("GetHead before the table exists: %v; want a 'table does not exist' error that is not ErrNotFound", err)
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	a := sv.open(t, sv.table, Options{Namespace: "a-" + run + ":"})
+	b := sv.open(t, sv.table, Options{Namespace: "b-" + run + ":"})
+	now := time.Now()
+	if err := a.CreateHead(ctx, "seg", 10, now); err != nil {
+		t.Fatal(err)
 	}
-	for i := range 2 { // idempotent
-		if err := st.EnsureTable(ctx); err != nil {
-			t.Fatalf("EnsureTable #%d: %v", i+1, err)
+	if err := a.AddRefs(ctx, "owner", []string{"seg"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MarkCandidates(ctx, []string{"seg"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GetHead(ctx, "seg"); !errors.Is(err, refcount.ErrNotFound) {
+		t.Fatalf("namespace b sees a's head: %v", err)
+	}
+	if has, err := b.HasRefs(ctx, "seg"); has || err != nil {
+		t.Fatalf("namespace b sees a's reference: %v, %v", has, err)
+	}
+	n := 0
+	b.ListCandidates(ctx, func(refcount.Candidate) error { n++; return nil })
+	b.ListHeads(ctx, func(refcount.Head) error { n++; return nil })
+	b.ListRefs(ctx, func(refcount.Ref) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("namespace b lists %d of a's items", n)
+	}
+	h, err := a.GetHead(ctx, "seg")
+	if err != nil || h.Segment != "seg" {
+		t.Fatalf("a's head: %+v %v", h, err)
+	}
+	var refs, cands, heads int
+	a.ListRefs(ctx, func(r refcount.Ref) error {
+		if r.Segment == "seg" && r.Owner == "owner" {
+			refs++
 		}
-	}
-	out, err := st.client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := TableSchema().check(out.Table); err != nil {
-		t.Fatalf("created table: %v", err)
-	}
-	if out.Table.TableStatus != "ACTIVE" {
-		t.Fatalf("table status %s after EnsureTable", out.Table.TableStatus)
-	}
-	if bm := out.Table.BillingModeSummary; bm != nil && string(bm.BillingMode) != TableSchema().BillingMode {
-		t.Fatalf("billing mode %s, want %s", bm.BillingMode, TableSchema().BillingMode)
-	}
-	if _, err := st.GetHead(ctx, "x"); !errors.Is(err, refcount.ErrNotFound) {
-		t.Fatalf("GetHead after EnsureTable: %v", err)
-	}
-
-	// A table with other keys is refused.
-	other := table + "-wrong"
-	t.Cleanup(func() {
-		_, _ = st.client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(other)})
+		return nil
 	})
-	in := TableSchema().createTableInput(other)
-	in.AttributeDefinitions = in.AttributeDefinitions[:1]
-	in.KeySchema = in.KeySchema[:1]
-	in.GlobalSecondaryIndexes = nil
-	if _, err := st.client.CreateTable(ctx, in); err != nil {
-		t.Fatal(err)
-	}
-	wrong := sv.open(t, other, Options{})
-	if err := wrong.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "exists but") {
-		t.Fatalf("EnsureTable on a table with other keys: %v", err)
-	}
-
-	// So is a table without the catalog's indexes (one created before the catalog).
-	noIndexes := table + "-noidx"
-	t.Cleanup(func() {
-		_, _ = st.client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(noIndexes)})
+	a.ListCandidates(ctx, func(c refcount.Candidate) error {
+		if c.Segment == "seg" {
+			cands++
+		}
+		return nil
 	})
-	in = TableSchema().createTableInput(noIndexes)
-	in.AttributeDefinitions = in.AttributeDefinitions[:2]
-	in.GlobalSecondaryIndexes = nil
-	if _, err := st.client.CreateTable(ctx, in); err != nil {
-		t.Fatal(err)
-	}
-	old := sv.open(t, noIndexes, Options{})
-	if err := old.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "no global secondary index by_time") {
-		t.Fatalf("EnsureTable on a table without the indexes: %v", err)
+	a.ListHeads(ctx, func(h refcount.Head) error {
+		if h.Segment == "seg" {
+			heads++
+		}
+		return nil
+	})
+	if refs != 1 || cands != 1 || heads != 1 {
+		t.Fatalf("a lists %d references, %d candidates, %d heads of its segment, want 1 each", refs, cands, heads)
 	}
 }
 

@@ -2,115 +2,12 @@ package dynamodb
 
 import (
 	"fmt"
-	"net/url"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
+	"github.com/stowken/stowken/internal/ddbtable"
 	"github.com/stowken/stowken/refcount"
 )
-
-func TestParseURL(t *testing.T) {
-	tests := []struct {
-		in   string
-		want target
-		err  string // substring of the error; "" → success
-	}{
-		{in: "dynamodb://stowken-refs", want: target{table: "stowken-refs"}},
-		{in: "dynamodb://My_Table.v2/", want: target{table: "My_Table.v2"}},
-		{in: "dynamodb://t1x?region=eu-west-1", want: target{table: "t1x", region: "eu-west-1"}},
-		{in: "dynamodb://t1x?endpoint=http://127.0.0.1:18000&region=us-west-2",
-			want: target{table: "t1x", region: "us-west-2", endpoint: "http://127.0.0.1:18000"}},
-		{in: "dynamodb://t1x?endpoint=" + url.QueryEscape("https://dynamodb.example.com/"),
-			want: target{table: "t1x", endpoint: "https://dynamodb.example.com/"}},
-		{in: "s3://bucket", err: "scheme must be dynamodb"},
-		{in: "dynamodb://", err: "table name"},
-		{in: "dynamodb://ab", err: "table name"},
-		{in: "dynamodb://" + strings.Repeat("a", 256), err: "table name"},
-		{in: "dynamodb://table:8000", err: "table name"},
-		{in: "dynamodb://table/extra", err: "want dynamodb://TABLE"},
-		{in: "dynamodb://user@table", err: "want dynamodb://TABLE"},
-		{in: "dynamodb:table", err: "want dynamodb://TABLE"},
-		{in: "dynamodb://table#frag", err: "want dynamodb://TABLE"},
-		{in: "dynamodb://table?regoin=x", err: `unknown parameter "regoin"`},
-		{in: "dynamodb://table?region=", err: "parameter region"},
-		{in: "dynamodb://table?region=a&region=b", err: "parameter region"},
-		{in: "dynamodb://table?endpoint=127.0.0.1:18000", err: "must be an http or https URL"},
-		{in: "dynamodb://table?endpoint=ftp://x", err: "must be an http or https URL"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			u, err := url.Parse(tc.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := parseURL(u)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("parseURL(%s) = %+v, %v; want an error containing %q", tc.in, got, err, tc.err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("parseURL(%s) = %+v, %v; want %+v", tc.in, got, err, tc.want)
-			}
-		})
-	}
-	if _, err := parseURL(nil); err == nil {
-		t.Fatal("parseURL(nil) succeeded")
-	}
-}
-
-func TestOpenRegion(t *testing.T) {
-	// Open contacts nothing, so it runs without a server.
-	t.Setenv("AWS_REGION", "")
-	t.Setenv("AWS_DEFAULT_REGION", "")
-	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_PROFILE", "")
-	u, _ := url.Parse("dynamodb://some-table")
-	st, err := Open(t.Context(), u, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := st.client.Options().Region; r != DefaultRegion {
-		t.Fatalf("default region %q, want %q", r, DefaultRegion)
-	}
-	if st.Table() != "some-table" {
-		t.Fatalf("Table() = %q", st.Table())
-	}
-	if got := st.client.Options().Retryer.MaxAttempts(); got != DefaultMaxAttempts {
-		t.Fatalf("MaxAttempts %d, want %d", got, DefaultMaxAttempts)
-	}
-
-	t.Setenv("AWS_REGION", "ap-south-1")
-	st, err = Open(t.Context(), u, Options{MaxAttempts: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := st.client.Options().Region; r != "ap-south-1" {
-		t.Fatalf("region from AWS_REGION: %q", r)
-	}
-	if got := st.client.Options().Retryer.MaxAttempts(); got != 3 {
-		t.Fatalf("MaxAttempts %d, want 3", got)
-	}
-
-	u, _ = url.Parse("dynamodb://some-table?region=eu-north-1&endpoint=http://127.0.0.1:1")
-	st, err = Open(t.Context(), u, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := st.client.Options().Region; r != "eu-north-1" {
-		t.Fatalf("region from the URL: %q", r)
-	}
-	if e := aws.ToString(st.client.Options().BaseEndpoint); e != "http://127.0.0.1:1" {
-		t.Fatalf("endpoint from the URL: %q", e)
-	}
-}
 
 func TestShardIsStable(t *testing.T) {
 	// The shard function is part of the stored format: these values must never change.
@@ -174,13 +71,14 @@ func TestKeys(t *testing.T) {
 		}
 		return v
 	}
-	if hk := headKey("abc"); str(hk, attrPK) != "seg#abc" || str(hk, attrSK) != "head" || len(hk) != 2 {
+	st := &Store{}
+	if hk := st.headKey("abc"); str(hk, ddbtable.AttrPK) != "seg#abc" || str(hk, ddbtable.AttrSK) != "head" || len(hk) != 2 {
 		t.Errorf("headKey = %v", hk)
 	}
-	if rk := refKey("abc", "owner-1"); str(rk, attrPK) != "ref#abc#14" || str(rk, attrSK) != "owner-1" || len(rk) != 2 {
+	if rk := st.refKey("abc", "owner-1"); str(rk, ddbtable.AttrPK) != "ref#abc#14" || str(rk, ddbtable.AttrSK) != "owner-1" || len(rk) != 2 {
 		t.Errorf("refKey = %v", rk)
 	}
-	if ck := candidateKey("4f1c2e9a"); str(ck, attrPK) != "gc#8" || str(ck, attrSK) != "4f1c2e9a" || len(ck) != 2 {
+	if ck := st.candidateKey("4f1c2e9a"); str(ck, ddbtable.AttrPK) != "gc#8" || str(ck, ddbtable.AttrSK) != "4f1c2e9a" || len(ck) != 2 {
 		t.Errorf("candidateKey = %v", ck)
 	}
 	for _, tc := range []struct{ pk, seg string }{
@@ -203,79 +101,19 @@ func TestKeys(t *testing.T) {
 	if got := candidatePK(11); got != "gc#11" {
 		t.Errorf("candidatePK = %q", got)
 	}
-}
 
-func TestSchemaMatchesCreateTable(t *testing.T) {
-	sc := TableSchema()
-	if sc.PartitionKey != (Attribute{"pk", "S"}) || sc.SortKey != (Attribute{"sk", "S"}) || sc.BillingMode != "PAY_PER_REQUEST" {
-		t.Fatalf("TableSchema() = %+v", sc)
+	// In a namespace, the name of the segment carries it wherever it appears (the shard of a
+	// candidate included): these bytes are the stored format of S3 stores that share a table.
+	ns := &Store{ns: "9f86d081884c7d65:"}
+	if hk := ns.headKey("abc"); str(hk, ddbtable.AttrPK) != "seg#9f86d081884c7d65:abc" || str(hk, ddbtable.AttrSK) != "head" {
+		t.Errorf("namespaced headKey = %v", hk)
 	}
-	wantKeys := []Attribute{{"pk", "S"}, {"sk", "S"}, {"gsi1pk", "S"}, {"gsisk", "S"}, {"gsi2pk", "S"}, {"gsi3pk", "S"}}
-	if got := sc.KeyAttributes(); !slices.Equal(got, wantKeys) {
-		t.Fatalf("KeyAttributes() = %v, want %v", got, wantKeys)
+	if rk := ns.refKey("abc", "owner-1"); str(rk, ddbtable.AttrPK) != "ref#9f86d081884c7d65:abc#14" || str(rk, ddbtable.AttrSK) != "owner-1" {
+		t.Errorf("namespaced refKey = %v", rk)
 	}
-	in := sc.createTableInput("t")
-	if aws.ToString(in.TableName) != "t" || string(in.BillingMode) != sc.BillingMode ||
-		len(in.KeySchema) != 2 || len(in.AttributeDefinitions) != len(wantKeys) ||
-		len(in.GlobalSecondaryIndexes) != 3 || len(in.LocalSecondaryIndexes) != 0 || in.ProvisionedThroughput != nil {
-		t.Fatalf("createTableInput = %+v", in)
-	}
-	for i, ix := range in.GlobalSecondaryIndexes {
-		want := sc.Indexes[i]
-		if aws.ToString(ix.IndexName) != want.Name || ix.Projection.ProjectionType != types.ProjectionTypeAll ||
-			aws.ToString(ix.KeySchema[0].AttributeName) != want.PartitionKey.Name || ix.KeySchema[0].KeyType != types.KeyTypeHash ||
-			aws.ToString(ix.KeySchema[1].AttributeName) != want.SortKey.Name || ix.KeySchema[1].KeyType != types.KeyTypeRange ||
-			ix.ProvisionedThroughput != nil {
-			t.Errorf("index %d = %+v, want %+v", i, ix, want)
-		}
-	}
-}
-
-// describe returns the description DescribeTable gives of a table created with in.
-func describe(in *ddb.CreateTableInput) *types.TableDescription {
-	d := &types.TableDescription{AttributeDefinitions: in.AttributeDefinitions, KeySchema: in.KeySchema}
-	for _, g := range in.GlobalSecondaryIndexes {
-		d.GlobalSecondaryIndexes = append(d.GlobalSecondaryIndexes, types.GlobalSecondaryIndexDescription{
-			IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection,
-		})
-	}
-	return d
-}
-
-func TestSchemaCheck(t *testing.T) {
-	sc := TableSchema()
-	tests := []struct {
-		name   string
-		change func(*ddb.CreateTableInput)
-		err    string // substring; "" → the table is right
-	}{
-		{"AsCreated", func(*ddb.CreateTableInput) {}, ""},
-		{"ExtraIndex", func(in *ddb.CreateTableInput) {
-			in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
-				IndexName: aws.String("other"), KeySchema: keySchema(Attribute{"pk", "S"}, Attribute{"gsisk", "S"}),
-				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}})
-		}, ""},
-		{"OnlyPartitionKey", func(in *ddb.CreateTableInput) { in.KeySchema = in.KeySchema[:1] }, "has 1 key attributes"},
-		{"NoIndexes", func(in *ddb.CreateTableInput) { in.GlobalSecondaryIndexes = nil }, "no global secondary index by_time"},
-		{"MissingIndex", func(in *ddb.CreateTableInput) { in.GlobalSecondaryIndexes = in.GlobalSecondaryIndexes[:2] }, "no global secondary index by_model"},
-		{"KeysOnly", func(in *ddb.CreateTableInput) {
-			in.GlobalSecondaryIndexes[1].Projection = &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}
-		}, "index by_app does not project ALL"},
-		{"IndexKeysSwapped", func(in *ddb.CreateTableInput) {
-			in.GlobalSecondaryIndexes[0].KeySchema = keySchema(Attribute{"gsisk", "S"}, Attribute{"gsi1pk", "S"})
-		}, "index by_time has key HASH gsisk"},
-		{"IndexKeyIsANumber", func(in *ddb.CreateTableInput) { in.AttributeDefinitions[3].AttributeType = types.ScalarAttributeTypeN },
-			"index by_time has key RANGE gsisk (N)"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			in := sc.createTableInput("t")
-			tc.change(in)
-			err := sc.check(describe(in))
-			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
-				t.Fatalf("check: %v; want %q", err, tc.err)
-			}
-		})
+	want := candidatePK(shard("9f86d081884c7d65:4f1c2e9a"))
+	if ck := ns.candidateKey("4f1c2e9a"); str(ck, ddbtable.AttrPK) != want || want != "gc#11" || str(ck, ddbtable.AttrSK) != "9f86d081884c7d65:4f1c2e9a" {
+		t.Errorf("namespaced candidateKey = %v, want pk %s", ck, want)
 	}
 }
 

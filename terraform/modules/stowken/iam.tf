@@ -1,5 +1,5 @@
-# Least-privilege IAM, derived from the AWS SDK calls of objstore/s3, refcount/dynamodb and
-# catalog/dynamodb (terraform/iam_test.go keeps the list and checks it against the Go sources):
+# Least-privilege IAM, derived from the AWS SDK calls of objstore/s3, internal/ddbtable,
+# refcount/dynamodb and catalog/dynamodb (terraform/iam_test.go keeps the list and checks it against the Go sources):
 #
 #   SDK call (Go)                        IAM action           GC function   writer policy
 #   s3 ListObjectsV2 (Bucket.List)       s3:ListBucket        yes           yes

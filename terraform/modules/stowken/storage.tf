@@ -117,7 +117,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
 # --- DynamoDB: references, segment heads, GC candidates and the catalog ---------------------------
 #
-# Exactly the schema of refcount/dynamodb (TableSchema): partition key pk (S), sort key sk (S),
+# Exactly the schema of internal/ddbtable (TableSchema): partition key pk (S), sort key sk (S),
 # the catalog's three global secondary indexes (catalog/dynamodb lists conversations from them),
 # on-demand billing. terraform/terraform_test.go compares it with the Go code.
 

@@ -1,4 +1,4 @@
-package dynamodb
+package ddbtable
 
 import (
 	"context"
@@ -50,16 +50,41 @@ type Schema struct {
 	ItemAttributes []ItemAttribute
 }
 
-// Names of the global secondary indexes and their key attributes (see the package
-// documentation). catalog/dynamodb names them too and checks that they agree with TableSchema.
+// Names of the table's key attributes, its indexes and the attributes of its items (see the
+// package documentation). The stores use these names, and TableSchema declares them.
 const (
-	indexByTime    = "by_time"
-	indexByApp     = "by_app"
-	indexByModel   = "by_model"
-	attrByTimePK   = "gsi1pk"
-	attrByAppPK    = "gsi2pk"
-	attrByModelPK  = "gsi3pk"
-	attrCatalogSK  = "gsisk"
+	AttrPK = "pk" // partition key
+	AttrSK = "sk" // sort key
+
+	// Heads, references and candidate marks (refcount/dynamodb).
+	AttrState        = "state"
+	AttrSize         = "size"
+	AttrCreated      = "created" // also a catalog attribute
+	AttrClaimID      = "claim_id"
+	AttrClaimExpires = "claim_expires"
+	AttrSince        = "since"
+
+	// Catalog entries (catalog/dynamodb).
+	AttrID          = "id"
+	AttrNonce       = "nonce"
+	AttrApplication = "application"
+	AttrModel       = "model"
+	AttrTokenizer   = "tokenizer"
+	AttrStored      = "stored"
+	AttrMessages    = "messages"
+	AttrTokens      = "tokens"
+	AttrStoredBytes = "stored_bytes"
+	AttrMetadata    = "metadata"
+
+	// The catalog's global secondary indexes and their keys.
+	IndexByTime   = "by_time"
+	IndexByApp    = "by_app"
+	IndexByModel  = "by_model"
+	AttrByTimePK  = "gsi1pk"
+	AttrByAppPK   = "gsi2pk"
+	AttrByModelPK = "gsi3pk"
+	AttrIndexSK   = "gsisk"
+
 	projectionType = string(types.ProjectionTypeAll)
 )
 
@@ -71,33 +96,33 @@ func TableSchema() Schema {
 	n := func(name string) Attribute { return Attribute{name, "N"} }
 	m := func(name string) Attribute { return Attribute{name, "M"} }
 	return Schema{
-		PartitionKey: s(attrPK),
-		SortKey:      s(attrSK),
+		PartitionKey: s(AttrPK),
+		SortKey:      s(AttrSK),
 		Indexes: []Index{
-			{indexByTime, s(attrByTimePK), s(attrCatalogSK), projectionType},
-			{indexByApp, s(attrByAppPK), s(attrCatalogSK), projectionType},
-			{indexByModel, s(attrByModelPK), s(attrCatalogSK), projectionType},
+			{IndexByTime, s(AttrByTimePK), s(AttrIndexSK), projectionType},
+			{IndexByApp, s(AttrByAppPK), s(AttrIndexSK), projectionType},
+			{IndexByModel, s(AttrByModelPK), s(AttrIndexSK), projectionType},
 		},
 		BillingMode: string(types.BillingModePayPerRequest),
 		ItemAttributes: []ItemAttribute{
-			{s(attrState), "head"},
-			{n(attrSize), "head"},
-			{n(attrCreated), "head"},
-			{s(attrClaimID), "head"},
-			{n(attrClaimExpires), "head"},
-			{n(attrCreated), "reference"},
-			{n(attrSince), "candidate"},
-			{s("id"), "catalog"},
-			{s("nonce"), "catalog"},
-			{s("application"), "catalog"},
-			{s("model"), "catalog"},
-			{s("tokenizer"), "catalog"},
-			{n("created"), "catalog"},
-			{n("stored"), "catalog"},
-			{n("messages"), "catalog"},
-			{m("tokens"), "catalog"},
-			{n("stored_bytes"), "catalog"},
-			{m("metadata"), "catalog"},
+			{s(AttrState), "head"},
+			{n(AttrSize), "head"},
+			{n(AttrCreated), "head"},
+			{s(AttrClaimID), "head"},
+			{n(AttrClaimExpires), "head"},
+			{n(AttrCreated), "reference"},
+			{n(AttrSince), "candidate"},
+			{s(AttrID), "catalog"},
+			{s(AttrNonce), "catalog"},
+			{s(AttrApplication), "catalog"},
+			{s(AttrModel), "catalog"},
+			{s(AttrTokenizer), "catalog"},
+			{n(AttrCreated), "catalog"},
+			{n(AttrStored), "catalog"},
+			{n(AttrMessages), "catalog"},
+			{m(AttrTokens), "catalog"},
+			{n(AttrStoredBytes), "catalog"},
+			{m(AttrMetadata), "catalog"},
 		},
 	}
 }
@@ -192,33 +217,33 @@ func (sc Schema) check(t *types.TableDescription) error {
 // exists, and waits until it is ACTIVE. It is idempotent and safe to run concurrently. An
 // existing table with other keys, or without the indexes, is an error: EnsureTable never
 // changes a table.
-func (st *Store) EnsureTable(ctx context.Context) error {
+func (t *Table) EnsureTable(ctx context.Context) error {
 	sc := TableSchema()
-	out, err := st.client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(st.table)})
+	out, err := t.Client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(t.Name)})
 	var rnf *types.ResourceNotFoundException
 	switch {
 	case errors.As(err, &rnf):
-		_, err = st.client.CreateTable(ctx, sc.createTableInput(st.table))
+		_, err = t.Client.CreateTable(ctx, sc.createTableInput(t.Name))
 		var inUse *types.ResourceInUseException
 		if err != nil && !errors.As(err, &inUse) { // in use: somebody else is creating it
-			return st.translate("create table", st.table, err)
+			return fmt.Errorf("ddbtable: create table %q: %w", t.Name, err)
 		}
 	case err != nil:
-		return st.translate("describe table", st.table, err)
+		return fmt.Errorf("ddbtable: describe table %q: %w", t.Name, err)
 	default:
 		if err := sc.check(out.Table); err != nil {
-			return fmt.Errorf("refcount/dynamodb: table %q exists but %v", st.table, err)
+			return fmt.Errorf("ddbtable: table %q exists but %v", t.Name, err)
 		}
 		if out.Table.TableStatus == types.TableStatusActive {
 			return nil
 		}
 	}
-	w := ddb.NewTableExistsWaiter(st.client, func(o *ddb.TableExistsWaiterOptions) {
+	w := ddb.NewTableExistsWaiter(t.Client, func(o *ddb.TableExistsWaiterOptions) {
 		o.MinDelay = 500 * time.Millisecond
 		o.MaxDelay = 5 * time.Second
 	})
-	if err := w.Wait(ctx, &ddb.DescribeTableInput{TableName: aws.String(st.table)}, 10*time.Minute); err != nil {
-		return st.translate("wait for table", st.table, err)
+	if err := w.Wait(ctx, &ddb.DescribeTableInput{TableName: aws.String(t.Name)}, 10*time.Minute); err != nil {
+		return fmt.Errorf("ddbtable: wait for table %q: %w", t.Name, err)
 	}
 	return nil
 }

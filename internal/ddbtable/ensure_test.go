@@ -1,0 +1,119 @@
+package ddbtable
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/stowken/stowken/internal/testenv"
+)
+
+// The tests here run against the server STOWKEN_TEST_DYNAMODB_ENDPOINT points at (dynalite
+// under scripts/with-servers.sh); without one they skip, except under CI=true, where they fail.
+
+type server struct {
+	endpoint string
+	creds    aws.CredentialsProvider
+}
+
+func testServer(t *testing.T) server {
+	t.Helper()
+	ep := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./internal/ddbtable/", testenv.DynamoDBEndpoint)[0]
+	sv := server{endpoint: ep}
+	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+		sv.creds = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x", Source: "stowken test"}, nil
+		})
+	}
+	return sv
+}
+
+func (sv server) open(t *testing.T, table string) *Table {
+	t.Helper()
+	u := &url.URL{Scheme: "dynamodb", Host: table, RawQuery: url.Values{"endpoint": {sv.endpoint}}.Encode()}
+	tb, err := Open(t.Context(), u, Options{Credentials: sv.creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+func TestEnsureTable(t *testing.T) {
+	sv := testServer(t)
+	ctx := t.Context()
+	table := fmt.Sprintf("stowken-ensure-%d", time.Now().UnixNano())
+	st := sv.open(t, table)
+	t.Cleanup(func() {
+		_, _ = st.Client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	get := func() error {
+		_, err := st.Client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(table),
+			Key: map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: "x"}, AttrSK: &types.AttributeValueMemberS{Value: "y"}}})
+		return err
+	}
+	if err := st.TableError("get", get()); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("GetItem before the table exists: %v; want a 'table does not exist' error", err)
+	}
+	for i := range 2 { // idempotent
+		if err := st.EnsureTable(ctx); err != nil {
+			t.Fatalf("EnsureTable #%d: %v", i+1, err)
+		}
+	}
+	out, err := st.Client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := TableSchema().check(out.Table); err != nil {
+		t.Fatalf("created table: %v", err)
+	}
+	if out.Table.TableStatus != "ACTIVE" {
+		t.Fatalf("table status %s after EnsureTable", out.Table.TableStatus)
+	}
+	if bm := out.Table.BillingModeSummary; bm != nil && string(bm.BillingMode) != TableSchema().BillingMode {
+		t.Fatalf("billing mode %s, want %s", bm.BillingMode, TableSchema().BillingMode)
+	}
+	if err := get(); err != nil {
+		t.Fatalf("GetItem after EnsureTable: %v", err)
+	}
+
+	// A table with other keys is refused.
+	other := table + "-wrong"
+	t.Cleanup(func() {
+		_, _ = st.Client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(other)})
+	})
+	in := TableSchema().createTableInput(other)
+	in.AttributeDefinitions = in.AttributeDefinitions[:1]
+	in.KeySchema = in.KeySchema[:1]
+	in.GlobalSecondaryIndexes = nil
+	if _, err := st.Client.CreateTable(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	wrong := sv.open(t, other)
+	if err := wrong.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "exists but") {
+		t.Fatalf("EnsureTable on a table with other keys: %v", err)
+	}
+
+	// So is a table without the catalog's indexes (one created before the catalog).
+	noIndexes := table + "-noidx"
+	t.Cleanup(func() {
+		_, _ = st.Client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(noIndexes)})
+	})
+	in = TableSchema().createTableInput(noIndexes)
+	in.AttributeDefinitions = in.AttributeDefinitions[:2]
+	in.GlobalSecondaryIndexes = nil
+	if _, err := st.Client.CreateTable(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	old := sv.open(t, noIndexes)
+	if err := old.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "no global secondary index by_time") {
+		t.Fatalf("EnsureTable on a table without the indexes: %v", err)
+	}
+}
