@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,9 +12,9 @@ import (
 	"github.com/stowken/stowken/objstore"
 )
 
-// Models are compression priors trained on the store's own data (codec.Model): for one
-// tokenizer, a rank table of its most frequent tokens, a raw zstd dictionary of (rank-coded)
-// token data, and one of manifests. One model serves the whole store: the priors that matter
+// Models are compression priors trained on the store's own data (codec.Model, trained by
+// codec.Sample): for one tokenizer, a rank table of its most frequent tokens, a raw zstd
+// dictionary of (rank-coded) token data, and one of manifests. One model serves the whole store: the priors that matter
 // (which tokens are frequent, the manifests' structure, recurring phrasing) are shared across
 // applications, and a model per application would cost its dictionaries many times over.
 //
@@ -33,18 +31,7 @@ import (
 // Several processes sharing a store each build their own generations from what they see;
 // on opening, a vault activates per tokenizer the stored model of the highest generation
 // (the smallest id among equals), so processes converge on one.
-const (
-	modelsPrefix = "models/"
-	// Dictionary sizes: token data and manifests.
-	tokenDictBytes    = 32 << 10
-	manifestDictBytes = 32 << 10
-	// rankedTokens is the length of a model's rank table.
-	rankedTokens = 4096
-	// The sample a vault keeps while it still has generations to build: token runs (in
-	// tokens) and manifests (in bytes).
-	sampleTokens        = 512 << 10
-	sampleManifestBytes = 1 << 20
-)
+const modelsPrefix = "models/"
 
 // generationBytes are the amounts of token data (varint bytes) seen at which generations 1,
 // 2, ... are built.
@@ -57,35 +44,11 @@ type models struct {
 	samples map[string]*sample      // by tokenizer, until its last generation is built
 }
 
-// sample is what a vault has seen of a tokenizer's data: exact token frequencies and a
-// reservoir of token runs and manifests.
+// sample is what a vault has seen of a tokenizer's data, kept while it still has generations
+// to build.
 type sample struct {
-	seen      int // varint bytes of token data
-	building  int // the generation being built, 0 for none
-	freq      map[int]int
-	tokens    reservoir[[]int]
-	manifests reservoir[[]byte]
-	rand      *rand.Rand
-}
-
-// reservoir keeps a uniform random sample of the items added, within a size budget.
-type reservoir[T []int | []byte] struct {
-	items []T
-	size  int // sum of len(items[i])
-	added int
-}
-
-func (r *reservoir[T]) add(rnd *rand.Rand, item T, limit int) {
-	r.added++
-	if r.size+len(item) <= limit {
-		r.items = append(r.items, item)
-		r.size += len(item)
-		return
-	}
-	if j := rnd.IntN(r.added); j < len(r.items) && r.size-len(r.items[j])+len(item) <= limit {
-		r.size += len(item) - len(r.items[j])
-		r.items[j] = item
-	}
+	*codec.Sample
+	building int // the generation being built, 0 for none
 }
 
 func newModels() *models {
@@ -193,23 +156,16 @@ func (v *Vault) observe(ctx context.Context, tokenizer string, runs [][]int, man
 		return 0
 	}
 	if s == nil {
-		s = &sample{freq: map[int]int{}, rand: rand.New(rand.NewPCG(uint64(len(tokenizer)), 0x5eed))}
+		s = &sample{Sample: codec.NewSample(tokenizer)}
 		v.models.samples[tokenizer] = s
 	}
-	for _, run := range runs {
-		for _, t := range run {
-			s.freq[t]++
-			s.seen += varintLen(t)
-		}
-		s.tokens.add(s.rand, run, sampleTokens)
-	}
-	s.manifests.add(s.rand, manifestPayload, sampleManifestBytes)
-	if s.seen < generationBytes[gen] || s.building > gen {
+	s.Add(runs, manifestPayload)
+	if s.Seen() < generationBytes[gen] || s.building > gen {
 		v.models.mu.Unlock()
 		return 0
 	}
 	s.building = gen + 1
-	m := buildModel(tokenizer, gen+1, s)
+	m := s.Train(tokenizer, gen+1)
 	v.models.mu.Unlock()
 
 	content, err := m.Encode()
@@ -230,51 +186,4 @@ func (v *Vault) observe(ctx context.Context, tokenizer string, runs [][]int, man
 	v.log.Info("built compression model", "tokenizer", tokenizer, "model", fmt.Sprintf("%08x", m.ID), "generation", m.Generation,
 		"token_dict_bytes", len(m.TokenDict), "manifest_dict_bytes", len(m.ManifestDict), "ranked_tokens", len(m.Ranks), "bytes", len(content))
 	return int64(len(content))
-}
-
-// buildModel builds a model of the given generation from the sample.
-func buildModel(tokenizer string, generation int, s *sample) *codec.Model {
-	ranks := make([]int, 0, len(s.freq))
-	for t := range s.freq {
-		ranks = append(ranks, t)
-	}
-	slices.SortFunc(ranks, func(a, b int) int {
-		if s.freq[a] != s.freq[b] {
-			return s.freq[b] - s.freq[a]
-		}
-		return a - b
-	})
-	ranks = ranks[:min(len(ranks), rankedTokens)]
-	m := &codec.Model{Tokenizer: tokenizer, Generation: generation, Ranks: ranks,
-		ManifestDict: pick(s.rand, s.manifests.items, manifestDictBytes)}
-	// The token dictionary holds token data as frames will hold it: rank-coded.
-	coder := m.Coder()
-	coded := make([][]byte, len(s.tokens.items))
-	for i, run := range s.tokens.items {
-		coded[i] = coder(nil, run)
-	}
-	m.TokenDict = pick(s.rand, coded, tokenDictBytes)
-	return m
-}
-
-// varintLen is the length of t as an unsigned varint.
-func varintLen(t int) int {
-	n := 1
-	for u := uint32(t); u >= 0x80; u >>= 7 {
-		n++
-	}
-	return n
-}
-
-// pick returns a random selection of the items, concatenated, of at most size bytes. A raw
-// zstd dictionary is plain content: what it holds is what matches can refer to.
-func pick(r *rand.Rand, items [][]byte, size int) []byte {
-	var out []byte
-	for _, i := range r.Perm(len(items)) {
-		if len(out)+len(items[i]) > size {
-			continue
-		}
-		out = append(out, items[i]...)
-	}
-	return out
 }
