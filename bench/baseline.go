@@ -16,8 +16,8 @@ import (
 
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
-	"github.com/stowken/stowken/vault"
 )
 
 // analyzer reads the corpus once for everything that is not stowken itself: the counts
@@ -110,7 +110,7 @@ func (a *analyzer) add(seq int, c *conversation.Conversation, line []byte) error
 		var toks []int
 		if m.HasTokens() {
 			toks = m.Tokens
-			ref = textRef{vault.SegmentID(c.Tokenizer, toks), len(toks)}
+			ref = textRef{segment.ID(c.Tokenizer, toks), len(toks)}
 		} else {
 			textBytes += int64(len(m.Content))
 			key := textKey(c.Tokenizer, m.Content)
@@ -121,7 +121,7 @@ func (a *analyzer) add(seq int, c *conversation.Conversation, line []byte) error
 				ref = cached
 			} else {
 				toks = tok.Encode(m.Content)
-				ref = textRef{vault.SegmentID(c.Tokenizer, toks), len(toks)}
+				ref = textRef{segment.ID(c.Tokenizer, toks), len(toks)}
 			}
 		}
 		tokens += int64(ref.tokens)

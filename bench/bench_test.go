@@ -19,8 +19,8 @@ import (
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/location/aws"
 	"github.com/stowken/stowken/location/local"
+	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
-	"github.com/stowken/stowken/vault"
 )
 
 // TestSampleSmoke runs the benchmark on the first conversations of the shared sample and
@@ -264,7 +264,7 @@ func TestBaselinesSynthetic(t *testing.T) {
 			if toks == nil {
 				toks = tok.Encode(m.text)
 			}
-			refs = append(refs, fmt.Sprintf(`{"sha256":"%s","tokens":%d}`, vault.SegmentID(tokenizer.CL100KBase, toks), len(toks)))
+			refs = append(refs, fmt.Sprintf(`{"sha256":"%s","tokens":%d}`, segment.ID(tokenizer.CL100KBase, toks), len(toks)))
 		}
 		manifests += int64(len(fmt.Sprintf(`{"id":"%s","messages":[%s]}`, c.id, strings.Join(refs, ","))))
 	}
@@ -325,7 +325,7 @@ func TestBaselinesSynthetic(t *testing.T) {
 			if toks == nil {
 				toks = tok.Encode(m.text)
 			}
-			seen[vault.SegmentID(tokenizer.CL100KBase, toks)] = true
+			seen[segment.ID(tokenizer.CL100KBase, toks)] = true
 		}
 		isoUnique += int64(len(seen))
 	}

@@ -15,15 +15,7 @@ import (
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
-)
-
-// The store's object layout (README, "Design"): segment frames, manifests, compression models.
-// The codec timing reads the objects themselves, so that it times exactly what was stored,
-// with the dictionaries it was stored with.
-const (
-	segmentsPrefix  = "segments/"
-	manifestsPrefix = "manifests/"
-	modelsPrefix    = "models/"
+	"github.com/stowken/stowken/segment"
 )
 
 // codecTiming is the time stowken's codec (codec.Encode and codec.Decode) takes on one
@@ -56,12 +48,12 @@ func timeCodec(ctx context.Context, b objstore.Bucket, fetchers int, timing *syn
 		return res, err
 	}
 	stored := map[uint32]*codec.Model{}
-	models, err := listKeys(ctx, b, modelsPrefix)
+	models, err := listKeys(ctx, b, codec.ModelPrefix)
 	if err != nil {
 		return res, err
 	}
 	for _, key := range models {
-		id, err := strconv.ParseUint(strings.TrimPrefix(key, modelsPrefix), 16, 32)
+		id, err := strconv.ParseUint(strings.TrimPrefix(key, codec.ModelPrefix), 16, 32)
 		if err != nil || id == 0 {
 			continue // not a model
 		}
@@ -82,7 +74,7 @@ func timeCodec(ctx context.Context, b objstore.Bucket, fetchers int, timing *syn
 	// The token runs by model: segment frames as stored, inline runs as varints.
 	frames := map[uint32][][]byte{}
 	inline := map[uint32][][]byte{}
-	keys, err := listKeys(ctx, b, segmentsPrefix)
+	keys, err := listKeys(ctx, b, segment.Prefix)
 	if err != nil {
 		return res, err
 	}
@@ -97,7 +89,7 @@ func timeCodec(ctx context.Context, b objstore.Bucket, fetchers int, timing *syn
 	if err != nil {
 		return res, err
 	}
-	if keys, err = listKeys(ctx, b, manifestsPrefix); err != nil {
+	if keys, err = listKeys(ctx, b, manifest.Prefix); err != nil {
 		return res, err
 	}
 	err = fetchAll(ctx, b, keys, fetchers, func(key string, data []byte) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/stowken/stowken/internal/corpus"
 	objmem "github.com/stowken/stowken/objstore/mem"
 	refmem "github.com/stowken/stowken/refcount/mem"
+	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
 	"github.com/stowken/stowken/vault"
 )
@@ -66,7 +67,7 @@ func TestTimeCodec(t *testing.T) {
 
 	// What the timing must cover: every segment frame (by its header) and every inline run.
 	var wantTokens, withDict int64
-	keys, err := listKeys(ctx, b, segmentsPrefix)
+	keys, err := listKeys(ctx, b, segment.Prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

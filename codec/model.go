@@ -218,3 +218,9 @@ func (r *ranking) token(c uint64) (int, bool) {
 
 // plainZstd returns a compressor without a dictionary, for model objects.
 func plainZstd() (*Zstd, error) { return NewZstd(LevelDocuments, 0, nil, true) }
+
+// ModelPrefix is the key prefix of the objects that hold models in a store's bucket.
+const ModelPrefix = "models/"
+
+// ModelKey is the object key of the model with the given id: models/<id, 8 hex digits>.
+func ModelKey(id uint32) string { return fmt.Sprintf("%s%08x", ModelPrefix, id) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/vault"
@@ -36,7 +37,7 @@ func TestStoreRequestBudget(t *testing.T) {
 		}
 		d := v.Requests().Sub(before)
 		built := 0
-		if n := len(st.keys(t, modelsPrefix)); n != models {
+		if n := len(st.keys(t, codec.ModelPrefix)); n != models {
 			built, models = n-models, n
 		}
 		checkStoreBudget(t, c, res, d, built)

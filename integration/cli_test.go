@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
@@ -173,7 +174,7 @@ func TestCLI(t *testing.T) {
 	if stored != int64(len(convs)) || num(t, imp, "failed") != 0 || num(t, imp, "already_present") != 0 {
 		t.Fatalf("import: %v; want %d stored, none failed or present", imp, len(convs))
 	}
-	models := int64(len(st.keys(t, modelsPrefix)))
+	models := int64(len(st.keys(t, codec.ModelPrefix)))
 	if puts := num(t, imp, "requests.s3_put"); puts != stored+newSegs+models || num(t, imp, "requests.s3_head") != 0 {
 		t.Errorf("import: %d PUTs and %d HEADs for %d conversations, %d new segments and %d models; want %d PUTs, no HEAD",
 			puts, num(t, imp, "requests.s3_head"), stored, newSegs, models, stored+newSegs+models)

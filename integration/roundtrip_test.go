@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -145,7 +146,7 @@ func TestRoundTripAPIReplay(t *testing.T) {
 	}
 	storeTime := time.Since(start)
 	total := v.Requests().Sub(before)
-	models := int64(len(st.keys(t, modelsPrefix)))
+	models := int64(len(st.keys(t, codec.ModelPrefix)))
 	if extraPuts != models {
 		t.Errorf("%d stores made one PUT beyond the manifest and their new segments, but the store holds %d models", extraPuts, models)
 	}

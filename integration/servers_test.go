@@ -28,17 +28,12 @@ import (
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/objstore/s3"
 	"github.com/stowken/stowken/refcount/dynamodb"
+	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/vault"
 )
 
 // testBucket is the one bucket every test shares; each test has its own key prefix in it.
 const testBucket = "stowken-it"
-
-// Object key prefixes of the vault's layout (vault/segment.go, vault/models.go).
-const (
-	segmentsPrefix = "segments/"
-	modelsPrefix   = "models/"
-)
 
 // servers returns the endpoints of the S3 and DynamoDB servers (see testenv.Endpoints).
 func servers(t testing.TB) (s3Endpoint, dynamoEndpoint string) {
@@ -241,7 +236,7 @@ func (st *store) keys(t *testing.T, prefix string) map[string]bool {
 }
 
 // segmentObjects returns the ids of the segment objects in the test's prefix.
-func (st *store) segmentObjects(t *testing.T) map[string]bool { return st.keys(t, segmentsPrefix) }
+func (st *store) segmentObjects(t *testing.T) map[string]bool { return st.keys(t, segment.Prefix) }
 
 // readCorpus parses the first limit conversations of a corpus file (all when limit <= 0) and
 // returns them with their input lines.

@@ -16,6 +16,7 @@ package manifest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
@@ -305,4 +307,29 @@ func readVarints(b []byte) ([]int, error) {
 		b = b[n:]
 	}
 	return out, nil
+}
+
+// Object keys of manifests: Prefix + id + Suffix for ids of up to maxKeyID bytes.
+const (
+	Prefix = "manifests/"
+	Suffix = ".json.zst"
+	// maxKeyID is the longest id used as it is in a manifest key.
+	maxKeyID = 150
+)
+
+// Key is the object key of a conversation's manifest: manifests/<id>.json.zst for ids of up to
+// maxKeyID bytes. A longer id (up to 512 bytes are allowed) is shortened to its first maxKeyID
+// bytes, "~" and 32 hex digits of its SHA-256, so that every key element fits in a file name
+// (255 bytes) on the local store; the manifest itself holds the whole id. Short ids never
+// reach the length of a shortened one, so the two cannot collide.
+func Key(id string) string {
+	if len(id) <= maxKeyID {
+		return Prefix + id + Suffix
+	}
+	cut := maxKeyID
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	sum := sha256.Sum256([]byte(id))
+	return Prefix + id[:cut] + "~" + hex.EncodeToString(sum[:16]) + Suffix
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func sample() *Manifest {
@@ -92,4 +93,20 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded manifest does not decode: %v", err)
 		}
 	})
+}
+
+// TestKey: short ids are used as they are; a long id is cut at a character boundary and named
+// by its hash, so two long ids with one start get two keys, each short enough for a file name.
+func TestKey(t *testing.T) {
+	if k := Key("conv-1"); k != "manifests/conv-1.json.zst" {
+		t.Fatalf("Key(conv-1) = %s", k)
+	}
+	a, b := strings.Repeat("é", 200)+"a", strings.Repeat("é", 200)+"b"
+	ka, kb := Key(a), Key(b)
+	if ka == kb || !strings.HasPrefix(ka, Prefix) || !strings.HasSuffix(ka, Suffix) || !utf8.ValidString(ka) {
+		t.Fatalf("long ids: %q, %q", ka, kb)
+	}
+	if name := strings.TrimPrefix(ka, Prefix); len(name) > 255 {
+		t.Fatalf("file name of %d bytes", len(name))
+	}
 }

@@ -338,12 +338,12 @@ func TestSchedulerRole(t *testing.T) {
 }
 
 // TestResourceScopes: the locals the grants use are the store's prefix in this bucket and this
-// table, in the key layout of package vault.
+// table, in the key layout of packages segment, manifest and codec.
 func TestResourceScopes(t *testing.T) {
 	mod := loadConfig(t, moduleDir)
 	locals := mod.locals(t)
 	prefixOf := func(file, name string) string {
-		m := regexp.MustCompile(name + `\s*=\s*"([^"]+)"`).FindStringSubmatch(readRepoFile(t, file))
+		m := regexp.MustCompile(`\b` + name + `\s*=\s*"([^"]+)"`).FindStringSubmatch(readRepoFile(t, file))
 		if m == nil {
 			t.Fatalf("%s no longer defines %s", file, name)
 		}
@@ -353,9 +353,9 @@ func TestResourceScopes(t *testing.T) {
 		"key_prefix":    `var.prefix == "" ? "" : "${var.prefix}/"`,
 		"bucket_arn":    "aws_s3_bucket.this.arn",
 		"objects_arn":   `"${aws_s3_bucket.this.arn}/${local.key_prefix}*"`,
-		"segments_arn":  `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("vault/segment.go", "segmentsPrefix") + `*"`,
-		"manifests_arn": `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("vault/segment.go", "manifestsPrefix") + `*"`,
-		"models_arn":    `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("vault/models.go", "modelsPrefix") + `*"`,
+		"segments_arn":  `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("segment/segment.go", "Prefix") + `*"`,
+		"manifests_arn": `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("manifest/manifest.go", "Prefix") + `*"`,
+		"models_arn":    `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("codec/model.go", "ModelPrefix") + `*"`,
 		"checks_arn":    `"${aws_s3_bucket.this.arn}/${local.key_prefix}checks/*"`,
 		"table_arn":     "aws_dynamodb_table.this.arn",
 		"indexes_arn":   `"${aws_dynamodb_table.this.arn}/index/*"`,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 )
 
@@ -21,7 +22,7 @@ func (v *Vault) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := v.bucket.Delete(ctx, manifestKey(id)); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+	if err := v.bucket.Delete(ctx, manifest.Key(id)); err != nil && !errors.Is(err, objstore.ErrNotFound) {
 		return fmt.Errorf("vault: delete %q: %w", id, err)
 	}
 	var catalogErr error

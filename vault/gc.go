@@ -9,6 +9,7 @@ import (
 
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/segment"
 )
 
 // GCOptions configure a collection.
@@ -312,7 +313,7 @@ func (r *gcRun) deleteBatch(ctx context.Context, todo []*gcPending) error {
 	deadline := live[0].deadline
 	keys := make([]string, len(live))
 	for i, p := range live {
-		keys[i] = segmentKey(p.c.Segment)
+		keys[i] = segment.Key(p.c.Segment)
 		if p.deadline.Before(deadline) {
 			deadline = p.deadline
 		}
@@ -335,7 +336,7 @@ func (r *gcRun) deleteBatch(ctx context.Context, todo []*gcPending) error {
 		if err := v.refs.DeleteHead(ctx, p.c.Segment, r.claimID); err != nil {
 			return fmt.Errorf("vault: gc segment %s: delete head: %w", p.c.Segment, err)
 		}
-		v.cache.remove(p.c.Segment)
+		v.cache.Remove(p.c.Segment)
 		r.deleted.Add(1)
 		r.freed.Add(p.size)
 		if err := v.refs.RemoveCandidate(ctx, p.c.Segment, p.c.Since); err != nil {
@@ -434,13 +435,13 @@ func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID strin
 // object exists; if it does not, the deletion is finished instead (the head is deleted, and
 // writers waiting on it upload the object again). While the claim holds, nobody else deletes
 // the object (an earlier holder is past its deadline), so what Stat saw still holds.
-func (v *Vault) release(ctx context.Context, segment, claimID string) error {
-	_, err := v.bucket.Stat(ctx, segmentKey(segment))
+func (v *Vault) release(ctx context.Context, seg, claimID string) error {
+	_, err := v.bucket.Stat(ctx, segment.Key(seg))
 	switch {
 	case errors.Is(err, objstore.ErrNotFound):
-		return v.refs.DeleteHead(ctx, segment, claimID)
+		return v.refs.DeleteHead(ctx, seg, claimID)
 	case err != nil:
 		return err // the claim stays; after it expires writers upload, then revive the head
 	}
-	return v.refs.Release(ctx, segment, claimID)
+	return v.refs.Release(ctx, seg, claimID)
 }

@@ -778,7 +778,7 @@ func (m *gcModel) decodeManifest(a objstore.Attrs) (*manifest.Manifest, error) {
 	if man, ok := m.manifestCache[key]; ok {
 		return man, nil
 	}
-	man, err := m.e.check.readManifest(context.Background(), strings.TrimSuffix(strings.TrimPrefix(a.Key, manifestsPrefix), manifestSuffix))
+	man, err := m.e.check.readManifest(context.Background(), strings.TrimSuffix(strings.TrimPrefix(a.Key, manifest.Prefix), manifest.Suffix))
 	if err != nil {
 		return nil, err
 	}

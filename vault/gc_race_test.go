@@ -27,6 +27,7 @@ import (
 	"github.com/stowken/stowken/refcount"
 	reffaulty "github.com/stowken/stowken/refcount/faulty"
 	refmem "github.com/stowken/stowken/refcount/mem"
+	"github.com/stowken/stowken/segment"
 )
 
 // gcEnv is one store — an in-memory bucket and reference store behind fault wrappers — with a
@@ -187,7 +188,7 @@ func (e *gcEnv) owners(seg string) []string {
 // object reports whether the segment object exists (no faults).
 func (e *gcEnv) object(seg string) bool {
 	e.t.Helper()
-	_, err := e.bucket.Inner().Stat(e.ctx, segmentKey(seg))
+	_, err := e.bucket.Inner().Stat(e.ctx, segment.Key(seg))
 	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
 		e.t.Fatal(err)
 	}
@@ -307,13 +308,13 @@ func takeSnapshot(ctx context.Context, check *Vault) (*snapshot, error) {
 func takeSnapshotWith(ctx context.Context, check *Vault, decode func(a objstore.Attrs) (*manifest.Manifest, error)) (*snapshot, error) {
 	s := &snapshot{manifests: map[string]*manifest.Manifest{}, objects: map[string]string{}, heads: map[string]refcount.Head{},
 		refs: map[string]map[string]bool{}, candidates: map[string]time.Time{}}
-	err := check.bucket.List(ctx, manifestsPrefix, func(a objstore.Attrs) error {
+	err := check.bucket.List(ctx, manifest.Prefix, func(a objstore.Attrs) error {
 		var m *manifest.Manifest
 		var err error
 		if decode != nil {
 			m, err = decode(a)
 		} else {
-			m, err = check.readManifest(ctx, strings.TrimSuffix(strings.TrimPrefix(a.Key, manifestsPrefix), manifestSuffix))
+			m, err = check.readManifest(ctx, strings.TrimSuffix(strings.TrimPrefix(a.Key, manifest.Prefix), manifest.Suffix))
 		}
 		if err != nil {
 			return fmt.Errorf("manifest %s: %w", a.Key, err)
@@ -322,7 +323,7 @@ func takeSnapshotWith(ctx context.Context, check *Vault, decode func(a objstore.
 		return nil
 	})
 	if err == nil {
-		err = check.bucket.List(ctx, segmentsPrefix, func(a objstore.Attrs) error {
+		err = check.bucket.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
 			s.objects[a.Key[strings.LastIndexByte(a.Key, '/')+1:]] = a.ETag
 			return nil
 		})
@@ -579,7 +580,7 @@ func TestGCRaceCrashBetweenClaimAndDelete(t *testing.T) {
 		e.store(a)
 		e.del("a")
 		x := e.plan(a)[0]
-		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x))}, nil)
+		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segment.Key(x))}, nil)
 		if h, _ := e.head(x); h.State != refcount.Deleting || !e.object(x) {
 			t.Fatalf("after the crash: head %+v, object %v", h, e.object(x))
 		}
@@ -595,7 +596,7 @@ func TestGCRaceCrashBetweenClaimAndDelete(t *testing.T) {
 	t.Run("WriterRevivesAfterExpiry", func(t *testing.T) {
 		e := newGCEnv(t)
 		_, b, x := setupShared(e)
-		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x))}, nil)
+		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segment.Key(x))}, nil)
 		e.clock.Advance(claimTTL - 5*time.Minute)
 		sawDeleting := make(chan *reffaulty.Call, 1)
 		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Applied: sawDeleting})
@@ -635,7 +636,7 @@ func TestGCRaceCrashBetweenClaimAndDelete(t *testing.T) {
 	t.Run("WriterDeadlineBeforeExpiry", func(t *testing.T) {
 		e := newGCEnv(t)
 		_, b, x := setupShared(e)
-		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x))}, nil)
+		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segment.Key(x))}, nil)
 		sawDeleting := make(chan *reffaulty.Call, 1)
 		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Applied: sawDeleting})
 		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
@@ -659,7 +660,7 @@ func TestGCRaceExpiredClaimWithoutMark(t *testing.T) {
 	e := newGCEnv(t)
 	_, b, x := setupShared(e)
 	// A collector claims x and dies before deleting it.
-	crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x))}, nil)
+	crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segment.Key(x))}, nil)
 	// A writer takes a reference on x and waits on the claim.
 	sawDeleting := make(chan *reffaulty.Call, 1)
 	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpGetHead, x), Applied: sawDeleting})
@@ -784,7 +785,7 @@ func TestGCRaceTwoCollectors(t *testing.T) {
 			t.Fatalf("gc: %v, %v", rep1.err, rep2.err)
 		}
 		for _, s := range e.plan(a) {
-			if n := deletes[segmentKey(s)]; n != 1 {
+			if n := deletes[segment.Key(s)]; n != 1 {
 				t.Fatalf("segment %.12s deleted %d times, want exactly once", s, n)
 			}
 		}
@@ -905,7 +906,7 @@ func TestGCRaceSlowWriter(t *testing.T) {
 		e.store(a)
 		a2 := gcConv("a2", 1, 1, 1)
 		atPut, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("a2")), Reached: atPut, Wait: release})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("a2")), Reached: atPut, Wait: release})
 		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, a2) })
 		recv(t, atPut)
 		e.clock.Advance(storeTTL + time.Second)
@@ -972,7 +973,7 @@ func TestGCRaceCollectorPastDeadline(t *testing.T) {
 		e := newGCEnv(t)
 		_, b, x := setupShared(e)
 		atDelete, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x)), Reached: atDelete, Wait: release})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segment.Key(x)), Reached: atDelete, Wait: release})
 		g := e.vault()
 		done := goDo(func() (GCReport, error) { return g.GC(e.ctx, GCOptions{}) })
 		recv(t, atDelete)
@@ -996,7 +997,7 @@ func TestGCRaceManifestPutRetried(t *testing.T) {
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.Duplicate})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Kind: objfaulty.Duplicate})
 		res := e.store(b)
 		if res.Existed {
 			t.Fatal("own earlier manifest write reported as Existed")
@@ -1025,7 +1026,7 @@ func TestGCRaceManifestPutRetried(t *testing.T) {
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.FailAfter, Times: manifestWrites})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Kind: objfaulty.FailAfter, Times: manifestWrites})
 		if _, err := e.v.Store(e.ctx, b); err == nil {
 			t.Fatal("store with every manifest response lost succeeded")
 		}
@@ -1069,7 +1070,7 @@ func TestGCRaceStoreComparesWhileDeleted(t *testing.T) {
 	// segment seg, which is the comparison's (the vaults read no segment otherwise).
 	holdCompare := func(e *gcEnv, c *conversation.Conversation, seg string) (<-chan result[StoreResult], chan struct{}) {
 		atRead, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, segmentKey(seg)), Reached: atRead, Wait: release})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, segment.Key(seg)), Reached: atRead, Wait: release})
 		w := e.vault()
 		stored := goDo(func() (StoreResult, error) { return w.Store(e.ctx, c) })
 		recv(e.t, atRead)
@@ -1131,9 +1132,9 @@ func TestGCRaceDeleteBetweenManifestWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer writer.Close()
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.FailAfter})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Kind: objfaulty.FailAfter})
 		atRead, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, manifestKey("b")), Reached: atRead, Wait: release})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, manifest.Key("b")), Reached: atRead, Wait: release})
 		stored := goDo(func() (StoreResult, error) { return writer.Store(e.ctx, b) })
 		recv(t, atRead)
 		if err := e.vault().Delete(e.ctx, "b"); err != nil {
@@ -1160,7 +1161,7 @@ func TestGCRaceDeleteBetweenManifestWrites(t *testing.T) {
 		}
 		defer writer.Close()
 		landed, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Kind: objfaulty.FailAfter, Applied: landed, WaitAfter: release})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Kind: objfaulty.FailAfter, Applied: landed, WaitAfter: release})
 		stored := goDo(func() (StoreResult, error) { return writer.Store(e.ctx, b) })
 		recv(t, landed)
 		if err := e.vault().Delete(e.ctx, "b"); err != nil {
@@ -1184,8 +1185,8 @@ func TestGCRaceDeleteRetried(t *testing.T) {
 		refs   *reffaulty.Fault
 		fails  bool
 	}{
-		{"ManifestDeleteLostResponse", &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, manifestKey("a")), Kind: objfaulty.FailAfter}, nil, true},
-		{"ManifestDeleteDuplicated", &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, manifestKey("a")), Kind: objfaulty.Duplicate}, nil, false},
+		{"ManifestDeleteLostResponse", &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, manifest.Key("a")), Kind: objfaulty.FailAfter}, nil, true},
+		{"ManifestDeleteDuplicated", &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, manifest.Key("a")), Kind: objfaulty.Duplicate}, nil, false},
 		{"RemoveRefsLostResponse", nil, &reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpRemoveRefs), Kind: reffaulty.FailAfter}, true},
 		{"MarkCandidatesFailed", nil, &reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpMarkCandidates), Kind: reffaulty.FailBefore}, true},
 	} {
@@ -1226,7 +1227,7 @@ func TestGCRaceVerifyDuringStore(t *testing.T) {
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
 		atPut, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifestKey("b")), Reached: atPut, Wait: release})
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Reached: atPut, Wait: release})
 		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
 		recv(t, atPut) // references taken, segments uploaded, manifest not yet written
 		e.del("a")
@@ -1286,7 +1287,7 @@ func TestGCRaceVerifyMissingHeadVsCollector(t *testing.T) {
 	// a is deleted; a collector claims x and is held before deleting the object.
 	e.del("a")
 	atDelete, releaseGC := make(chan *objfaulty.Call, 1), make(chan struct{})
-	e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segmentKey(x)), Reached: atDelete, Wait: releaseGC})
+	e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segment.Key(x)), Reached: atDelete, Wait: releaseGC})
 	g := e.vault()
 	collected := goDo(func() (GCReport, error) { return g.GC(e.ctx, GCOptions{}) })
 	recv(t, atDelete)
@@ -1333,7 +1334,7 @@ func TestGCRaceVerifyLeakedObjectVsCollector(t *testing.T) {
 	// The audit has listed references, heads and objects (l: an old object, no head, no
 	// reference) and is held.
 	listed, releaseV := make(chan *objfaulty.Call, 1), make(chan struct{})
-	e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnPrefix(objfaulty.OpList, segmentsPrefix), Applied: listed, WaitAfter: releaseV})
+	e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnPrefix(objfaulty.OpList, segment.Prefix), Applied: listed, WaitAfter: releaseV})
 	verified := goDo(func() (VerifyReport, error) {
 		return e.v.Verify(e.ctx, VerifyOptions{Repair: true, MinAge: time.Nanosecond})
 	})
@@ -1394,11 +1395,11 @@ func TestGCRaceStoreCrashLeaksReclaimed(t *testing.T) {
 		}},
 		{"AfterUploads", func(e *gcEnv, b *conversation.Conversation) {
 			// Dies as it sends its manifest (not applied).
-			dieAt(e, objfaulty.OnKey(objfaulty.OpPut, manifestKey(b.ID)), false)
+			dieAt(e, objfaulty.OnKey(objfaulty.OpPut, manifest.Key(b.ID)), false)
 		}},
 		{"MidSegment", func(e *gcEnv, b *conversation.Conversation) {
 			// Dies right after uploading one of its new segments.
-			y := segmentKey(only(e.plan(b), e.plan(gcConv("a", 1, 1, 1)))[0])
+			y := segment.Key(only(e.plan(b), e.plan(gcConv("a", 1, 1, 1)))[0])
 			dieAt(e, objfaulty.OnKey(objfaulty.OpPut, y), true)
 		}},
 	} {
@@ -1440,20 +1441,20 @@ func TestGCRaceVerifyUnreadableManifest(t *testing.T) {
 		spoil func(e *gcEnv) (undo func())
 	}{
 		{"TransientReadError", false, func(e *gcEnv) func() {
-			e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, manifestKey("a")), Kind: objfaulty.FailBefore})
+			e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, manifest.Key("a")), Kind: objfaulty.FailBefore})
 			return func() {}
 		}},
 		{"Undecodable", true, func(e *gcEnv) func() {
 			raw := e.bucket.Inner()
-			data, _, err := raw.Get(e.ctx, manifestKey("a"))
+			data, _, err := raw.Get(e.ctx, manifest.Key("a"))
 			if err != nil {
 				e.t.Fatal(err)
 			}
-			if _, err := raw.Put(e.ctx, manifestKey("a"), flip(data, len(data)/2), objstore.PutOptions{}); err != nil {
+			if _, err := raw.Put(e.ctx, manifest.Key("a"), flip(data, len(data)/2), objstore.PutOptions{}); err != nil {
 				e.t.Fatal(err)
 			}
 			return func() {
-				if _, err := raw.Put(e.ctx, manifestKey("a"), data, objstore.PutOptions{}); err != nil {
+				if _, err := raw.Put(e.ctx, manifest.Key("a"), data, objstore.PutOptions{}); err != nil {
 					e.t.Fatal(err)
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	objfaulty "github.com/stowken/stowken/objstore/faulty"
 	"github.com/stowken/stowken/refcount"
 	reffaulty "github.com/stowken/stowken/refcount/faulty"
+	"github.com/stowken/stowken/segment"
 )
 
 // seedCandidates creates n unreferenced segments (object, live head, candidate mark) directly
@@ -22,7 +23,7 @@ func seedCandidates(e *gcEnv, n int) []string {
 	now := e.clock.Now()
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%064x", 0xabc000000+i)
-		if _, err := e.bucket.Inner().Put(e.ctx, segmentKey(ids[i]), []byte("x"), objstore.PutOptions{}); err != nil {
+		if _, err := e.bucket.Inner().Put(e.ctx, segment.Key(ids[i]), []byte("x"), objstore.PutOptions{}); err != nil {
 			e.t.Fatal(err)
 		}
 		if err := e.refs.Inner().CreateHead(e.ctx, ids[i], 1, now); err != nil {

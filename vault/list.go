@@ -5,7 +5,10 @@ import (
 	"fmt"
 
 	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/codec"
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/segment"
 )
 
 // StatsOptions select and group what Stats sums.
@@ -86,7 +89,7 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 	for _, p := range []struct {
 		prefix       string
 		count, bytes *int64
-	}{{segmentsPrefix, &st.Segments, &st.SegmentBytes}, {manifestsPrefix, nil, &st.ManifestBytes}, {modelsPrefix, &st.Models, &st.ModelBytes}} {
+	}{{segment.Prefix, &st.Segments, &st.SegmentBytes}, {manifest.Prefix, nil, &st.ManifestBytes}, {codec.ModelPrefix, &st.Models, &st.ModelBytes}} {
 		err := v.bucket.List(ctx, p.prefix, func(a objstore.Attrs) error {
 			if p.count != nil {
 				*p.count++

@@ -8,6 +8,7 @@ import (
 	"github.com/stowken/stowken/catalog"
 	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	objmem "github.com/stowken/stowken/objstore/mem"
 	refmem "github.com/stowken/stowken/refcount/mem"
@@ -71,7 +72,7 @@ func BenchmarkReadEveryManifest(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		var keys []string
-		err := v.bucket.List(ctx, manifestsPrefix, func(a objstore.Attrs) error {
+		err := v.bucket.List(ctx, manifest.Prefix, func(a objstore.Attrs) error {
 			keys = append(keys, a.Key)
 			return nil
 		})

@@ -31,7 +31,6 @@ import (
 // Several processes sharing a store each build their own generations from what they see;
 // on opening, a vault activates per tokenizer the stored model of the highest generation
 // (the smallest id among equals), so processes converge on one.
-const modelsPrefix = "models/"
 
 // generationBytes are the amounts of token data (varint bytes) seen at which generations 1,
 // 2, ... are built.
@@ -62,8 +61,8 @@ func better(a, b *codec.Model) bool {
 
 // loadModels lists the store's models and activates, per tokenizer, the best (see better).
 func (v *Vault) loadModels(ctx context.Context) error {
-	return v.bucket.List(ctx, modelsPrefix, func(a objstore.Attrs) error {
-		id, err := strconv.ParseUint(strings.TrimPrefix(a.Key, modelsPrefix), 16, 32)
+	return v.bucket.List(ctx, codec.ModelPrefix, func(a objstore.Attrs) error {
+		id, err := strconv.ParseUint(strings.TrimPrefix(a.Key, codec.ModelPrefix), 16, 32)
 		if err != nil {
 			return nil // not a model
 		}
@@ -87,7 +86,7 @@ func (v *Vault) activate(m *codec.Model) {
 
 // loadModel reads a model and adds it to the codec and the manifest encoder.
 func (v *Vault) loadModel(ctx context.Context, id uint32) (*codec.Model, error) {
-	data, _, err := v.bucket.Get(ctx, modelKey(id))
+	data, _, err := v.bucket.Get(ctx, codec.ModelKey(id))
 	if errors.Is(err, objstore.ErrNotFound) {
 		// Models are never deleted: data naming one that is not there is damaged.
 		return nil, fmt.Errorf("%w: model %08x is named by stored data but missing", ErrCorrupt, id)
@@ -108,8 +107,6 @@ func (v *Vault) addModel(m *codec.Model) error {
 	}
 	return v.manifests.AddDict(m.ID, m.ManifestDict)
 }
-
-func modelKey(id uint32) string { return fmt.Sprintf("%s%08x", modelsPrefix, id) }
 
 // activeModel returns the id of the model to write the tokenizer's data with (0: none yet),
 // and whether the vault still samples the tokenizer's data to build a later generation.
@@ -174,7 +171,7 @@ func (v *Vault) observe(ctx context.Context, tokenizer string, runs [][]int, man
 		return 0
 	}
 	m.ID = codec.ModelID(content)
-	if _, err := v.bucket.Put(ctx, modelKey(m.ID), content, objstore.PutOptions{IfNoneMatch: true}); err != nil && !errors.Is(err, objstore.ErrExists) {
+	if _, err := v.bucket.Put(ctx, codec.ModelKey(m.ID), content, objstore.PutOptions{IfNoneMatch: true}); err != nil && !errors.Is(err, objstore.ErrExists) {
 		v.log.Warn("could not store a compression model; writing with the one before", "tokenizer", tokenizer, "err", err)
 		return 0
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/segment"
 )
 
 // Packing. Store compresses each conversation alone: its small pieces inline in the manifest,
@@ -231,7 +232,7 @@ func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStor
 	if err != nil {
 		return
 	}
-	seg := &segmentPlan{id: SegmentID(tokenizer, tokens), tokens: tokens, frame: frame}
+	seg := &segmentPlan{id: segment.ID(tokenizer, tokens), tokens: tokens, frame: frame}
 	for i, p := range members {
 		plan, m := p.plan, p.plan.manifest
 		packed := 0

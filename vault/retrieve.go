@@ -11,6 +11,7 @@ import (
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
 )
 
@@ -65,7 +66,7 @@ func (v *Vault) readManifestSized(ctx context.Context, id string) (*manifest.Man
 	if err := conversation.ValidateID(id); err != nil {
 		return nil, 0, err
 	}
-	m, size, err := v.readManifestKey(ctx, manifestKey(id))
+	m, size, err := v.readManifestKey(ctx, manifest.Key(id))
 	if errors.Is(err, ErrNotFound) {
 		return nil, 0, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
@@ -95,7 +96,7 @@ func (v *Vault) readManifestKey(ctx context.Context, key string) (*manifest.Mani
 	if err != nil {
 		return nil, 0, decodeError("manifest "+key, err)
 	}
-	if manifestKey(m.ID) != key {
+	if manifest.Key(m.ID) != key {
 		return nil, 0, fmt.Errorf("%w: manifest %s names conversation %q", ErrCorrupt, key, m.ID)
 	}
 	return m, int64(len(data)), nil
@@ -175,7 +176,7 @@ func (v *Vault) assemble(ctx context.Context, m *manifest.Manifest) (*conversati
 // the frame checksum and the segment id. Concurrent reads of a segment that is not cached
 // share one GET: the first fetches it, the others wait for it to be cached.
 func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]int, error) {
-	if frame, ok := v.cache.get(id); ok {
+	if frame, ok := v.cache.Get(id); ok {
 		return v.decodeFrame(ctx, tokenizerName, id, frame)
 	}
 	done, leader := v.startFlight(id)
@@ -187,12 +188,12 @@ func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]in
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
-		if frame, ok := v.cache.get(id); ok {
+		if frame, ok := v.cache.Get(id); ok {
 			return v.decodeFrame(ctx, tokenizerName, id, frame)
 		}
 		// The read failed, or the frame is too large to cache: read it here.
 	}
-	frame, _, err := v.bucket.Get(ctx, segmentKey(id))
+	frame, _, err := v.bucket.Get(ctx, segment.Key(id))
 	if errors.Is(err, objstore.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrMissingSegment, id)
 	}
@@ -201,7 +202,7 @@ func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]in
 	}
 	tokens, err := v.decodeFrame(ctx, tokenizerName, id, frame)
 	if err == nil {
-		v.cache.add(id, frame)
+		v.cache.Add(id, frame)
 	}
 	return tokens, err
 }
@@ -244,7 +245,7 @@ func (v *Vault) decodeSegment(tokenizerName, id string, frame []byte) ([]int, er
 	if err != nil {
 		return nil, decodeError("segment "+id, err)
 	}
-	if got := SegmentID(tokenizerName, tokens); got != id {
+	if got := segment.ID(tokenizerName, tokens); got != id {
 		return nil, fmt.Errorf("%w: segment %s decodes to tokens with id %s", ErrCorrupt, id, got)
 	}
 	return tokens, nil

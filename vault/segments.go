@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
 )
 
@@ -107,7 +108,7 @@ func (v *Vault) segmentUse(ctx context.Context, id string, owners []string, prev
 			use.Role = m.Messages[msg].Role
 			break
 		}
-		attrs, err := v.bucket.Stat(ctx, segmentKey(id))
+		attrs, err := v.bucket.Stat(ctx, segment.Key(id))
 		if err != nil {
 			return use, false, fmt.Errorf("vault: top segments: segment %s: %w", id, err)
 		}

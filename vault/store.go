@@ -14,6 +14,7 @@ import (
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
 )
 
@@ -284,7 +285,7 @@ writes:
 		if encoded, err = v.manifests.Encode(m, plan.model); err != nil {
 			break
 		}
-		_, err = v.bucket.Put(ctx, manifestKey(p.c.ID), encoded, objstore.PutOptions{IfNoneMatch: true, SingleAttempt: true, ContentType: "application/json"})
+		_, err = v.bucket.Put(ctx, manifest.Key(p.c.ID), encoded, objstore.PutOptions{IfNoneMatch: true, SingleAttempt: true, ContentType: "application/json"})
 		switch {
 		case err == nil:
 			p.res.StoredBytes += int64(len(encoded))
@@ -426,7 +427,7 @@ func (v *Vault) dropRefs(owner string, ids []string) {
 func (v *Vault) ensureSegment(ctx context.Context, id string, frame []byte) (bool, error) {
 	uploaded := false
 	upload := func() error {
-		_, err := v.bucket.Put(ctx, segmentKey(id), frame, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/octet-stream"})
+		_, err := v.bucket.Put(ctx, segment.Key(id), frame, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/octet-stream"})
 		if err == nil {
 			uploaded = true
 			return nil
@@ -505,23 +506,23 @@ func (plan *storePlan) addPieces(tokenizer string, streams [][]int) {
 	for _, s := range plan.segments {
 		seen[s.id] = true
 	}
-	for _, p := range cutPieces(tokenizer, streams) {
+	for _, p := range segment.Cut(tokenizer, streams) {
 		if plan.sampling {
-			plan.runs = append(plan.runs, p.tokens)
+			plan.runs = append(plan.runs, p.Tokens)
 		}
-		if p.segment == "" {
-			m.Inline = append(m.Inline, p.tokens...)
+		if p.ID == "" {
+			m.Inline = append(m.Inline, p.Tokens...)
 			if n := len(m.Chunks); n > 0 && m.Chunks[n-1].Segment == "" {
-				m.Chunks[n-1].Tokens += len(p.tokens)
+				m.Chunks[n-1].Tokens += len(p.Tokens)
 			} else {
-				m.Chunks = append(m.Chunks, manifest.Chunk{Tokens: len(p.tokens)})
+				m.Chunks = append(m.Chunks, manifest.Chunk{Tokens: len(p.Tokens)})
 			}
 			continue
 		}
-		m.Chunks = append(m.Chunks, manifest.Chunk{Segment: p.segment, Tokens: len(p.tokens)})
-		if !seen[p.segment] {
-			seen[p.segment] = true
-			plan.segments = append(plan.segments, segmentPlan{id: p.segment, tokens: p.tokens})
+		m.Chunks = append(m.Chunks, manifest.Chunk{Segment: p.ID, Tokens: len(p.Tokens)})
+		if !seen[p.ID] {
+			seen[p.ID] = true
+			plan.segments = append(plan.segments, segmentPlan{id: p.ID, tokens: p.Tokens})
 		}
 	}
 }
@@ -586,10 +587,10 @@ func (v *Vault) tokenize(tok *tokenizer.Tokenizer, text string) []int {
 		return tok.Encode(text)
 	}
 	key := tok.Name() + "\x00" + text
-	if tokens, ok := v.tokens.get(key); ok {
+	if tokens, ok := v.tokens.Get(key); ok {
 		return slices.Clone(tokens)
 	}
 	tokens := tok.Encode(text)
-	v.tokens.add(key, slices.Clone(tokens))
+	v.tokens.Add(key, slices.Clone(tokens))
 	return tokens
 }

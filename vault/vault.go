@@ -14,6 +14,7 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/codec"
+	"github.com/stowken/stowken/internal/lru"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
@@ -90,8 +91,8 @@ type Vault struct {
 	log       *slog.Logger
 	codec     *codec.Codec
 	manifests *manifest.Encoder
-	cache     *lru[[]byte] // encoded segment frames, by segment id
-	tokens    *lru[[]int]  // message tokens, by tokenizer name and text (see tokenize)
+	cache     *lru.Cache[[]byte] // encoded segment frames, by segment id
+	tokens    *lru.Cache[[]int]  // message tokens, by tokenizer name and text (see tokenize)
 	// flights are the segment reads in progress, by segment id (see readSegment).
 	flightsMu   sync.Mutex
 	flights     map[string]chan struct{}
@@ -154,8 +155,8 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 	if cacheBytes == 0 {
 		cacheBytes = DefaultCacheBytes
 	}
-	v.cache = newLRU(cacheBytes, func(_ string, frame []byte) int { return len(frame) })
-	v.tokens = newLRU(cacheBytes, func(key string, tokens []int) int { return len(key) + 8*len(tokens) + 64 })
+	v.cache = lru.New(cacheBytes, func(_ string, frame []byte) int { return len(frame) })
+	v.tokens = lru.New(cacheBytes, func(key string, tokens []int) int { return len(key) + 8*len(tokens) + 64 })
 	v.flights = map[string]chan struct{}{}
 	v.bucket = objstore.Counting(opts.Bucket, &v.bucketCount)
 	v.refs = refcount.Counting(opts.Refs, &v.refsCount)

@@ -16,11 +16,13 @@ import (
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	objfaulty "github.com/stowken/stowken/objstore/faulty"
 	objmem "github.com/stowken/stowken/objstore/mem"
 	"github.com/stowken/stowken/refcount"
 	refmem "github.com/stowken/stowken/refcount/mem"
+	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
 )
 
@@ -134,7 +136,7 @@ func TestTokensInTokensOut(t *testing.T) {
 func countSegments(t *testing.T, b objstore.Bucket) int {
 	t.Helper()
 	n := 0
-	if err := b.List(context.Background(), segmentsPrefix, func(objstore.Attrs) error { n++; return nil }); err != nil {
+	if err := b.List(context.Background(), segment.Prefix, func(objstore.Attrs) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -275,7 +277,7 @@ func TestCorruptSegmentAndManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	var segKey string
-	b.List(ctx, segmentsPrefix, func(a objstore.Attrs) error { segKey = a.Key; return nil })
+	b.List(ctx, segment.Prefix, func(a objstore.Attrs) error { segKey = a.Key; return nil })
 	frame, _, _ := b.Get(ctx, segKey)
 	for name, bad := range map[string][]byte{
 		"flipped byte": flip(frame, len(frame)/2),
@@ -304,7 +306,7 @@ func TestCorruptSegmentAndManifest(t *testing.T) {
 	}
 	b.Put(ctx, segKey, frame, objstore.PutOptions{})
 
-	mkey := manifestKey("c")
+	mkey := manifest.Key("c")
 	m, _, _ := b.Get(ctx, mkey)
 	for name, bad := range map[string][]byte{
 		"flipped byte": flip(m, len(m)/2),
@@ -344,7 +346,7 @@ func TestModelReadFailureIsNotCorruption(t *testing.T) {
 	}
 	models := func() int {
 		n := 0
-		fb.Inner().List(ctx, modelsPrefix, func(objstore.Attrs) error { n++; return nil })
+		fb.Inner().List(ctx, codec.ModelPrefix, func(objstore.Attrs) error { n++; return nil })
 		return n
 	}
 	for i := 0; models() == 0; i++ {
@@ -359,7 +361,7 @@ func TestModelReadFailureIsNotCorruption(t *testing.T) {
 	if _, err := writer.Store(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	fb.Add(&objfaulty.Fault{Match: objfaulty.OnPrefix(objfaulty.OpGet, modelsPrefix), Kind: objfaulty.FailBefore})
+	fb.Add(&objfaulty.Fault{Match: objfaulty.OnPrefix(objfaulty.OpGet, codec.ModelPrefix), Kind: objfaulty.FailBefore})
 	_, err = reader.Retrieve(ctx, "late")
 	if err == nil || errors.Is(err, ErrCorrupt) || !errors.Is(err, objfaulty.ErrInjected) {
 		t.Fatalf("retrieve while the model cannot be read: %v, want the read error, not ErrCorrupt", err)
@@ -449,7 +451,7 @@ func TestConcurrentStoreRetrieveDelete(t *testing.T) {
 		t.Logf("repaired %d stale and %d missing catalog entries", rep.StaleCatalogEntries, rep.MissingCatalogEntries)
 	}
 	manifests := 0
-	b.List(ctx, manifestsPrefix, func(objstore.Attrs) error { manifests++; return nil })
+	b.List(ctx, manifest.Prefix, func(objstore.Attrs) error { manifests++; return nil })
 	// Delete everything, collect, and nothing may remain.
 	page, _ := v.List(ctx, catalog.Query{Limit: 1000})
 	if len(page.Entries) != manifests {
@@ -532,7 +534,7 @@ func TestPackLifecycle(t *testing.T) {
 		if _, err := v.GC(ctx, GCOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := b.Stat(ctx, segmentKey(packID))
+		_, err := b.Stat(ctx, segment.Key(packID))
 		if last := i == len(convs)-1; last != errors.Is(err, objstore.ErrNotFound) {
 			t.Fatalf("after deleting %d of %d members: pack stat err = %v", i+1, len(convs), err)
 		}
@@ -601,7 +603,7 @@ func TestRetrieveBatchSharesReads(t *testing.T) {
 	}
 	segments := countSegments(t, b)
 	models := 0
-	b.List(ctx, modelsPrefix, func(objstore.Attrs) error { models++; return nil })
+	b.List(ctx, codec.ModelPrefix, func(objstore.Attrs) error { models++; return nil })
 
 	reader, err := New(ctx, Options{Bucket: b, Refs: r, Concurrency: 32})
 	if err != nil {
@@ -650,7 +652,7 @@ func TestBatchContinuesBase(t *testing.T) {
 		t.Errorf("log#6's manifest has chunks %+v (%v), want one slice of the pack", m.Chunks, err)
 	}
 	stored := 0
-	err := b.List(ctx, segmentsPrefix, func(a objstore.Attrs) error {
+	err := b.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
 		data, _, err := b.Get(ctx, a.Key)
 		if err != nil {
 			return err

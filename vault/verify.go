@@ -13,6 +13,7 @@ import (
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/segment"
 )
 
 // DefaultMinAge is VerifyOptions.MinAge when it is zero.
@@ -103,7 +104,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	// Keys of manifests that exist but could not be read (a transient error, a model that
 	// failed to load, corruption): their owners are unknown, and their references are not leaks.
 	unreadable := map[string]bool{}
-	if err := v.bucket.List(ctx, manifestsPrefix, func(a objstore.Attrs) error {
+	if err := v.bucket.List(ctx, manifest.Prefix, func(a objstore.Attrs) error {
 		m, _, err := v.readManifestKey(ctx, a.Key)
 		switch {
 		case errors.Is(err, ErrNotFound): // deleted since the listing
@@ -145,7 +146,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 		return rep, fmt.Errorf("vault: verify: list heads: %w", err)
 	}
 	objects := map[string]objstore.Attrs{}
-	if err := v.bucket.List(ctx, segmentsPrefix, func(a objstore.Attrs) error {
+	if err := v.bucket.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
 		objects[a.Key[strings.LastIndexByte(a.Key, '/')+1:]] = a
 		return nil
 	}); err != nil {
@@ -245,7 +246,7 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 	checked map[string]error, rep *VerifyReport, repair bool, problem func(string, ...any)) error {
 	// A finding about a conversation deleted since the manifests were listed is no finding.
 	stillStored := func() bool {
-		_, err := v.bucket.Stat(ctx, manifestKey(m.ID))
+		_, err := v.bucket.Stat(ctx, manifest.Key(m.ID))
 		return !errors.Is(err, objstore.ErrNotFound)
 	}
 	var missingRefs []string
@@ -329,7 +330,7 @@ func (v *Vault) adoptSegment(ctx context.Context, seg string) error {
 	if err := v.refs.AddRefs(ctx, owner, []string{seg}, start); err != nil {
 		return err
 	}
-	frame, _, err := v.bucket.Get(ctx, segmentKey(seg))
+	frame, _, err := v.bucket.Get(ctx, segment.Key(seg))
 	if err == nil {
 		_, err = v.ensureSegment(ctx, seg, frame)
 	} else if errors.Is(err, objstore.ErrNotFound) {
@@ -346,7 +347,7 @@ func (v *Vault) adoptSegment(ctx context.Context, seg string) error {
 // would be stored under.
 func ownerManifestKey(owner string) string {
 	_, id, _ := strings.Cut(owner, ":")
-	return manifestKey(id)
+	return manifest.Key(id)
 }
 
 // verifyCatalog checks that every stored conversation has its catalog entry and that every

@@ -1,10 +1,13 @@
-package vault
+// Package segment cuts a conversation's token stream into segments and names them: the
+// content-defined chunker (Cut), segment ids (ID, the hash of the tokens) and the object key of
+// a segment in the bucket (Key). It needs no store: package vault writes what it cuts.
+// docs/design.md ("Segments") explains the choices.
+package segment
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"unicode/utf8"
 )
 
 // Chunking parameters, in tokens. A message of at least longMessage tokens is cut on its own, so
@@ -12,31 +15,34 @@ import (
 // segments wherever it appears; shorter messages are grouped into runs and cut together.
 // Inside a message or run, cut points are content-defined (a rolling gear hash over the token
 // ids), so a passage shared by different messages yields the same segments in both. Pieces of
-// at least minSegment tokens become segment objects; shorter pieces are stored inline in the
+// at least MinTokens tokens become segment objects; shorter pieces are stored inline in the
 // manifest, where they cost no request and compress together with their neighbours.
 const (
 	longMessage = 256
-	minSegment  = 256
-	maxSegment  = 8192
+	// MinTokens is the length of the shortest segment: shorter pieces are stored inline.
+	MinTokens  = 256
+	maxSegment = 8192
 	// cutBits sets the average piece length past minSegment: 2^cutBits tokens.
 	cutBits = 11
 )
 
-// piece is a run of the conversation's token stream.
-type piece struct {
-	tokens  []int
-	segment string // segment id when the piece is a segment object, "" when inline
+// Piece is a run of a conversation's token stream.
+type Piece struct {
+	Tokens []int
+	// ID is the segment id when the piece is a segment object (at least MinTokens long), ""
+	// when it is stored inline.
+	ID string
 }
 
-// cutPieces splits the messages' token streams into pieces, in stream order.
-func cutPieces(tokenizer string, messages [][]int) []piece {
-	var out []piece
+// Cut splits the messages' token streams (of one tokenizer) into pieces, in stream order.
+func Cut(tokenizer string, messages [][]int) []Piece {
+	var out []Piece
 	var run []int
 	flush := func(tokens []int) {
 		for _, chunk := range cdc(tokens) {
-			p := piece{tokens: chunk}
-			if len(chunk) >= minSegment {
-				p.segment = SegmentID(tokenizer, chunk)
+			p := Piece{Tokens: chunk}
+			if len(chunk) >= MinTokens {
+				p.ID = ID(tokenizer, chunk)
 			}
 			out = append(out, p)
 		}
@@ -58,7 +64,7 @@ func cutPieces(tokenizer string, messages [][]int) []piece {
 	return out
 }
 
-// cdc cuts tokens at content-defined points: after at least minSegment tokens, where the top
+// cdc cuts tokens at content-defined points: after at least MinTokens tokens, where the top
 // cutBits bits of a gear hash over the last 64 tokens are zero, and at the latest after
 // maxSegment tokens.
 func cdc(tokens []int) [][]int {
@@ -69,7 +75,7 @@ func cdc(tokens []int) [][]int {
 	for i, t := range tokens {
 		h = h<<1 + mix(uint64(t))
 		n := i - start + 1
-		if n >= minSegment && h&mask == 0 || n >= maxSegment {
+		if n >= MinTokens && h&mask == 0 || n >= maxSegment {
 			out = append(out, tokens[start:i+1])
 			start, h = i+1, 0
 		}
@@ -88,11 +94,11 @@ func mix(x uint64) uint64 {
 	return x ^ x>>31
 }
 
-// SegmentID is the id of a segment: the SHA-256, in hex, of the canonical encoding of
+// ID is the id of a segment: the SHA-256, in hex, of the canonical encoding of
 // (tokenizer, token ids): "stowken/segment/v1", NUL, the tokenizer name, NUL, then every token
 // id as a 4-byte little-endian integer. It depends on the tokens only, never on their
 // compressed bytes, so a new codec never breaks deduplication.
-func SegmentID(tokenizer string, tokens []int) string {
+func ID(tokenizer string, tokens []int) string {
 	h := sha256.New()
 	h.Write([]byte("stowken/segment/v1\x00"))
 	h.Write([]byte(tokenizer))
@@ -108,34 +114,11 @@ func SegmentID(tokenizer string, tokens []int) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// segmentKey is the object key of a segment. Keys fan out over 65,536 prefixes by the id's
-// first four hex digits, since S3's request rates are per prefix.
-func segmentKey(id string) string {
-	return segmentsPrefix + id[:2] + "/" + id[2:4] + "/" + id
+// Prefix is the key prefix of every segment object.
+const Prefix = "segments/"
+
+// Key is the object key of a segment. Keys fan out over 65,536 prefixes by the id's first four
+// hex digits, since S3's request rates are per prefix.
+func Key(id string) string {
+	return Prefix + id[:2] + "/" + id[2:4] + "/" + id
 }
-
-// manifestKey is the object key of a conversation's manifest: manifests/<id>.json.zst for ids
-// of up to maxKeyID bytes. A longer id (up to 512 bytes are allowed) is shortened to its first
-// maxKeyID bytes, "~" and 32 hex digits of its SHA-256, so that every key element fits in a
-// file name (255 bytes) on the local store; the manifest itself holds the whole id. Short ids
-// never reach the length of a shortened one, so the two cannot collide.
-func manifestKey(id string) string {
-	if len(id) <= maxKeyID {
-		return manifestsPrefix + id + manifestSuffix
-	}
-	cut := maxKeyID
-	for cut > 0 && !utf8.RuneStart(id[cut]) {
-		cut--
-	}
-	sum := sha256.Sum256([]byte(id))
-	return manifestsPrefix + id[:cut] + "~" + hex.EncodeToString(sum[:16]) + manifestSuffix
-}
-
-// maxKeyID is the longest id used as it is in a manifest key.
-const maxKeyID = 150
-
-const (
-	segmentsPrefix  = "segments/"
-	manifestsPrefix = "manifests/"
-	manifestSuffix  = ".json.zst"
-)
