@@ -43,6 +43,8 @@
 // bbolt file) and catalog/dynamodb (items and indexes in the reference store's DynamoDB table).
 // Each passes catalog/catalogtest. Get is strongly consistent everywhere, and so is List on
 // mem and bolt; on DynamoDB, List reads global secondary indexes, which lag writes by a moment.
+//
+// docs/design.md describes the whole design.
 package catalog
 
 import (

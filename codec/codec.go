@@ -25,6 +25,8 @@
 // own data, see vault) by its id, in the dict field; the model must be added with AddModel
 // before such a frame can be decoded, and Decode reports a missing one with an
 // *UnknownDictError.
+//
+// docs/design.md describes the whole design.
 package codec
 
 import (

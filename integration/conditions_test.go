@@ -92,12 +92,13 @@ func (p *stripProxy) strip(r *http.Request) error {
 }
 
 // TestConditionalWritesIgnoredCLI uses the CLI as a new user would against a server that
-// ignores If-None-Match (or If-Match): MinIO behind a proxy that strips the header. Before the
-// check, init exited 0, and "put x.json" and "put y.json" under one id both exited 0, "get"
-// returned y, and "verify" said ok: the first conversation was silently replaced. Now init
-// refuses the server, naming the condition it ignores, and so does put, writing nothing; the
-// same store used without the proxy works, and a later init through the proxy deletes the
-// marker of the passed check, after which puts through the proxy are refused again.
+// ignores If-None-Match (or If-Match): MinIO behind a proxy that strips the header. Without the
+// check, init would exit 0, "put x.json" and "put y.json" under one id would both exit 0, "get"
+// would return y, and "verify" would say ok: the first conversation silently replaced. The test
+// requires that init refuses the server, naming the condition it ignores, and so does put,
+// writing nothing; that the same store used without the proxy works; and that a later init
+// through the proxy deletes the marker of the passed check, after which puts through the proxy
+// are refused again.
 func TestConditionalWritesIgnoredCLI(t *testing.T) {
 	t.Parallel()
 	bin := buildCLI(t)

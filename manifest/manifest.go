@@ -12,6 +12,8 @@
 // Chunks cover that stream exactly, in order: a chunk is either a reference to a segment object
 // (by its SHA-256 id) or a run of tokens stored inline, in the manifest itself (all inline runs
 // of a conversation, concatenated in order, in Inline).
+//
+// docs/design.md ("Layout") describes where manifests are stored.
 package manifest
 
 import (

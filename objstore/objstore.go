@@ -4,6 +4,8 @@
 // Implementations live in sub-packages (objstore/mem, objstore/fs, objstore/s3) so that a user
 // of one backend does not link the others. Every implementation must pass the conformance suite
 // in objstore/objstoretest.
+//
+// docs/design.md ("Layout") lists the objects stowken keeps in a bucket.
 package objstore
 
 import (

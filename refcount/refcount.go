@@ -24,6 +24,8 @@
 //
 // Every method is a single-item conditional write or a strongly consistent read, so the protocol
 // runs on DynamoDB without transactions. Implementations must pass refcount/refcounttest.
+//
+// docs/design.md ("The protocol and its invariant") places the protocol in the whole design.
 package refcount
 
 import (

@@ -46,8 +46,8 @@ type StoreResult struct {
 // changes nothing. On a bucket that ignores conditional writes, Store fails with an error
 // wrapping objstore.ErrConditionsIgnored and writes nothing (see CheckConditionalWrites).
 //
-// Order of writes (docs/design.md, "The protocol and its invariant"): references first, then missing segment objects, then the
-// manifest, which publishes the conversation. A crash at any point leaves at most leaked
+// Order of writes (docs/design.md, "The protocol and its invariant"): references first, then
+// missing segment objects, then the manifest, which publishes the conversation. A crash at any point leaves at most leaked
 // references or objects, never a manifest pointing at something missing.
 func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreResult, error) {
 	if v.readOnly {

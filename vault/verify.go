@@ -308,17 +308,17 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 	return nil
 }
 
-// adoptSegment gives an existing segment object a head, as a writer would (docs/design.md, "The protocol and its invariant"): it
-// takes a reference under an owner of its own first, then reads the object and runs the writer
-// side of the protocol (ensureSegment), which uploads it again, create-if-absent, should a
-// collector have deleted it meanwhile; then it drops the reference. Calling CreateHead directly
-// on the strength of an earlier listing is not safe: a collector may delete the object in
-// between (its head can come and go meanwhile), leaving a live head without object, which the
-// next writer trusts instead of uploading (TestGCRaceVerifyMissingHeadVsCollector,
-// TestGCRaceVerifyLeakedObjectVsCollector). Like a writer, it must finish within the writer
-// deadline, after which another audit may reclaim its reference. An object that is gone is
-// left alone. Since it may upload, it first requires the bucket to honour conditional writes
-// (requireConditions), like Store.
+// adoptSegment gives an existing segment object a head, as a writer would (docs/design.md, "The
+// protocol and its invariant"): it takes a reference under an owner of its own first, then reads
+// the object and runs the writer side of the protocol (ensureSegment), which uploads it again,
+// create-if-absent, should a collector have deleted it meanwhile; then it drops the reference.
+// Calling CreateHead directly on the strength of an earlier listing is not safe: a collector may
+// delete the object in between (its head can come and go meanwhile), leaving a live head without
+// object, which the next writer trusts instead of uploading
+// (TestGCRaceVerifyMissingHeadVsCollector, TestGCRaceVerifyLeakedObjectVsCollector). Like a writer,
+// it must finish within the writer deadline, after which another audit may reclaim its reference.
+// An object that is gone is left alone. Since it may upload, it first requires the bucket to honour
+// conditional writes (requireConditions), like Store.
 func (v *Vault) adoptSegment(ctx context.Context, seg string) error {
 	start := v.now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))

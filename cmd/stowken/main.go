@@ -6,6 +6,8 @@
 // file://DIR, or s3://BUCKET/PREFIX together with --refs dynamodb://TABLE (or STOWKEN_REFS).
 //
 // Exit status: 0 on success, 1 when an operation failed, 2 on a usage error.
+//
+// docs/design.md ("Contracts that scripts rely on") lists what scripts may rely on.
 package main
 
 import (

@@ -22,6 +22,8 @@
 // also the invocation's response. Failures are logged at level ERROR and returned as errors.
 // A run that reaches the safety deadline stops, logs a warning and returns its partial result
 // with "partial": true; the next run continues.
+//
+// docs/design.md ("Data flow", "GC") describes a collection step by step.
 package main
 
 import (
