@@ -1,7 +1,7 @@
 // Package segment cuts a conversation's token stream into segments and names them: the
 // content-defined chunker (Cut), segment ids (ID, the hash of the tokens) and the object key of
 // a segment in the bucket (Key). It needs no store: package vault writes what it cuts.
-// docs/design.md ("Segments") explains the choices.
+// docs/design.md ("Data flow", Store) explains the choices.
 package segment
 
 import (

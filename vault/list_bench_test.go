@@ -16,7 +16,7 @@ import (
 
 // The listing benchmarks run over one in-memory store holding the whole API replay corpus
 // (20,000 requests), built once: listing a page of 100 from the catalog against reading every
-// manifest, which is what listing cost before the catalog. Each reports the requests one
+// manifest, which is what listing costs without a catalog. Each reports the requests one
 // operation makes (s3_gets/op, s3_lists/op), the cost that dominates on S3.
 //
 //	go test -run '^$' -bench 'ListPage|EveryManifest' -benchtime 20x ./vault/

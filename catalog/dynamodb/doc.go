@@ -49,4 +49,6 @@
 //
 // Every request goes through the retryer ddbtable configures. SDK errors are translated in one
 // place: a missing table or a missing index says so (ddbtable's TableError).
+//
+// docs/design.md ("Layout") shows the table with the rest of the store.
 package dynamodb

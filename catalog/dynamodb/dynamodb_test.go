@@ -164,7 +164,7 @@ func TestMissingTableAndIndexes(t *testing.T) {
 		t.Fatalf("Get without a table: %v; want a 'table does not exist' error that is not ErrNotFound", err)
 	}
 
-	// A table with the keys but without the indexes: created before the catalog.
+	// A table with the keys but without the indexes.
 	table := "stowken-catalog-noidx-" + randHex(4)
 	st := sv.open(t, table, "")
 	t.Cleanup(func() {

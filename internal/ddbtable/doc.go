@@ -2,7 +2,7 @@
 // names), the client every store on it uses, EnsureTable, and the namespace under which an S3
 // store keeps its items. The reference store (refcount/dynamodb) and the catalog
 // (catalog/dynamodb) are both built on a Table from Open; neither imports the other.
-// docs/design.md ("Object and table layout") places the table in the whole design.
+// docs/design.md ("Layout") places the table in the whole design.
 //
 // Open takes a URL of the form
 //

@@ -101,7 +101,7 @@ func TestEnsureTable(t *testing.T) {
 		t.Fatalf("EnsureTable on a table with other keys: %v", err)
 	}
 
-	// So is a table without the catalog's indexes (one created before the catalog).
+	// So is a table without the catalog's indexes (a table with the keys only).
 	noIndexes := table + "-noidx"
 	t.Cleanup(func() {
 		_, _ = st.Client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(noIndexes)})

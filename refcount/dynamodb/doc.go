@@ -66,4 +66,6 @@
 //
 // ListRefs and ListHeads scan the whole table (they serve audits, not the hot path); their
 // filters keep the store's own items, of its namespace.
+//
+// docs/design.md ("Layout") shows the table with the rest of the store.
 package dynamodb
