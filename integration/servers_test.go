@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -40,15 +38,6 @@ func servers(t testing.TB) (s3Endpoint, dynamoEndpoint string) {
 	t.Helper()
 	e := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./integration/", testenv.S3Endpoint, testenv.DynamoDBEndpoint)
 	return e[0], e[1]
-}
-
-// testCredentials returns static credentials when the environment names none (MinIO's default
-// root user; dynalite accepts anything), nil to use the SDK's chain.
-func testCredentials() aws.CredentialsProvider {
-	if os.Getenv("AWS_ACCESS_KEY_ID") != "" || os.Getenv("AWS_PROFILE") != "" {
-		return nil
-	}
-	return credentials.NewStaticCredentialsProvider("minioadmin", "minioadmin", "")
 }
 
 // randomName returns 12 random lower-case hex digits.
@@ -99,7 +88,7 @@ func newStoreWith(t *testing.T, o storeOptions) *store {
 	st := &store{
 		S3Endpoint: s3ep, DynamoEndpoint: ddbep,
 		BucketName: testBucket, Prefix: "it-" + name, Table: "stowken-it-" + name,
-		creds: testCredentials(), ownBucket: o.OwnBucket,
+		creds: testenv.Credentials(), ownBucket: o.OwnBucket,
 	}
 	if o.OwnBucket {
 		st.BucketName = "stowken-it-" + name

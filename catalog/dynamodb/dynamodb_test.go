@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,9 +24,8 @@ import (
 )
 
 // Integration tests run against the server STOWKEN_TEST_DYNAMODB_ENDPOINT points at (e.g.
-// dynalite on http://127.0.0.1:18000), each in a fresh table created with refcount/dynamodb's
-// EnsureTable and deleted afterwards. Without AWS_ACCESS_KEY_ID or AWS_PROFILE they use fake
-// static credentials. Without an endpoint they skip, except under CI=true, where they fail.
+// dynalite on http://127.0.0.1:18000), each in a fresh table created with ddbtable's
+// EnsureTable and deleted afterwards, with testenv.Credentials. Without an endpoint they skip, except under CI=true, where they fail.
 // (Against real DynamoDB, whose indexes lag writes by a moment, the listing checks may fail.)
 
 type server struct {
@@ -38,12 +36,7 @@ type server struct {
 func testServer(t *testing.T) server {
 	t.Helper()
 	ep := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./catalog/dynamodb/", testenv.DynamoDBEndpoint)[0]
-	sv := server{endpoint: ep}
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		sv.creds = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x", Source: "stowken test"}, nil
-		})
-	}
+	sv := server{endpoint: ep, creds: testenv.Credentials()}
 	return sv
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,27 +18,11 @@ import (
 // The tests here run against the server STOWKEN_TEST_DYNAMODB_ENDPOINT points at (dynalite
 // under scripts/with-servers.sh); without one they skip, except under CI=true, where they fail.
 
-type server struct {
-	endpoint string
-	creds    aws.CredentialsProvider
-}
-
-func testServer(t *testing.T) server {
+// openOn opens table on the test server.
+func openOn(t *testing.T, endpoint, table string) *Table {
 	t.Helper()
-	ep := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./internal/ddbtable/", testenv.DynamoDBEndpoint)[0]
-	sv := server{endpoint: ep}
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		sv.creds = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x", Source: "stowken test"}, nil
-		})
-	}
-	return sv
-}
-
-func (sv server) open(t *testing.T, table string) *Table {
-	t.Helper()
-	u := &url.URL{Scheme: "dynamodb", Host: table, RawQuery: url.Values{"endpoint": {sv.endpoint}}.Encode()}
-	tb, err := Open(t.Context(), u, Options{Credentials: sv.creds})
+	u := &url.URL{Scheme: "dynamodb", Host: table, RawQuery: url.Values{"endpoint": {endpoint}}.Encode()}
+	tb, err := Open(t.Context(), u, Options{Credentials: testenv.Credentials()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +30,10 @@ func (sv server) open(t *testing.T, table string) *Table {
 }
 
 func TestEnsureTable(t *testing.T) {
-	sv := testServer(t)
+	endpoint := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./internal/ddbtable/", testenv.DynamoDBEndpoint)[0]
 	ctx := t.Context()
 	table := fmt.Sprintf("stowken-ensure-%d", time.Now().UnixNano())
-	st := sv.open(t, table)
+	st := openOn(t, endpoint, table)
 	t.Cleanup(func() {
 		_, _ = st.Client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
 	})
@@ -96,7 +79,7 @@ func TestEnsureTable(t *testing.T) {
 	if _, err := st.Client.CreateTable(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	wrong := sv.open(t, other)
+	wrong := openOn(t, endpoint, other)
 	if err := wrong.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "exists but") {
 		t.Fatalf("EnsureTable on a table with other keys: %v", err)
 	}
@@ -112,7 +95,7 @@ func TestEnsureTable(t *testing.T) {
 	if _, err := st.Client.CreateTable(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	old := sv.open(t, noIndexes)
+	old := openOn(t, endpoint, noIndexes)
 	if err := old.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "no global secondary index by_time") {
 		t.Fatalf("EnsureTable on a table without the indexes: %v", err)
 	}

@@ -8,6 +8,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 // Environment variables naming the servers (set by scripts/with-servers.sh).
@@ -37,4 +40,14 @@ func Endpoints(t testing.TB, run string, vars ...string) []string {
 	}
 	t.Skip("skipping: " + msg)
 	return nil
+}
+
+// Credentials returns the credentials a test gives its AWS clients: nil (the SDK's chain) when
+// AWS_ACCESS_KEY_ID or AWS_PROFILE is set, and otherwise MinIO's default root user, which
+// scripts/with-servers.sh starts MinIO with and dynalite accepts like any other.
+func Credentials() aws.CredentialsProvider {
+	if os.Getenv("AWS_ACCESS_KEY_ID") != "" || os.Getenv("AWS_PROFILE") != "" {
+		return nil
+	}
+	return credentials.NewStaticCredentialsProvider("minioadmin", "minioadmin", "")
 }

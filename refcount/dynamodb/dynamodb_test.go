@@ -25,8 +25,7 @@ import (
 
 // Integration tests run against the server STOWKEN_TEST_DYNAMODB_ENDPOINT points at (e.g.
 // dynalite on http://127.0.0.1:18000), in table STOWKEN_TEST_DYNAMODB_TABLE (default
-// "stowken-test", created with ddbtable's EnsureTable). Without AWS_ACCESS_KEY_ID or AWS_PROFILE they use
-// fake static credentials. Without an endpoint they skip, except under CI=true, where they fail.
+// "stowken-test", created with ddbtable's EnsureTable), with testenv.Credentials. Without an endpoint they skip, except under CI=true, where they fail.
 
 const defaultTestTable = "stowken-test"
 
@@ -39,14 +38,9 @@ type server struct {
 func testServer(t *testing.T) server {
 	t.Helper()
 	ep := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./refcount/dynamodb/", testenv.DynamoDBEndpoint)[0]
-	sv := server{endpoint: ep, table: os.Getenv("STOWKEN_TEST_DYNAMODB_TABLE")}
+	sv := server{endpoint: ep, table: os.Getenv("STOWKEN_TEST_DYNAMODB_TABLE"), creds: testenv.Credentials()}
 	if sv.table == "" {
 		sv.table = defaultTestTable
-	}
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		sv.creds = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x", Source: "stowken test"}, nil
-		})
 	}
 	return sv
 }
