@@ -25,8 +25,9 @@ import (
 
 // Integration tests run against the server STOWKEN_TEST_DYNAMODB_ENDPOINT points at (e.g.
 // dynalite on http://127.0.0.1:18000), each in a fresh table created with ddbtable's
-// EnsureTable and deleted afterwards, with testenv.Credentials. Without an endpoint they skip, except under CI=true, where they fail.
-// (Against real DynamoDB, whose indexes lag writes by a moment, the listing checks may fail.)
+// EnsureTable and deleted afterwards, with testenv.Credentials. Without an endpoint they skip,
+// except under CI=true, where they fail. (Against real DynamoDB, whose indexes lag writes by a
+// moment, the listing checks may fail.)
 
 type server struct {
 	endpoint string

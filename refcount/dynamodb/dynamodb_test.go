@@ -25,7 +25,8 @@ import (
 
 // Integration tests run against the server STOWKEN_TEST_DYNAMODB_ENDPOINT points at (e.g.
 // dynalite on http://127.0.0.1:18000), in table STOWKEN_TEST_DYNAMODB_TABLE (default
-// "stowken-test", created with ddbtable's EnsureTable), with testenv.Credentials. Without an endpoint they skip, except under CI=true, where they fail.
+// "stowken-test", created with ddbtable's EnsureTable), with testenv.Credentials. Without an
+// endpoint they skip, except under CI=true, where they fail.
 
 const defaultTestTable = "stowken-test"
 
