@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Model is a compression prior trained on a store's own data (vault builds them): a raw zstd
@@ -224,3 +226,14 @@ const ModelPrefix = "models/"
 
 // ModelKey is the object key of the model with the given id: models/<id, 8 hex digits>.
 func ModelKey(id uint32) string { return fmt.Sprintf("%s%08x", ModelPrefix, id) }
+
+// ParseModelKey returns the id of the model stored under key, and false when key is not a model
+// key (ModelPrefix and the id in hex).
+func ParseModelKey(key string) (uint32, bool) {
+	hexID, ok := strings.CutPrefix(key, ModelPrefix)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(hexID, 16, 32)
+	return uint32(id), err == nil
+}

@@ -70,3 +70,18 @@ func TestRanking(t *testing.T) {
 		t.Error("a code past 2^32 decoded")
 	}
 }
+
+// TestModelKey: model keys are part of the stored layout, and ParseModelKey reads them back.
+func TestModelKey(t *testing.T) {
+	if k := ModelKey(0xab12); k != "models/0000ab12" {
+		t.Fatalf("ModelKey = %s", k)
+	}
+	if id, ok := ParseModelKey(ModelKey(0xdeadbeef)); !ok || id != 0xdeadbeef {
+		t.Fatalf("ParseModelKey = %08x, %v", id, ok)
+	}
+	for _, key := range []string{"models/", "models/xyz", "models/100000000", "segments/0000ab12"} {
+		if _, ok := ParseModelKey(key); ok {
+			t.Errorf("ParseModelKey(%q) is a model", key)
+		}
+	}
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/stowken/stowken/codec"
@@ -62,11 +60,11 @@ func better(a, b *codec.Model) bool {
 // loadModels lists the store's models and activates, per tokenizer, the best (see better).
 func (v *Vault) loadModels(ctx context.Context) error {
 	return v.bucket.List(ctx, codec.ModelPrefix, func(a objstore.Attrs) error {
-		id, err := strconv.ParseUint(strings.TrimPrefix(a.Key, codec.ModelPrefix), 16, 32)
-		if err != nil {
+		id, ok := codec.ParseModelKey(a.Key)
+		if !ok {
 			return nil // not a model
 		}
-		m, err := v.loadModel(ctx, uint32(id))
+		m, err := v.loadModel(ctx, id)
 		if err != nil {
 			return err
 		}
