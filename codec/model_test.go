@@ -40,7 +40,7 @@ func TestModelRoundTrip(t *testing.T) {
 	}
 }
 
-// TestModelVersion1 pins the layout of model objects written by earlier builds.
+// TestModelVersion1 pins the layout of version 1 model objects, which DecodeModel reads too.
 func TestModelVersion1(t *testing.T) {
 	data := []byte("STKM\x01\x0bcl100k_base\x03app\x05token\x08manifest")
 	data = append(data, 0, 0, 0, 0)
