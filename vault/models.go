@@ -12,9 +12,10 @@ import (
 
 // Models are compression priors trained on the store's own data (codec.Model, trained by
 // codec.Sample): for one tokenizer, a rank table of its most frequent tokens, a raw zstd
-// dictionary of (rank-coded) token data, and one of manifests. One model serves the whole store: the priors that matter
-// (which tokens are frequent, the manifests' structure, recurring phrasing) are shared across
-// applications, and a model per application would cost its dictionaries many times over.
+// dictionary of (rank-coded) token data, and one of manifests. One model serves the whole
+// store: the priors that matter (which tokens are frequent, the manifests' structure,
+// recurring phrasing) are shared across applications, and a model per application would cost
+// its dictionaries many times over.
 //
 // A vault builds models as it writes. The first conversations of a tokenizer are written
 // without one. Once the vault has seen generationBytes[0] of the tokenizer's token data (varint
