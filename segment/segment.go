@@ -23,7 +23,7 @@ const (
 	// MinTokens is the length of the shortest segment: shorter pieces are stored inline.
 	MinTokens  = 256
 	maxSegment = 8192
-	// cutBits sets the average piece length past minSegment: 2^cutBits tokens.
+	// cutBits sets the average piece length past MinTokens: 2^cutBits tokens.
 	cutBits = 11
 )
 
