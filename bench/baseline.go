@@ -30,7 +30,7 @@ type analyzer struct {
 
 	mu       sync.Mutex
 	texts    map[[32]byte]textRef  // sha256(tokenizer, NUL, text) → tokens' id and count
-	messages map[string]*uniqueMsg // by token hash (vault.SegmentID): one object each
+	messages map[string]*uniqueMsg // by token hash (segment.ID): one object each
 	counts   analysis
 }
 

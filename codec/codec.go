@@ -21,8 +21,8 @@
 // # Codecs and dictionaries
 //
 // Codecs are chosen by id, so frames written by an older codec stay readable when a better one
-// becomes the default. Ids are never reused. A frame may name a Model (trained on the store's
-// own data, see vault) by its id, in the dict field; the model must be added with AddModel
+// becomes the default. Ids are never reused. A frame may name a Model (trained by a Sample of
+// the store's own data) by its id, in the dict field; the model must be added with AddModel
 // before such a frame can be decoded, and Decode reports a missing one with an
 // *UnknownDictError.
 //

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
-// Model is a compression prior trained on a store's own data (vault builds them): a raw zstd
+// Model is a compression prior trained on a store's own data (by Sample.Train): a raw zstd
 // dictionary for token frames, one for manifests, and a rank table that recodes the most
 // frequent token ids as small numbers, so that they take one varint byte instead of two or
 // three. Models are immutable; their id is derived from their encoded content (ModelID), so two
@@ -23,9 +25,9 @@ import (
 //	         uvarint count, then that many token ids as uvarints, most frequent first
 //	crc      4 bytes  CRC-32C of everything above, little endian
 //
-// Version 1 objects (written by earlier builds: "STKM", 1, then tokenizer, application, token
-// dictionary and manifest dictionary, uvarint-length-prefixed and uncompressed, then the
-// CRC-32C) are still read; they have no rank table.
+// Version 1 objects ("STKM", 1, then tokenizer, application, token dictionary and manifest
+// dictionary, uvarint-length-prefixed and uncompressed, then the CRC-32C) are read too; they
+// have no rank table.
 type Model struct {
 	// ID is the model's id, ModelID of its encoded form; set by DecodeModel.
 	ID         uint32
@@ -224,3 +226,14 @@ const ModelPrefix = "models/"
 
 // ModelKey is the object key of the model with the given id: models/<id, 8 hex digits>.
 func ModelKey(id uint32) string { return fmt.Sprintf("%s%08x", ModelPrefix, id) }
+
+// ParseModelKey returns the id of the model stored under key, and false when key is not a model
+// key (ModelPrefix and the id in hex).
+func ParseModelKey(key string) (uint32, bool) {
+	hexID, ok := strings.CutPrefix(key, ModelPrefix)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(hexID, 16, 32)
+	return uint32(id), err == nil
+}

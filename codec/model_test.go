@@ -40,7 +40,7 @@ func TestModelRoundTrip(t *testing.T) {
 	}
 }
 
-// TestModelVersion1 pins the layout of model objects written by earlier builds.
+// TestModelVersion1 pins the layout of version 1 model objects, which DecodeModel reads too.
 func TestModelVersion1(t *testing.T) {
 	data := []byte("STKM\x01\x0bcl100k_base\x03app\x05token\x08manifest")
 	data = append(data, 0, 0, 0, 0)
@@ -68,5 +68,20 @@ func TestRanking(t *testing.T) {
 	}
 	if _, ok := r.token(3 + 1<<32); ok {
 		t.Error("a code past 2^32 decoded")
+	}
+}
+
+// TestModelKey: model keys are part of the stored layout, and ParseModelKey reads them back.
+func TestModelKey(t *testing.T) {
+	if k := ModelKey(0xab12); k != "models/0000ab12" {
+		t.Fatalf("ModelKey = %s", k)
+	}
+	if id, ok := ParseModelKey(ModelKey(0xdeadbeef)); !ok || id != 0xdeadbeef {
+		t.Fatalf("ParseModelKey = %08x, %v", id, ok)
+	}
+	for _, key := range []string{"models/", "models/xyz", "models/100000000", "segments/0000ab12"} {
+		if _, ok := ParseModelKey(key); ok {
+			t.Errorf("ParseModelKey(%q) is a model", key)
+		}
 	}
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // TestTrain: a sample trains the same model from the same data, ranks tokens by frequency (ties
-// by id; 3,052 distinct tokens, fewer than rankedTokens), keeps its dictionaries within their budgets, and the model encodes and decodes.
+// by id; 3,052 distinct tokens, fewer than rankedTokens), keeps its dictionaries within their
+// budgets, and the model encodes and decodes.
 func TestTrain(t *testing.T) {
 	train := func() *Model {
 		s := NewSample("cl100k_base")

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -111,6 +112,12 @@ type Totals struct {
 
 // Owner is the reference owner of this stored copy: "nonce:id".
 func (m *Manifest) Owner() string { return m.Nonce + ":" + m.ID }
+
+// ParseOwner splits an owner (see Owner) into the manifest's nonce and the conversation id.
+func ParseOwner(owner string) (nonce, id string) {
+	nonce, id, _ = strings.Cut(owner, ":")
+	return nonce, id
+}
 
 // Segments returns the distinct segment ids the manifest references, in first-use order.
 func (m *Manifest) Segments() []string {

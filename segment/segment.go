@@ -1,13 +1,14 @@
 // Package segment cuts a conversation's token stream into segments and names them: the
 // content-defined chunker (Cut), segment ids (ID, the hash of the tokens) and the object key of
-// a segment in the bucket (Key). It needs no store: package vault writes what it cuts.
-// docs/design.md ("Data flow", Store) explains the choices.
+// a segment in the bucket (Key, and KeyID back). It needs no store: package vault writes what
+// it cuts. docs/design.md ("Data flow", Store) explains the choices.
 package segment
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"strings"
 )
 
 // Chunking parameters, in tokens. A message of at least longMessage tokens is cut on its own, so
@@ -22,7 +23,7 @@ const (
 	// MinTokens is the length of the shortest segment: shorter pieces are stored inline.
 	MinTokens  = 256
 	maxSegment = 8192
-	// cutBits sets the average piece length past minSegment: 2^cutBits tokens.
+	// cutBits sets the average piece length past MinTokens: 2^cutBits tokens.
 	cutBits = 11
 )
 
@@ -121,4 +122,9 @@ const Prefix = "segments/"
 // hex digits, since S3's request rates are per prefix.
 func Key(id string) string {
 	return Prefix + id[:2] + "/" + id[2:4] + "/" + id
+}
+
+// KeyID returns the segment id of an object key under Prefix: its last path element.
+func KeyID(key string) string {
+	return key[strings.LastIndexByte(key, '/')+1:]
 }

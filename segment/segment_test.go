@@ -21,7 +21,7 @@ func TestID(t *testing.T) {
 	if ID("o200k_base", []int{1, 2, 3, 100000}) == got {
 		t.Fatal("the tokenizer's name is not part of the id")
 	}
-	if k := Key(got); k != "segments/"+got[:2]+"/"+got[2:4]+"/"+got || !strings.HasPrefix(k, Prefix) {
+	if k := Key(got); k != "segments/"+got[:2]+"/"+got[2:4]+"/"+got || !strings.HasPrefix(k, Prefix) || KeyID(k) != got {
 		t.Fatalf("Key = %s", k)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/stowken/stowken/codec"
@@ -14,9 +12,10 @@ import (
 
 // Models are compression priors trained on the store's own data (codec.Model, trained by
 // codec.Sample): for one tokenizer, a rank table of its most frequent tokens, a raw zstd
-// dictionary of (rank-coded) token data, and one of manifests. One model serves the whole store: the priors that matter
-// (which tokens are frequent, the manifests' structure, recurring phrasing) are shared across
-// applications, and a model per application would cost its dictionaries many times over.
+// dictionary of (rank-coded) token data, and one of manifests. One model serves the whole
+// store: the priors that matter (which tokens are frequent, the manifests' structure,
+// recurring phrasing) are shared across applications, and a model per application would cost
+// its dictionaries many times over.
 //
 // A vault builds models as it writes. The first conversations of a tokenizer are written
 // without one. Once the vault has seen generationBytes[0] of the tokenizer's token data (varint
@@ -62,11 +61,11 @@ func better(a, b *codec.Model) bool {
 // loadModels lists the store's models and activates, per tokenizer, the best (see better).
 func (v *Vault) loadModels(ctx context.Context) error {
 	return v.bucket.List(ctx, codec.ModelPrefix, func(a objstore.Attrs) error {
-		id, err := strconv.ParseUint(strings.TrimPrefix(a.Key, codec.ModelPrefix), 16, 32)
-		if err != nil {
+		id, ok := codec.ParseModelKey(a.Key)
+		if !ok {
 			return nil // not a model
 		}
-		m, err := v.loadModel(ctx, uint32(id))
+		m, err := v.loadModel(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
@@ -76,7 +77,7 @@ func (v *Vault) TopSegments(ctx context.Context, n, preview int) ([]SegmentUse, 
 func (v *Vault) segmentUse(ctx context.Context, id string, owners []string, preview int) (SegmentUse, bool, error) {
 	use := SegmentUse{ID: id, Conversations: len(owners)}
 	for _, owner := range owners {
-		nonce, convID, _ := strings.Cut(owner, ":")
+		nonce, convID := manifest.ParseOwner(owner)
 		m, err := v.readManifest(ctx, convID)
 		if errors.Is(err, ErrNotFound) || err == nil && m.Nonce != nonce {
 			continue // deleted or stored again since

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -147,7 +146,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	}
 	objects := map[string]objstore.Attrs{}
 	if err := v.bucket.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
-		objects[a.Key[strings.LastIndexByte(a.Key, '/')+1:]] = a
+		objects[segment.KeyID(a.Key)] = a
 		return nil
 	}); err != nil {
 		return rep, fmt.Errorf("vault: verify: list segments: %w", err)
@@ -346,7 +345,7 @@ func (v *Vault) adoptSegment(ctx context.Context, seg string) error {
 // ownerManifestKey returns the key of the manifest an owner (manifest.Owner: nonce, ":", id)
 // would be stored under.
 func ownerManifestKey(owner string) string {
-	_, id, _ := strings.Cut(owner, ":")
+	_, id := manifest.ParseOwner(owner)
 	return manifest.Key(id)
 }
 

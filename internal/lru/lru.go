@@ -1,4 +1,6 @@
-// Package lru is a byte-bounded least-recently-used cache.
+// Package lru is a byte-bounded least-recently-used cache: vault keeps the segment frames it
+// reads and the tokens of the texts it tokenizes in two of them. docs/design.md ("Packages")
+// describes where it is used.
 package lru
 
 import (
