@@ -7,8 +7,9 @@
 //
 //	dynamodb://TABLE[?region=REGION][&endpoint=URL]
 //
-// The table's Namespace prefixes every partition key the catalog writes: S3 stores that share
-// one table each use their own namespace ("" is fine for a table of one store).
+// The table's Namespace prefixes every partition key the catalog writes (Table.InNamespace):
+// S3 stores that share one table each use their own namespace ("" is fine for a table of one
+// store).
 //
 // # Items and indexes
 //
