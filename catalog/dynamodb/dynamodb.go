@@ -219,8 +219,8 @@ func decode(it item) (catalog.Entry, error) {
 }
 
 // translate is the one place SDK errors become this package's: a missing table or index says
-// how to create it (ddbtable's TableError); everything else (context cancellation included, which stays visible to
-// errors.Is) is wrapped with the operation.
+// how to create it (ddbtable's TableError); everything else (context cancellation included,
+// which stays visible to errors.Is) is wrapped with the operation.
 func (st *Store) translate(op, id string, err error) error {
 	what := "catalog/dynamodb: " + op
 	if id != "" {

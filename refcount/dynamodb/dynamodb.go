@@ -188,10 +188,10 @@ func decodeHead(segment string, it item) (refcount.Head, error) {
 }
 
 // translate is the one place SDK errors become this package's errors: a failed condition is
-// refcount.ErrConflict, a missing table says so (ddbtable's TableError), and everything else (context cancellation
-// included, which stays visible to errors.Is) is wrapped with the operation. Operations that
-// give a failed condition a more specific meaning (ErrExists, ErrNotFound) map ErrConflict
-// afterwards.
+// refcount.ErrConflict, a missing table says so (ddbtable's TableError), and everything else
+// (context cancellation included, which stays visible to errors.Is) is wrapped with the
+// operation. Operations that give a failed condition a more specific meaning (ErrExists,
+// ErrNotFound) map ErrConflict afterwards.
 func (st *Store) translate(op, subject string, err error) error {
 	if err == nil {
 		return nil
