@@ -7,8 +7,9 @@
 //
 //	dynamodb://TABLE[?region=REGION][&endpoint=URL]
 //
-// The table's Namespace prefixes every partition key the catalog writes: S3 stores that share
-// one table each use their own namespace ("" is fine for a table of one store).
+// The table's Namespace prefixes every partition key the catalog writes (Table.InNamespace):
+// S3 stores that share one table each use their own namespace ("" is fine for a table of one
+// store).
 //
 // # Items and indexes
 //
@@ -35,13 +36,14 @@
 // given; a failed condition means the entry belongs to a newer stored copy, and is success with
 // nothing deleted. Get is one strongly consistent GetItem.
 //
-// List queries the Shards partitions of the index the plan picks (catalog's package
-// documentation), in parallel: a key condition on gsisk between the page's bounds (the cursor's
-// position, Since and Until), ScanIndexForward for the order, a Limit of one more than the page
-// (at least 100 items evaluated when there is a filter), and the remaining filters (model when
-// listing by application, tokenizer, metadata) as a FilterExpression. It merges the shards' items in order and queries a shard again only when its
-// items run out before the page is full, so a page costs at least Shards queries and otherwise
-// in proportion to the items read; with filters, in proportion to the items they scan.
+// List queries the Shards partitions of the index the plan picks (catalog's package documentation),
+// in parallel: a key condition on gsisk between the page's bounds (the cursor's position, Since and
+// Until), ScanIndexForward for the order, a Limit of one more than the page (at least 100 items
+// evaluated when there is a filter), and the remaining filters (model when listing by application,
+// tokenizer, metadata) as a FilterExpression. It merges the shards' items in order and queries a
+// shard again only when its items run out before the page is full, so a page costs at least Shards
+// queries and otherwise in proportion to the items read; with filters, in proportion to the items
+// they scan.
 //
 // Global secondary indexes are eventually consistent (DynamoDB does not allow strongly
 // consistent reads of them): an entry put or deleted a moment ago may be missing from, or still

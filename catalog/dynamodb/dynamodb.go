@@ -42,7 +42,6 @@ type Store struct {
 	t      *ddbtable.Table
 	client *ddb.Client
 	table  string
-	ns     string
 }
 
 var _ catalog.Backend = (*Store)(nil)
@@ -60,7 +59,7 @@ func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
 
 // New returns a store on t, keeping its items under t.Namespace.
 func New(t *ddbtable.Table) *Store {
-	return &Store{t: t, client: t.Client, table: t.Name, ns: t.Namespace}
+	return &Store{t: t, client: t.Client, table: t.Name}
 }
 
 // Table returns the table the store is on.
@@ -80,11 +79,11 @@ func (st *Store) indexPK(ix rules.Index, value string, shard int) string {
 	s := strconv.Itoa(shard)
 	switch ix {
 	case rules.ByApp:
-		return st.ns + "app#" + value + "#" + s
+		return st.t.InNamespace("app#" + value + "#" + s)
 	case rules.ByModel:
-		return st.ns + "model#" + value + "#" + s
+		return st.t.InNamespace("model#" + value + "#" + s)
 	}
-	return st.ns + "cat#" + s
+	return st.t.InNamespace("cat#" + s)
 }
 
 // indexSK is the sort key of position k in every index: created ms (15 digits), "#", id. It
@@ -113,7 +112,7 @@ func numAttr(v int64) types.AttributeValue {
 }
 
 func (st *Store) key(id string) item {
-	return item{ddbtable.AttrPK: strAttr(st.ns + "conv#" + id), ddbtable.AttrSK: strAttr(skCatalog)}
+	return item{ddbtable.AttrPK: strAttr(st.t.InNamespace("conv#" + id)), ddbtable.AttrSK: strAttr(skCatalog)}
 }
 
 // encode returns the item of a normalized entry.
@@ -220,8 +219,8 @@ func decode(it item) (catalog.Entry, error) {
 }
 
 // translate is the one place SDK errors become this package's: a missing table or index says
-// how to create it (ddbtable's TableError); everything else (context cancellation included, which stays visible to
-// errors.Is) is wrapped with the operation.
+// how to create it (ddbtable's TableError); everything else (context cancellation included,
+// which stays visible to errors.Is) is wrapped with the operation.
 func (st *Store) translate(op, id string, err error) error {
 	what := "catalog/dynamodb: " + op
 	if id != "" {

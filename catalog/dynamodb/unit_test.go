@@ -26,7 +26,7 @@ func TestItemAttributesDocumented(t *testing.T) {
 			documented[a.Name] = a.Type
 		}
 	}
-	st := &Store{ns: "ns:"}
+	st := New(&ddbtable.Table{Namespace: "ns:"})
 	e := fullEntry()
 	it := st.encode(e)
 	for name, v := range it {
@@ -66,7 +66,7 @@ func fullEntry() catalog.Entry {
 }
 
 func TestItemRoundTrip(t *testing.T) {
-	st := &Store{ns: "ns:"}
+	st := New(&ddbtable.Table{Namespace: "ns:"})
 	e := fullEntry()
 	it := st.encode(e)
 	str := func(name string) string {
@@ -153,7 +153,7 @@ func TestShardIsStable(t *testing.T) {
 }
 
 func TestQueryInput(t *testing.T) {
-	st := &Store{table: "t", ns: "ns:"}
+	st := New(&ddbtable.Table{Name: "t", Namespace: "ns:"})
 	plan := func(q catalog.Query) *rules.Plan {
 		p, err := rules.NewPlan(q)
 		if err != nil {
@@ -211,8 +211,8 @@ func TestOpenNamespace(t *testing.T) {
 		if ok != (err == nil) {
 			t.Errorf("Open with namespace %q: %v", ns, err)
 		}
-		if ok && (st.table != "some-table" || st.ns != ns || st.t.Namespace != ns) {
-			t.Errorf("Open: table %q, namespace %q", st.table, st.ns)
+		if ok && (st.table != "some-table" || st.t.Namespace != ns) {
+			t.Errorf("Open: table %q, namespace %q", st.table, st.t.Namespace)
 		}
 	}
 	bad, _ := url.Parse("s3://bucket")

@@ -39,9 +39,10 @@
 //
 // NS is the Table's Namespace (Options.Namespace): S3 stores that share a table each use their
 // own (location/aws derives it from the bucket and prefix), and "" is fine for a table of one
-// store. The stores put it into their keys through Table.Namespace alone. Three global
-// secondary indexes, each projecting every attribute, list the catalog items; no other item
-// carries their key attributes, so no other item is in them:
+// store. The stores put it into their keys through Table.InNamespace alone (and take it off
+// with Table.CutNamespace). Three global secondary indexes, each projecting every attribute,
+// list the catalog items; no other item carries their key attributes, so no other item is in
+// them:
 //
 //	index     partition key                                sort key
 //	by_time   gsi1pk = NS + "cat#" + cshard(id)            gsisk = created + "#" + id

@@ -125,6 +125,27 @@ func TestNamespace(t *testing.T) {
 	}
 }
 
+// TestInNamespace: the namespace goes in front of a name, and only names in it come back out.
+func TestInNamespace(t *testing.T) {
+	tb := &Table{Namespace: "9f86d081884c7d65:"}
+	if got := tb.InNamespace("conv#x"); got != "9f86d081884c7d65:conv#x" {
+		t.Errorf("InNamespace = %q", got)
+	}
+	if name, ok := tb.CutNamespace("9f86d081884c7d65:abc"); !ok || name != "abc" {
+		t.Errorf("CutNamespace of a name in the namespace = %q, %v", name, ok)
+	}
+	if name, ok := tb.CutNamespace("0000000000000000:abc"); ok {
+		t.Errorf("CutNamespace of another namespace's name = %q, accepted", name)
+	}
+	bare := &Table{}
+	if got := bare.InNamespace("abc"); got != "abc" {
+		t.Errorf("InNamespace without a namespace = %q", got)
+	}
+	if name, ok := bare.CutNamespace("abc"); !ok || name != "abc" {
+		t.Errorf("CutNamespace without a namespace = %q, %v", name, ok)
+	}
+}
+
 func TestSchemaMatchesCreateTable(t *testing.T) {
 	sc := TableSchema()
 	if sc.PartitionKey != (Attribute{"pk", "S"}) || sc.SortKey != (Attribute{"sk", "S"}) || sc.BillingMode != "PAY_PER_REQUEST" {

@@ -24,15 +24,15 @@
 // serves at most about 1,000 writes/s and 3,000 reads/s per partition, and an item collection (all
 // items with one partition key) lives on one partition. If a segment's references shared one
 // partition key, every conversation stored or deleted would write the same hot partition. So a
-// segment's references are spread over RefShards partition keys by a hash of the owner: the
-// writes for one segment are spread over RefShards partitions, raising its ceiling RefShards-fold.
-// HasRefs pays for it with up to RefShards queries (one strongly consistent Query with Limit=1
-// per shard, sent four at a time; it stops after the first group that finds a reference). Candidate marks are
-// spread the same way over RefShards partition keys by a hash of the segment, so ListCandidates
-// is RefShards queries and no scan. The head item stays a single item per segment: it is written
-// only on creation and by collectors (rarely), but read once per segment by every writer, so a
-// very popular segment's head is bounded by the per-partition read rate (about 3,000 strongly
-// consistent reads/s for these small items).
+// segment's references are spread over RefShards partition keys by a hash of the owner: the writes
+// for one segment are spread over RefShards partitions, raising its ceiling RefShards-fold. HasRefs
+// pays for it with up to RefShards queries (one strongly consistent Query with Limit=1 per shard,
+// sent four at a time; it stops after the first group that finds a reference). Candidate marks are
+// spread the same way over RefShards partition keys by a hash of the segment, so ListCandidates is
+// RefShards queries and no scan. The head item stays a single item per segment: it is written only
+// on creation and by collectors (rarely), but read once per segment by every writer, so a very
+// popular segment's head is bounded by the per-partition read rate (about 3,000 strongly consistent
+// reads/s for these small items).
 //
 // # Writes and conditions
 //

@@ -54,7 +54,6 @@ type Store struct {
 	t      *ddbtable.Table
 	client *ddb.Client
 	table  string
-	ns     string
 }
 
 var _ refcount.Backend = (*Store)(nil)
@@ -72,7 +71,7 @@ func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
 
 // New returns a store on t, keeping its items under t.Namespace.
 func New(t *ddbtable.Table) *Store {
-	return &Store{t: t, client: t.Client, table: t.Name, ns: t.Namespace}
+	return &Store{t: t, client: t.Client, table: t.Name}
 }
 
 // Table returns the table the store is on.
@@ -117,18 +116,19 @@ func msAttr(t time.Time) types.AttributeValue { return numAttr(rules.Millis(t)) 
 
 type item = map[string]types.AttributeValue
 
-// The keys put the namespace in front of the segment's name, wherever the name appears.
+// The keys put the namespace in front of the segment's name (Table.InNamespace), wherever the
+// name appears.
 
 func (st *Store) headKey(segment string) item {
-	return item{ddbtable.AttrPK: strAttr(prefixHead + st.ns + segment), ddbtable.AttrSK: strAttr(skHead)}
+	return item{ddbtable.AttrPK: strAttr(prefixHead + st.t.InNamespace(segment)), ddbtable.AttrSK: strAttr(skHead)}
 }
 
 func (st *Store) refKey(segment, owner string) item {
-	return item{ddbtable.AttrPK: strAttr(refPK(st.ns+segment, shard(owner))), ddbtable.AttrSK: strAttr(owner)}
+	return item{ddbtable.AttrPK: strAttr(refPK(st.t.InNamespace(segment), shard(owner))), ddbtable.AttrSK: strAttr(owner)}
 }
 
 func (st *Store) candidateKey(segment string) item {
-	return item{ddbtable.AttrPK: strAttr(candidatePK(shard(st.ns + segment))), ddbtable.AttrSK: strAttr(st.ns + segment)}
+	return item{ddbtable.AttrPK: strAttr(candidatePK(shard(st.t.InNamespace(segment)))), ddbtable.AttrSK: strAttr(st.t.InNamespace(segment))}
 }
 
 // getS returns a string attribute; required ones must be present.
@@ -188,10 +188,10 @@ func decodeHead(segment string, it item) (refcount.Head, error) {
 }
 
 // translate is the one place SDK errors become this package's errors: a failed condition is
-// refcount.ErrConflict, a missing table says so (ddbtable's TableError), and everything else (context cancellation
-// included, which stays visible to errors.Is) is wrapped with the operation. Operations that
-// give a failed condition a more specific meaning (ErrExists, ErrNotFound) map ErrConflict
-// afterwards.
+// refcount.ErrConflict, a missing table says so (ddbtable's TableError), and everything else
+// (context cancellation included, which stays visible to errors.Is) is wrapped with the
+// operation. Operations that give a failed condition a more specific meaning (ErrExists,
+// ErrNotFound) map ErrConflict afterwards.
 func (st *Store) translate(op, subject string, err error) error {
 	if err == nil {
 		return nil
@@ -315,7 +315,7 @@ func (st *Store) HasRefs(ctx context.Context, segment string) (bool, error) {
 					TableName:                 aws.String(st.table),
 					KeyConditionExpression:    aws.String("#pk = :pk"),
 					ExpressionAttributeNames:  map[string]string{"#pk": ddbtable.AttrPK},
-					ExpressionAttributeValues: item{":pk": strAttr(refPK(st.ns+segment, first+j))},
+					ExpressionAttributeValues: item{":pk": strAttr(refPK(st.t.InNamespace(segment), first+j))},
 					ProjectionExpression:      aws.String("#pk"),
 					ConsistentRead:            aws.Bool(true),
 					Limit:                     aws.Int32(1),
@@ -365,7 +365,7 @@ func (st *Store) scan(ctx context.Context, op, filter string, names map[string]s
 // ListRefs scans the table for reference items.
 func (st *Store) ListRefs(ctx context.Context, fn func(refcount.Ref) error) error {
 	return st.scan(ctx, "list refs", "begins_with(#pk, :p)",
-		map[string]string{"#pk": ddbtable.AttrPK}, item{":p": strAttr(prefixRef + st.ns)},
+		map[string]string{"#pk": ddbtable.AttrPK}, item{":p": strAttr(prefixRef + st.t.InNamespace(""))},
 		func(it item) error {
 			pk, err := getS(it, ddbtable.AttrPK, true)
 			if err != nil {
@@ -375,7 +375,7 @@ func (st *Store) ListRefs(ctx context.Context, fn func(refcount.Ref) error) erro
 			if !ok {
 				return fmt.Errorf("refcount/dynamodb: malformed reference key %q", pk)
 			}
-			if seg, ok = strings.CutPrefix(seg, st.ns); !ok {
+			if seg, ok = st.t.CutNamespace(seg); !ok {
 				return nil // another namespace's, which the filter passed
 			}
 			owner, err := getS(it, ddbtable.AttrSK, true)
@@ -530,13 +530,17 @@ func checkHeadArgs(segment, claimID string) error {
 // ListHeads scans the table for head items.
 func (st *Store) ListHeads(ctx context.Context, fn func(refcount.Head) error) error {
 	return st.scan(ctx, "list heads", "begins_with(#pk, :p) AND #sk = :head",
-		map[string]string{"#pk": ddbtable.AttrPK, "#sk": ddbtable.AttrSK}, item{":p": strAttr(prefixHead + st.ns), ":head": strAttr(skHead)},
+		map[string]string{"#pk": ddbtable.AttrPK, "#sk": ddbtable.AttrSK}, item{":p": strAttr(prefixHead + st.t.InNamespace("")), ":head": strAttr(skHead)},
 		func(it item) error {
 			pk, err := getS(it, ddbtable.AttrPK, true)
 			if err != nil {
 				return err
 			}
-			h, err := decodeHead(strings.TrimPrefix(pk, prefixHead+st.ns), it)
+			seg, ok := st.t.CutNamespace(strings.TrimPrefix(pk, prefixHead))
+			if !ok {
+				return nil // not reached: the filter passes only this namespace's heads
+			}
+			h, err := decodeHead(seg, it)
 			if err != nil {
 				return err
 			}
@@ -579,7 +583,7 @@ func (st *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate)
 				if err != nil {
 					return err
 				}
-				seg, ok := strings.CutPrefix(seg, st.ns)
+				seg, ok := st.t.CutNamespace(seg)
 				if !ok {
 					continue // another namespace's mark
 				}

@@ -71,7 +71,7 @@ func TestKeys(t *testing.T) {
 		}
 		return v
 	}
-	st := &Store{}
+	st := New(&ddbtable.Table{})
 	if hk := st.headKey("abc"); str(hk, ddbtable.AttrPK) != "seg#abc" || str(hk, ddbtable.AttrSK) != "head" || len(hk) != 2 {
 		t.Errorf("headKey = %v", hk)
 	}
@@ -104,7 +104,7 @@ func TestKeys(t *testing.T) {
 
 	// In a namespace, the name of the segment carries it wherever it appears (the shard of a
 	// candidate included): these bytes are the stored format of S3 stores that share a table.
-	ns := &Store{ns: "9f86d081884c7d65:"}
+	ns := New(&ddbtable.Table{Namespace: "9f86d081884c7d65:"})
 	if hk := ns.headKey("abc"); str(hk, ddbtable.AttrPK) != "seg#9f86d081884c7d65:abc" || str(hk, ddbtable.AttrSK) != "head" {
 		t.Errorf("namespaced headKey = %v", hk)
 	}
