@@ -31,6 +31,8 @@
 //
 // The codec timing reads the stored objects back from the bucket, so it depends on the
 // store's layout (segments/, manifests/, models/ and the model object format of vault).
+//
+// docs/design.md ("Cost per conversation") says what the benchmark measures today.
 package bench
 
 import (

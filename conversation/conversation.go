@@ -7,6 +7,8 @@
 // tokens, and ids that could not be stored are errors that name what is wrong (ErrInvalid).
 // Marshal writes the same compact form back, with fields in the corpus order, non-ASCII as
 // characters and metadata byte-for-byte as it was given (minus insignificant white space).
+//
+// docs/design.md describes the whole design.
 package conversation
 
 import (

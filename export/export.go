@@ -61,6 +61,9 @@
 // fixes nothing (not a Megatron export's tokenizer) and the Writer stays usable; a Write or
 // Close that fails because the output failed leaves the Writer failed, and every later call
 // returns that error.
+//
+// docs/design.md ("Packages") places the format registry in the design; docs/export.md
+// describes the formats.
 package export
 
 import (

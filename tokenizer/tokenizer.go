@@ -8,6 +8,8 @@
 // valid UTF-8 string survives Decode(Encode(s)) unchanged.
 //
 // A Tokenizer is safe for concurrent use by multiple goroutines.
+//
+// docs/design.md describes the whole design.
 package tokenizer
 
 import (

@@ -19,6 +19,8 @@
 // Put and Delete are one write transaction each, which replaces or removes the entry and its
 // index keys together. List is one read transaction: it seeks the chosen index's cursor to the
 // page's start, walks forward or backward, and reads the entry of every key it visits.
+//
+// docs/design.md ("Layout") describes the catalog items a store keeps.
 package bolt
 
 import (

@@ -5,6 +5,8 @@
 // dynamodb://TABLE. Several stores may share one table: each keeps its items under the
 // Namespace of its bucket and prefix. AWS settings come from the SDK's standard chain
 // (AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB, credentials).
+//
+// docs/design.md ("Packages", "Layout") describes the parts and what they store.
 package aws
 
 import (

@@ -3,6 +3,8 @@
 // single file DIR/refs.db (refcount/bolt, catalog/bolt). Its locations are a plain directory or
 // a file:// URL (file:///abs/dir, file:/abs/dir, file://localhost/abs/dir; file://rel/dir is
 // the relative path rel/dir).
+//
+// docs/design.md ("Packages", "Layout") describes the parts and what they store.
 package local
 
 import (

@@ -52,6 +52,8 @@
 // whose last element is a symbolic link report objstore.ErrNotFound, List skips symbolic links
 // (and does not descend into linked directories), Delete ignores them, and Put replaces the
 // link itself, never its target.
+//
+// docs/design.md ("Layout") describes the objects a store keeps.
 package fs
 
 import (

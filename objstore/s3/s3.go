@@ -49,6 +49,8 @@
 //
 // S3 limits a full object key (URL prefix included) to 1024 bytes, so with a prefix the longest
 // accepted key is shorter than objstore.MaxKeyLen; longer keys fail with ErrInvalidKey.
+//
+// docs/design.md ("Layout") describes the objects a store keeps.
 package s3
 
 import (

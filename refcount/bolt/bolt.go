@@ -27,6 +27,9 @@
 // (fsync on commit). The List methods read in pages of listPage keys, one read transaction per
 // page, and call fn outside any transaction (so fn may call the store); like a DynamoDB scan, a
 // listing is therefore not a snapshot of one instant.
+//
+// docs/design.md ("The protocol and its invariant") describes the protocol these items
+// serve.
 package bolt
 
 import (
