@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/stowken/stowken/cost"
 )
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -34,29 +36,12 @@ func TestItemSize(t *testing.T) {
 	}
 }
 
-func TestUnits(t *testing.T) {
-	for size, want := range map[int]float64{0: 1, 1: 1, 1024: 1, 1025: 2, 3000: 3} {
-		if got := WriteUnits(size); got != want {
-			t.Errorf("WriteUnits(%d) = %v, want %v", size, got, want)
-		}
-	}
-	for _, tc := range []struct {
-		size       int
-		consistent bool
-		want       float64
-	}{{100, true, 1}, {100, false, 0.5}, {4096, true, 1}, {4097, true, 2}, {9000, false, 1.5}} {
-		if got := ReadUnits(tc.size, tc.consistent); got != tc.want {
-			t.Errorf("ReadUnits(%d, %v) = %v, want %v", tc.size, tc.consistent, got, tc.want)
-		}
-	}
-}
-
 // TestPutUsage: an item in the table's indexes costs a write and a stored copy per index; an
 // item in none costs one of each.
 func TestPutUsage(t *testing.T) {
 	sc := TableSchema()
 	head := map[string]types.AttributeValue{AttrPK: s("seg#x"), AttrSK: s("head"), AttrState: s("live")}
-	if w, b := sc.PutUsage(head); w != 1 || b != ItemSize(head)+ItemOverheadBytes {
+	if w, b := sc.PutUsage(head); w != 1 || b != ItemSize(head)+cost.ItemOverheadBytes {
 		t.Errorf("head: %v WRU, %d bytes", w, b)
 	}
 	entry := map[string]types.AttributeValue{AttrPK: s("conv#1"), AttrSK: s("catalog"),
@@ -64,7 +49,7 @@ func TestPutUsage(t *testing.T) {
 	if got := len(sc.IndexesOf(entry)); got != 2 {
 		t.Fatalf("a catalog entry without a model is in %d indexes, want 2", got)
 	}
-	if w, b := sc.PutUsage(entry); w != 3 || b != 3*(ItemSize(entry)+ItemOverheadBytes) {
+	if w, b := sc.PutUsage(entry); w != 3 || b != 3*(ItemSize(entry)+cost.ItemOverheadBytes) {
 		t.Errorf("catalog entry: %v WRU, %d bytes", w, b)
 	}
 }
