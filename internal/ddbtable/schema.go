@@ -28,7 +28,7 @@ type ItemAttribute struct {
 
 // Index is a global secondary index of the table.
 type Index struct {
-	Name         string
+	Name         string    // index name, e.g. IndexByTime
 	PartitionKey Attribute // hash key
 	SortKey      Attribute // range key
 	// Projection is the projection type: "ALL" (the index holds whole items).
