@@ -1,14 +1,10 @@
 package dynamodb
 
 import (
-	"net/url"
 	"slices"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/stowken/stowken/internal/ddbtable"
-	"github.com/stowken/stowken/internal/testenv"
+	"github.com/stowken/stowken/internal/ddbtable/ddbtabletest"
 )
 
 // TestWireKeys pins the bytes of the key a namespaced catalog sends, as it goes over the wire:
@@ -16,16 +12,8 @@ import (
 // digits and ":"), and must stay what tables already written hold. TestItemRoundTrip pins the
 // index keys.
 func TestWireKeys(t *testing.T) {
-	rec := &testenv.KeyRecorder{PK: ddbtable.AttrPK, SK: ddbtable.AttrSK}
-	u, _ := url.Parse("dynamodb://stowken-test?region=us-east-1&endpoint=http://127.0.0.1:1")
-	st, err := Open(t.Context(), u, Options{
-		HTTPClient:  rec,
-		Credentials: credentials.NewStaticCredentialsProvider("id", "secret", ""),
-		Namespace:   "9f86d081884c7d65:",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := &ddbtabletest.KeyRecorder{}
+	st := New(rec.Table(t, "9f86d081884c7d65:"))
 	if err := st.Put(t.Context(), fullEntry()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,27 +1,19 @@
 package dynamodb
 
 import (
-	"net/url"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/stowken/stowken/internal/ddbtable"
-	"github.com/stowken/stowken/internal/testenv"
+	"github.com/stowken/stowken/internal/ddbtable/ddbtabletest"
 )
 
 // TestWireKeys pins the bytes of the keys a namespaced store sends, as they go over the wire:
 // they are the stored format of S3 stores that share a table (location/aws.Namespace is 16 hex
 // digits and ":"), and must stay what tables already written hold.
 func TestWireKeys(t *testing.T) {
-	rec := &testenv.KeyRecorder{PK: ddbtable.AttrPK, SK: ddbtable.AttrSK}
-	u, _ := url.Parse("dynamodb://stowken-test?region=us-east-1&endpoint=http://127.0.0.1:1")
-	st, err := Open(t.Context(), u, Options{HTTPClient: rec, Credentials: credentials.NewStaticCredentialsProvider("id", "secret", ""), Namespace: "9f86d081884c7d65:"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := &ddbtabletest.KeyRecorder{}
+	st := New(rec.Table(t, "9f86d081884c7d65:"))
 	now := time.UnixMilli(1740787200000)
 	ctx := t.Context()
 	if err := st.CreateHead(ctx, "abc", 10, now); err != nil {

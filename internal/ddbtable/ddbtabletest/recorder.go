@@ -1,24 +1,45 @@
-package testenv
+// Package ddbtabletest helps tests of the stores on the DynamoDB table see what they send.
+package ddbtabletest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"hash/crc32"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/stowken/stowken/internal/ddbtable"
 )
 
 // KeyRecorder is an HTTP client for the DynamoDB SDK client that sends nothing: it answers every
 // request with an empty success ("{}") and records the key of every item the request names (an
-// object with string attributes PK and SK), as "pk | sk", in order. Tests use it to pin the key
-// bytes a store sends without a server.
+// object with the string attributes ddbtable.AttrPK and AttrSK), as "pk | sk", in order. Tests
+// use it to pin the key bytes a store sends without a server.
 type KeyRecorder struct {
-	PK, SK string // the names of the key attributes
-
 	mu   sync.Mutex
 	keys []string
+}
+
+// Table returns a table in namespace whose client sends every request to r.
+func (r *KeyRecorder) Table(t testing.TB, namespace string) *ddbtable.Table {
+	t.Helper()
+	u, _ := url.Parse("dynamodb://stowken-test?region=us-east-1&endpoint=http://127.0.0.1:1")
+	tb, err := ddbtable.Open(context.Background(), u, ddbtable.Options{
+		HTTPClient:  r,
+		Credentials: credentials.NewStaticCredentialsProvider("id", "secret", ""),
+		Namespace:   namespace,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
 }
 
 // Keys returns the keys recorded so far.
@@ -60,8 +81,8 @@ func (r *KeyRecorder) walk(v any) {
 			x, ok := a["S"].(string)
 			return x, ok
 		}
-		pk, ok1 := s(r.PK)
-		sk, ok2 := s(r.SK)
+		pk, ok1 := s(ddbtable.AttrPK)
+		sk, ok2 := s(ddbtable.AttrSK)
 		if ok1 && ok2 {
 			r.keys = append(r.keys, pk+" | "+sk)
 		}
