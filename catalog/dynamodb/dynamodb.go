@@ -39,9 +39,7 @@ type Options = ddbtable.Options
 // Store is a catalog.Backend in a DynamoDB table, in the table's namespace. Create it with Open
 // or New.
 type Store struct {
-	t      *ddbtable.Table
-	client *ddb.Client
-	table  string
+	t *ddbtable.Table
 }
 
 var _ catalog.Backend = (*Store)(nil)
@@ -59,7 +57,7 @@ func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
 
 // New returns a store on t, keeping its items under t.Namespace.
 func New(t *ddbtable.Table) *Store {
-	return &Store{t: t, client: t.Client, table: t.Name}
+	return &Store{t: t}
 }
 
 // Table returns the table the store is on.
@@ -238,7 +236,7 @@ func (st *Store) Put(ctx context.Context, e catalog.Entry) error {
 	if err != nil {
 		return err
 	}
-	_, err = st.client.PutItem(ctx, &ddb.PutItemInput{TableName: aws.String(st.table), Item: st.encode(e)})
+	_, err = st.t.Client.PutItem(ctx, &ddb.PutItemInput{TableName: aws.String(st.t.Name), Item: st.encode(e)})
 	if err != nil {
 		return st.translate("put", e.ID, err)
 	}
@@ -247,13 +245,13 @@ func (st *Store) Put(ctx context.Context, e catalog.Entry) error {
 
 // Delete deletes the item of id, on the condition that its nonce is nonce when nonce is not "".
 func (st *Store) Delete(ctx context.Context, id, nonce string) error {
-	in := &ddb.DeleteItemInput{TableName: aws.String(st.table), Key: st.key(id)}
+	in := &ddb.DeleteItemInput{TableName: aws.String(st.t.Name), Key: st.key(id)}
 	if nonce != "" {
 		in.ConditionExpression = aws.String("attribute_not_exists(#pk) OR #nonce = :nonce")
 		in.ExpressionAttributeNames = map[string]string{"#pk": ddbtable.AttrPK, "#nonce": ddbtable.AttrNonce}
 		in.ExpressionAttributeValues = item{":nonce": strAttr(nonce)}
 	}
-	_, err := st.client.DeleteItem(ctx, in)
+	_, err := st.t.Client.DeleteItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if err == nil || errors.As(err, &ccf) { // another nonce: a newer stored copy's entry stays
 		return nil
@@ -263,8 +261,8 @@ func (st *Store) Delete(ctx context.Context, id, nonce string) error {
 
 // Get reads the item of id with a strongly consistent GetItem.
 func (st *Store) Get(ctx context.Context, id string) (catalog.Entry, error) {
-	out, err := st.client.GetItem(ctx, &ddb.GetItemInput{
-		TableName:      aws.String(st.table),
+	out, err := st.t.Client.GetItem(ctx, &ddb.GetItemInput{
+		TableName:      aws.String(st.t.Name),
 		Key:            st.key(id),
 		ConsistentRead: aws.Bool(true),
 	})
@@ -350,7 +348,7 @@ func (st *Store) queryInput(p *rules.Plan, shard int) *ddb.QueryInput {
 		filter(fmt.Sprintf("#metadata.#m%d = :m%d", i, i), fmt.Sprintf("#m%d", i), k, p.Query.Metadata[k])
 	}
 	in := &ddb.QueryInput{
-		TableName:                 aws.String(st.table),
+		TableName:                 aws.String(st.t.Name),
 		IndexName:                 aws.String(index),
 		KeyConditionExpression:    aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
 		ScanIndexForward:          aws.Bool(!p.Desc),
@@ -391,7 +389,7 @@ func (st *Store) fill(ctx context.Context, p *rules.Plan, shards []*shardQuery) 
 // fetch sends a shard's next Query and keeps the entries the plan matches (the filter
 // expression has dropped most others; Match also drops the cursor's own entry).
 func (st *Store) fetch(ctx context.Context, p *rules.Plan, s *shardQuery) error {
-	out, err := st.client.Query(ctx, s.in)
+	out, err := st.t.Client.Query(ctx, s.in)
 	if err != nil {
 		return st.translate("list", "", err)
 	}

@@ -67,7 +67,7 @@ func (sv server) newTable(t *testing.T) (string, *rcddb.Store) {
 	}
 	t.Cleanup(func() {
 		st := sv.open(t, table, "")
-		_, _ = st.client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
+		_, _ = st.t.Client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
 	})
 	return table, rcddb.New(tb)
 }
@@ -162,9 +162,9 @@ func TestMissingTableAndIndexes(t *testing.T) {
 	table := "stowken-catalog-noidx-" + randHex(4)
 	st := sv.open(t, table, "")
 	t.Cleanup(func() {
-		_, _ = st.client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
+		_, _ = st.t.Client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
 	})
-	_, err := st.client.CreateTable(ctx, &ddb.CreateTableInput{
+	_, err := st.t.Client.CreateTable(ctx, &ddb.CreateTableInput{
 		TableName:   aws.String(table),
 		BillingMode: "PAY_PER_REQUEST",
 		AttributeDefinitions: []types.AttributeDefinition{
@@ -179,7 +179,7 @@ func TestMissingTableAndIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := ddb.NewTableExistsWaiter(st.client, func(o *ddb.TableExistsWaiterOptions) { o.MinDelay = 100 * time.Millisecond })
+	w := ddb.NewTableExistsWaiter(st.t.Client, func(o *ddb.TableExistsWaiterOptions) { o.MinDelay = 100 * time.Millisecond })
 	if err := w.Wait(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)}, time.Minute); err != nil {
 		t.Fatal(err)
 	}

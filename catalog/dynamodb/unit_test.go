@@ -211,8 +211,8 @@ func TestOpenNamespace(t *testing.T) {
 		if ok != (err == nil) {
 			t.Errorf("Open with namespace %q: %v", ns, err)
 		}
-		if ok && (st.table != "some-table" || st.t.Namespace != ns) {
-			t.Errorf("Open: table %q, namespace %q", st.table, st.t.Namespace)
+		if ok && (st.t.Name != "some-table" || st.t.Namespace != ns) {
+			t.Errorf("Open: table %q, namespace %q", st.t.Name, st.t.Namespace)
 		}
 	}
 	bad, _ := url.Parse("s3://bucket")

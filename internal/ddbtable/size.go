@@ -42,11 +42,7 @@ func valueSize(v types.AttributeValue) int {
 		}
 		return n
 	case *types.AttributeValueMemberSS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)
-		}
-		return n
+		return sumLen(v.Value)
 	case *types.AttributeValueMemberNS:
 		n := 0
 		for _, s := range v.Value {
@@ -54,13 +50,18 @@ func valueSize(v types.AttributeValue) int {
 		}
 		return n
 	case *types.AttributeValueMemberBS:
-		n := 0
-		for _, b := range v.Value {
-			n += len(b)
-		}
-		return n
+		return sumLen(v.Value)
 	}
 	return 0
+}
+
+// sumLen is the total length of a string or binary set's elements.
+func sumLen[T string | []byte](xs []T) int {
+	n := 0
+	for _, x := range xs {
+		n += len(x)
+	}
+	return n
 }
 
 // IndexesOf returns the global secondary indexes of sc that an item is in: those whose key

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func (s *Location) String() string {
 // the store's Namespace. It sends no request; create is not needed (Init creates the bucket
 // and the table).
 func (s *Location) Open(ctx context.Context, opts vault.Options, create bool) (vault.Options, error) {
-	b, t, err := s.open(ctx, opts)
+	b, t, err := s.open(ctx, opts.Logger)
 	if err != nil {
 		return opts, err
 	}
@@ -93,7 +94,7 @@ func (s *Location) Open(ctx context.Context, opts vault.Options, create bool) (v
 // Init creates the bucket (EnsureBucket) and the DynamoDB table (EnsureTable, which waits
 // until the table is active), leaving whatever exists as it is.
 func (s *Location) Init(ctx context.Context) error {
-	b, t, err := s.open(ctx, vault.Options{})
+	b, t, err := s.open(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -119,9 +120,9 @@ func (s *Location) Fresh() (location.Opener, error) {
 	return &Location{Bucket: &u, Table: s.Table}, nil
 }
 
-// open opens the bucket, and the table in the store's Namespace.
-func (s *Location) open(ctx context.Context, opts vault.Options) (*s3.Bucket, *ddbtable.Table, error) {
-	b, err := s3.Open(ctx, s.Bucket, s3.Options{Logger: opts.Logger})
+// open opens the bucket (logging to logger, when set), and the table in the store's Namespace.
+func (s *Location) open(ctx context.Context, logger *slog.Logger) (*s3.Bucket, *ddbtable.Table, error) {
+	b, err := s3.Open(ctx, s.Bucket, s3.Options{Logger: logger})
 	if err != nil {
 		return nil, nil, fmt.Errorf("location: %w", err)
 	}

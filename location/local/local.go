@@ -65,17 +65,10 @@ func (d Dir) String() string { return string(d) }
 
 // Open returns opts with the backends of the store (see Options). With create false, a
 // directory that does not exist is an error wrapping location.ErrNoStore (and fs.ErrNotExist),
-// and so is, with opts.ReadOnly, a directory that holds no store.
+// and so is, with opts.ReadOnly, a directory that holds no store (Options checks that).
 func (d Dir) Open(ctx context.Context, opts vault.Options, create bool) (vault.Options, error) {
-	missing := ""
-	if !create {
-		missing = string(d)
-	}
-	if opts.ReadOnly {
-		missing = filepath.Join(string(d), "refs.db")
-	}
-	if missing != "" {
-		if _, err := os.Stat(missing); errors.Is(err, os.ErrNotExist) {
+	if !create && !opts.ReadOnly {
+		if _, err := os.Stat(string(d)); errors.Is(err, os.ErrNotExist) {
 			return opts, fmt.Errorf("%w: %s: %w", location.ErrNoStore, d, err)
 		}
 	}
@@ -118,16 +111,19 @@ func Open(ctx context.Context, dir string, opts vault.Options) (*vault.Vault, er
 //
 // The store has one writer at a time. A read-write open creates the store if needed (opening
 // an existing one writes nothing) and holds refs.db exclusively. With opts.ReadOnly, the store
-// must exist (a directory without one is an error wrapping fs.ErrNotExist), nothing is created
-// or written (the backends' writes fail with objstore.ErrReadOnly, refcount.ErrReadOnly and
-// catalog.ErrReadOnly), and refs.db is held with a shared lock: any number of read-only opens,
-// in any processes, can hold the store together. An open that cannot take its lock fails after
-// bolt.LockTimeout.
+// must exist (a directory without one is an error wrapping location.ErrNoStore and
+// fs.ErrNotExist), nothing is created or written (the backends' writes fail with
+// objstore.ErrReadOnly, refcount.ErrReadOnly and catalog.ErrReadOnly), and refs.db is held
+// with a shared lock: any number of read-only opens, in any processes, can hold the store
+// together. An open that cannot take its lock fails after bolt.LockTimeout.
 func Options(dir string, opts vault.Options) (vault.Options, error) {
 	openBucket, openRefs := fs.Open, bolt.Open
 	if opts.ReadOnly {
 		if _, err := os.Stat(filepath.Join(dir, "refs.db")); err != nil {
-			return opts, fmt.Errorf("open local store %s read-only: no store there: %w", dir, err)
+			if errors.Is(err, os.ErrNotExist) {
+				err = fmt.Errorf("%w: %w", location.ErrNoStore, err)
+			}
+			return opts, fmt.Errorf("open local store %s read-only: %w", dir, err)
 		}
 		openBucket, openRefs = fs.OpenReadOnly, bolt.OpenReadOnly
 	}

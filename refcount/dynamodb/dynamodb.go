@@ -51,9 +51,7 @@ type Options = ddbtable.Options
 // Store is a refcount.Backend on one DynamoDB table, in the table's namespace. Create it with
 // Open or New.
 type Store struct {
-	t      *ddbtable.Table
-	client *ddb.Client
-	table  string
+	t *ddbtable.Table
 }
 
 var _ refcount.Backend = (*Store)(nil)
@@ -71,7 +69,7 @@ func Open(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
 
 // New returns a store on t, keeping its items under t.Namespace.
 func New(t *ddbtable.Table) *Store {
-	return &Store{t: t, client: t.Client, table: t.Name}
+	return &Store{t: t}
 }
 
 // Table returns the table the store is on.
@@ -224,13 +222,13 @@ func (st *Store) batchWrite(ctx context.Context, op string, reqs []types.WriteRe
 					return fmt.Errorf("refcount/dynamodb: %s: %w", op, err)
 				}
 			}
-			out, err := st.client.BatchWriteItem(ctx, &ddb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{st.table: pending},
+			out, err := st.t.Client.BatchWriteItem(ctx, &ddb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{st.t.Name: pending},
 			})
 			if err != nil {
 				return st.translate(op, "", err)
 			}
-			pending = out.UnprocessedItems[st.table]
+			pending = out.UnprocessedItems[st.t.Name]
 		}
 	}
 	return nil
@@ -311,8 +309,8 @@ func (st *Store) HasRefs(ctx context.Context, segment string) (bool, error) {
 		)
 		for j := range min(hasRefsFanout, RefShards-first) {
 			wg.Go(func() {
-				out, err := st.client.Query(ctx, &ddb.QueryInput{
-					TableName:                 aws.String(st.table),
+				out, err := st.t.Client.Query(ctx, &ddb.QueryInput{
+					TableName:                 aws.String(st.t.Name),
 					KeyConditionExpression:    aws.String("#pk = :pk"),
 					ExpressionAttributeNames:  map[string]string{"#pk": ddbtable.AttrPK},
 					ExpressionAttributeValues: item{":pk": strAttr(refPK(st.t.InNamespace(segment), first+j))},
@@ -341,8 +339,8 @@ func (st *Store) HasRefs(ctx context.Context, segment string) (bool, error) {
 
 // scan calls fn for every item matching filter, paginating with strongly consistent reads.
 func (st *Store) scan(ctx context.Context, op, filter string, names map[string]string, values item, fn func(item) error) error {
-	p := ddb.NewScanPaginator(st.client, &ddb.ScanInput{
-		TableName:                 aws.String(st.table),
+	p := ddb.NewScanPaginator(st.t.Client, &ddb.ScanInput{
+		TableName:                 aws.String(st.t.Name),
 		FilterExpression:          aws.String(filter),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
@@ -395,8 +393,8 @@ func (st *Store) GetHead(ctx context.Context, segment string) (refcount.Head, er
 	if err := rules.CheckName("segment", segment); err != nil {
 		return refcount.Head{}, err
 	}
-	out, err := st.client.GetItem(ctx, &ddb.GetItemInput{
-		TableName:      aws.String(st.table),
+	out, err := st.t.Client.GetItem(ctx, &ddb.GetItemInput{
+		TableName:      aws.String(st.t.Name),
 		Key:            st.headKey(segment),
 		ConsistentRead: aws.Bool(true),
 	})
@@ -418,8 +416,8 @@ func (st *Store) CreateHead(ctx context.Context, segment string, size int64, now
 	it[ddbtable.AttrState] = strAttr(string(refcount.Live))
 	it[ddbtable.AttrSize] = numAttr(size)
 	it[ddbtable.AttrCreated] = msAttr(now)
-	_, err := st.client.PutItem(ctx, &ddb.PutItemInput{
-		TableName:                aws.String(st.table),
+	_, err := st.t.Client.PutItem(ctx, &ddb.PutItemInput{
+		TableName:                aws.String(st.t.Name),
 		Item:                     it,
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 		ExpressionAttributeNames: map[string]string{"#pk": ddbtable.AttrPK},
@@ -446,8 +444,8 @@ func (st *Store) Claim(ctx context.Context, segment, claimID string, expires, no
 	if err := checkHeadArgs(segment, claimID); err != nil {
 		return err
 	}
-	_, err := st.client.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:        aws.String(st.table),
+	_, err := st.t.Client.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:        aws.String(st.t.Name),
 		Key:              st.headKey(segment),
 		UpdateExpression: aws.String("SET #state = :deleting, #claim_id = :id, #claim_expires = :exp"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND " +
@@ -491,8 +489,8 @@ func (st *Store) toLive(ctx context.Context, op, segment, claimID, condition str
 	}
 	values := item{":live": strAttr(string(refcount.Live)), ":id": strAttr(claimID)}
 	maps.Copy(values, extra)
-	_, err := st.client.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:                 aws.String(st.table),
+	_, err := st.t.Client.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:                 aws.String(st.t.Name),
 		Key:                       st.headKey(segment),
 		UpdateExpression:          aws.String("SET #state = :live REMOVE #claim_expires"),
 		ConditionExpression:       aws.String(condition),
@@ -507,8 +505,8 @@ func (st *Store) DeleteHead(ctx context.Context, segment, claimID string) error 
 	if err := checkHeadArgs(segment, claimID); err != nil {
 		return err
 	}
-	_, err := st.client.DeleteItem(ctx, &ddb.DeleteItemInput{
-		TableName:                aws.String(st.table),
+	_, err := st.t.Client.DeleteItem(ctx, &ddb.DeleteItemInput{
+		TableName:                aws.String(st.t.Name),
 		Key:                      st.headKey(segment),
 		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR (#state = :deleting AND #claim_id = :id)"),
 		ExpressionAttributeNames: headNames(ddbtable.AttrPK, ddbtable.AttrState, ddbtable.AttrClaimID),
@@ -566,8 +564,8 @@ func (st *Store) MarkCandidates(ctx context.Context, segments []string, now time
 // ListCandidates queries the RefShards candidate partitions with strongly consistent reads.
 func (st *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate) error) error {
 	for i := range RefShards {
-		p := ddb.NewQueryPaginator(st.client, &ddb.QueryInput{
-			TableName:                 aws.String(st.table),
+		p := ddb.NewQueryPaginator(st.t.Client, &ddb.QueryInput{
+			TableName:                 aws.String(st.t.Name),
 			KeyConditionExpression:    aws.String("#pk = :pk"),
 			ExpressionAttributeNames:  map[string]string{"#pk": ddbtable.AttrPK},
 			ExpressionAttributeValues: item{":pk": strAttr(candidatePK(i))},
@@ -606,8 +604,8 @@ func (st *Store) RemoveCandidate(ctx context.Context, segment string, since time
 	if err := rules.CheckName("segment", segment); err != nil {
 		return err
 	}
-	_, err := st.client.DeleteItem(ctx, &ddb.DeleteItemInput{
-		TableName:                 aws.String(st.table),
+	_, err := st.t.Client.DeleteItem(ctx, &ddb.DeleteItemInput{
+		TableName:                 aws.String(st.t.Name),
 		Key:                       st.candidateKey(segment),
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #since <= :since"),
 		ExpressionAttributeNames:  headNames(ddbtable.AttrPK, ddbtable.AttrSince),
