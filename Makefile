@@ -59,7 +59,7 @@ bench:
 	$(GO) run ./cmd/stowken bench --corpus $(BENCH_CORPUS)/chat/*.jsonl.gz --workload chat
 	$(GO) run ./cmd/stowken bench --corpus $(BENCH_CORPUS)/api-replay.jsonl.gz --workload api-replay
 
-## bench-e2e: stowken bench on the API replay against MinIO + dynalite started for the run
+## bench-e2e: stowken bench on the API replay and the chat corpus against MinIO + dynalite started for the run
 ## (store and retrieve throughput and latency with 8 clients, next to naive gzip JSON objects).
 bench-e2e:
 	scripts/tools.sh all

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
 )
@@ -285,4 +287,68 @@ func appendTokens(dst []int, varints []byte) ([]int, error) {
 func newPerMessageEncoder() (*zstd.Encoder, error) {
 	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
 		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true))
+}
+
+// deliveryStream is the usage of the delivery-stream baseline (cost.DeliveryStream) over the
+// corpus's valid conversations, in order.
+func (r *runner) deliveryStream(ctx context.Context) (cost.Usage, error) {
+	var m BaselineMeter
+	err := r.lines(ctx, 1, func(_ context.Context, l line) error {
+		if _, err := conversation.Parse(l.data); err == nil { // not a conversation: not sent
+			m.Add(l.data)
+		}
+		return nil
+	})
+	_, delivery := m.Usage()
+	return delivery, err
+}
+
+// BaselineMeter measures the two cost baselines over conversations' JSON lines, added in
+// order: naive (cost.NaiveGzipJSON: each line gzip -6, one object each) and delivery stream
+// (cost.DeliveryStream: each line and its newline one record, the records gzipped -6 in
+// order, in batches of cost.DeliveryBatchBytes). The zero value is ready.
+type BaselineMeter struct {
+	n, naive, gz, batch int64
+	records             []int
+	buf                 bytes.Buffer
+	w                   *gzip.Writer
+}
+
+// Add adds one conversation's JSON line (without its newline).
+func (m *BaselineMeter) Add(line []byte) {
+	if m.w == nil {
+		m.w, _ = gzip.NewWriterLevel(&m.buf, 6)
+	}
+	m.n++
+	m.naive += gzipSize(line)
+	rec := len(line) + 1
+	if m.batch > 0 && m.batch+int64(rec) > cost.DeliveryBatchBytes {
+		m.flush()
+	}
+	m.records = append(m.records, rec)
+	m.batch += int64(rec)
+	m.w.Write(line)
+	m.w.Write([]byte{'\n'})
+	if m.buf.Len() > 1<<20 { // only the batch's compressed size counts, not its bytes
+		m.gz += int64(m.buf.Len())
+		m.buf.Reset()
+	}
+}
+
+// flush ends the delivery batch.
+func (m *BaselineMeter) flush() {
+	m.w.Close()
+	m.gz += int64(m.buf.Len())
+	m.buf.Reset()
+	m.w.Reset(&m.buf)
+	m.batch = 0
+}
+
+// Usage returns the usage of both baselines for the lines added so far; it ends the current
+// delivery batch.
+func (m *BaselineMeter) Usage() (naive, delivery cost.Usage) {
+	if m.batch > 0 {
+		m.flush()
+	}
+	return cost.NaiveGzipJSON(int(m.n), m.naive), cost.DeliveryStream(m.records, m.gz)
 }

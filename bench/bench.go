@@ -55,6 +55,7 @@ import (
 
 	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
 	objmem "github.com/stowken/stowken/objstore/mem"
@@ -100,7 +101,14 @@ type Options struct {
 	Progress func(phase string)
 	// Logger receives the vault's logs; nil discards them.
 	Logger *slog.Logger
+	// Prices price the report's cost (cost.DefaultPrices when Source is ""), and Months is the
+	// months of storage its total counts (DefaultMonths when 0).
+	Prices cost.Prices
+	Months int
 }
+
+// DefaultMonths is the storage a report's cost counts by default: a year.
+const DefaultMonths = 12
 
 // Run runs the benchmark. It returns an error when the run itself fails (an unreadable file,
 // a store that cannot be written); conversations that fail to store or come back different
@@ -130,6 +138,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Prices.Source == "" {
+		o.Prices = cost.DefaultPrices()
+	}
+	if o.Months <= 0 {
+		o.Months = DefaultMonths
 	}
 	start := time.Now()
 	r := &runner{o: o, timing: &sync.Mutex{}}
@@ -191,7 +205,10 @@ type totals struct {
 	base          baselineResult
 	invalid       int64
 	stats         vault.Stats
-	requests      vault.Requests
+	stored        map[cost.Part]cost.Usage // requests of the store phase, by part
+	retrieved     cost.Usage               // requests of the round-trip check
+	modelled      bool                     // the DynamoDB units are modelled (vault.UsageModelled)
+	delivery      cost.Usage               // the delivery-stream baseline
 	codec         codecTiming
 	ok, failed    int64
 	coldGets      []float64
@@ -208,9 +225,9 @@ func (r *runner) report(t *totals, where string) *Report {
 		Conversations: b.Conversations, Messages: b.Messages, Tokens: b.Tokens, TextBytes: b.TextBytes,
 		StoredBytes: t.stats.StoredBytes, BytesPerToken: perToken(t.stats.StoredBytes, b.Tokens),
 		SegmentBytes: t.stats.SegmentBytes, ManifestBytes: t.stats.ManifestBytes, ModelBytes: t.stats.ModelBytes,
-		CatalogBytes: t.stats.CatalogBytes,
-		Segments:     t.stats.Segments, Models: t.stats.Models,
-		S3Puts: t.requests.S3Puts, S3Gets: t.requests.S3Gets, RefsReads: t.requests.RefsReads, RefsWrites: t.requests.RefsWrites,
+		CatalogBytes: t.stats.CatalogBytes, RefBytes: t.stats.RefBytes,
+		Segments: t.stats.Segments, Models: t.stats.Models,
+		StoreUsage: sumParts(t.stored), RetrieveUsage: t.retrieved,
 		EncodeTokensPerS: rate(t.codec.Tokens, t.codec.Encode), DecodeTokensPerS: rate(t.codec.Tokens, t.codec.Decode),
 		CodecTokens: t.codec.Tokens,
 		RoundtripOK: t.ok, RoundtripFailed: t.failed, InvalidLines: t.invalid,
@@ -231,9 +248,11 @@ func (r *runner) report(t *totals, where string) *Report {
 		VsPerMessageZstd: ratio(rep.StoredBytes, perMsg),
 		VsBulkBound:      ratio(rep.StoredBytes, b.BulkBytes),
 
-		ContentVsNaiveGzipJSON: ratio(rep.StoredBytes-rep.CatalogBytes, naive),
+		ContentVsNaiveGzipJSON: ratio(rep.StoredBytes-rep.CatalogBytes-rep.RefBytes, naive),
 	}
-	rep.ContentBytesPerToken = perToken(rep.StoredBytes-rep.CatalogBytes, b.Tokens)
+	rep.ContentBytesPerToken = perToken(rep.StoredBytes-rep.CatalogBytes-rep.RefBytes, b.Tokens)
+	rep.Cost = cost.NewReport(r.o.Prices, r.o.Months, b.Conversations, storedParts(t.stored, t.stats),
+		cost.NaiveGzipJSON(int(b.NaivePuts), b.NaiveBytes), t.delivery, t.modelled)
 	if t.endToEnd {
 		rep.EndToEnd = &EndToEnd{Clients: r.o.Clients, StoreClients: r.storeClients(),
 			Stowken:       Phases{Store: t.store.throughput(), Retrieve: t.retr.throughput()},
@@ -283,7 +302,8 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	if err := v.CheckConditionalWrites(ctx); err != nil {
 		return nil, err
 	}
-	before := v.Requests()
+	t.modelled = v.UsageModelled()
+	before := v.UsageByPart()
 	var records []record
 	start := time.Now()
 	err = r.batches(ctx, r.o.Batch, r.storeClients(), func(ctx context.Context, batch []line) error {
@@ -345,6 +365,8 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 		return nil, err
 	}
 	slices.SortFunc(records, func(a, b record) int { return a.seq - b.seq })
+	t.stored = subParts(v.UsageByPart(), before)
+	afterStore := v.Usage()
 
 	r.o.Progress("retrieving and comparing")
 	start = time.Now()
@@ -381,7 +403,7 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.requests = v.Requests().Sub(before)
+	t.retrieved = v.Usage().Sub(afterStore)
 
 	r.o.Progress("counting GETs of cold retrievals")
 	if t.coldGets, err = r.coldGets(ctx, target, records); err != nil {
@@ -401,8 +423,11 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 		return nil, err
 	}
 
-	r.o.Progress("timing the per-message baseline, computing the bulk bound")
+	r.o.Progress("timing the per-message baseline, computing the bulk bound and the delivery stream")
 	if t.base, err = an.finish(r.timing, nil); err != nil {
+		return nil, err
+	}
+	if t.delivery, err = r.deliveryStream(ctx); err != nil {
 		return nil, err
 	}
 
@@ -442,14 +467,14 @@ func (r *runner) coldGets(ctx context.Context, target *Target, records []record)
 	ok := make([]bool, len(records))
 	err := spread(ctx, len(records), r.o.Clients, func(ctx context.Context, w, i int) error {
 		v := vaults[w]
-		before := v.Requests()
+		before := v.Usage()
 		if _, err := v.Retrieve(ctx, records[i].id); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return nil // reported by the retrieve phase
 		}
-		gets[i], ok[i] = float64(v.Requests().Sub(before).S3Gets), true
+		gets[i], ok[i] = v.Usage().Sub(before).S3GetClass, true
 		return nil
 	})
 	var out []float64
@@ -576,18 +601,22 @@ func (r *runner) isolated(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.delivery, err = r.deliveryStream(ctx); err != nil {
+		return nil, err
+	}
+	t.modelled = true // in-memory stores
 	return r.report(t, "memory (one store per conversation)"), nil
 }
 
 // oneResult is one conversation measured alone.
 type oneResult struct {
-	invalid  bool
-	base     baselineResult
-	stats    vault.Stats
-	requests vault.Requests
-	codec    codecTiming
-	ok       bool
-	gets     int64
+	invalid bool
+	base    baselineResult
+	stats   vault.Stats
+	stored  map[cost.Part]cost.Usage
+	codec   codecTiming
+	ok      bool
+	gets    int64
 }
 
 func (t *totals) add(o oneResult) {
@@ -616,17 +645,17 @@ func (t *totals) add(o oneResult) {
 	s.ManifestBytes += o.stats.ManifestBytes
 	s.ModelBytes += o.stats.ModelBytes
 	s.CatalogBytes += o.stats.CatalogBytes
+	s.RefBytes += o.stats.RefBytes
 	s.Segments += o.stats.Segments
 	s.Models += o.stats.Models
 
-	q := &t.requests
-	q.S3Puts += o.requests.S3Puts
-	q.S3Gets += o.requests.S3Gets
-	q.S3Heads += o.requests.S3Heads
-	q.S3Lists += o.requests.S3Lists
-	q.S3Deletes += o.requests.S3Deletes
-	q.RefsReads += o.requests.RefsReads
-	q.RefsWrites += o.requests.RefsWrites
+	if t.stored == nil {
+		t.stored = map[cost.Part]cost.Usage{}
+	}
+	for p, u := range o.stored {
+		t.stored[p] = t.stored[p].Add(u)
+	}
+	t.retrieved.S3GetClass += float64(o.gets)
 
 	t.codec.add(o.codec)
 	if o.ok {
@@ -664,7 +693,7 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 	if err := v.CheckConditionalWrites(ctx); err != nil { // the store's, as in the shared run
 		return res, err
 	}
-	before := v.Requests()
+	before := v.UsageByPart()
 	stored, err := v.Store(ctx, c)
 	if err != nil {
 		return res, fmt.Errorf("store: %w", err)
@@ -673,7 +702,7 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 	if err != nil {
 		return res, err
 	}
-	res.requests = v.Requests().Sub(before)
+	res.stored = subParts(v.UsageByPart(), before)
 	if res.stats, err = v.Stats(ctx, vault.StatsOptions{}); err != nil {
 		return res, err
 	}
@@ -683,7 +712,7 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 		return res, err
 	}
 	defer cold.Close()
-	before = cold.Requests()
+	coldBefore := cold.Usage()
 	got, err := cold.Retrieve(ctx, stored.ID)
 	var back []byte
 	if err == nil {
@@ -695,9 +724,7 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 	if err != nil {
 		return res, fmt.Errorf("retrieve %q: %w", stored.ID, err)
 	}
-	delta := cold.Requests().Sub(before)
-	res.gets = delta.S3Gets
-	res.requests.S3Gets += delta.S3Gets
+	res.gets = int64(cold.Usage().Sub(coldBefore).S3GetClass)
 
 	if res.codec, err = timeCodec(ctx, b, 1, r.timing); err != nil {
 		return res, err

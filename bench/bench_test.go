@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/location/aws"
@@ -50,8 +52,11 @@ func TestSampleSmoke(t *testing.T) {
 			nonZero := map[string]float64{
 				"stored_bytes": float64(rep.StoredBytes), "bytes_per_token": rep.BytesPerToken,
 				"segment_bytes": float64(rep.SegmentBytes), "manifest_bytes": float64(rep.ManifestBytes),
-				"s3_puts": float64(rep.S3Puts), "s3_gets": float64(rep.S3Gets),
-				"refs_reads": float64(rep.RefsReads), "refs_writes": float64(rep.RefsWrites),
+				"store s3_put_class": rep.StoreUsage.S3PutClass, "retrieve s3_get_class": rep.RetrieveUsage.S3GetClass,
+				"store ddb_rru": rep.StoreUsage.DDBRRU, "store ddb_wru": rep.StoreUsage.DDBWRU,
+				"catalog_bytes": float64(rep.CatalogBytes), "reference_bytes": float64(rep.RefBytes),
+				"cost total": rep.Cost.USDPerMillion.Total, "naive cost total": rep.Cost.Baselines[cost.BaselineNaive].USDPerMillion.Total,
+				"delivery cost total": rep.Cost.Baselines[cost.BaselineDelivery].USDPerMillion.Total,
 				"encode_tokens_per_s": rep.EncodeTokensPerS, "decode_tokens_per_s": rep.DecodeTokensPerS,
 				"codec_tokens": float64(rep.CodecTokens), "cold gets p50": rep.ColdGets.P50, "cold gets p99": rep.ColdGets.P99,
 				"naive stored_bytes": float64(b.NaiveGzipJSON.StoredBytes), "naive bytes_per_token": b.NaiveGzipJSON.BytesPerToken,
@@ -66,14 +71,27 @@ func TestSampleSmoke(t *testing.T) {
 					t.Errorf("%s = %v, want > 0", name, v)
 				}
 			}
-			if rep.StoredBytes != rep.SegmentBytes+rep.ManifestBytes+rep.ModelBytes+rep.CatalogBytes || rep.CatalogBytes <= 0 {
-				t.Errorf("stored %d != segments %d + manifests %d + models %d + catalog %d", rep.StoredBytes, rep.SegmentBytes, rep.ManifestBytes, rep.ModelBytes, rep.CatalogBytes)
+			if rep.StoredBytes != rep.SegmentBytes+rep.ManifestBytes+rep.ModelBytes+rep.CatalogBytes+rep.RefBytes {
+				t.Errorf("stored %d != segments %d + manifests %d + models %d + catalog %d + references %d", rep.StoredBytes,
+					rep.SegmentBytes, rep.ManifestBytes, rep.ModelBytes, rep.CatalogBytes, rep.RefBytes)
+			}
+			// The cost counts the store phase's requests and what the store keeps, per
+			// conversation, and the naive baseline one PUT and its gzip bytes each.
+			c, fn := rep.Cost, float64(n)
+			if pc := c.PerConversation; math.Abs(pc.S3Bytes*fn-float64(rep.SegmentBytes+rep.ManifestBytes+rep.ModelBytes)) > 1e-6*pc.S3Bytes*fn ||
+				math.Abs(pc.DDBBytes*fn-float64(rep.CatalogBytes+rep.RefBytes)) > 1e-6*pc.DDBBytes*fn ||
+				math.Abs(pc.DDBWRU*fn-rep.StoreUsage.DDBWRU) > 1e-6*rep.StoreUsage.DDBWRU || !c.Modelled || c.Months != DefaultMonths {
+				t.Errorf("cost per conversation %+v, modelled %v, months %d; the store: %+v", pc, c.Modelled, c.Months, rep.StoreUsage)
+			}
+			naive := c.Baselines[cost.BaselineNaive].PerConversation
+			if naive.S3PutClass != 1 || math.Abs(naive.S3Bytes*fn-float64(b.NaiveGzipJSON.StoredBytes)) > 1e-6*naive.S3Bytes*fn {
+				t.Errorf("naive baseline per conversation %+v, want 1 PUT and %d bytes in all", naive, b.NaiveGzipJSON.StoredBytes)
 			}
 			// A fresh store and one client: every PUT wrote one object, and every object is a
 			// segment, a manifest or a model. (Concurrent clients may both PUT a new segment, and
 			// all but one find it exists.)
-			if objects := rep.Segments + rep.Conversations + rep.Models; rep.S3Puts != objects {
-				t.Errorf("s3_puts %d, but the store holds %d objects", rep.S3Puts, objects)
+			if objects := rep.Segments + rep.Conversations + rep.Models; rep.StoreUsage.S3PutClass != float64(objects) {
+				t.Errorf("store s3_put_class %v, but the store holds %d objects", rep.StoreUsage.S3PutClass, objects)
 			}
 			if b.NaiveGzipJSON.S3Puts != n || b.PerMessageZstd.S3Puts != b.PerMessageZstd.UniqueMessages+n {
 				t.Errorf("baseline puts: naive %d, per-message %d (%d distinct messages)", b.NaiveGzipJSON.S3Puts,
@@ -95,11 +113,41 @@ func TestSampleSmoke(t *testing.T) {
 			var fields map[string]any
 			json.Unmarshal(js, &fields)
 			for _, f := range []string{"workload", "conversations", "messages", "tokens", "text_bytes", "stored_bytes",
-				"bytes_per_token", "segment_bytes", "manifest_bytes", "model_bytes", "s3_puts", "s3_gets", "refs_reads",
-				"refs_writes", "encode_tokens_per_s", "decode_tokens_per_s", "roundtrip_ok", "roundtrip_failed", "baselines"} {
+				"bytes_per_token", "segment_bytes", "manifest_bytes", "model_bytes", "catalog_bytes", "reference_bytes",
+				"store_usage", "retrieve_usage", "encode_tokens_per_s", "decode_tokens_per_s", "roundtrip_ok", "roundtrip_failed",
+				"baselines", "cost"} {
 				if _, ok := fields[f]; !ok {
 					t.Errorf("JSON lacks %q", f)
 				}
+			}
+			// The names scripts depend on (issue 13's "cost" object).
+			var named struct {
+				Cost struct {
+					Months          *int
+					PerConversation map[string]float64 `json:"per_conversation"`
+					USDPerMillion   map[string]float64 `json:"usd_per_million"`
+					Baselines       map[string]struct {
+						USDPerMillion map[string]float64 `json:"usd_per_million"`
+					}
+					Modelled *bool
+					Prices   *string
+				}
+			}
+			json.Unmarshal(js, &named)
+			for _, k := range []string{"s3_put_class", "s3_get_class", "ddb_wru", "ddb_rru", "s3_bytes", "ddb_bytes", "sqs_requests"} {
+				if _, ok := named.Cost.PerConversation[k]; !ok {
+					t.Errorf("cost.per_conversation lacks %q", k)
+				}
+			}
+			for _, d := range []map[string]float64{named.Cost.USDPerMillion, named.Cost.Baselines["naive"].USDPerMillion, named.Cost.Baselines["delivery_stream"].USDPerMillion} {
+				for _, k := range []string{"writes", "storage_per_month", "total"} {
+					if _, ok := d[k]; !ok {
+						t.Errorf("a cost's usd_per_million lacks %q: %v", k, d)
+					}
+				}
+			}
+			if named.Cost.Months == nil || named.Cost.Modelled == nil || named.Cost.Prices == nil {
+				t.Errorf("cost lacks months, modelled or prices: %s", js)
 			}
 		})
 	}
@@ -297,8 +345,23 @@ func TestBaselinesSynthetic(t *testing.T) {
 		{"bulk stored_bytes", b.BulkBound.StoredBytes, bulkBytes},
 		// stowken: a fresh store whose only objects are the one long segment and 4 manifests.
 		{"segments", rep.Segments, 1},
-		{"s3_puts", rep.S3Puts, 5},
+		{"s3_put_class", int64(rep.StoreUsage.S3PutClass), 5},
 		{"codec_tokens", rep.CodecTokens, wantTokens - int64(len(longTokens))},
+	}
+	// The delivery stream: one PUT for the one batch, every line and its newline a record
+	// billed in units of 5 KB, and the lines gzipped together.
+	var billed int64
+	var stream bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&stream, 6)
+	for _, l := range lines {
+		billed += (int64(len(l)) + 1 + 5119) / 5120 * 5120
+		zw.Write(append(append([]byte{}, l...), '\n'))
+	}
+	zw.Close()
+	want := cost.Usage{S3PutClass: 1, FirehoseBytes: float64(billed), S3Bytes: float64(stream.Len())}
+	if got := rep.Cost.Baselines[cost.BaselineDelivery].PerConversation.Scale(4); math.Abs(got.S3PutClass-want.S3PutClass) > 1e-9 ||
+		math.Abs(got.FirehoseBytes-want.FirehoseBytes) > 1e-6 || math.Abs(got.S3Bytes-want.S3Bytes) > 1e-6 {
+		t.Errorf("delivery stream for 4 conversations %+v, want %+v", got, want)
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -334,8 +397,8 @@ func TestBaselinesSynthetic(t *testing.T) {
 		t.Errorf("isolated: %d distinct messages, %d puts, naive %d bytes; want %d, %d, %d",
 			ib.PerMessageZstd.UniqueMessages, ib.PerMessageZstd.S3Puts, ib.NaiveGzipJSON.StoredBytes, isoUnique, isoUnique+4, naive)
 	}
-	if iso.Segments != 2 || iso.S3Puts != 6 || iso.RoundtripOK != 4 || iso.Tokens != wantTokens {
-		t.Errorf("isolated: %d segments, %d puts, %d round trips, %d tokens; want 2, 6, 4, %d", iso.Segments, iso.S3Puts, iso.RoundtripOK, iso.Tokens, wantTokens)
+	if iso.Segments != 2 || iso.StoreUsage.S3PutClass != 6 || iso.RoundtripOK != 4 || iso.Tokens != wantTokens {
+		t.Errorf("isolated: %d segments, %v puts, %d round trips, %d tokens; want 2, 6, 4, %d", iso.Segments, iso.StoreUsage.S3PutClass, iso.RoundtripOK, iso.Tokens, wantTokens)
 	}
 	if iso.StoredBytes <= rep.StoredBytes {
 		t.Errorf("isolated stores %d bytes, not more than the shared store's %d", iso.StoredBytes, rep.StoredBytes)

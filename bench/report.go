@@ -1,9 +1,13 @@
 package bench
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"time"
+
+	"github.com/stowken/stowken/cost"
+	"github.com/stowken/stowken/vault"
 )
 
 // Report is the result of a benchmark run; its JSON form is what "stowken bench --json"
@@ -29,24 +33,29 @@ type Report struct {
 	// TextBytes is the bytes of content text (messages given as tokens have none).
 	TextBytes int64 `json:"text_bytes"`
 
-	// What the store holds at the end (vault.Stats): every byte, and its parts. CatalogBytes
-	// is the encoded size of the catalog's entries (vault.Stats.CatalogBytes).
+	// What the store holds at the end (vault.Stats): every byte billed, and its parts.
+	// CatalogBytes and RefBytes are the catalog's and the reference store's items as DynamoDB
+	// bills them (vault.Stats).
 	StoredBytes   int64   `json:"stored_bytes"`
 	BytesPerToken float64 `json:"bytes_per_token"`
 	SegmentBytes  int64   `json:"segment_bytes"`
 	ManifestBytes int64   `json:"manifest_bytes"`
 	ModelBytes    int64   `json:"model_bytes"`
 	CatalogBytes  int64   `json:"catalog_bytes"`
-	// ContentBytesPerToken is (StoredBytes - CatalogBytes) / Tokens: what the bucket holds.
+	RefBytes      int64   `json:"reference_bytes"`
+	// ContentBytesPerToken is the bucket's bytes (StoredBytes without CatalogBytes and
+	// RefBytes) per token.
 	ContentBytesPerToken float64 `json:"content_bytes_per_token"`
 	Segments             int64   `json:"segments"`
 	Models               int64   `json:"models"`
 
-	// Requests of storing everything and retrieving everything back once (vault.Requests).
-	S3Puts     int64 `json:"s3_puts"`
-	S3Gets     int64 `json:"s3_gets"`
-	RefsReads  int64 `json:"refs_reads"`
-	RefsWrites int64 `json:"refs_writes"`
+	// StoreUsage is the requests of storing everything (vault.Usage), RetrieveUsage those of
+	// retrieving everything back once.
+	StoreUsage    cost.Usage `json:"store_usage"`
+	RetrieveUsage cost.Usage `json:"retrieve_usage"`
+	// Cost is what storing the corpus costs per million conversations, with the naive and
+	// delivery-stream baselines.
+	Cost cost.Report `json:"cost"`
 
 	// stowken's codec alone (codec.Encode/Decode), one goroutine, over every stored segment
 	// and every manifest's inline run (CodecTokens tokens).
@@ -120,7 +129,7 @@ type Ratios struct {
 	VsPerMessageZstd float64 `json:"vs_per_message_zstd"`
 	VsBulkBound      float64 `json:"vs_bulk_bound"`
 	// ContentVsNaiveGzipJSON compares the bucket's bytes only (segments, manifests, models:
-	// StoredBytes without the catalog) with the naive baseline, which has no catalog.
+	// StoredBytes without DynamoDB's) with the naive baseline, which has no catalog.
 	ContentVsNaiveGzipJSON float64 `json:"content_vs_naive_gzip_json"`
 }
 
@@ -224,4 +233,38 @@ func rate(tokens int64, d time.Duration) float64 {
 		return 0
 	}
 	return float64(tokens) / d.Seconds()
+}
+
+// sumParts is the usage of every part together.
+func sumParts(parts map[cost.Part]cost.Usage) cost.Usage {
+	var t cost.Usage
+	for _, u := range parts {
+		t = t.Add(u)
+	}
+	return t
+}
+
+// subParts is after minus before, by part.
+func subParts(after, before map[cost.Part]cost.Usage) map[cost.Part]cost.Usage {
+	out := maps.Clone(after)
+	for p, u := range before {
+		out[p] = out[p].Sub(u)
+	}
+	return out
+}
+
+// storedParts is the store phase's requests by part with the bytes each part keeps.
+func storedParts(requests map[cost.Part]cost.Usage, st vault.Stats) map[cost.Part]cost.Usage {
+	parts := maps.Clone(requests)
+	if parts == nil {
+		parts = map[cost.Part]cost.Usage{}
+	}
+	for p, b := range map[cost.Part]cost.Usage{
+		cost.Segments: {S3Bytes: float64(st.SegmentBytes)}, cost.Manifests: {S3Bytes: float64(st.ManifestBytes)},
+		cost.Models: {S3Bytes: float64(st.ModelBytes)}, cost.Catalog: {DDBBytes: float64(st.CatalogBytes)},
+		cost.References: {DDBBytes: float64(st.RefBytes)},
+	} {
+		parts[p] = parts[p].Add(b)
+	}
+	return parts
 }

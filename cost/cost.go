@@ -52,6 +52,9 @@ func (u Usage) Add(o Usage) Usage {
 	}
 }
 
+// Sub returns u minus o: the usage between two readings of a meter.
+func (u Usage) Sub(o Usage) Usage { return u.Add(o.Scale(-1)) }
+
 // Scale returns u with every count multiplied by f (1/n gives the usage per conversation of n).
 func (u Usage) Scale(f float64) Usage {
 	return Usage{

@@ -6,7 +6,7 @@ import (
 
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
-	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -27,27 +27,28 @@ func TestStoreRequestBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var puts, writes, reads, newSegs, modelPuts int64
+	var puts, writes, reads float64
+	var newSegs, modelPuts int64
 	models := 0
 	for _, c := range convs {
-		before := v.Requests()
+		before := v.Usage()
 		res, err := v.Store(ctx, c)
 		if err != nil {
 			t.Fatalf("store %q: %v", c.ID, err)
 		}
-		d := v.Requests().Sub(before)
+		d := v.Usage().Sub(before)
 		built := 0
 		if n := len(st.keys(t, codec.ModelPrefix)); n != models {
 			built, models = n-models, n
 		}
 		checkStoreBudget(t, c, res, d, built)
-		puts, writes, reads = puts+d.S3Puts, writes+d.RefsWrites, reads+d.RefsReads
+		puts, writes, reads = puts+d.S3PutClass, writes+d.DDBWRU, reads+d.DDBRRU
 		newSegs += int64(res.NewSegments)
 		modelPuts += int64(built)
 	}
 	n := float64(len(convs))
-	t.Logf("%d stores one at a time: %.3f S3 PUTs, %.3f DynamoDB writes, %.3f DynamoDB reads per conversation; %d new segments, %d model PUTs, no HEAD, no GET",
-		len(convs), float64(puts)/n, float64(writes)/n, float64(reads)/n, newSegs, modelPuts)
+	t.Logf("%d stores one at a time: %.3f S3 PUTs, %.3f DynamoDB write units, %.3f read units per conversation; %d new segments, %d model PUTs, no HEAD, no GET",
+		len(convs), puts/n, writes/n, reads/n, newSegs, modelPuts)
 	if got := int64(len(st.segmentObjects(t))); got != newSegs {
 		t.Errorf("stores report %d new segments, the bucket holds %d segment objects", newSegs, got)
 	}
@@ -71,15 +72,15 @@ func TestStoreRequestBudget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := v.Requests()
+		before := v.Usage()
 		res, err := v.Store(ctx, again)
 		if err != nil {
 			t.Fatalf("store %q again: %v", c.ID, err)
 		}
-		d := v.Requests().Sub(before)
-		if !res.Existed || res.NewSegments != 0 || d.S3Puts != 1 || d.S3Heads != 0 {
-			t.Errorf("store %q again: Existed %v, %d new segments, %d PUTs, %d HEADs; want Existed, 0, 1 (the refused manifest), 0",
-				c.ID, res.Existed, res.NewSegments, d.S3Puts, d.S3Heads)
+		d := v.Usage().Sub(before)
+		if !res.Existed || res.NewSegments != 0 || d.S3PutClass != 1 || d.S3GetClass != 1 {
+			t.Errorf("store %q again: Existed %v, %d new segments, %v PUTs, %v GET-class; want Existed, 0, 1 (the refused manifest), 1 (the stored one)",
+				c.ID, res.Existed, res.NewSegments, d.S3PutClass, d.S3GetClass)
 		}
 	}
 }
@@ -87,22 +88,23 @@ func TestStoreRequestBudget(t *testing.T) {
 // checkStoreBudget checks the requests d of one Store of a conversation not stored before,
 // made while no other Store ran on the vault; modelsBuilt is how many compression models the
 // Store added to the bucket.
-func checkStoreBudget(t *testing.T, c *conversation.Conversation, res vault.StoreResult, d vault.Requests, modelsBuilt int) {
+func checkStoreBudget(t *testing.T, c *conversation.Conversation, res vault.StoreResult, d cost.Usage, modelsBuilt int) {
 	t.Helper()
 	if modelsBuilt > 1 {
 		t.Errorf("store %q built %d compression models", c.ID, modelsBuilt)
 	}
-	if want := int64(1 + res.NewSegments + modelsBuilt); d.S3Puts != want {
-		t.Errorf("store %q: %d S3 PUTs, want %d (1 manifest + %d new segments + %d models)", c.ID, d.S3Puts, want, res.NewSegments, modelsBuilt)
+	if want := float64(1 + res.NewSegments + modelsBuilt); d.S3PutClass != want {
+		t.Errorf("store %q: %v S3 PUTs, want %v (1 manifest + %d new segments + %d models)", c.ID, d.S3PutClass, want, res.NewSegments, modelsBuilt)
 	}
-	if d.S3Heads != 0 || d.S3Gets != 0 || d.S3Deletes != 0 {
-		t.Errorf("store %q: %d HEAD, %d GET, %d DELETE requests, want none", c.ID, d.S3Heads, d.S3Gets, d.S3Deletes)
+	if d.S3GetClass != 0 || d.S3Delete != 0 {
+		t.Errorf("store %q: %v GET-class, %v DELETE requests, want none", c.ID, d.S3GetClass, d.S3Delete)
 	}
-	batches := int64((res.Segments + refcount.BatchSize - 1) / refcount.BatchSize)
-	if want := batches + int64(res.NewSegments); d.RefsWrites > want {
-		t.Errorf("store %q: %d DynamoDB writes for %d segments (%d new), want at most %d", c.ID, d.RefsWrites, res.Segments, res.NewSegments, want)
+	// A write unit per reference item and per new head (both under 1 KB), and the catalog
+	// item's in the table and its three indexes (under 4 KB each).
+	if lo, hi := float64(res.Segments+res.NewSegments)+4, float64(res.Segments+res.NewSegments)+16; d.DDBWRU < lo || d.DDBWRU > hi {
+		t.Errorf("store %q: %v DynamoDB write units for %d segments (%d new), want %v to %v", c.ID, d.DDBWRU, res.Segments, res.NewSegments, lo, hi)
 	}
-	if d.RefsReads > int64(res.Segments) {
-		t.Errorf("store %q: %d DynamoDB reads for %d segments, want at most one per segment", c.ID, d.RefsReads, res.Segments)
+	if d.DDBRRU > float64(res.Segments) {
+		t.Errorf("store %q: %v DynamoDB read units for %d segments, want at most one per segment", c.ID, d.DDBRRU, res.Segments)
 	}
 }

@@ -117,35 +117,35 @@ func TestRoundTripAPIReplay(t *testing.T) {
 	if err := v.CheckConditionalWrites(ctx); err != nil {
 		t.Fatal(err)
 	}
-	puts := make([]int64, n)
-	writes := make([]int64, n)
+	puts := make([]float64, n)
+	writes := make([]float64, n)
 	results := make([]vault.StoreResult, n)
 	var totalTokens, newSegments, segments int64
 	var extraPuts int64 // PUTs beyond the manifest and the new segments
 	start := time.Now()
-	before := v.Requests()
+	before := v.Usage()
 	for i, c := range convs {
-		b := v.Requests()
+		b := v.Usage()
 		res, err := v.Store(ctx, c)
 		if err != nil {
 			t.Fatalf("store %q: %v", c.ID, err)
 		}
-		d := v.Requests().Sub(b)
+		d := v.Usage().Sub(b)
 		// One store per scope (tokenizer, application) uploads the compression model it just
 		// built: one PUT more. That the extra PUTs are exactly the models is checked below.
 		built := 0
-		if d.S3Puts == int64(2+res.NewSegments) {
+		if d.S3PutClass == float64(2+res.NewSegments) {
 			built = 1
 		}
 		checkStoreBudget(t, c, res, d, built)
 		extraPuts += int64(built)
-		puts[i], writes[i], results[i] = d.S3Puts, d.RefsWrites, res
+		puts[i], writes[i], results[i] = d.S3PutClass, d.DDBWRU, res
 		totalTokens += int64(res.Tokens)
 		newSegments += int64(res.NewSegments)
 		segments += int64(res.Segments)
 	}
 	storeTime := time.Since(start)
-	total := v.Requests().Sub(before)
+	total := v.Usage().Sub(before)
 	models := int64(len(st.keys(t, codec.ModelPrefix)))
 	if extraPuts != models {
 		t.Errorf("%d stores made one PUT beyond the manifest and their new segments, but the store holds %d models", extraPuts, models)
@@ -155,32 +155,32 @@ func TestRoundTripAPIReplay(t *testing.T) {
 	}
 	fn := float64(n)
 	t.Logf("stored %d api-replay requests (%d tokens) in %s, one at a time", n, totalTokens, storeTime.Round(time.Millisecond))
-	t.Logf("per stored conversation: S3 PUTs mean %.3f (p50 %d, p99 %d, max %d); DynamoDB writes mean %.3f (p50 %d, p99 %d, max %d); DynamoDB reads mean %.3f; S3 GETs %.3f",
-		float64(total.S3Puts)/fn, percentile(puts, 50), percentile(puts, 99), slices.Max(puts),
-		float64(total.RefsWrites)/fn, percentile(writes, 50), percentile(writes, 99), slices.Max(writes),
-		float64(total.RefsReads)/fn, float64(total.S3Gets)/fn)
+	t.Logf("per stored conversation: S3 PUTs mean %.3f (p50 %v, p99 %v, max %v); DynamoDB write units mean %.3f (p50 %v, p99 %v, max %v); read units mean %.3f; S3 GET-class %.3f",
+		total.S3PutClass/fn, percentile(puts, 50), percentile(puts, 99), slices.Max(puts),
+		total.DDBWRU/fn, percentile(writes, 50), percentile(writes, 99), slices.Max(writes),
+		total.DDBRRU/fn, total.S3GetClass/fn)
 	t.Logf("segments: %d referenced (%.2f per conversation), %d new objects (%.3f per conversation), %d models (%d model PUTs)",
 		segments, float64(segments)/fn, newSegments, float64(newSegments)/fn, models, extraPuts)
 
 	// Retrieve through a fresh vault, one at a time, in corpus order (its cache warms as it goes).
 	reader := st.open(t, vault.Options{})
-	gets := make([]int64, n)
+	gets := make([]float64, n)
 	var identical int
 	start = time.Now()
 	for i, c := range convs {
-		b := reader.Requests()
+		b := reader.Usage()
 		got, err := reader.Retrieve(ctx, c.ID)
 		if err != nil {
 			t.Fatalf("retrieve %q: %v", c.ID, err)
 		}
-		d := reader.Requests().Sub(b)
-		gets[i] = d.S3Gets
-		if d.S3Puts != 0 || d.S3Heads != 0 || d.S3Deletes != 0 || d.RefsReads != 0 || d.RefsWrites != 0 {
+		d := reader.Usage().Sub(b)
+		gets[i] = d.S3GetClass
+		if d.S3PutClass != 0 || d.S3Delete != 0 || d.DDBRRU != 0 || d.DDBWRU != 0 {
 			t.Errorf("retrieve %q made requests other than GETs: %+v", c.ID, d)
 		}
 		// One GET for the manifest, at most one per distinct segment (New loaded the models).
-		if maxGets := int64(1 + results[i].Segments); d.S3Gets < 1 || d.S3Gets > maxGets {
-			t.Errorf("retrieve %q: %d GETs for %d segments, want 1..%d", c.ID, d.S3Gets, results[i].Segments, maxGets)
+		if maxGets := float64(1 + results[i].Segments); d.S3GetClass < 1 || d.S3GetClass > maxGets {
+			t.Errorf("retrieve %q: %v GETs for %d segments, want 1..%v", c.ID, d.S3GetClass, results[i].Segments, maxGets)
 		}
 		if checkRetrieved(t, c.ID, got, lines[i]) {
 			identical++
@@ -192,14 +192,14 @@ func TestRoundTripAPIReplay(t *testing.T) {
 		cold[i] = int64(1 + r.Segments)
 	}
 	t.Logf("retrieved %d conversations in %s: %d byte-identical to the input line, the rest equal as JSON", n, retrieveTime.Round(time.Millisecond), identical)
-	t.Logf("S3 GETs per retrieval (segment cache warming in corpus order): mean %.3f, p50 %d, p99 %d, max %d; "+
+	t.Logf("S3 GETs per retrieval (segment cache warming in corpus order): mean %.3f, p50 %v, p99 %v, max %v; "+
 		"without any cache it would be 1 + segments: p50 %d, p99 %d, max %d",
-		float64(sum(gets))/fn, percentile(gets, 50), percentile(gets, 99), slices.Max(gets),
+		sum(gets)/fn, percentile(gets, 50), percentile(gets, 99), slices.Max(gets),
 		percentile(cold, 50), percentile(cold, 99), slices.Max(cold))
 }
 
-func sum(xs []int64) int64 {
-	var s int64
+func sum(xs []float64) float64 {
+	var s float64
 	for _, x := range xs {
 		s += x
 	}

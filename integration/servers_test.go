@@ -313,7 +313,7 @@ func words(seed, n int) string {
 var syllables = []string{"ka", "lo", "mira", "sen", "tav", "quor", "ello", "dun", "risk", "pem", "ba", "zu"}
 
 // percentile returns the p-th percentile (0..100) of xs by the nearest-rank method.
-func percentile(xs []int64, p float64) int64 {
+func percentile[T int64 | float64](xs []T, p float64) T {
 	if len(xs) == 0 {
 		return 0
 	}

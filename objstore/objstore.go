@@ -62,6 +62,13 @@ type PutOptions struct {
 	SingleAttempt bool
 }
 
+// ListPageSize and DeleteBatchSize are S3's page sizes: one LIST request returns at most
+// ListPageSize keys and one DeleteObjects request deletes at most DeleteBatchSize keys.
+const (
+	ListPageSize    = 1000
+	DeleteBatchSize = 1000
+)
+
 // Bucket is a flat namespace of immutable-by-convention objects addressed by key.
 //
 // Keys are slash-separated, relative paths (see ValidateKey). All methods are safe for

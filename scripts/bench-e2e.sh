@@ -18,3 +18,4 @@ trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/stowken" ./cmd/stowken
 "$bin/stowken" --store "$store" --refs "$refs" init
 "$bin/stowken" bench --store "$store" --refs "$refs" --corpus "$corpus/api-replay.jsonl.gz" --workload api-replay "$@"
+"$bin/stowken" bench --store "$store" --refs "$refs" --corpus "$corpus"/chat/*.jsonl.gz --workload chat "$@"

@@ -9,6 +9,7 @@ import (
 
 	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/objstore"
 	objfaulty "github.com/stowken/stowken/objstore/faulty"
 	objmem "github.com/stowken/stowken/objstore/mem"
@@ -88,15 +89,15 @@ func TestStoreRefusesBucketIgnoringConditions(t *testing.T) {
 			// The verdict is remembered: no more requests to the bucket (a batch's look-ups of
 			// references still happen), even if the server behaves now.
 			b.DropConditions(false, false)
-			before := v.Requests()
+			before := v.Usage()
 			_, errs := v.StoreBatch(ctx, []*conversation.Conversation{condConv("b", 2), condConv("c", 3)})
 			for i, err := range errs {
 				if !errors.Is(err, objstore.ErrConditionsIgnored) {
 					t.Fatalf("StoreBatch %d: %v; want ErrConditionsIgnored", i, err)
 				}
 			}
-			got := v.Requests().Sub(before)
-			if got.RefsReads = 0; got != (Requests{}) {
+			got := v.Usage().Sub(before)
+			if got.DDBRRU = 0; got != (cost.Usage{}) {
 				t.Fatalf("StoreBatch after the verdict made requests %+v", got)
 			}
 			checkNothingWritten(t, b, r)
@@ -116,7 +117,7 @@ func TestInvalidInputMakesNoCheck(t *testing.T) {
 	b, r := objfaulty.New(objmem.New()), refmem.New()
 	b.DropConditions(true, true)
 	v := newVaultOver(t, b, r)
-	before := v.Requests() // New read the models
+	before := v.Usage() // New read the models
 	bad := &conversation.Conversation{ID: "a", Tokenizer: "no-such-tokenizer"}
 	if _, err := v.Store(ctx, bad); !errors.Is(err, conversation.ErrInvalid) {
 		t.Fatalf("Store: %v", err)
@@ -124,7 +125,7 @@ func TestInvalidInputMakesNoCheck(t *testing.T) {
 	if _, errs := v.StoreBatch(ctx, []*conversation.Conversation{bad, {ID: "a/b", Tokenizer: "cl100k_base"}}); !errors.Is(errs[0], conversation.ErrInvalid) || !errors.Is(errs[1], conversation.ErrInvalid) {
 		t.Fatalf("StoreBatch: %v", errs)
 	}
-	if got := v.Requests().Sub(before); got != (Requests{}) {
+	if got := v.Usage().Sub(before); got != (cost.Usage{}) {
 		t.Fatalf("invalid input made requests %+v", got)
 	}
 }
@@ -163,8 +164,8 @@ func TestConditionsMarker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i == 0 && res.Requests.S3Gets != 1 || i == 1 && res.Requests.S3Gets != 0 {
-			t.Fatalf("store %d: %+v", i, res.Requests)
+		if i == 0 && res.Usage.S3GetClass != 1 || i == 1 && res.Usage.S3GetClass != 0 {
+			t.Fatalf("store %d: %+v", i, res.Usage)
 		}
 	}
 	if len(checks) != 1 || checks[0].Op != objfaulty.OpGet || checks[0].Key != conditionsMarkerKey {
@@ -223,8 +224,8 @@ func TestConditionsCheckShared(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if got := v.Requests().S3Gets; got != 1 {
-		t.Fatalf("%d GETs, want the marker's one", got)
+	if got := v.Usage().S3GetClass; got != 1 {
+		t.Fatalf("%v GETs, want the marker's one", got)
 	}
 }
 

@@ -6,8 +6,10 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/codec"
+	"github.com/stowken/stowken/internal/ddbitem"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/segment"
 )
 
@@ -36,10 +38,16 @@ type Stats struct {
 	// Filtered is set when StatsOptions.Filter selected conversations; the bucket totals
 	// below are then zero.
 	Filtered bool
-	// StoredBytes is every byte the store holds: segments, manifests, models and the catalog's
-	// entries (CatalogBytes, their encoded size; a backend's indexes take more).
-	StoredBytes, SegmentBytes, ManifestBytes, ModelBytes, CatalogBytes int64
-	Segments, Models                                                   int64
+	// StoredBytes is every byte the store is billed for keeping: the bucket's (segments,
+	// manifests, models) and, as DynamoDB bills them (item sizes by DynamoDB's rules, 100 bytes
+	// per item, a copy per index; see internal/ddbitem), the catalog's items (CatalogBytes) and
+	// the reference store's heads, references and candidate marks (RefBytes). Whatever backs
+	// the store, the DynamoDB figures are those of the same items in DynamoDB.
+	StoredBytes, SegmentBytes, ManifestBytes, ModelBytes, CatalogBytes, RefBytes int64
+	Segments, Models                                                             int64
+	// CatalogWriteUnits and RefWriteUnits are the DynamoDB write units writing each of those
+	// items once costs (its indexes' copies included).
+	CatalogWriteUnits, RefWriteUnits float64
 	// BytesPerToken is StoredBytes / Tokens (AttributedBytes / Tokens when filtered).
 	BytesPerToken float64
 	// UndedupedBytes is what the store would take without deduplication (AttributedBytes plus
@@ -49,7 +57,9 @@ type Stats struct {
 }
 
 // Stats sums the catalog entries the filter selects (a cost that follows their number, never
-// reading a manifest) and, unfiltered, lists the bucket for the bytes it holds.
+// reading a manifest) and, unfiltered, lists the bucket for the bytes it holds and the
+// reference store's items (ListHeads, ListRefs, ListCandidates: scans of the table on
+// DynamoDB) for theirs.
 func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 	var st Stats
 	agg, err := catalog.NewAggregator(opts.By...)
@@ -61,7 +71,9 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 	err = v.ListAll(ctx, f, func(e catalog.Entry) error {
 		agg.Add(e)
 		if !st.Filtered {
-			st.CatalogBytes += int64(e.EncodedSize())
+			it := ddbitem.Catalog(v.itemNS, e)
+			st.CatalogBytes += int64(ddbitem.StoredBytes(it))
+			st.CatalogWriteUnits += ddbitem.WriteUnits(it)
 		}
 		return nil
 	})
@@ -101,7 +113,10 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 			return st, fmt.Errorf("vault: stats: list %s: %w", p.prefix, err)
 		}
 	}
-	st.StoredBytes = st.SegmentBytes + st.ManifestBytes + st.ModelBytes + st.CatalogBytes
+	if st.RefBytes, st.RefWriteUnits, err = v.refItems(ctx); err != nil {
+		return st, fmt.Errorf("vault: stats: %w", err)
+	}
+	st.StoredBytes = st.SegmentBytes + st.ManifestBytes + st.ModelBytes + st.CatalogBytes + st.RefBytes
 	st.UndedupedBytes = st.AttributedBytes + st.ModelBytes + st.CatalogBytes
 	if st.Tokens > 0 {
 		st.BytesPerToken = float64(st.StoredBytes) / float64(st.Tokens)
@@ -110,4 +125,26 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 		st.DedupSaving = 1 - float64(st.StoredBytes)/float64(st.UndedupedBytes)
 	}
 	return st, nil
+}
+
+// refItems returns what the reference store's items are billed for in DynamoDB, and the write
+// units writing each once costs.
+func (v *Vault) refItems(ctx context.Context) (bytes int64, writeUnits float64, err error) {
+	add := func(it ddbitem.Item) error {
+		bytes += int64(ddbitem.StoredBytes(it))
+		writeUnits += ddbitem.WriteUnits(it)
+		return nil
+	}
+	err = v.refs.ListHeads(ctx, func(h refcount.Head) error { return add(ddbitem.HeadOf(v.itemNS, h)) })
+	if err == nil {
+		err = v.refs.ListRefs(ctx, func(r refcount.Ref) error {
+			return add(ddbitem.Ref(v.itemNS, r.Segment, r.Owner, r.Created.UnixMilli()))
+		})
+	}
+	if err == nil {
+		err = v.refs.ListCandidates(ctx, func(c refcount.Candidate) error {
+			return add(ddbitem.Candidate(v.itemNS, c.Segment, c.Since.UnixMilli()))
+		})
+	}
+	return bytes, writeUnits, err
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	catmem "github.com/stowken/stowken/catalog/mem"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
@@ -42,17 +43,18 @@ func listBenchVault(b *testing.B) *Vault {
 	return listBench.v
 }
 
-func reportRequests(b *testing.B, v *Vault, before Requests) {
-	r := v.Requests().Sub(before)
-	b.ReportMetric(float64(r.S3Gets)/float64(b.N), "s3_gets/op")
-	b.ReportMetric(float64(r.S3Lists)/float64(b.N), "s3_lists/op")
+func reportRequests(b *testing.B, v *Vault, before cost.Usage) {
+	r := v.Usage().Sub(before)
+	b.ReportMetric(r.S3GetClass/float64(b.N), "s3_get_class/op")
+	b.ReportMetric(r.S3PutClass/float64(b.N), "s3_put_class/op")
+	b.ReportMetric(r.DDBRRU/float64(b.N), "ddb_rru/op")
 }
 
 // BenchmarkListPage lists the newest 100 conversations of one application from the catalog.
 func BenchmarkListPage(b *testing.B) {
 	v := listBenchVault(b)
 	ctx := context.Background()
-	before := v.Requests()
+	before := v.Usage()
 	b.ResetTimer()
 	for range b.N {
 		page, err := v.List(ctx, catalog.Query{Application: "tau-bench", Limit: 100})
@@ -68,7 +70,7 @@ func BenchmarkListPage(b *testing.B) {
 func BenchmarkReadEveryManifest(b *testing.B) {
 	v := listBenchVault(b)
 	ctx := context.Background()
-	before := v.Requests()
+	before := v.Usage()
 	b.ResetTimer()
 	for range b.N {
 		var keys []string

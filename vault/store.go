@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
@@ -29,12 +31,12 @@ type StoreResult struct {
 	// StoredBytes is what this Store added to the bucket: new segments, the manifest, and a
 	// compression model when this Store was the one that built it.
 	StoredBytes int64
-	// Requests are the requests this Store made. In a StoreBatch, the upload of a segment
+	// Usage is what this Store's requests cost. In a StoreBatch, the upload of a segment
 	// several conversations share counts for the first of them, and the batch's look-ups
 	// deciding what to pack count for none. The Vault's one check of the bucket's conditional
 	// writes (CheckConditionalWrites), made before its first write, counts for the Store that
 	// made it, and for none in a StoreBatch.
-	Requests Requests
+	Usage cost.Usage
 }
 
 // Store validates c, tokenizes its text, and stores it. An empty c.ID is replaced by a new
@@ -62,7 +64,7 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 	v.takeRefs(ctx, p)
 	v.upload(ctx, []*pendingStore{p})
 	v.finish(ctx, p, start)
-	p.res.Requests = p.ops.snapshot()
+	p.res.Usage = p.ops.snapshot()
 	return p.res, p.err
 }
 
@@ -108,7 +110,7 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 	results := make([]StoreResult, len(cs))
 	errs := make([]error, len(cs))
 	for i, p := range ps {
-		p.res.Requests = p.ops.snapshot()
+		p.res.Usage = p.ops.snapshot()
 		results[i], errs[i] = p.res, p.err
 	}
 	return results, errs
@@ -123,7 +125,7 @@ type pendingStore struct {
 	err  error
 	// refs lists the segments owner references once takeRefs succeeded (nil before).
 	refs []string
-	ops  opRequests
+	ops  opUsage
 }
 
 // begin validates, tokenizes and segments c, without I/O.
@@ -292,7 +294,7 @@ writes:
 			p.err = v.putCatalog(ctx, m, int64(len(encoded)))
 			r := p.ops.snapshot()
 			v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
-				"bytes", p.res.StoredBytes, "s3_puts", r.S3Puts, "s3_gets", r.S3Gets, "refs_reads", r.RefsReads, "refs_writes", r.RefsWrites)
+				"bytes", p.res.StoredBytes, "s3_put_class", r.S3PutClass, "s3_get_class", r.S3GetClass, "ddb_wru", r.DDBWRU, "ddb_rru", r.DDBRRU)
 			return
 		case errors.Is(err, objstore.ErrExists):
 			// Not applied: a manifest was there before this write.

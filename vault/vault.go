@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,10 +15,13 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/codec"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/lru"
+	"github.com/stowken/stowken/internal/meter"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/segment"
 )
 
 // Sentinel errors, checked with errors.Is.
@@ -106,8 +110,12 @@ type Vault struct {
 	// conditions is what the Vault knows of its bucket's conditional writes (condcheck.go).
 	conditions conditionsState
 
-	bucketCount objstore.Counter
-	refsCount   refcount.Counter
+	// meter is what the Vault's requests cost (Usage). modelled is set when the reference
+	// store is not a meter.Reporter (Usage models DynamoDB's units); itemNS is the namespace
+	// of its items otherwise.
+	meter    cost.Meter
+	modelled bool
+	itemNS   string
 }
 
 // New returns a Vault over the given bucket and reference store, loading the store's
@@ -125,7 +133,6 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 		return nil, err
 	}
 	v := &Vault{
-		catalog:     opts.Catalog,
 		log:         opts.Logger,
 		codec:       c,
 		manifests:   me,
@@ -158,8 +165,16 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 	v.cache = lru.New(cacheBytes, func(_ string, frame []byte) int { return len(frame) })
 	v.tokens = lru.New(cacheBytes, func(key string, tokens []int) int { return len(key) + 8*len(tokens) + 64 })
 	v.flights = map[string]chan struct{}{}
-	v.bucket = objstore.Counting(opts.Bucket, &v.bucketCount)
-	v.refs = refcount.Counting(opts.Refs, &v.refsCount)
+	if r, ok := opts.Refs.(meter.Reporter); ok {
+		v.itemNS = r.ItemNamespace()
+	} else {
+		v.modelled = true
+	}
+	v.bucket = meter.Bucket(opts.Bucket, &v.meter, partOf)
+	v.refs = meter.Refs(opts.Refs, &v.meter)
+	if opts.Catalog != nil {
+		v.catalog = meter.Catalog(opts.Catalog, &v.meter)
+	}
 	if err := v.loadModels(ctx); err != nil {
 		return nil, err
 	}
@@ -175,43 +190,41 @@ func (v *Vault) Close() error {
 	return errors.Join(v.bucket.Close(), cerr, v.refs.Close())
 }
 
-// Requests counts the requests a Vault made to its backends.
-type Requests struct {
-	S3Puts, S3Gets, S3Heads, S3Lists, S3Deletes int64
-	RefsReads, RefsWrites                       int64
+// Usage returns what the Vault's requests to its backends have cost since it was opened, in
+// the units AWS bills (see internal/meter for how each backend is counted; on the local and
+// in-memory stores the DynamoDB units are those the same calls would cost on DynamoDB).
+func (v *Vault) Usage() cost.Usage { return v.meter.Usage() }
+
+// UsageModelled reports whether Usage's DynamoDB units are modelled (a local or in-memory
+// reference store) rather than reported by the server.
+func (v *Vault) UsageModelled() bool { return v.modelled }
+
+// UsageByPart is Usage by part of the store (cost.Segments, cost.Manifests, ...).
+func (v *Vault) UsageByPart() map[cost.Part]cost.Usage { return v.meter.Parts() }
+
+// partOf is the part of the store an object key (or a listing's prefix) belongs to.
+func partOf(key string) cost.Part {
+	switch {
+	case strings.HasPrefix(key, segment.Prefix):
+		return cost.Segments
+	case strings.HasPrefix(key, manifest.Prefix):
+		return cost.Manifests
+	case strings.HasPrefix(key, codec.ModelPrefix):
+		return cost.Models
+	}
+	return cost.Other
 }
 
-// Sub returns r minus o: the requests made between two snapshots.
-func (r Requests) Sub(o Requests) Requests {
-	return Requests{r.S3Puts - o.S3Puts, r.S3Gets - o.S3Gets, r.S3Heads - o.S3Heads, r.S3Lists - o.S3Lists,
-		r.S3Deletes - o.S3Deletes, r.RefsReads - o.RefsReads, r.RefsWrites - o.RefsWrites}
+// opUsage meters one operation: the Vault's metered backends also record in the meter of a
+// context made by with.
+type opUsage struct {
+	m cost.Meter
 }
 
-// Requests returns the requests made since the Vault was opened (S3's and DynamoDB's request
-// model, whichever backend is in use; see objstore.Counter and refcount.Counter).
-func (v *Vault) Requests() Requests {
-	return requestsOf(v.bucketCount.Snapshot(), v.refsCount.Snapshot())
-}
+// with returns ctx with the operation's meter.
+func (o *opUsage) with(ctx context.Context) context.Context { return cost.WithMeter(ctx, &o.m) }
 
-func requestsOf(b objstore.Counts, r refcount.Counts) Requests {
-	return Requests{b.Puts, b.Gets, b.Heads, b.Lists, b.Deletes, r.Reads, r.Writes}
-}
-
-// opRequests counts the requests of one operation: the vault's counting backends also count in
-// the counters of a context made by with.
-type opRequests struct {
-	bucket objstore.Counter
-	refs   refcount.Counter
-}
-
-// with returns ctx with the operation's counters.
-func (o *opRequests) with(ctx context.Context) context.Context {
-	return refcount.WithCounter(objstore.WithCounter(ctx, &o.bucket), &o.refs)
-}
-
-func (o *opRequests) snapshot() Requests {
-	return requestsOf(o.bucket.Snapshot(), o.refs.Snapshot())
-}
+func (o *opUsage) snapshot() cost.Usage { return o.m.Usage() }
 
 // randomHex returns n random bytes in hex.
 func randomHex(n int) string {

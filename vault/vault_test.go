@@ -15,6 +15,7 @@ import (
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
@@ -555,22 +556,22 @@ func TestStoreRequests(t *testing.T) {
 	ctx := context.Background()
 	prompt := words(41, 1500)
 	for i := range 3 {
-		before := v.Requests()
+		before := v.Usage()
 		res, err := v.Store(ctx, &conversation.Conversation{ID: fmt.Sprintf("r%d", i), Tokenizer: "cl100k_base",
 			Messages: []conversation.Message{{Role: "system", Content: prompt}, {Role: "user", Content: words(50+i, 30)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := v.Requests().Sub(before)
-		if got != res.Requests {
-			t.Fatalf("store %d: StoreResult.Requests %+v, backends saw %+v", i, res.Requests, got)
+		got := v.Usage().Sub(before)
+		if got != res.Usage {
+			t.Fatalf("store %d: StoreResult.Usage %+v, backends saw %+v", i, res.Usage, got)
 		}
 		if i == 0 {
 			// The Vault's first write checks the bucket's conditional writes once: the marker's
 			// GET, the probe's four PUTs and its DELETE, and the marker's PUT (condcheck.go).
-			got = got.Sub(Requests{S3Gets: 1, S3Puts: 5, S3Deletes: 1})
+			got = got.Sub(cost.Usage{S3GetClass: 1, S3PutClass: 5, S3Delete: 1})
 		}
-		if got.S3Puts != 1+int64(res.NewSegments) || got.S3Heads != 0 || got.S3Gets != 0 || got.S3Deletes != 0 {
+		if got.S3PutClass != float64(1+res.NewSegments) || got.S3GetClass != 0 || got.S3Delete != 0 {
 			t.Fatalf("store %d: %+v for %d new segments; want 1+new PUTs, no HEAD, GET or DELETE", i, got, res.NewSegments)
 		}
 		if i > 0 && res.NewSegments != 0 {
@@ -609,7 +610,7 @@ func TestRetrieveBatchSharesReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := reader.Requests()
+	before := reader.Usage()
 	got, errs := reader.RetrieveBatch(ctx, ids)
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
@@ -619,11 +620,11 @@ func TestRetrieveBatchSharesReads(t *testing.T) {
 			t.Fatalf("%s retrieved differently", ids[i])
 		}
 	}
-	gets := reader.Requests().Sub(before).S3Gets
-	if want := int64(len(ids) + segments); gets != want {
-		t.Errorf("RetrieveBatch of %d conversations over %d segments made %d GETs, want %d (one per manifest and per segment)", len(ids), segments, gets, want)
+	gets := reader.Usage().Sub(before).S3GetClass
+	if want := float64(len(ids) + segments); gets != want {
+		t.Errorf("RetrieveBatch of %d conversations over %d segments made %v GETs, want %v (one per manifest and per segment)", len(ids), segments, gets, want)
 	}
-	t.Logf("%d conversations, %d segments, %d models: %d GETs", len(ids), segments, models, gets)
+	t.Logf("%d conversations, %d segments, %d models: %v GETs", len(ids), segments, models, gets)
 }
 
 // TestBatchContinuesBase stores an API log in one batch: request k repeats request k-1's

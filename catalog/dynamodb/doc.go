@@ -7,7 +7,7 @@
 //
 //	dynamodb://TABLE[?region=REGION][&endpoint=URL]
 //
-// The table's Namespace prefixes every partition key the catalog writes (Table.InNamespace):
+// The table's Namespace prefixes every partition key the catalog writes (ddbitem builds the keys):
 // S3 stores that share one table each use their own namespace ("" is fine for a table of one
 // store).
 //
@@ -34,7 +34,8 @@
 // Put is one PutItem (it replaces the item, and DynamoDB moves its index entries). Delete is one
 // DeleteItem, with the condition attribute_not_exists(pk) OR nonce = :nonce when a nonce is
 // given; a failed condition means the entry belongs to a newer stored copy, and is success with
-// nothing deleted. Get is one strongly consistent GetItem.
+// nothing deleted; it returns the old item (ReturnValues ALL_OLD) so that the metering counts the
+// index entries it removes. Get is one strongly consistent GetItem.
 //
 // List queries the Shards partitions of the index the plan picks (catalog's package documentation),
 // in parallel: a key condition on gsisk between the page's bounds (the cursor's position, Since and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"net/url"
 	"slices"
@@ -18,15 +17,13 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/catalog/internal/rules"
+	"github.com/stowken/stowken/internal/ddbitem"
 	"github.com/stowken/stowken/internal/ddbtable"
 )
 
-// Shards is the number of partitions each index spreads its entries over. It is part of the
-// stored format: changing it would hide existing entries from List.
-const Shards = 4
-
-// skCatalog is the sort key of every catalog item.
-const skCatalog = "catalog"
+// Shards is the number of partitions each index spreads its entries over
+// (ddbitem.CatalogShards).
+const Shards = ddbitem.CatalogShards
 
 // filteredReadItems is the least number of items one Query evaluates when it has a filter, so
 // that a selective filter does not cost a round trip per page-sized handful of items.
@@ -63,92 +60,26 @@ func New(t *ddbtable.Table) *Store {
 // Table returns the table the store is on.
 func (st *Store) Table() *ddbtable.Table { return st.t }
 
-// shard maps an id to its shard in [0, Shards): FNV-1a (32 bit) modulo Shards. Part of the
-// stored format.
-func shard(id string) int {
-	h := fnv.New32a()
-	h.Write([]byte(id)) // never fails
-	return int(h.Sum32() % Shards)
-}
-
-// indexPK is the partition key of an entry (or a query) in index ix, for value (application or
-// model) and shard.
-func (st *Store) indexPK(ix rules.Index, value string, shard int) string {
-	s := strconv.Itoa(shard)
-	switch ix {
-	case rules.ByApp:
-		return st.t.InNamespace("app#" + value + "#" + s)
-	case rules.ByModel:
-		return st.t.InNamespace("model#" + value + "#" + s)
-	}
-	return st.t.InNamespace("cat#" + s)
-}
-
 // indexSK is the sort key of position k in every index: created ms (15 digits), "#", id. It
 // sorts as rules.Key does: the digits by time, then the ids bytewise after the same "#".
-func indexSK(k rules.Key) string {
-	return fmt.Sprintf("%015d#%s", k.Ms, k.ID)
-}
+func indexSK(k rules.Key) string { return ddbitem.IndexSK(k.Ms, k.ID) }
 
 // indexOf returns the name of index ix and its partition key attribute.
 func indexOf(ix rules.Index) (name, pk string) {
 	switch ix {
 	case rules.ByApp:
-		return ddbtable.IndexByApp, ddbtable.AttrByAppPK
+		return ddbitem.IndexByApp, ddbitem.AttrByAppPK
 	case rules.ByModel:
-		return ddbtable.IndexByModel, ddbtable.AttrByModelPK
+		return ddbitem.IndexByModel, ddbitem.AttrByModelPK
 	}
-	return ddbtable.IndexByTime, ddbtable.AttrByTimePK
+	return ddbitem.IndexByTime, ddbitem.AttrByTimePK
 }
 
 type item = map[string]types.AttributeValue
 
 func strAttr(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
-func numAttr(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
-}
-
-func (st *Store) key(id string) item {
-	return item{ddbtable.AttrPK: strAttr(st.t.InNamespace("conv#" + id)), ddbtable.AttrSK: strAttr(skCatalog)}
-}
-
-// encode returns the item of a normalized entry.
-func (st *Store) encode(e catalog.Entry) item {
-	it := st.key(e.ID)
-	for name, v := range map[string]string{ddbtable.AttrID: e.ID, ddbtable.AttrNonce: e.Nonce, ddbtable.AttrApplication: e.Application,
-		ddbtable.AttrModel: e.Model, ddbtable.AttrTokenizer: e.Tokenizer} {
-		it[name] = strAttr(v)
-	}
-	for name, v := range map[string]int64{ddbtable.AttrCreated: rules.Millis(e.CreatedAt), ddbtable.AttrStored: rules.Millis(e.StoredAt),
-		ddbtable.AttrMessages: int64(e.Messages), ddbtable.AttrStoredBytes: e.StoredBytes} {
-		it[name] = numAttr(v)
-	}
-	if len(e.Tokens) > 0 {
-		m := make(item, len(e.Tokens))
-		for role, n := range e.Tokens {
-			m[role] = numAttr(n)
-		}
-		it[ddbtable.AttrTokens] = &types.AttributeValueMemberM{Value: m}
-	}
-	if len(e.Metadata) > 0 {
-		m := make(item, len(e.Metadata))
-		for k, v := range e.Metadata {
-			m[k] = strAttr(v)
-		}
-		it[ddbtable.AttrMetadata] = &types.AttributeValueMemberM{Value: m}
-	}
-	k, sh := rules.KeyOf(e), shard(e.ID)
-	it[ddbtable.AttrIndexSK] = strAttr(indexSK(k))
-	it[ddbtable.AttrByTimePK] = strAttr(st.indexPK(rules.ByTime, "", sh))
-	if e.Application != "" {
-		it[ddbtable.AttrByAppPK] = strAttr(st.indexPK(rules.ByApp, e.Application, sh))
-	}
-	if e.Model != "" {
-		it[ddbtable.AttrByModelPK] = strAttr(st.indexPK(rules.ByModel, e.Model, sh))
-	}
-	return it
-}
+func (st *Store) key(id string) item { return ddbtable.Marshal(ddbitem.CatalogKey(st.t.Namespace, id)) }
 
 // decode returns the entry of an item.
 func decode(it item) (catalog.Entry, error) {
@@ -188,18 +119,18 @@ func decode(it item) (catalog.Entry, error) {
 		}
 	}
 	e.ID, e.Nonce, e.Application, e.Model, e.Tokenizer =
-		str(ddbtable.AttrID), str(ddbtable.AttrNonce), str(ddbtable.AttrApplication), str(ddbtable.AttrModel), str(ddbtable.AttrTokenizer)
-	e.CreatedAt = rules.Time(num(ddbtable.AttrCreated, it[ddbtable.AttrCreated]))
-	e.StoredAt = rules.Time(num(ddbtable.AttrStored, it[ddbtable.AttrStored]))
-	e.Messages = int(num(ddbtable.AttrMessages, it[ddbtable.AttrMessages]))
-	e.StoredBytes = num(ddbtable.AttrStoredBytes, it[ddbtable.AttrStoredBytes])
-	if m := mapOf(ddbtable.AttrTokens); len(m) > 0 {
+		str(ddbitem.AttrID), str(ddbitem.AttrNonce), str(ddbitem.AttrApplication), str(ddbitem.AttrModel), str(ddbitem.AttrTokenizer)
+	e.CreatedAt = rules.Time(num(ddbitem.AttrCreated, it[ddbitem.AttrCreated]))
+	e.StoredAt = rules.Time(num(ddbitem.AttrStored, it[ddbitem.AttrStored]))
+	e.Messages = int(num(ddbitem.AttrMessages, it[ddbitem.AttrMessages]))
+	e.StoredBytes = num(ddbitem.AttrStoredBytes, it[ddbitem.AttrStoredBytes])
+	if m := mapOf(ddbitem.AttrTokens); len(m) > 0 {
 		e.Tokens = make(map[string]int64, len(m))
 		for role, v := range m {
-			e.Tokens[role] = num(ddbtable.AttrTokens+"."+role, v)
+			e.Tokens[role] = num(ddbitem.AttrTokens+"."+role, v)
 		}
 	}
-	if m := mapOf(ddbtable.AttrMetadata); len(m) > 0 {
+	if m := mapOf(ddbitem.AttrMetadata); len(m) > 0 {
 		e.Metadata = make(map[string]string, len(m))
 		for k, v := range m {
 			s, ok := v.(*types.AttributeValueMemberS)
@@ -211,7 +142,7 @@ func decode(it item) (catalog.Entry, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return catalog.Entry{}, fmt.Errorf("catalog/dynamodb: malformed catalog item %v: %w", it[ddbtable.AttrPK], err)
+		return catalog.Entry{}, fmt.Errorf("catalog/dynamodb: malformed catalog item %v: %w", it[ddbitem.AttrPK], err)
 	}
 	return e, nil
 }
@@ -236,7 +167,7 @@ func (st *Store) Put(ctx context.Context, e catalog.Entry) error {
 	if err != nil {
 		return err
 	}
-	_, err = st.t.Client.PutItem(ctx, &ddb.PutItemInput{TableName: aws.String(st.t.Name), Item: st.encode(e)})
+	_, err = st.t.Client.PutItem(ctx, &ddb.PutItemInput{TableName: aws.String(st.t.Name), Item: ddbtable.Marshal(ddbitem.Catalog(st.t.Namespace, e))})
 	if err != nil {
 		return st.translate("put", e.ID, err)
 	}
@@ -245,10 +176,12 @@ func (st *Store) Put(ctx context.Context, e catalog.Entry) error {
 
 // Delete deletes the item of id, on the condition that its nonce is nonce when nonce is not "".
 func (st *Store) Delete(ctx context.Context, id, nonce string) error {
-	in := &ddb.DeleteItemInput{TableName: aws.String(st.t.Name), Key: st.key(id)}
+	// The old item comes back so that the metering can count the index entries the delete
+	// removes (ddbtable's usage), which dynalite does not report.
+	in := &ddb.DeleteItemInput{TableName: aws.String(st.t.Name), Key: st.key(id), ReturnValues: types.ReturnValueAllOld}
 	if nonce != "" {
 		in.ConditionExpression = aws.String("attribute_not_exists(#pk) OR #nonce = :nonce")
-		in.ExpressionAttributeNames = map[string]string{"#pk": ddbtable.AttrPK, "#nonce": ddbtable.AttrNonce}
+		in.ExpressionAttributeNames = map[string]string{"#pk": ddbitem.AttrPK, "#nonce": ddbitem.AttrNonce}
 		in.ExpressionAttributeValues = item{":nonce": strAttr(nonce)}
 	}
 	_, err := st.t.Client.DeleteItem(ctx, in)
@@ -325,9 +258,9 @@ func (st *Store) List(ctx context.Context, q catalog.Query) (catalog.Page, error
 func (st *Store) queryInput(p *rules.Plan, shard int) *ddb.QueryInput {
 	ix, value := p.Index()
 	index, pk := indexOf(ix)
-	names := map[string]string{"#pk": pk, "#sk": ddbtable.AttrIndexSK}
+	names := map[string]string{"#pk": pk, "#sk": ddbitem.AttrIndexSK}
 	values := item{
-		":pk": strAttr(st.indexPK(ix, value, shard)),
+		":pk": strAttr(ddbitem.IndexPK(st.t.Namespace, index, value, shard)),
 		":lo": strAttr(indexSK(p.Lower())),
 		":hi": strAttr(indexSK(p.Upper())),
 	}
@@ -338,13 +271,13 @@ func (st *Store) queryInput(p *rules.Plan, shard int) *ddb.QueryInput {
 		filters = append(filters, expr)
 	}
 	if ix == rules.ByApp && p.Query.Model != "" {
-		filter("#model = :model", "#model", ddbtable.AttrModel, p.Query.Model)
+		filter("#model = :model", "#model", ddbitem.AttrModel, p.Query.Model)
 	}
 	if p.Query.Tokenizer != "" {
-		filter("#tokenizer = :tokenizer", "#tokenizer", ddbtable.AttrTokenizer, p.Query.Tokenizer)
+		filter("#tokenizer = :tokenizer", "#tokenizer", ddbitem.AttrTokenizer, p.Query.Tokenizer)
 	}
 	for i, k := range slices.Sorted(maps.Keys(p.Query.Metadata)) {
-		names["#metadata"] = ddbtable.AttrMetadata
+		names["#metadata"] = ddbitem.AttrMetadata
 		filter(fmt.Sprintf("#metadata.#m%d = :m%d", i, i), fmt.Sprintf("#m%d", i), k, p.Query.Metadata[k])
 	}
 	in := &ddb.QueryInput{
@@ -406,6 +339,12 @@ func (st *Store) fetch(ctx context.Context, p *rules.Plan, s *shardQuery) error 
 	s.done = len(out.LastEvaluatedKey) == 0
 	return nil
 }
+
+// ItemNamespace returns the namespace of the store's items. With it the store is a
+// meter.Reporter: its requests report what they cost (the server's consumed capacity, through
+// the Table's client: see internal/ddbtable), and the vault's metering takes that figure
+// instead of its model.
+func (st *Store) ItemNamespace() string { return st.t.Namespace }
 
 // Close releases nothing: the SDK client holds no resources that need closing.
 func (st *Store) Close() error { return nil }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/catalog/internal/rules"
+	"github.com/stowken/stowken/internal/ddbitem"
 	"github.com/stowken/stowken/internal/ddbtable"
 )
 
@@ -28,10 +29,10 @@ func TestItemAttributesDocumented(t *testing.T) {
 	}
 	st := New(&ddbtable.Table{Namespace: "ns:"})
 	e := fullEntry()
-	it := st.encode(e)
+	it := encode(st, e)
 	for name, v := range it {
 		typ := attrType(v)
-		if name == ddbtable.AttrPK || name == ddbtable.AttrSK || slices.ContainsFunc(sc.KeyAttributes(), func(a ddbtable.Attribute) bool { return a.Name == name }) {
+		if name == ddbitem.AttrPK || name == ddbitem.AttrSK || slices.ContainsFunc(sc.KeyAttributes(), func(a ddbtable.Attribute) bool { return a.Name == name }) {
 			continue
 		}
 		if documented[name] != typ {
@@ -68,7 +69,7 @@ func fullEntry() catalog.Entry {
 func TestItemRoundTrip(t *testing.T) {
 	st := New(&ddbtable.Table{Namespace: "ns:"})
 	e := fullEntry()
-	it := st.encode(e)
+	it := encode(st, e)
 	str := func(name string) string {
 		v, ok := it[name].(*types.AttributeValueMemberS)
 		if !ok {
@@ -76,14 +77,14 @@ func TestItemRoundTrip(t *testing.T) {
 		}
 		return v.Value
 	}
-	sh := shard(e.ID)
+	sh := ddbitem.CatalogShard(e.ID)
 	wantKeys := map[string]string{
-		ddbtable.AttrPK:        "ns:conv#conv#1",
-		ddbtable.AttrSK:        "catalog",
-		ddbtable.AttrByTimePK:  "ns:cat#" + string(rune('0'+sh)),
-		ddbtable.AttrByAppPK:   "ns:app#app#x#" + string(rune('0'+sh)),
-		ddbtable.AttrByModelPK: "ns:model#m#" + string(rune('0'+sh)),
-		ddbtable.AttrIndexSK:   "001740787200005#conv#1",
+		ddbitem.AttrPK:        "ns:conv#conv#1",
+		ddbitem.AttrSK:        "catalog",
+		ddbitem.AttrByTimePK:  "ns:cat#" + string(rune('0'+sh)),
+		ddbitem.AttrByAppPK:   "ns:app#app#x#" + string(rune('0'+sh)),
+		ddbitem.AttrByModelPK: "ns:model#m#" + string(rune('0'+sh)),
+		ddbitem.AttrIndexSK:   "001740787200005#conv#1",
 	}
 	for name, want := range wantKeys {
 		if got := str(name); got != want {
@@ -103,23 +104,23 @@ func TestItemRoundTrip(t *testing.T) {
 
 	// Without application and model the item is in neither of their indexes (sparse indexes).
 	e.Application, e.Model, e.Tokens, e.Metadata = "", "", nil, nil
-	it = st.encode(e)
-	for _, name := range []string{ddbtable.AttrByAppPK, ddbtable.AttrByModelPK, ddbtable.AttrTokens, ddbtable.AttrMetadata} {
+	it = encode(st, e)
+	for _, name := range []string{ddbitem.AttrByAppPK, ddbitem.AttrByModelPK, ddbitem.AttrTokens, ddbitem.AttrMetadata} {
 		if _, ok := it[name]; ok {
 			t.Errorf("an entry without it has attribute %s", name)
 		}
 	}
 
 	// Malformed items are errors, not zero values.
-	for _, name := range []string{ddbtable.AttrID, ddbtable.AttrCreated, ddbtable.AttrStored} {
-		bad := st.encode(fullEntry())
+	for _, name := range []string{ddbitem.AttrID, ddbitem.AttrCreated, ddbitem.AttrStored} {
+		bad := encode(st, fullEntry())
 		delete(bad, name)
 		if _, err := decode(bad); err == nil {
 			t.Errorf("decode of an item without %s succeeded", name)
 		}
 	}
-	bad := st.encode(fullEntry())
-	bad[ddbtable.AttrMessages] = &types.AttributeValueMemberN{Value: "1.5"}
+	bad := encode(st, fullEntry())
+	bad[ddbitem.AttrMessages] = &types.AttributeValueMemberN{Value: "1.5"}
 	if _, err := decode(bad); err == nil {
 		t.Error("decode of a fractional message count succeeded")
 	}
@@ -146,8 +147,8 @@ func TestShardIsStable(t *testing.T) {
 	// The shard function is part of the stored format: these values must never change.
 	golden := map[string]int{"": 1, "a": 0, "conversation/123": 1, "0190f6a4-7a9b-7c3e-8d2f-1b2c3d4e5f60": 0}
 	for id, want := range golden {
-		if got := shard(id); got != want {
-			t.Errorf("shard(%q) = %d, want %d", id, got, want)
+		if got := ddbitem.CatalogShard(id); got != want {
+			t.Errorf("ddbitem.CatalogShard(%q) = %d, want %d", id, got, want)
 		}
 	}
 }
@@ -219,4 +220,9 @@ func TestOpenNamespace(t *testing.T) {
 	if _, err := Open(t.Context(), bad, Options{}); err == nil || !strings.Contains(err.Error(), "scheme must be dynamodb") {
 		t.Errorf("Open(s3://bucket): %v", err)
 	}
+}
+
+// encode is the SDK item Put sends for e.
+func encode(st *Store, e catalog.Entry) item {
+	return ddbtable.Marshal(ddbitem.Catalog(st.t.Namespace, e))
 }

@@ -58,7 +58,13 @@ func runBench(ctx context.Context, e *env, c *command, args []string) error {
 	clients := fs.Int("clients", bench.DefaultClients, "`N` concurrent clients storing and retrieving")
 	batch := fs.Int("batch", bench.DefaultBatch, "store `N` consecutive conversations per StoreBatch call, as import does (1: one Store call each)")
 	limit := fs.Int("limit", 0, "read at most `N` lines of the corpus (0: all)")
+	var cf costFlags
+	cf.register(fs)
 	files, err := e.parseCommand(c, fs, args)
+	if err != nil {
+		return err
+	}
+	prices, months, err := cf.load()
 	if err != nil {
 		return err
 	}
@@ -88,7 +94,7 @@ func runBench(ctx context.Context, e *env, c *command, args []string) error {
 	}
 
 	opts := bench.Options{Corpus: files, Workload: *workload, Isolated: *isolated, Clients: *clients,
-		Batch: *batch, Limit: *limit, Logger: e.log}
+		Batch: *batch, Limit: *limit, Logger: e.log, Prices: prices, Months: months}
 	if storeGiven(fs, storeBefore) {
 		if *isolated {
 			return usageErrorf("--isolated uses in-memory stores of its own; it takes no --store")
@@ -178,7 +184,7 @@ func printBench(w io.Writer, r *bench.Report) error {
 	row := func(name string, bytes int64, bpt, ratio float64, puts string) {
 		fmt.Fprintf(tw, "%-18s\t%s\t%s\t%.3f\t%.3f\t%s\t\n", name, formatCount(bytes), formatBytes(bytes), bpt, ratio, puts)
 	}
-	row("stowken", r.StoredBytes, r.BytesPerToken, 1, formatCount(r.S3Puts))
+	row("stowken", r.StoredBytes, r.BytesPerToken, 1, formatUnits(r.StoreUsage.S3PutClass))
 	row("naive gzip JSON", b.NaiveGzipJSON.StoredBytes, b.NaiveGzipJSON.BytesPerToken, r.Ratios.VsNaiveGzipJSON, formatCount(b.NaiveGzipJSON.S3Puts))
 	row("per-message zstd", b.PerMessageZstd.StoredBytes, b.PerMessageZstd.BytesPerToken, r.Ratios.VsPerMessageZstd, formatCount(b.PerMessageZstd.S3Puts))
 	row("bulk bound", b.BulkBound.StoredBytes, b.BulkBound.BytesPerToken, r.Ratios.VsBulkBound, "-")
@@ -186,15 +192,15 @@ func printBench(w io.Writer, r *bench.Report) error {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "stowken store\tsegments %s (%s) · manifests %s · models %s (%s) · catalog %s\n",
+	fmt.Fprintf(tw, "stowken store\tsegments %s (%s) · manifests %s · models %s (%s) · DynamoDB: catalog %s, references %s (as billed)\n",
 		formatBytes(r.SegmentBytes), formatCount(r.Segments), formatBytes(r.ManifestBytes), formatBytes(r.ModelBytes), formatCount(r.Models),
-		formatBytes(r.CatalogBytes))
-	fmt.Fprintf(tw, "without the catalog\t%.3f bytes/token, %.3f × naive gzip JSON\n", r.ContentBytesPerToken, r.Ratios.ContentVsNaiveGzipJSON)
+		formatBytes(r.CatalogBytes), formatBytes(r.RefBytes))
+	fmt.Fprintf(tw, "the bucket alone\t%.3f bytes/token, %.3f × naive gzip JSON\n", r.ContentBytesPerToken, r.Ratios.ContentVsNaiveGzipJSON)
 	fmt.Fprintf(tw, "per-message zstd\t%s distinct messages (%s tokens): objects %s · manifests %s\n",
 		formatCount(b.PerMessageZstd.UniqueMessages), formatCount(b.PerMessageZstd.UniqueTokens),
 		formatBytes(b.PerMessageZstd.ObjectBytes), formatBytes(b.PerMessageZstd.ManifestBytes))
-	fmt.Fprintf(tw, "requests\tS3 %s PUT, %s GET · refs %s reads, %s writes (storing everything, retrieving everything once)\n",
-		formatCount(r.S3Puts), formatCount(r.S3Gets), formatCount(r.RefsReads), formatCount(r.RefsWrites))
+	fmt.Fprintf(tw, "storing everything\t%s\n", formatUsage(r.StoreUsage))
+	fmt.Fprintf(tw, "retrieving it once\t%s\n", formatUsage(r.RetrieveUsage))
 	fmt.Fprintf(tw, "GETs per cold retrieval\tp50 %g · p99 %g · mean %.2f · max %g\n", r.ColdGets.P50, r.ColdGets.P99, r.ColdGets.Mean, r.ColdGets.Max)
 	fmt.Fprintf(tw, "codec, one goroutine\tstowken: encode %s, decode %s tokens/s · per-message zstd: encode %s, decode %s tokens/s\n",
 		formatSI(r.EncodeTokensPerS), formatSI(r.DecodeTokensPerS),
@@ -202,6 +208,9 @@ func printBench(w io.Writer, r *bench.Report) error {
 	fmt.Fprintf(tw, "round trip\t%s identical · %s failed\n", formatCount(r.RoundtripOK), formatCount(r.RoundtripFailed))
 	fmt.Fprintf(tw, "elapsed\t%s\n", (time.Duration(r.ElapsedSeconds * float64(time.Second))).Round(100*time.Millisecond))
 	tw.Flush()
+
+	fmt.Fprintln(w)
+	printCost(w, r.Cost)
 
 	if e2e := r.EndToEnd; e2e != nil {
 		fmt.Fprintf(w, "\nend to end: %d clients (stowken store: %d, batches of %d)\n", e2e.Clients, e2e.StoreClients, r.Batch)

@@ -40,7 +40,15 @@ func TestBenchSample(t *testing.T) {
 		Tokens          int64   `json:"tokens"`
 		StoredBytes     int64   `json:"stored_bytes"`
 		BytesPerToken   float64 `json:"bytes_per_token"`
-		S3Puts          int64   `json:"s3_puts"`
+		StoreUsage      struct {
+			S3PutClass float64 `json:"s3_put_class"`
+		} `json:"store_usage"`
+		Cost struct {
+			USDPerMillion struct {
+				Total float64 `json:"total"`
+			} `json:"usd_per_million"`
+			Modelled bool `json:"modelled"`
+		} `json:"cost"`
 		RoundtripOK     int64   `json:"roundtrip_ok"`
 		RoundtripFailed int64   `json:"roundtrip_failed"`
 		Baselines       map[string]struct {
@@ -52,7 +60,8 @@ func TestBenchSample(t *testing.T) {
 		t.Fatalf("bench --json printed %q: %v", r.stdout, err)
 	}
 	if rep.Workload != "chat" || rep.Store != "memory" || rep.Conversations != 25 || rep.RoundtripOK != 25 ||
-		rep.RoundtripFailed != 0 || rep.Tokens == 0 || rep.StoredBytes == 0 || rep.BytesPerToken == 0 || rep.S3Puts == 0 {
+		rep.RoundtripFailed != 0 || rep.Tokens == 0 || rep.StoredBytes == 0 || rep.BytesPerToken == 0 || rep.StoreUsage.S3PutClass == 0 ||
+		rep.Cost.USDPerMillion.Total <= 0 || !rep.Cost.Modelled {
 		t.Errorf("report: %+v", rep)
 	}
 	for _, name := range []string{"naive_gzip_json", "per_message_zstd", "bulk_bound"} {

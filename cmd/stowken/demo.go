@@ -68,7 +68,7 @@ func runDemo(ctx context.Context, e *env, c *command, args []string) error {
 		if err != nil {
 			return err
 		}
-		printStats(e, st, v.Requests())
+		printStats(e, st, v.Usage())
 
 		id := showcase(convs)
 		fmt.Fprintf(e.stdout, "\n== stowken get --format text '%s'\n", id)

@@ -129,9 +129,8 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 		if err := finish(); err != nil {
 			return err
 		}
-		rq := v.Requests()
-		fmt.Fprintf(e.stderr, "exported %d conversations as %s to %s in %s; S3: %d GET, %d LIST; refs: %d reads\n",
-			written, format.Name, *out, time.Since(start).Round(time.Millisecond), rq.S3Gets, rq.S3Lists, rq.RefsReads)
+		fmt.Fprintf(e.stderr, "exported %d conversations as %s to %s in %s; %s\n",
+			written, format.Name, *out, time.Since(start).Round(time.Millisecond), formatUsage(v.Usage()))
 		return nil
 	})
 }

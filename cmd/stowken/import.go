@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -111,7 +113,7 @@ type importSummary struct {
 	NewSegments int64
 	BytesAdded  int64
 	Elapsed     time.Duration
-	Requests    vault.Requests
+	Usage       cost.Usage
 	Canceled    bool
 	// OpenErr is why the store could not be opened; the import stopped there.
 	OpenErr error
@@ -168,7 +170,7 @@ func importFiles(parent context.Context, open func(context.Context) (*vault.Vaul
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	var v *vault.Vault
-	var before vault.Requests
+	var before cost.Usage
 	var sum importSummary
 	var stored, existed, failed, tokens, newSegs, bytesAdded atomic.Int64
 
@@ -218,7 +220,7 @@ func importFiles(parent context.Context, open func(context.Context) (*vault.Vaul
 				cancel(err)
 				return
 			}
-			before = v.Requests()
+			before = v.Usage()
 		}
 		convs := make([]*conversation.Conversation, len(batch))
 		for i, p := range batch {
@@ -296,7 +298,7 @@ func importFiles(parent context.Context, open func(context.Context) (*vault.Vaul
 	sum.Tokens, sum.NewSegments, sum.BytesAdded = tokens.Load(), newSegs.Load(), bytesAdded.Load()
 	sum.Elapsed = time.Since(start)
 	if v != nil {
-		sum.Requests = v.Requests().Sub(before)
+		sum.Usage = v.Usage().Sub(before)
 	}
 	sum.Canceled = parent.Err() != nil
 	return sum
@@ -453,7 +455,6 @@ func (s *importSummary) print(w io.Writer) {
 	if s.Tokens > 0 {
 		bpt = fmt.Sprintf("%.3f", float64(s.BytesAdded)/float64(s.Tokens))
 	}
-	rq := s.Requests
 	fmt.Fprintf(w, "conversations stored   %s\n", formatCount(s.Stored))
 	fmt.Fprintf(w, "already present        %s\n", formatCount(s.Existed))
 	fmt.Fprintf(w, "failed                 %s\n", formatCount(s.Failed))
@@ -462,49 +463,42 @@ func (s *importSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "bytes added            %s (%s)\n", formatCount(s.BytesAdded), formatBytes(s.BytesAdded))
 	fmt.Fprintf(w, "bytes/token            %s\n", bpt)
 	fmt.Fprintf(w, "elapsed                %s (%.1f conversations/s)\n", s.Elapsed.Round(time.Millisecond), rate)
-	fmt.Fprintf(w, "requests               S3: %d PUT, %d GET, %d HEAD, %d LIST, %d DELETE; refs: %d reads, %d writes\n",
-		rq.S3Puts, rq.S3Gets, rq.S3Heads, rq.S3Lists, rq.S3Deletes, rq.RefsReads, rq.RefsWrites)
+	fmt.Fprintf(w, "requests               %s\n", formatUsage(s.Usage))
 }
 
 // importJSON is the --json form of an import summary.
 type importJSON struct {
-	Stored        int64        `json:"stored"`
-	Existed       int64        `json:"already_present"`
-	Failed        int64        `json:"failed"`
-	FileErrors    int          `json:"file_errors"`
-	Tokens        int64        `json:"tokens"`
-	NewSegments   int64        `json:"new_segments"`
-	BytesAdded    int64        `json:"bytes_added"`
-	BytesPerToken float64      `json:"bytes_per_token"`
-	ElapsedSec    float64      `json:"elapsed_seconds"`
-	Requests      requestsJSON `json:"requests"`
-	Interrupted   bool         `json:"interrupted,omitempty"`
+	Stored        int64      `json:"stored"`
+	Existed       int64      `json:"already_present"`
+	Failed        int64      `json:"failed"`
+	FileErrors    int        `json:"file_errors"`
+	Tokens        int64      `json:"tokens"`
+	NewSegments   int64      `json:"new_segments"`
+	BytesAdded    int64      `json:"bytes_added"`
+	BytesPerToken float64    `json:"bytes_per_token"`
+	ElapsedSec    float64    `json:"elapsed_seconds"`
+	Requests      cost.Usage `json:"requests"`
+	Interrupted   bool       `json:"interrupted,omitempty"`
 }
 
 func (s *importSummary) jsonForm() importJSON {
 	j := importJSON{Stored: s.Stored, Existed: s.Existed, Failed: s.Failed, FileErrors: s.FileErrors,
 		Tokens: s.Tokens, NewSegments: s.NewSegments, BytesAdded: s.BytesAdded,
-		ElapsedSec: s.Elapsed.Seconds(), Requests: requestsForm(s.Requests), Interrupted: s.Canceled}
+		ElapsedSec: s.Elapsed.Seconds(), Requests: s.Usage, Interrupted: s.Canceled}
 	if s.Tokens > 0 {
 		j.BytesPerToken = float64(s.BytesAdded) / float64(s.Tokens)
 	}
 	return j
 }
 
-// requestsJSON is the JSON form of vault.Requests.
-type requestsJSON struct {
-	S3Puts     int64 `json:"s3_put"`
-	S3Gets     int64 `json:"s3_get"`
-	S3Heads    int64 `json:"s3_head"`
-	S3Lists    int64 `json:"s3_list"`
-	S3Deletes  int64 `json:"s3_delete"`
-	RefsReads  int64 `json:"refs_read"`
-	RefsWrites int64 `json:"refs_write"`
+// formatUsage is one line of requests in billing units.
+func formatUsage(u cost.Usage) string {
+	return fmt.Sprintf("S3: %s PUT-class, %s GET-class, %s DELETE; DynamoDB: %s write units, %s read units",
+		formatUnits(u.S3PutClass), formatUnits(u.S3GetClass), formatUnits(u.S3Delete), formatUnits(u.DDBWRU), formatUnits(u.DDBRRU))
 }
 
-func requestsForm(r vault.Requests) requestsJSON {
-	return requestsJSON{r.S3Puts, r.S3Gets, r.S3Heads, r.S3Lists, r.S3Deletes, r.RefsReads, r.RefsWrites}
-}
+// formatUnits formats a count of requests or units (read units come in halves).
+func formatUnits(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 
 // writeJSON writes v as one line of JSON.
 func writeJSON(w io.Writer, v any) error {

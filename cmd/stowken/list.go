@@ -8,7 +8,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/stowken/stowken/bench"
 	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -195,8 +198,10 @@ type statsJSON struct {
 	BytesPerToken   float64      `json:"bytes_per_token"`
 	UndedupedBytes  int64        `json:"undeduped_bytes,omitempty"`
 	DedupSaving     float64      `json:"dedup_saving,omitempty"`
+	RefBytes        int64        `json:"reference_bytes,omitempty"`
 	Groups          []groupJSON  `json:"groups,omitempty"`
-	Requests        requestsJSON `json:"requests"`
+	Requests        cost.Usage   `json:"requests"`
+	Cost            *cost.Report `json:"cost,omitempty"`
 }
 
 // groupJSON is one --by group.
@@ -217,7 +222,14 @@ func runStats(ctx context.Context, e *env, c *command, args []string) error {
 	f.register(fs)
 	by := fs.String("by", "", "group by `DIMS`: application, model, day, tokenizer, comma-separated")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	baselines := fs.Bool("baselines", false, "compute the cost baselines: reads every conversation back (unfiltered stats only)")
+	var cf costFlags
+	cf.register(fs)
 	pos, err := e.parseCommand(c, fs, args)
+	if err != nil {
+		return err
+	}
+	prices, months, err := cf.load()
 	if err != nil {
 		return err
 	}
@@ -236,17 +248,35 @@ func runStats(ctx context.Context, e *env, c *command, args []string) error {
 		if err != nil {
 			return err
 		}
+		var rep *cost.Report
+		if !st.Filtered {
+			var naive, delivery cost.Usage
+			if *baselines {
+				if naive, delivery, err = storeBaselines(ctx, v); err != nil {
+					return err
+				}
+			}
+			r := cost.NewReport(prices, months, st.Conversations, storeParts(st), naive, delivery, true)
+			if !*baselines {
+				r.Baselines = nil
+			}
+			rep = &r
+		}
 		if *asJSON {
 			out := statsJSON{st.Conversations, st.Messages, st.Tokens, st.InputTokens, st.OutputTokens, st.AttributedBytes,
 				st.Filtered, st.StoredBytes, st.SegmentBytes, st.ManifestBytes, st.ModelBytes, st.CatalogBytes, st.Segments,
-				st.Models, st.BytesPerToken, st.UndedupedBytes, st.DedupSaving, nil, requestsForm(v.Requests())}
+				st.Models, st.BytesPerToken, st.UndedupedBytes, st.DedupSaving, st.RefBytes, nil, v.Usage(), rep}
 			for _, g := range st.Groups {
 				out.Groups = append(out.Groups, groupJSON{g.Key, g.Conversations, g.Messages, g.InputTokens, g.OutputTokens,
 					g.Tokens, g.StoredBytes, perToken(g.StoredBytes, g.InputTokens+g.OutputTokens)})
 			}
 			return writeJSON(e.stdout, out)
 		}
-		printStats(e, st, v.Requests())
+		printStats(e, st, v.Usage())
+		if rep != nil {
+			fmt.Fprintln(e.stdout)
+			printCost(e.stdout, *rep)
+		}
 		if len(st.Groups) > 0 {
 			fmt.Fprintln(e.stdout)
 			printGroups(e, opts.By, st.Groups)
@@ -279,7 +309,39 @@ func printGroups(e *env, by []string, groups []catalog.Group) {
 	tw.Flush()
 }
 
-func printStats(e *env, st vault.Stats, rq vault.Requests) {
+// storeParts is what storing a store's contents costs, by part, modelled from Stats: every
+// object PUT once (a manifest per conversation), every DynamoDB item written once, and the
+// bytes kept.
+func storeParts(st vault.Stats) map[cost.Part]cost.Usage {
+	return map[cost.Part]cost.Usage{
+		cost.Segments:   {S3PutClass: float64(st.Segments), S3Bytes: float64(st.SegmentBytes)},
+		cost.Manifests:  {S3PutClass: float64(st.Conversations), S3Bytes: float64(st.ManifestBytes)},
+		cost.Models:     {S3PutClass: float64(st.Models), S3Bytes: float64(st.ModelBytes)},
+		cost.Catalog:    {DDBWRU: st.CatalogWriteUnits, DDBBytes: float64(st.CatalogBytes)},
+		cost.References: {DDBWRU: st.RefWriteUnits, DDBBytes: float64(st.RefBytes)},
+	}
+}
+
+// storeBaselines reads every conversation back and measures the cost baselines on their JSON.
+func storeBaselines(ctx context.Context, v *vault.Vault) (naive, delivery cost.Usage, err error) {
+	var m bench.BaselineMeter
+	err = v.ListAll(ctx, catalog.Query{Oldest: true}, func(en catalog.Entry) error {
+		c, err := v.Retrieve(ctx, en.ID)
+		if err != nil {
+			return err
+		}
+		line, err := conversation.Marshal(c)
+		if err != nil {
+			return err
+		}
+		m.Add(line)
+		return nil
+	})
+	naive, delivery = m.Usage()
+	return naive, delivery, err
+}
+
+func printStats(e *env, st vault.Stats, rq cost.Usage) {
 	w := e.stdout
 	fmt.Fprintf(w, "store                  %s\n", e.store)
 	fmt.Fprintf(w, "conversations          %s\n", formatCount(st.Conversations))
@@ -293,11 +355,11 @@ func printStats(e *env, st vault.Stats, rq vault.Requests) {
 		fmt.Fprintf(w, "  segments             %s in %s objects\n", formatBytes(st.SegmentBytes), formatCount(st.Segments))
 		fmt.Fprintf(w, "  manifests            %s\n", formatBytes(st.ManifestBytes))
 		fmt.Fprintf(w, "  compression models   %s in %s objects\n", formatBytes(st.ModelBytes), formatCount(st.Models))
-		fmt.Fprintf(w, "  catalog entries      %s\n", formatBytes(st.CatalogBytes))
+		fmt.Fprintf(w, "  catalog entries      %s (DynamoDB items as billed, index copies included)\n", formatBytes(st.CatalogBytes))
+		fmt.Fprintf(w, "  references           %s (DynamoDB items as billed)\n", formatBytes(st.RefBytes))
 		fmt.Fprintf(w, "bytes/token            %.3f\n", st.BytesPerToken)
 		fmt.Fprintf(w, "without deduplication  %s (%s)\n", formatCount(st.UndedupedBytes), formatBytes(st.UndedupedBytes))
 		fmt.Fprintf(w, "deduplication saves    %.1f%%\n", 100*st.DedupSaving)
 	}
-	fmt.Fprintf(w, "requests               S3: %d PUT, %d GET, %d HEAD, %d LIST, %d DELETE; refs: %d reads, %d writes\n",
-		rq.S3Puts, rq.S3Gets, rq.S3Heads, rq.S3Lists, rq.S3Deletes, rq.RefsReads, rq.RefsWrites)
+	fmt.Fprintf(w, "requests               %s\n", formatUsage(rq))
 }

@@ -101,6 +101,7 @@ type testStats struct {
 	ManifestBytes int64 `json:"manifest_bytes"`
 	ModelBytes    int64 `json:"model_bytes"`
 	CatalogBytes  int64 `json:"catalog_bytes"`
+	RefBytes      int64 `json:"reference_bytes"`
 	Segments      int64 `json:"segments"`
 }
 

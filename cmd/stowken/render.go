@@ -2,13 +2,19 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/stowken/stowken/bench"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/tokenizer"
 )
 
@@ -159,4 +165,56 @@ func formatSI(n float64) string {
 	default:
 		return fmt.Sprintf("%.0f", n)
 	}
+}
+
+// printCost prints a cost report: per million conversations, stowken next to its baselines,
+// then the breakdown by service and part.
+func printCost(w io.Writer, c cost.Report) {
+	kind := "on AWS"
+	if c.Modelled {
+		kind = "modelled: what the same requests and items cost on S3 and DynamoDB"
+	}
+	fmt.Fprintf(w, "cost per million conversations, USD (%s; writes + %d months of storage)\n", kind, c.Months)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-18s\twrites\tstorage/month\ttotal\t\n", "")
+	row := func(name string, d cost.Dollars) {
+		fmt.Fprintf(tw, "%-18s\t%.4f\t%.4f\t%.4f\t\n", name, d.Writes, d.StoragePerMonth, d.Total)
+	}
+	row("stowken", c.USDPerMillion)
+	row("naive gzip JSON", c.Baselines[cost.BaselineNaive].USDPerMillion)
+	row("delivery stream", c.Baselines[cost.BaselineDelivery].USDPerMillion)
+	for _, s := range slices.Sorted(maps.Keys(c.ByService)) {
+		row("  "+s, c.ByService[s])
+	}
+	for _, p := range slices.Sorted(maps.Keys(c.ByPart)) {
+		row("  "+string(p), c.ByPart[p])
+	}
+	tw.Flush()
+	u := c.PerConversation
+	fmt.Fprintf(w, "per conversation: %.3f S3 PUT-class, %.3f GET-class, %.3f DynamoDB write units, %.3f read units; %.0f bytes in S3, %.0f in DynamoDB\n",
+		u.S3PutClass, u.S3GetClass, u.DDBWRU, u.DDBRRU, u.S3Bytes, u.DDBBytes)
+	fmt.Fprintf(w, "prices: %s\n", c.Prices)
+}
+
+// costFlags are the flags that price a cost report.
+type costFlags struct {
+	months *int
+	prices *string
+}
+
+func (f *costFlags) register(fs *flag.FlagSet) {
+	f.months = fs.Int("months", bench.DefaultMonths, "count `N` months of storage in the cost's total")
+	f.prices = fs.String("prices", "", "read prices from `FILE` (JSON; fields of cost.Prices, the rest AWS us-east-1 list prices)")
+}
+
+// load returns the prices and months the flags give.
+func (f *costFlags) load() (cost.Prices, int, error) {
+	if *f.months < 1 {
+		return cost.Prices{}, 0, usageErrorf("--months %d: want 1 or more", *f.months)
+	}
+	if *f.prices == "" {
+		return cost.DefaultPrices(), *f.months, nil
+	}
+	p, err := cost.LoadPrices(*f.prices)
+	return p, *f.months, err
 }

@@ -18,40 +18,15 @@
 //
 // # Table
 //
-// One table, created by EnsureTable (or Terraform; TableSchema describes it), on-demand billing:
+// One table, created by EnsureTable (or Terraform; TableSchema describes it), on-demand billing,
+// with partition key pk (S), sort key sk (S) and three global secondary indexes for the
+// catalog. Its items (heads, references, candidate marks, catalog entries), their keys and
+// the namespace in them are package ddbitem's, which needs no SDK; Marshal and Unmarshal
+// convert them. The stores put the namespace into their keys through ddbitem alone (and take
+// it off with Table.CutNamespace).
 //
-//	partition key  pk  (S)
-//	sort key       sk  (S)
+// # Usage
 //
-// Four kinds of item share it; the first three are written by refcount/dynamodb, the last by
-// catalog/dynamodb:
-//
-//	item       pk                            sk         other attributes
-//	head       "seg#" + NS + segment         "head"     state (S: "live"|"deleting"), size (N),
-//	                                                    created (N), claim_id (S), claim_expires (N)
-//	reference  "ref#" + NS + segment + "#" + shard(owner)
-//	                                         owner      created (N)
-//	candidate  "gc#" + shard(NS + segment)   NS + segment   since (N)
-//	catalog    NS + "conv#" + id             "catalog"  id, nonce, application, model, tokenizer (S),
-//	                                                    created, stored, messages, stored_bytes (N),
-//	                                                    tokens (M of N, per role), metadata (M of S),
-//	                                                    gsi1pk, gsi2pk, gsi3pk, gsisk (S): index keys
-//
-// NS is the Table's Namespace (Options.Namespace): S3 stores that share a table each use their
-// own (location/aws derives it from the bucket and prefix), and "" is fine for a table of one
-// store. The stores put it into their keys through Table.InNamespace alone (and take it off
-// with Table.CutNamespace). Three global secondary indexes, each projecting every attribute,
-// list the catalog items; no other item carries their key attributes, so no other item is in
-// them:
-//
-//	index     partition key                                sort key
-//	by_time   gsi1pk = NS + "cat#" + cshard(id)            gsisk = created + "#" + id
-//	by_app    gsi2pk = NS + "app#" + application + "#" + cshard(id)    (the same gsisk)
-//	by_model  gsi3pk = NS + "model#" + model + "#" + cshard(id)        (the same gsisk)
-//
-// where created is the entry's CreatedAt in Unix milliseconds as 15 zero-padded decimal digits
-// (so that gsisk sorts by time, then id) and cshard is FNV-1a (32 bit) of the id modulo 4.
-// shard(x) is FNV-1a (32 bit) of x modulo refcount.RefShards (16), in decimal. Times are
-// numbers of Unix milliseconds. All of it is part of the stored format and never changes; the
-// stores' package documentation has the protocol of each kind of item.
+// The client asks the server what each item request consumed and reports it to the metering
+// of the call that sent it (usage.go, cost.Charge).
 package ddbtable

@@ -12,6 +12,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/stowken/stowken/internal/ddbitem"
 	"github.com/stowken/stowken/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func TestEnsureTable(t *testing.T) {
 	})
 	get := func() error {
 		_, err := st.Client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(table),
-			Key: map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: "x"}, AttrSK: &types.AttributeValueMemberS{Value: "y"}}})
+			Key: map[string]types.AttributeValue{ddbitem.AttrPK: &types.AttributeValueMemberS{Value: "x"}, ddbitem.AttrSK: &types.AttributeValueMemberS{Value: "y"}}})
 		return err
 	}
 	if err := st.TableError("get", get()); err == nil || !strings.Contains(err.Error(), "does not exist") {

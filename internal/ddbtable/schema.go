@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/stowken/stowken/internal/ddbitem"
 )
 
 // Attribute is a named, typed item attribute. Type is a DynamoDB type: "S" (string), "N"
@@ -50,43 +52,8 @@ type Schema struct {
 	ItemAttributes []ItemAttribute
 }
 
-// Names of the table's key attributes, its indexes and the attributes of its items (see the
-// package documentation). The stores use these names, and TableSchema declares them.
-const (
-	AttrPK = "pk" // partition key
-	AttrSK = "sk" // sort key
-
-	// Heads, references and candidate marks (refcount/dynamodb).
-	AttrState        = "state"
-	AttrSize         = "size"
-	AttrCreated      = "created" // also a catalog attribute
-	AttrClaimID      = "claim_id"
-	AttrClaimExpires = "claim_expires"
-	AttrSince        = "since"
-
-	// Catalog entries (catalog/dynamodb).
-	AttrID          = "id"
-	AttrNonce       = "nonce"
-	AttrApplication = "application"
-	AttrModel       = "model"
-	AttrTokenizer   = "tokenizer"
-	AttrStored      = "stored"
-	AttrMessages    = "messages"
-	AttrTokens      = "tokens"
-	AttrStoredBytes = "stored_bytes"
-	AttrMetadata    = "metadata"
-
-	// The catalog's global secondary indexes and their keys.
-	IndexByTime   = "by_time"
-	IndexByApp    = "by_app"
-	IndexByModel  = "by_model"
-	AttrByTimePK  = "gsi1pk"
-	AttrByAppPK   = "gsi2pk"
-	AttrByModelPK = "gsi3pk"
-	AttrIndexSK   = "gsisk"
-
-	projectionType = string(types.ProjectionTypeAll)
-)
+// projectionType is the projection of every index: whole items.
+const projectionType = string(types.ProjectionTypeAll)
 
 // TableSchema returns the table layout: partition key pk (S), sort key sk (S), three global
 // secondary indexes for the catalog (by_time, by_app and by_model, projecting every attribute),
@@ -95,34 +62,34 @@ func TableSchema() Schema {
 	s := func(name string) Attribute { return Attribute{name, "S"} }
 	n := func(name string) Attribute { return Attribute{name, "N"} }
 	m := func(name string) Attribute { return Attribute{name, "M"} }
+	var indexes []Index
+	for _, ix := range ddbitem.TableIndexes {
+		indexes = append(indexes, Index{ix.Name, s(ix.PartitionKey), s(ix.SortKey), projectionType})
+	}
 	return Schema{
-		PartitionKey: s(AttrPK),
-		SortKey:      s(AttrSK),
-		Indexes: []Index{
-			{IndexByTime, s(AttrByTimePK), s(AttrIndexSK), projectionType},
-			{IndexByApp, s(AttrByAppPK), s(AttrIndexSK), projectionType},
-			{IndexByModel, s(AttrByModelPK), s(AttrIndexSK), projectionType},
-		},
-		BillingMode: string(types.BillingModePayPerRequest),
+		PartitionKey: s(ddbitem.AttrPK),
+		SortKey:      s(ddbitem.AttrSK),
+		Indexes:      indexes,
+		BillingMode:  string(types.BillingModePayPerRequest),
 		ItemAttributes: []ItemAttribute{
-			{s(AttrState), "head"},
-			{n(AttrSize), "head"},
-			{n(AttrCreated), "head"},
-			{s(AttrClaimID), "head"},
-			{n(AttrClaimExpires), "head"},
-			{n(AttrCreated), "reference"},
-			{n(AttrSince), "candidate"},
-			{s(AttrID), "catalog"},
-			{s(AttrNonce), "catalog"},
-			{s(AttrApplication), "catalog"},
-			{s(AttrModel), "catalog"},
-			{s(AttrTokenizer), "catalog"},
-			{n(AttrCreated), "catalog"},
-			{n(AttrStored), "catalog"},
-			{n(AttrMessages), "catalog"},
-			{m(AttrTokens), "catalog"},
-			{n(AttrStoredBytes), "catalog"},
-			{m(AttrMetadata), "catalog"},
+			{s(ddbitem.AttrState), "head"},
+			{n(ddbitem.AttrSize), "head"},
+			{n(ddbitem.AttrCreated), "head"},
+			{s(ddbitem.AttrClaimID), "head"},
+			{n(ddbitem.AttrClaimExpires), "head"},
+			{n(ddbitem.AttrCreated), "reference"},
+			{n(ddbitem.AttrSince), "candidate"},
+			{s(ddbitem.AttrID), "catalog"},
+			{s(ddbitem.AttrNonce), "catalog"},
+			{s(ddbitem.AttrApplication), "catalog"},
+			{s(ddbitem.AttrModel), "catalog"},
+			{s(ddbitem.AttrTokenizer), "catalog"},
+			{n(ddbitem.AttrCreated), "catalog"},
+			{n(ddbitem.AttrStored), "catalog"},
+			{n(ddbitem.AttrMessages), "catalog"},
+			{m(ddbitem.AttrTokens), "catalog"},
+			{n(ddbitem.AttrStoredBytes), "catalog"},
+			{m(ddbitem.AttrMetadata), "catalog"},
 		},
 	}
 }

@@ -151,17 +151,13 @@ func Open(ctx context.Context, u *url.URL, opts Options) (*Table, error) {
 			so.MaxBackoff = 5 * time.Second
 			so.RateLimiter = ratelimit.None
 		})
+		o.APIOptions = append(o.APIOptions, addUsageMiddleware)
 	})
 	return &Table{Client: client, Name: t.table, Namespace: opts.Namespace}, nil
 }
 
-// InNamespace returns name in the Table's namespace: Namespace + name. The stores build every
-// part of a key that carries the namespace with it (see the package documentation for where
-// that part sits in each kind of key), and nothing else adds the namespace.
-func (t *Table) InNamespace(name string) string { return t.Namespace + name }
-
 // CutNamespace returns key without the Table's namespace in front, and whether key was in the
-// namespace (the inverse of InNamespace: listings use it to skip other namespaces' items).
+// namespace (ddbitem's keys put it there: listings use it to skip other namespaces' items).
 func (t *Table) CutNamespace(key string) (name string, ok bool) {
 	return strings.CutPrefix(key, t.Namespace)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/location/aws"
 	"github.com/stowken/stowken/vault"
@@ -38,12 +39,15 @@ type Result struct {
 	Verify  *vault.VerifyReport `json:"verify,omitempty"`
 	// ProblemsTotal counts the verify findings; Verify.Problems holds the first maxProblems.
 	ProblemsTotal int `json:"problems_total,omitempty"`
+	// Requests is what the invocation's requests to S3 and DynamoDB cost, in billing units.
+	Requests cost.Usage `json:"requests"`
 }
 
 // collector is what the handler needs of a vault.
 type collector interface {
 	GC(ctx context.Context, opts vault.GCOptions) (vault.GCReport, error)
 	Verify(ctx context.Context, opts vault.VerifyOptions) (vault.VerifyReport, error)
+	Usage() cost.Usage
 	Close() error
 }
 
@@ -105,6 +109,7 @@ func handle(ctx context.Context, cfg Config, event json.RawMessage, log *slog.Lo
 	switch action {
 	case ActionVerify:
 		rep, err := v.Verify(wctx, vault.VerifyOptions{})
+		res.Requests = v.Usage()
 		res.ProblemsTotal = len(rep.Problems)
 		if len(rep.Problems) > maxProblems {
 			rep.Problems = rep.Problems[:maxProblems]
@@ -124,6 +129,7 @@ func handle(ctx context.Context, cfg Config, event json.RawMessage, log *slog.Lo
 		return res, nil
 	default:
 		rep, err := v.GC(wctx, cfg.GC)
+		res.Requests = v.Usage()
 		res.GC = &rep
 		if err != nil {
 			if stoppedAtDeadline(wctx, ctx) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -164,7 +165,8 @@ func (f *fakeVault) GC(ctx context.Context, o vault.GCOptions) (vault.GCReport, 
 func (f *fakeVault) Verify(ctx context.Context, o vault.VerifyOptions) (vault.VerifyReport, error) {
 	return f.verify(ctx, o)
 }
-func (f *fakeVault) Close() error { f.closed = true; return nil }
+func (f *fakeVault) Close() error      { f.closed = true; return nil }
+func (f *fakeVault) Usage() cost.Usage { return cost.Usage{S3Delete: 1} }
 
 // logLines parses JSON log output into one map per line.
 func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
@@ -313,6 +315,9 @@ func TestHandle(t *testing.T) {
 			if opened && tt.openErr == nil && !fv.closed {
 				t.Error("the vault was not closed")
 			}
+			if opened && tt.openErr == nil && res.Requests.S3Delete != 1 {
+				t.Errorf("result's requests %+v, want the vault's usage", res.Requests)
+			}
 			if tt.timeout > 0 && ctx.Err() != nil {
 				t.Errorf("handler returned only after the invocation deadline")
 			}
@@ -350,7 +355,9 @@ func TestHandleResultFields(t *testing.T) {
 	}
 	got, _ := json.Marshal(res)
 	want := `{"action":"gc","partial":false,"gc":{"dry_run":false,"grace_seconds":3600,"budget":7,"candidates":5,"too_young":1,` +
-		`"referenced":1,"claimed":2,"lost_claims":3,"deleted":2,"bytes_freed":2048,"no_head":1,"duration_seconds":1.5}}`
+		`"referenced":1,"claimed":2,"lost_claims":3,"deleted":2,"bytes_freed":2048,"no_head":1,"duration_seconds":1.5},` +
+		`"requests":{"s3_put_class":0,"s3_get_class":0,"s3_delete":1,"ddb_wru":0,"ddb_rru":0,"sqs_requests":0,` +
+		`"lambda_invocations":0,"lambda_gb_seconds":0,"firehose_bytes":0,"s3_bytes":0,"ddb_bytes":0}}`
 	if string(got) != want {
 		t.Errorf("result\n got %s\nwant %s", got, want)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"math/rand/v2"
 	"net/url"
@@ -17,23 +16,15 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/stowken/stowken/internal/ddbitem"
 	"github.com/stowken/stowken/internal/ddbtable"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/refcount/internal/rules"
 )
 
 // RefShards is the number of partition keys one segment's references (and, by segment, the
-// candidate marks) are spread over. It is part of the stored format: changing it would hide
-// existing references from HasRefs.
-const RefShards = 16
-
-// Key prefixes (see ddbtable's package documentation).
-const (
-	prefixHead      = "seg#"
-	prefixRef       = "ref#"
-	prefixCandidate = "gc#"
-	skHead          = "head"
-)
+// candidate marks) are spread over (ddbitem.RefShards).
+const RefShards = ddbitem.RefShards
 
 // hasRefsFanout is how many shard queries HasRefs sends at once.
 const hasRefsFanout = 4
@@ -75,58 +66,27 @@ func New(t *ddbtable.Table) *Store {
 // Table returns the table the store is on.
 func (st *Store) Table() *ddbtable.Table { return st.t }
 
-// shard maps a key to its shard in [0, RefShards): FNV-1a (32 bit) modulo RefShards. Part of
-// the stored format.
-func shard(key string) int {
-	h := fnv.New32a()
-	h.Write([]byte(key)) // never fails
-	return int(h.Sum32() % RefShards)
-}
-
-func refPK(segment string, shard int) string {
-	return prefixRef + segment + "#" + strconv.Itoa(shard)
-}
-
-func candidatePK(shard int) string {
-	return prefixCandidate + strconv.Itoa(shard)
-}
-
-// segmentOfRefPK extracts the segment from a reference item's partition key.
-func segmentOfRefPK(pk string) (string, bool) {
-	rest, ok := strings.CutPrefix(pk, prefixRef)
-	i := strings.LastIndexByte(rest, '#')
-	if !ok || i <= 0 {
-		return "", false
-	}
-	if _, err := strconv.Atoi(rest[i+1:]); err != nil {
-		return "", false
-	}
-	return rest[:i], true
-}
-
-func strAttr(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-
-func numAttr(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
-}
-
-func msAttr(t time.Time) types.AttributeValue { return numAttr(rules.Millis(t)) }
-
 type item = map[string]types.AttributeValue
 
-// The keys put the namespace in front of the segment's name (Table.InNamespace), wherever the
-// name appears.
+// The keys put the namespace in front of the segment's name (ddbitem), wherever the name
+// appears.
 
 func (st *Store) headKey(segment string) item {
-	return item{ddbtable.AttrPK: strAttr(prefixHead + st.t.InNamespace(segment)), ddbtable.AttrSK: strAttr(skHead)}
+	return ddbtable.Marshal(ddbitem.HeadKey(st.t.Namespace, segment))
 }
 
 func (st *Store) refKey(segment, owner string) item {
-	return item{ddbtable.AttrPK: strAttr(refPK(st.t.InNamespace(segment), shard(owner))), ddbtable.AttrSK: strAttr(owner)}
+	return ddbtable.Marshal(ddbitem.RefKey(st.t.Namespace, segment, owner))
 }
 
 func (st *Store) candidateKey(segment string) item {
-	return item{ddbtable.AttrPK: strAttr(candidatePK(shard(st.t.InNamespace(segment)))), ddbtable.AttrSK: strAttr(st.t.InNamespace(segment))}
+	return ddbtable.Marshal(ddbitem.CandidateKey(st.t.Namespace, segment))
+}
+
+// str and ms are the SDK's values of a string and a time (Unix milliseconds).
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func ms(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: string(ddbitem.Num(rules.Millis(t)))}
 }
 
 // getS returns a string attribute; required ones must be present.
@@ -165,21 +125,21 @@ func getN(it item, name string, required bool) (int64, error) {
 
 func decodeHead(segment string, it item) (refcount.Head, error) {
 	var r rules.Record
-	st, err := getS(it, ddbtable.AttrState, true)
+	st, err := getS(it, ddbitem.AttrState, true)
 	if err != nil {
 		return refcount.Head{}, err
 	}
 	r.State = refcount.State(st)
-	if r.Size, err = getN(it, ddbtable.AttrSize, true); err != nil {
+	if r.Size, err = getN(it, ddbitem.AttrSize, true); err != nil {
 		return refcount.Head{}, err
 	}
-	if r.Created, err = getN(it, ddbtable.AttrCreated, true); err != nil {
+	if r.Created, err = getN(it, ddbitem.AttrCreated, true); err != nil {
 		return refcount.Head{}, err
 	}
-	if r.ClaimID, err = getS(it, ddbtable.AttrClaimID, false); err != nil {
+	if r.ClaimID, err = getS(it, ddbitem.AttrClaimID, false); err != nil {
 		return refcount.Head{}, err
 	}
-	if r.ClaimExpires, err = getN(it, ddbtable.AttrClaimExpires, false); err != nil {
+	if r.ClaimExpires, err = getN(it, ddbitem.AttrClaimExpires, false); err != nil {
 		return refcount.Head{}, err
 	}
 	return r.Head(segment), nil
@@ -266,8 +226,7 @@ func (st *Store) AddRefs(ctx context.Context, owner string, segments []string, n
 	segments = rules.Dedup(segments) // a batch must not name one key twice
 	reqs := make([]types.WriteRequest, len(segments))
 	for i, seg := range segments {
-		it := st.refKey(seg, owner)
-		it[ddbtable.AttrCreated] = msAttr(now)
+		it := ddbtable.Marshal(ddbitem.Ref(st.t.Namespace, seg, owner, rules.Millis(now)))
 		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
 	}
 	return st.batchWrite(ctx, "add refs", reqs)
@@ -312,8 +271,8 @@ func (st *Store) HasRefs(ctx context.Context, segment string) (bool, error) {
 				out, err := st.t.Client.Query(ctx, &ddb.QueryInput{
 					TableName:                 aws.String(st.t.Name),
 					KeyConditionExpression:    aws.String("#pk = :pk"),
-					ExpressionAttributeNames:  map[string]string{"#pk": ddbtable.AttrPK},
-					ExpressionAttributeValues: item{":pk": strAttr(refPK(st.t.InNamespace(segment), first+j))},
+					ExpressionAttributeNames:  map[string]string{"#pk": ddbitem.AttrPK},
+					ExpressionAttributeValues: item{":pk": str(ddbitem.RefPK(st.t.Namespace, segment, first+j))},
 					ProjectionExpression:      aws.String("#pk"),
 					ConsistentRead:            aws.Bool(true),
 					Limit:                     aws.Int32(1),
@@ -363,24 +322,24 @@ func (st *Store) scan(ctx context.Context, op, filter string, names map[string]s
 // ListRefs scans the table for reference items.
 func (st *Store) ListRefs(ctx context.Context, fn func(refcount.Ref) error) error {
 	return st.scan(ctx, "list refs", "begins_with(#pk, :p)",
-		map[string]string{"#pk": ddbtable.AttrPK}, item{":p": strAttr(prefixRef + st.t.InNamespace(""))},
+		map[string]string{"#pk": ddbitem.AttrPK}, item{":p": str(ddbitem.RefPrefix(st.t.Namespace))},
 		func(it item) error {
-			pk, err := getS(it, ddbtable.AttrPK, true)
+			pk, err := getS(it, ddbitem.AttrPK, true)
 			if err != nil {
 				return err
 			}
-			seg, ok := segmentOfRefPK(pk)
+			seg, ok := ddbitem.SegmentOfRefPK(pk)
 			if !ok {
 				return fmt.Errorf("refcount/dynamodb: malformed reference key %q", pk)
 			}
 			if seg, ok = st.t.CutNamespace(seg); !ok {
 				return nil // another namespace's, which the filter passed
 			}
-			owner, err := getS(it, ddbtable.AttrSK, true)
+			owner, err := getS(it, ddbitem.AttrSK, true)
 			if err != nil {
 				return err
 			}
-			created, err := getN(it, ddbtable.AttrCreated, true)
+			created, err := getN(it, ddbitem.AttrCreated, true)
 			if err != nil {
 				return err
 			}
@@ -412,15 +371,12 @@ func (st *Store) CreateHead(ctx context.Context, segment string, size int64, now
 	if err := rules.CheckName("segment", segment); err != nil {
 		return err
 	}
-	it := st.headKey(segment)
-	it[ddbtable.AttrState] = strAttr(string(refcount.Live))
-	it[ddbtable.AttrSize] = numAttr(size)
-	it[ddbtable.AttrCreated] = msAttr(now)
+	it := ddbitem.Head(st.t.Namespace, segment, string(refcount.Live), size, rules.Millis(now), "", 0)
 	_, err := st.t.Client.PutItem(ctx, &ddb.PutItemInput{
 		TableName:                aws.String(st.t.Name),
-		Item:                     it,
+		Item:                     ddbtable.Marshal(it),
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": ddbtable.AttrPK},
+		ExpressionAttributeNames: map[string]string{"#pk": ddbitem.AttrPK},
 	})
 	err = st.translate("create head", segment, err)
 	if errors.Is(err, refcount.ErrConflict) {
@@ -450,13 +406,13 @@ func (st *Store) Claim(ctx context.Context, segment, claimID string, expires, no
 		UpdateExpression: aws.String("SET #state = :deleting, #claim_id = :id, #claim_expires = :exp"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND " +
 			"(#state = :live OR #claim_id = :id OR #claim_expires < :now)"),
-		ExpressionAttributeNames: headNames(ddbtable.AttrPK, ddbtable.AttrState, ddbtable.AttrClaimID, ddbtable.AttrClaimExpires),
+		ExpressionAttributeNames: headNames(ddbitem.AttrPK, ddbitem.AttrState, ddbitem.AttrClaimID, ddbitem.AttrClaimExpires),
 		ExpressionAttributeValues: item{
-			":deleting": strAttr(string(refcount.Deleting)),
-			":live":     strAttr(string(refcount.Live)),
-			":id":       strAttr(claimID),
-			":exp":      msAttr(expires),
-			":now":      msAttr(now),
+			":deleting": str(string(refcount.Deleting)),
+			":live":     str(string(refcount.Live)),
+			":id":       str(claimID),
+			":exp":      ms(expires),
+			":now":      ms(now),
 		},
 	})
 	err = st.translate("claim", segment, err)
@@ -478,7 +434,7 @@ func (st *Store) Release(ctx context.Context, segment, claimID string) error {
 // head already live with claimID as its last holder stays live).
 func (st *Store) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
 	return st.toLive(ctx, "revive", segment, claimID,
-		"attribute_exists(#pk) AND #claim_id = :id AND (#state = :live OR #claim_expires < :now)", item{":now": msAttr(now)})
+		"attribute_exists(#pk) AND #claim_id = :id AND (#state = :live OR #claim_expires < :now)", item{":now": ms(now)})
 }
 
 // toLive sets the head live and removes its claim expiry on condition, in which :live and :id
@@ -487,14 +443,14 @@ func (st *Store) toLive(ctx context.Context, op, segment, claimID, condition str
 	if err := checkHeadArgs(segment, claimID); err != nil {
 		return err
 	}
-	values := item{":live": strAttr(string(refcount.Live)), ":id": strAttr(claimID)}
+	values := item{":live": str(string(refcount.Live)), ":id": str(claimID)}
 	maps.Copy(values, extra)
 	_, err := st.t.Client.UpdateItem(ctx, &ddb.UpdateItemInput{
 		TableName:                 aws.String(st.t.Name),
 		Key:                       st.headKey(segment),
 		UpdateExpression:          aws.String("SET #state = :live REMOVE #claim_expires"),
 		ConditionExpression:       aws.String(condition),
-		ExpressionAttributeNames:  headNames(ddbtable.AttrPK, ddbtable.AttrState, ddbtable.AttrClaimID, ddbtable.AttrClaimExpires),
+		ExpressionAttributeNames:  headNames(ddbitem.AttrPK, ddbitem.AttrState, ddbitem.AttrClaimID, ddbitem.AttrClaimExpires),
 		ExpressionAttributeValues: values,
 	})
 	return st.translate(op, segment, err)
@@ -509,10 +465,10 @@ func (st *Store) DeleteHead(ctx context.Context, segment, claimID string) error 
 		TableName:                aws.String(st.t.Name),
 		Key:                      st.headKey(segment),
 		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR (#state = :deleting AND #claim_id = :id)"),
-		ExpressionAttributeNames: headNames(ddbtable.AttrPK, ddbtable.AttrState, ddbtable.AttrClaimID),
+		ExpressionAttributeNames: headNames(ddbitem.AttrPK, ddbitem.AttrState, ddbitem.AttrClaimID),
 		ExpressionAttributeValues: item{
-			":deleting": strAttr(string(refcount.Deleting)),
-			":id":       strAttr(claimID),
+			":deleting": str(string(refcount.Deleting)),
+			":id":       str(claimID),
 		},
 	})
 	return st.translate("delete head", segment, err)
@@ -528,13 +484,13 @@ func checkHeadArgs(segment, claimID string) error {
 // ListHeads scans the table for head items.
 func (st *Store) ListHeads(ctx context.Context, fn func(refcount.Head) error) error {
 	return st.scan(ctx, "list heads", "begins_with(#pk, :p) AND #sk = :head",
-		map[string]string{"#pk": ddbtable.AttrPK, "#sk": ddbtable.AttrSK}, item{":p": strAttr(prefixHead + st.t.InNamespace("")), ":head": strAttr(skHead)},
+		map[string]string{"#pk": ddbitem.AttrPK, "#sk": ddbitem.AttrSK}, item{":p": str(ddbitem.HeadPrefix(st.t.Namespace)), ":head": str(ddbitem.SKHead)},
 		func(it item) error {
-			pk, err := getS(it, ddbtable.AttrPK, true)
+			pk, err := getS(it, ddbitem.AttrPK, true)
 			if err != nil {
 				return err
 			}
-			seg, ok := st.t.CutNamespace(strings.TrimPrefix(pk, prefixHead))
+			seg, ok := strings.CutPrefix(pk, ddbitem.HeadPrefix(st.t.Namespace))
 			if !ok {
 				return nil // not reached: the filter passes only this namespace's heads
 			}
@@ -554,8 +510,7 @@ func (st *Store) MarkCandidates(ctx context.Context, segments []string, now time
 	segments = rules.Dedup(segments)
 	reqs := make([]types.WriteRequest, len(segments))
 	for i, seg := range segments {
-		it := st.candidateKey(seg)
-		it[ddbtable.AttrSince] = msAttr(now)
+		it := ddbtable.Marshal(ddbitem.Candidate(st.t.Namespace, seg, rules.Millis(now)))
 		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
 	}
 	return st.batchWrite(ctx, "mark candidates", reqs)
@@ -567,8 +522,8 @@ func (st *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate)
 		p := ddb.NewQueryPaginator(st.t.Client, &ddb.QueryInput{
 			TableName:                 aws.String(st.t.Name),
 			KeyConditionExpression:    aws.String("#pk = :pk"),
-			ExpressionAttributeNames:  map[string]string{"#pk": ddbtable.AttrPK},
-			ExpressionAttributeValues: item{":pk": strAttr(candidatePK(i))},
+			ExpressionAttributeNames:  map[string]string{"#pk": ddbitem.AttrPK},
+			ExpressionAttributeValues: item{":pk": str(ddbitem.CandidatePK(i))},
 			ConsistentRead:            aws.Bool(true),
 		})
 		for p.HasMorePages() {
@@ -577,7 +532,7 @@ func (st *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate)
 				return st.translate("list candidates", "", err)
 			}
 			for _, it := range out.Items {
-				seg, err := getS(it, ddbtable.AttrSK, true)
+				seg, err := getS(it, ddbitem.AttrSK, true)
 				if err != nil {
 					return err
 				}
@@ -585,7 +540,7 @@ func (st *Store) ListCandidates(ctx context.Context, fn func(refcount.Candidate)
 				if !ok {
 					continue // another namespace's mark
 				}
-				since, err := getN(it, ddbtable.AttrSince, true)
+				since, err := getN(it, ddbitem.AttrSince, true)
 				if err != nil {
 					return err
 				}
@@ -608,8 +563,8 @@ func (st *Store) RemoveCandidate(ctx context.Context, segment string, since time
 		TableName:                 aws.String(st.t.Name),
 		Key:                       st.candidateKey(segment),
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #since <= :since"),
-		ExpressionAttributeNames:  headNames(ddbtable.AttrPK, ddbtable.AttrSince),
-		ExpressionAttributeValues: item{":since": msAttr(since)},
+		ExpressionAttributeNames:  headNames(ddbitem.AttrPK, ddbitem.AttrSince),
+		ExpressionAttributeValues: item{":since": ms(since)},
 	})
 	err = st.translate("remove candidate", segment, err)
 	if errors.Is(err, refcount.ErrConflict) {
@@ -617,6 +572,12 @@ func (st *Store) RemoveCandidate(ctx context.Context, segment string, since time
 	}
 	return err
 }
+
+// ItemNamespace returns the namespace of the store's items. With it the store is a
+// meter.Reporter: its requests report what they cost (the server's consumed capacity, through
+// the Table's client: see internal/ddbtable), and the vault's metering takes that figure
+// instead of its model.
+func (st *Store) ItemNamespace() string { return st.t.Namespace }
 
 // Close releases nothing: the SDK client holds no resources that need closing.
 func (st *Store) Close() error { return nil }

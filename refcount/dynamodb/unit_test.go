@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stowken/stowken/internal/ddbitem"
 	"github.com/stowken/stowken/internal/ddbtable"
-	"github.com/stowken/stowken/refcount"
 )
 
 func TestShardIsStable(t *testing.T) {
@@ -19,8 +19,8 @@ func TestShardIsStable(t *testing.T) {
 		"4f1c2e9a":         8,  // 0xadc1dfa8
 	}
 	for k, want := range golden {
-		if got := shard(k); got != want {
-			t.Errorf("shard(%q) = %d, want %d", k, got, want)
+		if got := ddbitem.RefShard(k); got != want {
+			t.Errorf("ddbitem.RefShard(%q) = %d, want %d", k, got, want)
 		}
 		if got := fnv1a32(k) % RefShards; int(got) != want {
 			t.Errorf("independent FNV-1a of %q mod %d = %d, want %d", k, RefShards, got, want)
@@ -38,19 +38,12 @@ func fnv1a32(s string) uint32 {
 	return h
 }
 
-func TestRefShardsMatchesCounting(t *testing.T) {
-	// refcount.Counter models HasRefs as refcount.RefShards reads.
-	if RefShards != refcount.RefShards {
-		t.Fatalf("dynamodb.RefShards = %d, refcount.RefShards = %d", RefShards, refcount.RefShards)
-	}
-}
-
 func TestShardSpread(t *testing.T) {
 	// A popular segment's owners must land on every shard, roughly evenly.
 	counts := make([]int, RefShards)
 	const n = 16000
 	for i := range n {
-		s := shard(fmt.Sprintf("conversation-%d", i))
+		s := ddbitem.RefShard(fmt.Sprintf("conversation-%d", i))
 		if s < 0 || s >= RefShards {
 			t.Fatalf("shard out of range: %d", s)
 		}
@@ -72,47 +65,47 @@ func TestKeys(t *testing.T) {
 		return v
 	}
 	st := New(&ddbtable.Table{})
-	if hk := st.headKey("abc"); str(hk, ddbtable.AttrPK) != "seg#abc" || str(hk, ddbtable.AttrSK) != "head" || len(hk) != 2 {
+	if hk := st.headKey("abc"); str(hk, ddbitem.AttrPK) != "seg#abc" || str(hk, ddbitem.AttrSK) != "head" || len(hk) != 2 {
 		t.Errorf("headKey = %v", hk)
 	}
-	if rk := st.refKey("abc", "owner-1"); str(rk, ddbtable.AttrPK) != "ref#abc#14" || str(rk, ddbtable.AttrSK) != "owner-1" || len(rk) != 2 {
+	if rk := st.refKey("abc", "owner-1"); str(rk, ddbitem.AttrPK) != "ref#abc#14" || str(rk, ddbitem.AttrSK) != "owner-1" || len(rk) != 2 {
 		t.Errorf("refKey = %v", rk)
 	}
-	if ck := st.candidateKey("4f1c2e9a"); str(ck, ddbtable.AttrPK) != "gc#8" || str(ck, ddbtable.AttrSK) != "4f1c2e9a" || len(ck) != 2 {
+	if ck := st.candidateKey("4f1c2e9a"); str(ck, ddbitem.AttrPK) != "gc#8" || str(ck, ddbitem.AttrSK) != "4f1c2e9a" || len(ck) != 2 {
 		t.Errorf("candidateKey = %v", ck)
 	}
 	for _, tc := range []struct{ pk, seg string }{
-		{refPK("abc", 3), "abc"},
-		{refPK("a#b", 15), "a#b"}, // segments may contain '#': the shard is after the last one
+		{ddbitem.RefPK("", "abc", 3), "abc"},
+		{ddbitem.RefPK("", "a#b", 15), "a#b"}, // segments may contain '#': the shard is after the last one
 	} {
-		seg, ok := segmentOfRefPK(tc.pk)
+		seg, ok := ddbitem.SegmentOfRefPK(tc.pk)
 		if !ok || seg != tc.seg {
 			t.Errorf("segmentOfRefPK(%q) = %q, %v; want %q", tc.pk, seg, ok, tc.seg)
 		}
 	}
 	for _, bad := range []string{"seg#abc", "ref#abc", "ref#abc#x", "ref##3"} {
-		if seg, ok := segmentOfRefPK(bad); ok {
+		if seg, ok := ddbitem.SegmentOfRefPK(bad); ok {
 			t.Errorf("segmentOfRefPK(%q) = %q, accepted", bad, seg)
 		}
 	}
-	if got := refPK("abc", 3); got != "ref#abc#3" {
+	if got := ddbitem.RefPK("", "abc", 3); got != "ref#abc#3" {
 		t.Errorf("refPK = %q", got)
 	}
-	if got := candidatePK(11); got != "gc#11" {
+	if got := ddbitem.CandidatePK(11); got != "gc#11" {
 		t.Errorf("candidatePK = %q", got)
 	}
 
 	// In a namespace, the name of the segment carries it wherever it appears (the shard of a
 	// candidate included): these bytes are the stored format of S3 stores that share a table.
 	ns := New(&ddbtable.Table{Namespace: "9f86d081884c7d65:"})
-	if hk := ns.headKey("abc"); str(hk, ddbtable.AttrPK) != "seg#9f86d081884c7d65:abc" || str(hk, ddbtable.AttrSK) != "head" {
+	if hk := ns.headKey("abc"); str(hk, ddbitem.AttrPK) != "seg#9f86d081884c7d65:abc" || str(hk, ddbitem.AttrSK) != "head" {
 		t.Errorf("namespaced headKey = %v", hk)
 	}
-	if rk := ns.refKey("abc", "owner-1"); str(rk, ddbtable.AttrPK) != "ref#9f86d081884c7d65:abc#14" || str(rk, ddbtable.AttrSK) != "owner-1" {
+	if rk := ns.refKey("abc", "owner-1"); str(rk, ddbitem.AttrPK) != "ref#9f86d081884c7d65:abc#14" || str(rk, ddbitem.AttrSK) != "owner-1" {
 		t.Errorf("namespaced refKey = %v", rk)
 	}
-	want := candidatePK(shard("9f86d081884c7d65:4f1c2e9a"))
-	if ck := ns.candidateKey("4f1c2e9a"); str(ck, ddbtable.AttrPK) != want || want != "gc#11" || str(ck, ddbtable.AttrSK) != "9f86d081884c7d65:4f1c2e9a" {
+	want := ddbitem.CandidatePK(ddbitem.RefShard("9f86d081884c7d65:4f1c2e9a"))
+	if ck := ns.candidateKey("4f1c2e9a"); str(ck, ddbitem.AttrPK) != want || want != "gc#11" || str(ck, ddbitem.AttrSK) != "9f86d081884c7d65:4f1c2e9a" {
 		t.Errorf("namespaced candidateKey = %v, want pk %s", ck, want)
 	}
 }

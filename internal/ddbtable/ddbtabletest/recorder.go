@@ -15,12 +15,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/stowken/stowken/internal/ddbitem"
 	"github.com/stowken/stowken/internal/ddbtable"
 )
 
 // KeyRecorder is an HTTP client for the DynamoDB SDK client that sends nothing: it answers every
 // request with an empty success ("{}") and records the key of every item the request names (an
-// object with the string attributes ddbtable.AttrPK and AttrSK), as "pk | sk", in order. Tests
+// object with the string attributes ddbitem.AttrPK and AttrSK), as "pk | sk", in order. Tests
 // use it to pin the key bytes a store sends without a server.
 type KeyRecorder struct {
 	mu   sync.Mutex
@@ -81,8 +82,8 @@ func (r *KeyRecorder) walk(v any) {
 			x, ok := a["S"].(string)
 			return x, ok
 		}
-		pk, ok1 := s(ddbtable.AttrPK)
-		sk, ok2 := s(ddbtable.AttrSK)
+		pk, ok1 := s(ddbitem.AttrPK)
+		sk, ok2 := s(ddbitem.AttrSK)
 		if ok1 && ok2 {
 			r.keys = append(r.keys, pk+" | "+sk)
 		}

@@ -1,0 +1,53 @@
+package meter
+
+import (
+	"context"
+
+	"github.com/stowken/stowken/cost"
+	"github.com/stowken/stowken/objstore"
+)
+
+// Bucket wraps b so that its requests are recorded in m and in the meters of their context,
+// under the part that part gives a key (or a listing's prefix).
+func Bucket(b objstore.Bucket, m *cost.Meter, part func(key string) cost.Part) objstore.Bucket {
+	return &bucket{b, m, part}
+}
+
+type bucket struct {
+	objstore.Bucket
+	m    *cost.Meter
+	part func(string) cost.Part
+}
+
+func (b *bucket) Put(ctx context.Context, key string, data []byte, opts objstore.PutOptions) (objstore.Attrs, error) {
+	record(ctx, b.m, b.part(key), cost.Usage{S3PutClass: 1})
+	return b.Bucket.Put(ctx, key, data, opts)
+}
+
+func (b *bucket) Get(ctx context.Context, key string) ([]byte, objstore.Attrs, error) {
+	record(ctx, b.m, b.part(key), cost.Usage{S3GetClass: 1})
+	return b.Bucket.Get(ctx, key)
+}
+
+func (b *bucket) Stat(ctx context.Context, key string) (objstore.Attrs, error) {
+	record(ctx, b.m, b.part(key), cost.Usage{S3GetClass: 1})
+	return b.Bucket.Stat(ctx, key)
+}
+
+func (b *bucket) Delete(ctx context.Context, keys ...string) error {
+	if len(keys) > 0 {
+		n := (len(keys) + objstore.DeleteBatchSize - 1) / objstore.DeleteBatchSize
+		record(ctx, b.m, b.part(keys[0]), cost.Usage{S3Delete: float64(n)})
+	}
+	return b.Bucket.Delete(ctx, keys...)
+}
+
+func (b *bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs) error) error {
+	n := 0
+	err := b.Bucket.List(ctx, prefix, func(a objstore.Attrs) error {
+		n++
+		return fn(a)
+	})
+	record(ctx, b.m, b.part(prefix), cost.Usage{S3PutClass: float64(n/objstore.ListPageSize + 1)})
+	return err
+}

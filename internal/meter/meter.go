@@ -1,0 +1,103 @@
+// Package meter wraps a store's backends so that every request is recorded, in the units AWS
+// bills (package cost), in a cost.Meter (the store's total) and in the meters of the request's
+// context (cost.WithMeter: one operation's), each under its part of the store.
+//
+// The bucket is counted in S3's request model whatever backs it: a PUT per Put (a failed
+// conditional put included), a GET per Get, a HEAD (GET class) per Stat, a LIST (PUT class) per
+// page of objstore.ListPageSize keys, a DELETE per objstore.DeleteBatchSize keys. Retries
+// inside a backend are not counted.
+//
+// The reference store and the catalog are counted in DynamoDB's units. A backend that reports
+// what its requests cost (a Reporter: the DynamoDB stores, from the server's consumed capacity;
+// see internal/ddbtable) is taken at its word. Any other (the local and in-memory stores, or a
+// wrapper that hides the Reporter) is modelled: each call costs what the DynamoDB store's
+// requests for it would, sized from the same items (internal/ddbitem, in the empty namespace):
+//
+//	AddRefs, RemoveRefs, MarkCandidates  the write units of each item (duplicates once)
+//	CreateHead, Claim, Release, Revive,  the write units of the head (with the claim), also
+//	DeleteHead, RemoveCandidate          when the condition fails
+//	GetHead, catalog Get                 a strongly consistent read of the item (1 unit when missing)
+//	HasRefs                              one strongly consistent Query per shard queried: the
+//	                                     first group of HasRefsGroup when a reference is found,
+//	                                     all ddbitem.RefShards when none is
+//	ListCandidates                       one Query per shard, the marks it returns
+//	ListRefs, ListHeads                  a consistent Scan of the items returned, per 1 MB page
+//	                                     (the server also bills the other items it reads)
+//	catalog Put                          the item's write units in the table and each index
+//	catalog Delete                       the same, of the entry it deletes (read first from
+//	                                     the local backend, which bills nothing)
+//	catalog List                         one eventually consistent Query per shard, the
+//	                                     entries of the page between them
+//
+// A call that fails for any other reason than its outcome (ErrConflict, ErrExists,
+// ErrNotFound) is not modelled: invalid input sends nothing.
+package meter
+
+import (
+	"context"
+	"errors"
+
+	"github.com/stowken/stowken/cost"
+)
+
+// Reporter is a backend whose requests report their own cost (cost.Charge) while the call runs:
+// a DynamoDB store.
+type Reporter interface {
+	// ItemNamespace is the namespace its items carry in their keys (see ddbitem), which is
+	// part of their size.
+	ItemNamespace() string
+}
+
+// HasRefsGroup is how many shards the DynamoDB store's HasRefs queries at once (it stops after
+// the first group that finds a reference).
+const HasRefsGroup = 4
+
+// pageBytes is the most a Scan or Query page reads.
+const pageBytes = 1 << 20
+
+// reported runs call with a cost.Call in its context and records what the call's requests
+// reported under part.
+func reported(ctx context.Context, m *cost.Meter, p cost.Part, call func(ctx context.Context) error) error {
+	var c cost.Call
+	err := call(cost.WithCall(ctx, &c))
+	u, _ := c.Reported()
+	record(ctx, m, p, u)
+	return err
+}
+
+// record adds u to m and to the meters of ctx.
+func record(ctx context.Context, m *cost.Meter, p cost.Part, u cost.Usage) {
+	if u == (cost.Usage{}) {
+		return
+	}
+	m.Add(p, u)
+	cost.Record(ctx, p, u)
+}
+
+// billed reports whether a modelled call's outcome was billed: it succeeded, or it failed on
+// one of the given outcomes (a failed condition, a missing item).
+func billed(err error, outcomes ...error) bool {
+	if err == nil {
+		return true
+	}
+	for _, o := range outcomes {
+		if errors.Is(err, o) {
+			return true
+		}
+	}
+	return false
+}
+
+// scanReads is the read units of a consistent Scan or Query that returns items of these sizes
+// in pages of pageBytes (at least one page).
+func scanReads(sizes []int) float64 {
+	units, page := 0.0, 0
+	for _, s := range sizes {
+		if page > 0 && page+s > pageBytes {
+			units += cost.ReadUnits(page, true)
+			page = 0
+		}
+		page += s
+	}
+	return units + cost.ReadUnits(page, true)
+}
