@@ -34,13 +34,13 @@ func TestBenchSample(t *testing.T) {
 		t.Errorf("--json printed more than one line:\n%s", r.stdout)
 	}
 	var rep struct {
-		Workload        string  `json:"workload"`
-		Store           string  `json:"store"`
-		Conversations   int64   `json:"conversations"`
-		Tokens          int64   `json:"tokens"`
-		StoredBytes     int64   `json:"stored_bytes"`
-		BytesPerToken   float64 `json:"bytes_per_token"`
-		StoreUsage      struct {
+		Workload      string  `json:"workload"`
+		Store         string  `json:"store"`
+		Conversations int64   `json:"conversations"`
+		Tokens        int64   `json:"tokens"`
+		StoredBytes   int64   `json:"stored_bytes"`
+		BytesPerToken float64 `json:"bytes_per_token"`
+		StoreUsage    struct {
 			S3PutClass float64 `json:"s3_put_class"`
 		} `json:"store_usage"`
 		Cost struct {
@@ -49,8 +49,8 @@ func TestBenchSample(t *testing.T) {
 			} `json:"usd_per_million"`
 			Modelled bool `json:"modelled"`
 		} `json:"cost"`
-		RoundtripOK     int64   `json:"roundtrip_ok"`
-		RoundtripFailed int64   `json:"roundtrip_failed"`
+		RoundtripOK     int64 `json:"roundtrip_ok"`
+		RoundtripFailed int64 `json:"roundtrip_failed"`
 		Baselines       map[string]struct {
 			StoredBytes int64 `json:"stored_bytes"`
 		} `json:"baselines"`
