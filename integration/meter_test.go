@@ -2,7 +2,7 @@ package integration
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"math"
 	"net/url"
 	"testing"
@@ -10,9 +10,12 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	catddb "github.com/stowken/stowken/catalog/dynamodb"
+	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/internal/ddbitem"
+	objmem "github.com/stowken/stowken/objstore/mem"
 	"github.com/stowken/stowken/objstore/s3"
 	"github.com/stowken/stowken/refcount/dynamodb"
+	refmem "github.com/stowken/stowken/refcount/mem"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -85,23 +88,32 @@ func TestMeterMatchesWire(t *testing.T) {
 		}
 	}
 
-	check("Store", func() error {
+	storeAll := func(v *vault.Vault) error {
 		for _, c := range convs[:20] {
 			if _, err := v.Store(ctx, c); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
-	check("StoreBatch", func() error {
 		_, errs := v.StoreBatch(ctx, convs[20:])
-		for i, err := range errs {
-			if err != nil {
-				return fmt.Errorf("conversation %d: %w", i, err)
-			}
-		}
-		return nil
-	})
+		return errors.Join(errs...)
+	}
+	check("Store+Batch", func() error { return storeAll(v) })
+	stored := v.Usage()
+
+	// The in-memory store models the same requests from the same items: storing the same
+	// conversations there costs what it cost on the servers.
+	mem, err := vault.New(ctx, vault.Options{Bucket: objmem.New(), Refs: refmem.New(), Catalog: catmem.New(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	if err := storeAll(mem); err != nil {
+		t.Fatal(err)
+	}
+	if m := mem.Usage(); !mem.UsageModelled() || m.S3PutClass != stored.S3PutClass || m.S3GetClass != stored.S3GetClass ||
+		math.Abs(m.DDBWRU-stored.DDBWRU) > 0.02*stored.DDBWRU || math.Abs(m.DDBRRU-stored.DDBRRU) > 0.02*stored.DDBRRU {
+		t.Errorf("storing in memory is modelled as %+v (modelled %v); on the servers it cost %+v", m, mem.UsageModelled(), stored)
+	}
 	check("Store again", func() error { _, err := v.Store(ctx, convs[0]); return err }) // Existed: a refused PUT
 	check("Retrieve", func() error {
 		for _, c := range convs[:10] {
