@@ -50,6 +50,9 @@ func NewReport(p Prices, months int, n int64, parts map[Part]Usage, naive, deliv
 	var total Usage
 	r := Report{Months: months, ByPart: map[Part]Dollars{}, Modelled: modelled, Prices: p.Source}
 	for part, u := range maps.All(parts) {
+		if u == (Usage{}) {
+			continue // a part this workload did not touch
+		}
 		total = total.Add(u)
 		r.ByPart[part] = perMillion(u)
 	}

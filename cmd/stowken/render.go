@@ -183,11 +183,13 @@ func printCost(w io.Writer, c cost.Report) {
 	row("stowken", c.USDPerMillion)
 	row("naive gzip JSON", c.Baselines[cost.BaselineNaive].USDPerMillion)
 	row("delivery stream", c.Baselines[cost.BaselineDelivery].USDPerMillion)
+	fmt.Fprintf(tw, "%-18s\t\t\t\t\n", "stowken by service")
 	for _, s := range slices.Sorted(maps.Keys(c.ByService)) {
-		row("  "+s, c.ByService[s])
+		row("· "+s, c.ByService[s])
 	}
+	fmt.Fprintf(tw, "%-18s\t\t\t\t\n", "stowken by part")
 	for _, p := range slices.Sorted(maps.Keys(c.ByPart)) {
-		row("  "+string(p), c.ByPart[p])
+		row("· "+string(p), c.ByPart[p])
 	}
 	tw.Flush()
 	u := c.PerConversation
