@@ -292,7 +292,9 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	t.invalid = int64(len(invalid))
 
 	r.o.Progress("storing")
-	v, err := vault.New(ctx, vault.Options{Bucket: sharedBucket{target.Bucket}, Refs: sharedRefs{target.Refs}, Catalog: sharedCatalog{target.Catalog}, Logger: r.o.Logger})
+	opts := shared(target.Bucket, target.Refs, target.Catalog)
+	opts.Logger = r.o.Logger
+	v, err := vault.New(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -455,8 +457,9 @@ func (r *runner) storeClients() int {
 func (r *runner) coldGets(ctx context.Context, target *Target, records []record) ([]float64, error) {
 	vaults := make([]*vault.Vault, r.o.Clients)
 	for i := range vaults {
-		v, err := vault.New(ctx, vault.Options{Bucket: sharedBucket{target.Bucket}, Refs: sharedRefs{target.Refs}, Catalog: sharedCatalog{target.Catalog},
-			CacheBytes: -1, Logger: r.o.Logger})
+		opts := shared(target.Bucket, target.Refs, target.Catalog)
+		opts.CacheBytes, opts.Logger = -1, r.o.Logger
+		v, err := vault.New(ctx, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -707,7 +710,9 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 		return res, err
 	}
 
-	cold, err := vault.New(ctx, vault.Options{Bucket: sharedBucket{b}, Refs: sharedRefs{refs}, Catalog: sharedCatalog{cat}, CacheBytes: -1, Logger: r.o.Logger})
+	opts := shared(b, refs, cat)
+	opts.CacheBytes, opts.Logger = -1, r.o.Logger
+	cold, err := vault.New(ctx, opts)
 	if err != nil {
 		return res, err
 	}

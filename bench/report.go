@@ -102,13 +102,13 @@ type Baselines struct {
 type NaiveBaseline struct {
 	StoredBytes   int64   `json:"stored_bytes"`
 	BytesPerToken float64 `json:"bytes_per_token"`
-	S3Puts        int64   `json:"s3_puts"`
+	S3Puts        int64   `json:"s3_put_class"`
 }
 
 type PerMessageBaseline struct {
 	StoredBytes      int64   `json:"stored_bytes"`
 	BytesPerToken    float64 `json:"bytes_per_token"`
-	S3Puts           int64   `json:"s3_puts"`
+	S3Puts           int64   `json:"s3_put_class"`
 	DecodeTokensPerS float64 `json:"decode_tokens_per_s"`
 	EncodeTokensPerS float64 `json:"encode_tokens_per_s"`
 	ObjectBytes      int64   `json:"object_bytes"`

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	catmem "github.com/stowken/stowken/catalog/mem"
+	"github.com/stowken/stowken/internal/meter"
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/objstore"
 	objmem "github.com/stowken/stowken/objstore/mem"
@@ -67,8 +68,21 @@ func OpenTarget(ctx context.Context, reg *location.Registry, store, refs string,
 	return &Target{Bucket: o.Bucket, Refs: o.Refs, Catalog: o.Catalog, Location: loc.String(), EndToEnd: true}, nil
 }
 
-// shared wraps backends so that a vault's Close leaves them open: the benchmark opens several
-// vaults over the same backends and closes the backends itself.
+// shared returns vault options over backends that a vault's Close leaves open: the benchmark
+// opens several vaults over the same backends and closes the backends itself. A reference store
+// or catalog that reports its own usage (meter.Reporter, the DynamoDB stores) stays one, so
+// that the vault counts what the server reports.
+func shared(b objstore.Bucket, r refcount.Backend, c catalog.Backend) vault.Options {
+	o := vault.Options{Bucket: sharedBucket{b}, Refs: sharedRefs{r}, Catalog: sharedCatalog{c}}
+	if rep, ok := r.(meter.Reporter); ok {
+		o.Refs = reportingRefs{sharedRefs{r}, rep}
+	}
+	if rep, ok := c.(meter.Reporter); ok {
+		o.Catalog = reportingCatalog{sharedCatalog{c}, rep}
+	}
+	return o
+}
+
 type sharedBucket struct{ objstore.Bucket }
 
 func (sharedBucket) Close() error { return nil }
@@ -80,3 +94,13 @@ func (sharedRefs) Close() error { return nil }
 type sharedCatalog struct{ catalog.Backend }
 
 func (sharedCatalog) Close() error { return nil }
+
+type reportingRefs struct {
+	sharedRefs
+	meter.Reporter
+}
+
+type reportingCatalog struct {
+	sharedCatalog
+	meter.Reporter
+}
