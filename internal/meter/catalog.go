@@ -22,16 +22,9 @@ type cat struct {
 	reports bool
 }
 
-// call runs fn and records its usage: reported, or model() when the outcome is billed.
+// call runs a call and records its usage (see the package call).
 func (c *cat) call(ctx context.Context, fn func(ctx context.Context) error, model func() cost.Usage) error {
-	if c.reports {
-		return reported(ctx, c.m, cost.Catalog, fn)
-	}
-	err := fn(ctx)
-	if billed(err, catalog.ErrNotFound) {
-		record(ctx, c.m, cost.Catalog, model())
-	}
-	return err
+	return call(ctx, c.m, cost.Catalog, c.reports, fn, billedIf(catalog.ErrNotFound), model)
 }
 
 func (c *cat) Put(ctx context.Context, e catalog.Entry) error {

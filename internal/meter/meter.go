@@ -55,13 +55,22 @@ const HasRefsGroup = 4
 // pageBytes is the most a Scan or Query page reads.
 const pageBytes = 1 << 20
 
-// reported runs call with a cost.Call in its context and records what the call's requests
-// reported under part.
-func reported(ctx context.Context, m *cost.Meter, p cost.Part, call func(ctx context.Context) error) error {
-	var c cost.Call
-	err := call(cost.WithCall(ctx, &c))
-	u, _ := c.Reported()
-	record(ctx, m, p, u)
+// call runs fn, one call of a backend, and records what it cost under part p: what its requests
+// reported when the backend is a Reporter; otherwise model(), when billed says the call's
+// outcome was billed.
+func call(ctx context.Context, m *cost.Meter, p cost.Part, reports bool, fn func(ctx context.Context) error,
+	billed func(error) bool, model func() cost.Usage) error {
+	if reports {
+		var c cost.Call
+		err := fn(cost.WithCall(ctx, &c))
+		u, _ := c.Reported()
+		record(ctx, m, p, u)
+		return err
+	}
+	err := fn(ctx)
+	if billed(err) {
+		record(ctx, m, p, model())
+	}
 	return err
 }
 
@@ -74,19 +83,25 @@ func record(ctx context.Context, m *cost.Meter, p cost.Part, u cost.Usage) {
 	cost.Record(ctx, p, u)
 }
 
-// billed reports whether a modelled call's outcome was billed: it succeeded, or it failed on
-// one of the given outcomes (a failed condition, a missing item).
-func billed(err error, outcomes ...error) bool {
-	if err == nil {
-		return true
-	}
-	for _, o := range outcomes {
-		if errors.Is(err, o) {
+// billedIf returns whether a call's outcome was billed: it succeeded, or it failed on one of
+// outcomes (a failed condition, a missing item).
+func billedIf(outcomes ...error) func(error) bool {
+	return func(err error) bool {
+		if err == nil {
 			return true
 		}
+		for _, o := range outcomes {
+			if errors.Is(err, o) {
+				return true
+			}
+		}
+		return false
 	}
-	return false
 }
+
+// always is the billing of a listing: what it read is billed, whatever ended it (the caller's
+// fn may stop it).
+func always(error) bool { return true }
 
 // scanReads is the read units of a consistent Scan or Query that returns items of these sizes
 // in pages of pageBytes (at least one page).

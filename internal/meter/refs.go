@@ -23,27 +23,17 @@ type refs struct {
 	reports bool
 }
 
-// call runs fn and records its usage: reported, or model(err) when the outcome is billed.
+// refsBilled is when a modelled call of the reference store is billed.
+var refsBilled = billedIf(refcount.ErrConflict, refcount.ErrExists, refcount.ErrNotFound)
+
+// call runs a call and records its usage (see the package call).
 func (r *refs) call(ctx context.Context, fn func(ctx context.Context) error, model func() cost.Usage) error {
-	if r.reports {
-		return reported(ctx, r.m, cost.References, fn)
-	}
-	err := fn(ctx)
-	if billed(err, refcount.ErrConflict, refcount.ErrExists, refcount.ErrNotFound) {
-		record(ctx, r.m, cost.References, model())
-	}
-	return err
+	return call(ctx, r.m, cost.References, r.reports, fn, refsBilled, model)
 }
 
-// list runs a listing and records its usage: reported, or the model of what it read, whatever
-// ended the listing (the caller's fn may stop it).
+// list runs a listing and records its usage, whatever ended it.
 func (r *refs) list(ctx context.Context, fn func(ctx context.Context) error, model func() cost.Usage) error {
-	if r.reports {
-		return reported(ctx, r.m, cost.References, fn)
-	}
-	err := fn(ctx)
-	record(ctx, r.m, cost.References, model())
-	return err
+	return call(ctx, r.m, cost.References, r.reports, fn, always, model)
 }
 
 // writes is the write units of the items of each distinct segment.

@@ -9,35 +9,6 @@ import (
 	"github.com/stowken/stowken/internal/ddbtable"
 )
 
-func TestShardIsStable(t *testing.T) {
-	// The shard function is part of the stored format: these values must never change.
-	golden := map[string]int{
-		"":                 5,  // FNV-1a 32 of "" is 0x811c9dc5
-		"a":                12, // 0xe40c292c
-		"owner-1":          14, // 0x40feeefe
-		"conversation/123": 5,  // 0x44ec2685
-		"4f1c2e9a":         8,  // 0xadc1dfa8
-	}
-	for k, want := range golden {
-		if got := ddbitem.RefShard(k); got != want {
-			t.Errorf("ddbitem.RefShard(%q) = %d, want %d", k, got, want)
-		}
-		if got := fnv1a32(k) % RefShards; int(got) != want {
-			t.Errorf("independent FNV-1a of %q mod %d = %d, want %d", k, RefShards, got, want)
-		}
-	}
-}
-
-// fnv1a32 is an independent FNV-1a (32 bit) implementation.
-func fnv1a32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
-}
-
 func TestShardSpread(t *testing.T) {
 	// A popular segment's owners must land on every shard, roughly evenly.
 	counts := make([]int, RefShards)
