@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/stowken/stowken/bench"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/demo"
 	"github.com/stowken/stowken/vault"
 )
@@ -69,6 +71,18 @@ func runDemo(ctx context.Context, e *env, c *command, args []string) error {
 			return err
 		}
 		printStats(e, st, v.Usage())
+
+		fmt.Fprintf(e.stdout, "\n== what it would cost on AWS (as stowken stats --baselines prints it)\n")
+		var base bench.BaselineMeter
+		for _, c := range convs {
+			line, err := conversation.Marshal(c)
+			if err != nil {
+				return err
+			}
+			base.Add(line)
+		}
+		naive, delivery := base.Usage()
+		printCost(e.stdout, cost.NewReport(cost.DefaultPrices(), bench.DefaultMonths, st.Conversations, storeParts(st), naive, delivery, true))
 
 		id := showcase(convs)
 		fmt.Fprintf(e.stdout, "\n== stowken get --format text '%s'\n", id)
