@@ -101,8 +101,9 @@ type Options struct {
 	Progress func(phase string)
 	// Logger receives the vault's logs; nil discards them.
 	Logger *slog.Logger
-	// Prices price the report's cost (cost.DefaultPrices when Source is ""), and Months is the
-	// months of storage its total counts (DefaultMonths when 0).
+	// Prices price the report's cost (cost.DefaultPrices when Source is ""; without a table
+	// class, that of the target's DynamoDB table), and Months is the months of storage its
+	// total counts (DefaultMonths when 0).
 	Prices cost.Prices
 	Months int
 }
@@ -268,6 +269,19 @@ func (r *runner) report(t *totals, where string) *Report {
 // shared runs the phases with every conversation in one store.
 func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	t := &totals{endToEnd: target.EndToEnd}
+	if r.o.Prices.DDBTableClass == "" { // the target's own table's class prices its usage
+		if tc, ok := target.Refs.(interface {
+			TableClass(context.Context) (string, error)
+		}); ok {
+			class, err := tc.TableClass(ctx)
+			if err != nil { // DescribeTable is not in the writer policy: price as Standard
+				r.o.Logger.Warn("cannot read the table's class; pricing DynamoDB as STANDARD (set the prices' table class)", "err", err)
+			}
+			if r.o.Prices, err = r.o.Prices.ForTableClass(class); err != nil {
+				return nil, err
+			}
+		}
+	}
 	an := newAnalyzer(r.zenc)
 
 	r.o.Progress("analyzing the corpus (tokens and baselines)")

@@ -17,11 +17,19 @@ type Prices struct {
 	S3PutPer1000 float64 `json:"s3_put_per_1000"`
 	S3GetPer1000 float64 `json:"s3_get_per_1000"`
 	S3GBMonth    float64 `json:"s3_gb_month"`
-	// DynamoDB on-demand (Standard table class): per million write and read request units,
-	// per GB-month stored.
+	// DynamoDB on-demand, Standard table class: per million write and read request units, per
+	// GB-month stored.
 	DDBWRUPerMillion float64 `json:"ddb_wru_per_million"`
 	DDBRRUPerMillion float64 `json:"ddb_rru_per_million"`
 	DDBGBMonth       float64 `json:"ddb_gb_month"`
+	// The same for the Standard-IA table class: dearer requests, cheaper storage.
+	DDBIAWRUPerMillion float64 `json:"ddb_ia_wru_per_million"`
+	DDBIARRUPerMillion float64 `json:"ddb_ia_rru_per_million"`
+	DDBIAGBMonth       float64 `json:"ddb_ia_gb_month"`
+	// DDBTableClass is the table class whose DynamoDB prices apply: TableClassStandard,
+	// TableClassStandardIA, or "" for the store's own table's class (Standard when it has
+	// none; see ForTableClass).
+	DDBTableClass string `json:"ddb_table_class"`
 	// SQS (standard queue): per million requests.
 	SQSPerMillion float64 `json:"sqs_per_million"`
 	// Lambda (arm64): per million invocations, per GB-second.
@@ -32,6 +40,13 @@ type Prices struct {
 	FirehosePerGB float64 `json:"firehose_per_gb"`
 }
 
+// DynamoDB table classes, as a table's TableClass names them (and the Terraform module's
+// table_class variable).
+const (
+	TableClassStandard   = "STANDARD"
+	TableClassStandardIA = "STANDARD_INFREQUENT_ACCESS"
+)
+
 // FirehoseRecordBytes is the unit Amazon Data Firehose rounds every record up to for billing.
 const FirehoseRecordBytes = 5 << 10
 
@@ -41,7 +56,7 @@ const gb = 1 << 30
 // DefaultPrices returns the us-east-1 list prices of AWS's pricing pages
 // (aws.amazon.com/s3/pricing, /dynamodb/pricing/on-demand, /sqs/pricing, /lambda/pricing,
 // /firehose/pricing), first tier, without free tiers. DynamoDB's on-demand request prices are
-// those after the November 2024 reduction.
+// those after the November 2024 reduction, which halved them in both table classes.
 func DefaultPrices() Prices {
 	return Prices{
 		Source:           "AWS list prices, us-east-1, first tier, no free tier (aws.amazon.com/<service>/pricing), checked 2026-12-03",
@@ -51,10 +66,15 @@ func DefaultPrices() Prices {
 		DDBWRUPerMillion: 0.625,
 		DDBRRUPerMillion: 0.125,
 		DDBGBMonth:       0.25,
-		SQSPerMillion:    0.40,
-		LambdaPerMillion: 0.20,
-		LambdaGBSecond:   0.0000133334,
-		FirehosePerGB:    0.029,
+		// Standard-IA: $1.5625 and $0.3125 per million before the reduction; $0.10 per
+		// GB-month.
+		DDBIAWRUPerMillion: 0.78125,
+		DDBIARRUPerMillion: 0.15625,
+		DDBIAGBMonth:       0.10,
+		SQSPerMillion:      0.40,
+		LambdaPerMillion:   0.20,
+		LambdaGBSecond:     0.0000133334,
+		FirehosePerGB:      0.029,
 	}
 }
 
@@ -73,9 +93,13 @@ func LoadPrices(path string) (Prices, error) {
 	if err := dec.Decode(&p); err != nil {
 		return Prices{}, fmt.Errorf("cost: prices %s: %w", path, err)
 	}
+	if _, err := p.ForTableClass(p.DDBTableClass); err != nil {
+		return Prices{}, fmt.Errorf("cost: prices %s: %w", path, err)
+	}
 	for name, v := range map[string]float64{"s3_put_per_1000": p.S3PutPer1000, "s3_get_per_1000": p.S3GetPer1000,
 		"s3_gb_month": p.S3GBMonth, "ddb_wru_per_million": p.DDBWRUPerMillion, "ddb_rru_per_million": p.DDBRRUPerMillion,
-		"ddb_gb_month": p.DDBGBMonth, "sqs_per_million": p.SQSPerMillion, "lambda_per_million": p.LambdaPerMillion,
+		"ddb_gb_month": p.DDBGBMonth, "ddb_ia_wru_per_million": p.DDBIAWRUPerMillion, "ddb_ia_rru_per_million": p.DDBIARRUPerMillion,
+		"ddb_ia_gb_month": p.DDBIAGBMonth, "sqs_per_million": p.SQSPerMillion, "lambda_per_million": p.LambdaPerMillion,
 		"lambda_gb_second": p.LambdaGBSecond, "firehose_per_gb": p.FirehosePerGB} {
 		if v < 0 {
 			return Prices{}, fmt.Errorf("cost: prices %s: %s is negative", path, name)
@@ -84,11 +108,31 @@ func LoadPrices(path string) (Prices, error) {
 	return p, nil
 }
 
+// ForTableClass returns p with DDBTableClass set to class, which must be TableClassStandard,
+// TableClassStandardIA or "" (Standard).
+func (p Prices) ForTableClass(class string) (Prices, error) {
+	switch class {
+	case "", TableClassStandard, TableClassStandardIA:
+		p.DDBTableClass = class
+		return p, nil
+	}
+	return p, fmt.Errorf("DynamoDB table class %q: want %s or %s", class, TableClassStandard, TableClassStandardIA)
+}
+
+// ddb returns the DynamoDB prices of p's table class: per million WRU and RRU, per GB-month.
+func (p Prices) ddb() (wru, rru, gbMonth float64) {
+	if p.DDBTableClass == TableClassStandardIA {
+		return p.DDBIAWRUPerMillion, p.DDBIARRUPerMillion, p.DDBIAGBMonth
+	}
+	return p.DDBWRUPerMillion, p.DDBRRUPerMillion, p.DDBGBMonth
+}
+
 // Writes is what the requests of u cost (S3, DynamoDB, SQS, Lambda, Firehose ingestion): what
 // is paid once, when the data is written.
 func (p Prices) Writes(u Usage) float64 {
+	wru, rru, _ := p.ddb()
 	return u.S3PutClass/1000*p.S3PutPer1000 + u.S3GetClass/1000*p.S3GetPer1000 +
-		u.DDBWRU/1e6*p.DDBWRUPerMillion + u.DDBRRU/1e6*p.DDBRRUPerMillion +
+		u.DDBWRU/1e6*wru + u.DDBRRU/1e6*rru +
 		u.SQSRequests/1e6*p.SQSPerMillion +
 		u.LambdaInvocations/1e6*p.LambdaPerMillion + u.LambdaGBSeconds*p.LambdaGBSecond +
 		u.FirehoseBytes/gb*p.FirehosePerGB
@@ -96,7 +140,8 @@ func (p Prices) Writes(u Usage) float64 {
 
 // StoragePerMonth is what keeping the bytes of u costs per month.
 func (p Prices) StoragePerMonth(u Usage) float64 {
-	return u.S3Bytes/gb*p.S3GBMonth + u.DDBBytes/gb*p.DDBGBMonth
+	_, _, gbMonth := p.ddb()
+	return u.S3Bytes/gb*p.S3GBMonth + u.DDBBytes/gb*gbMonth
 }
 
 // Dollars are the cost of a usage: Writes once, StoragePerMonth every month, and Total, the

@@ -58,3 +58,35 @@ func TestLoadPrices(t *testing.T) {
 		}
 	}
 }
+
+// TestTableClass: Standard-IA prices apply when asked for, from a --prices file too, and an
+// unknown class is an error.
+func TestTableClass(t *testing.T) {
+	per := Usage{DDBWRU: 1, DDBBytes: 170}.Scale(1e6)
+	ia, err := DefaultPrices().ForTableClass(TableClassStandardIA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	std, ias := DefaultPrices().Cost(per, 12), ia.Cost(per, 12)
+	// One item of 170 billed bytes per conversation: $0.625 to write and $0.475 a year in
+	// Standard; $0.78 and $0.19 in Standard-IA.
+	if !near(std.Writes, 0.625) || !near(std.Total, 0.625+0.475) || !near(ias.Writes, 0.78125) || !near(ias.Total, 0.78125+0.19) {
+		t.Errorf("Standard %+v, Standard-IA %+v", std, ias)
+	}
+	if _, err := DefaultPrices().ForTableClass("GLACIER"); err == nil {
+		t.Error("an unknown table class was accepted")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ia.json")
+	os.WriteFile(path, []byte(`{"ddb_table_class": "STANDARD_INFREQUENT_ACCESS"}`), 0o644)
+	if p, err := LoadPrices(path); err != nil || p.Cost(per, 12) != ias {
+		t.Errorf("LoadPrices of a Standard-IA file: %+v, %v", p, err)
+	}
+	os.WriteFile(path, []byte(`{"ddb_table_class": "IA"}`), 0o644)
+	if _, err := LoadPrices(path); err == nil {
+		t.Error("LoadPrices accepted an unknown table class")
+	}
+	if r := NewReport(ia, 12, 1, nil, Usage{}, Usage{}, true); r.TableClass != TableClassStandardIA {
+		t.Errorf("report of Standard-IA prices says %q", r.TableClass)
+	}
+}

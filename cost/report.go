@@ -21,8 +21,10 @@ type Report struct {
 	// Modelled is set when the figures are what the same requests and items would cost on S3
 	// and DynamoDB, the store being local or in memory.
 	Modelled bool `json:"modelled"`
-	// Prices is the price table's source and the date it was checked.
-	Prices string `json:"prices"`
+	// Prices is the price table's source and the date it was checked; TableClass, the
+	// DynamoDB table class priced.
+	Prices     string `json:"prices"`
+	TableClass string `json:"ddb_table_class"`
 }
 
 // Baseline is a baseline's cost.
@@ -48,7 +50,10 @@ func NewReport(p Prices, months int, n int64, parts map[Part]Usage, naive, deliv
 		return p.Cost(u.Scale(1e6/float64(n)), months)
 	}
 	var total Usage
-	r := Report{Months: months, ByPart: map[Part]Dollars{}, Modelled: modelled, Prices: p.Source}
+	r := Report{Months: months, ByPart: map[Part]Dollars{}, Modelled: modelled, Prices: p.Source, TableClass: p.DDBTableClass}
+	if r.TableClass == "" {
+		r.TableClass = TableClassStandard
+	}
 	for part, u := range maps.All(parts) {
 		if u == (Usage{}) {
 			continue // a part this workload did not touch

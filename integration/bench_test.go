@@ -6,11 +6,12 @@ import (
 
 	"github.com/stowken/stowken/bench"
 	catddb "github.com/stowken/stowken/catalog/dynamodb"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/corpus"
 )
 
 // TestBenchOnServers: a benchmark against S3 and DynamoDB reports the cost from what the
-// server reported (not modelled), with the reference items' namespace in their size.
+// server reported (not modelled), priced by the table's class.
 func TestBenchOnServers(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
@@ -24,6 +25,9 @@ func TestBenchOnServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rep.Cost
+	if c.TableClass != cost.TableClassStandard { // dynalite reports no class: Standard
+		t.Errorf("the bench priced the table as %q", c.TableClass)
+	}
 	if c.Modelled || rep.RoundtripOK != 40 || c.PerConversation.DDBWRU < 1 || c.PerConversation.S3PutClass < 0.1 || c.USDPerMillion.Total <= 0 {
 		t.Errorf("cost against the servers: modelled %v, %d round trips, %+v, $%v per million", c.Modelled, rep.RoundtripOK, c.PerConversation, c.USDPerMillion.Total)
 	}

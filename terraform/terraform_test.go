@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/ddbtable"
 )
 
@@ -58,6 +60,20 @@ func TestTableMatchesGoSchema(t *testing.T) {
 	}
 	if got := literalString(t, tbl, "billing_mode"); got != sc.BillingMode {
 		t.Errorf("billing_mode %q, want %q (refcount/dynamodb)", got, sc.BillingMode)
+	}
+	// The table class is the module's variable, whose values are the classes package cost
+	// prices, Standard by default.
+	if got := tbl.attrSrc("table_class"); got != "var.table_class" {
+		t.Errorf("table_class = %s, want var.table_class", got)
+	}
+	if got := mod.variableDefault(t, "table_class"); got.AsString() != cost.TableClassStandard {
+		t.Errorf("table_class defaults to %s, want %s", got.GoString(), cost.TableClassStandard)
+	}
+	cond := mod.one(t, "variable", "table_class").child(t, "validation").attrSrc("condition")
+	for _, class := range []string{cost.TableClassStandard, cost.TableClassStandardIA} {
+		if !strings.Contains(cond, strconv.Quote(class)) {
+			t.Errorf("table_class's validation %s does not allow %s", cond, class)
+		}
 	}
 	// DynamoDB declares only the table's and the indexes' key attributes (ItemAttributes are
 	// documentation).

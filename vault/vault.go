@@ -116,6 +116,8 @@ type Vault struct {
 	meter    cost.Meter
 	modelled bool
 	itemNS   string
+	// rawRefs is the reference store as given, for what it says of itself (TableClass).
+	rawRefs refcount.Backend
 }
 
 // New returns a Vault over the given bucket and reference store, loading the store's
@@ -165,6 +167,7 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 	v.cache = lru.New(cacheBytes, func(_ string, frame []byte) int { return len(frame) })
 	v.tokens = lru.New(cacheBytes, func(key string, tokens []int) int { return len(key) + 8*len(tokens) + 64 })
 	v.flights = map[string]chan struct{}{}
+	v.rawRefs = opts.Refs
 	if r, ok := opts.Refs.(meter.Reporter); ok {
 		v.itemNS = r.ItemNamespace()
 	} else {
@@ -194,6 +197,17 @@ func (v *Vault) Close() error {
 // the units AWS bills (see internal/meter for how each backend is counted; on the local and
 // in-memory stores the DynamoDB units are those the same calls would cost on DynamoDB).
 func (v *Vault) Usage() cost.Usage { return v.meter.Usage() }
+
+// TableClass returns the DynamoDB table class of the reference store, which prices its usage
+// (cost.Prices.ForTableClass), or "" when the reference store is not on DynamoDB.
+func (v *Vault) TableClass(ctx context.Context) (string, error) {
+	if tc, ok := v.rawRefs.(interface {
+		TableClass(context.Context) (string, error)
+	}); ok {
+		return tc.TableClass(ctx)
+	}
+	return "", nil
+}
 
 // UsageModelled reports whether Usage's DynamoDB units are modelled (a local or in-memory
 // reference store) rather than reported by the server.

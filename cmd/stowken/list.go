@@ -250,6 +250,15 @@ func runStats(ctx context.Context, e *env, c *command, args []string) error {
 		}
 		var rep *cost.Report
 		if !st.Filtered {
+			if prices.DDBTableClass == "" { // the store's table's class prices its usage
+				class, err := v.TableClass(ctx)
+				if err != nil { // DescribeTable is not in the writer policy: price as Standard
+					e.log.Warn("cannot read the table's class; pricing DynamoDB as STANDARD (set --table-class)", "err", err)
+				}
+				if prices, err = prices.ForTableClass(class); err != nil {
+					return err
+				}
+			}
 			var naive, delivery cost.Usage
 			if *baselines {
 				if naive, delivery, err = storeBaselines(ctx, v); err != nil {

@@ -195,18 +195,20 @@ func printCost(w io.Writer, c cost.Report) {
 	u := c.PerConversation
 	fmt.Fprintf(w, "per conversation: %.3f S3 PUT-class, %.3f GET-class, %.3f DynamoDB write units, %.3f read units; %.0f bytes in S3, %.0f in DynamoDB\n",
 		u.S3PutClass, u.S3GetClass, u.DDBWRU, u.DDBRRU, u.S3Bytes, u.DDBBytes)
-	fmt.Fprintf(w, "prices: %s\n", c.Prices)
+	fmt.Fprintf(w, "prices: %s; DynamoDB table class %s\n", c.Prices, c.TableClass)
 }
 
 // costFlags are the flags that price a cost report.
 type costFlags struct {
-	months *int
-	prices *string
+	months     *int
+	prices     *string
+	tableClass *string
 }
 
 func (f *costFlags) register(fs *flag.FlagSet) {
 	f.months = fs.Int("months", bench.DefaultMonths, "count `N` months of storage in the cost's total")
 	f.prices = fs.String("prices", "", "read prices from `FILE` (JSON; fields of cost.Prices, the rest AWS us-east-1 list prices)")
+	f.tableClass = fs.String("table-class", "", "price DynamoDB in table `CLASS` STANDARD or STANDARD_INFREQUENT_ACCESS (default: the store's table's, else STANDARD)")
 }
 
 // load returns the prices and months the flags give.
@@ -214,9 +216,18 @@ func (f *costFlags) load() (cost.Prices, int, error) {
 	if *f.months < 1 {
 		return cost.Prices{}, 0, usageErrorf("--months %d: want 1 or more", *f.months)
 	}
-	if *f.prices == "" {
-		return cost.DefaultPrices(), *f.months, nil
+	p := cost.DefaultPrices()
+	if *f.prices != "" {
+		var err error
+		if p, err = cost.LoadPrices(*f.prices); err != nil {
+			return p, 0, err
+		}
 	}
-	p, err := cost.LoadPrices(*f.prices)
-	return p, *f.months, err
+	if *f.tableClass != "" {
+		var err error
+		if p, err = p.ForTableClass(*f.tableClass); err != nil {
+			return p, 0, usageErrorf("--table-class: %v", err)
+		}
+	}
+	return p, *f.months, nil
 }

@@ -17,6 +17,8 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/stowken/stowken/cost"
 )
 
 // DefaultRegion is the region used when neither the URL nor the environment names one.
@@ -176,4 +178,20 @@ func (t *Table) TableError(what string, err error) error {
 		return fmt.Errorf("%s: table %q lacks the catalog's indexes (TableSchema; add them with terraform apply or UpdateTable): %w", what, t.Name, err)
 	}
 	return nil
+}
+
+// Class returns the table's class (cost.TableClassStandard or cost.TableClassStandardIA) from
+// DescribeTable; a table that reports none (dynalite) is Standard.
+func (t *Table) Class(ctx context.Context) (string, error) {
+	out, err := t.Client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(t.Name)})
+	if err != nil {
+		if terr := t.TableError("ddbtable: describe", err); terr != nil {
+			return "", terr
+		}
+		return "", fmt.Errorf("ddbtable: describe table %q: %w", t.Name, err)
+	}
+	if s := out.Table.TableClassSummary; s != nil && s.TableClass != "" {
+		return string(s.TableClass), nil
+	}
+	return cost.TableClassStandard, nil
 }

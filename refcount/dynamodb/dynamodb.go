@@ -579,5 +579,9 @@ func (st *Store) RemoveCandidate(ctx context.Context, segment string, since time
 // instead of its model.
 func (st *Store) ItemNamespace() string { return st.t.Namespace }
 
+// TableClass returns the class of the store's table (ddbtable.Table.Class), which prices its
+// DynamoDB usage.
+func (st *Store) TableClass(ctx context.Context) (string, error) { return st.t.Class(ctx) }
+
 // Close releases nothing: the SDK client holds no resources that need closing.
 func (st *Store) Close() error { return nil }

@@ -127,6 +127,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 resource "aws_dynamodb_table" "this" {
   name         = local.table_name
   billing_mode = "PAY_PER_REQUEST"
+  table_class  = var.table_class
   hash_key     = "pk"
   range_key    = "sk"
 

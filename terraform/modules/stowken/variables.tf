@@ -32,6 +32,17 @@ variable "table_name" {
   default     = null
 }
 
+variable "table_class" {
+  description = "DynamoDB table class: STANDARD, or STANDARD_INFREQUENT_ACCESS (storage at $0.10 instead of $0.25 per GB-month, requests a quarter dearer). stowken stats and bench price the table by the class DescribeTable reports."
+  type        = string
+  default     = "STANDARD"
+
+  validation {
+    condition     = contains(["STANDARD", "STANDARD_INFREQUENT_ACCESS"], var.table_class)
+    error_message = "table_class must be STANDARD or STANDARD_INFREQUENT_ACCESS."
+  }
+}
+
 variable "kms_key_arn" {
   description = "ARN of a customer-managed KMS key that encrypts the bucket (SSE-KMS, with an S3 bucket key) and the DynamoDB table. null: SSE-S3 (AES256) and the table's AWS owned key. When set, the GC role gets kms:Decrypt and the writer policy kms:Decrypt and kms:GenerateDataKey on this key for objects, and both kms:Decrypt, kms:DescribeKey, kms:Encrypt and kms:GenerateDataKey on it through DynamoDB (kms:ViaService); the key policy must let the account's IAM policies grant its use."
   type        = string
