@@ -25,6 +25,10 @@
 // definitions, where the source had any, as the text of a system message, and an export does not
 // invent a schema for them. ParseOpenAI reads such a line back, given what was lost.
 //
+// FormatParquet (NewParquet) is one Parquet file with a row per conversation (ParquetRow): its
+// fields, and its messages as a list of structs with their tool calls. Nothing is lost, and
+// DuckDB, Athena, Spark and pandas read it as it is.
+//
 // FormatMegatron (NewMegatron, CreateMegatron) is the indexed dataset of Megatron-LM
 // (megatron/core/datasets/indexed_dataset.py: IndexedDatasetBuilder writes it, IndexedDataset
 // with _IndexReader reads it; older releases call it MMapIndexedDataset). Each conversation is

@@ -13,6 +13,7 @@ const (
 	FormatJSONL    = "jsonl"
 	FormatMegatron = "megatron"
 	FormatOpenAI   = "openai"
+	FormatParquet  = "parquet"
 )
 
 // formats is the registry: every export format, in name order. Adding a format is one entry
@@ -36,6 +37,12 @@ var formats = []Format{
 		Description: `OpenAI chat fine-tuning JSONL: {"messages": [...]} per line, with tool calls`,
 		Kind:        Stream,
 		NewStream:   NewOpenAI,
+	},
+	{
+		Name:        FormatParquet,
+		Description: "one Parquet file, a row per conversation with its messages as a list (DuckDB, Athena, Spark, pandas)",
+		Kind:        Stream,
+		NewStream:   NewParquet,
 	},
 }
 

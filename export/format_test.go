@@ -36,7 +36,7 @@ func TestLookupUnknown(t *testing.T) {
 		if !errors.Is(err, ErrUnknownFormat) {
 			t.Fatalf("Lookup(%q) = %+v, %v; want ErrUnknownFormat", name, f, err)
 		}
-		if msg := err.Error(); !strings.Contains(msg, "(known: jsonl, megatron, openai)") || !strings.Contains(msg, `"`+name+`"`) {
+		if msg := err.Error(); !strings.Contains(msg, "(known: jsonl, megatron, openai, parquet)") || !strings.Contains(msg, `"`+name+`"`) {
 			t.Errorf("Lookup(%q) error %q: want the name and the known names in order", name, msg)
 		}
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the tests need into a cache outside the clone, reusing what is already there.
 #
-#   scripts/tools.sh [minio|dynalite|terraform|tfsec|tiktoken|all|paths]
+#   scripts/tools.sh [minio|dynalite|terraform|tfsec|tiktoken|duckdb|all|paths]
 #
 # STOWKEN_TOOLS overrides the cache directory (default ~/.cache/stowken/tools).
 # Every tool is pinned; a tool already present at the pinned version is not rebuilt.
@@ -13,6 +13,7 @@ TERRAFORM_VERSION="v1.5.7"
 TFSEC_VERSION="v1.26.0"
 DYNALITE_VERSION="4.0.0"
 TIKTOKEN_VERSION="1.0.22"
+DUCKDB_VERSION="1.5.6-r.1" # npm @duckdb/node-api, with its Linux binary: the independent Parquet reader
 
 mkdir -p "$TOOLS/bin"
 
@@ -32,15 +33,16 @@ go_tool() {
   ln -sf "$name-$version" "$TOOLS/bin/$name"
 }
 
-# npm_tool NAME VERSION: npm install NAME@VERSION into $TOOLS/npm/NAME-VERSION.
+# npm_tool NAME VERSION [PACKAGE]: npm install PACKAGE@VERSION (PACKAGE defaults to NAME) into
+# $TOOLS/npm/NAME-VERSION.
 npm_tool() {
-  local name=$1 version=$2
+  local name=$1 version=$2 package=${3:-$1}
   local dir="$TOOLS/npm/$name-$version"
   if [ -f "$dir/.installed" ]; then return 0; fi
-  log "installing npm $name@$version into $dir"
+  log "installing npm $package@$version into $dir"
   rm -rf "$dir"
   mkdir -p "$dir"
-  (cd "$dir" && npm install --silent --no-audit --no-fund --prefix "$dir" "$name@$version" >/dev/null)
+  (cd "$dir" && npm install --silent --no-audit --no-fund --prefix "$dir" "$package@$version" >/dev/null)
   touch "$dir/.installed"
 }
 
@@ -51,15 +53,17 @@ install() {
     tfsec) go_tool tfsec github.com/aquasecurity/tfsec/cmd/tfsec "$TFSEC_VERSION" ;;
     dynalite) npm_tool dynalite "$DYNALITE_VERSION" ;;
     tiktoken) npm_tool tiktoken "$TIKTOKEN_VERSION" ;;
-    all) install tiktoken; install dynalite; install terraform; install tfsec; install minio ;;
+    duckdb) npm_tool duckdb "$DUCKDB_VERSION" @duckdb/node-api ;;
+    all) install tiktoken; install duckdb; install dynalite; install terraform; install tfsec; install minio ;;
     paths)
       echo "MINIO=$TOOLS/bin/minio-$MINIO_VERSION"
       echo "TERRAFORM=$TOOLS/bin/terraform-$TERRAFORM_VERSION"
       echo "TFSEC=$TOOLS/bin/tfsec-$TFSEC_VERSION"
       echo "DYNALITE=$TOOLS/npm/dynalite-$DYNALITE_VERSION/node_modules/.bin/dynalite"
       echo "TIKTOKEN_NODE_PATH=$TOOLS/npm/tiktoken-$TIKTOKEN_VERSION/node_modules"
+      echo "DUCKDB_NODE_PATH=$TOOLS/npm/duckdb-$DUCKDB_VERSION/node_modules"
       ;;
-    *) echo "usage: $0 [minio|dynalite|terraform|tfsec|tiktoken|all|paths]" >&2; exit 2 ;;
+    *) echo "usage: $0 [minio|dynalite|terraform|tfsec|tiktoken|duckdb|all|paths]" >&2; exit 2 ;;
   esac
 }
 
