@@ -3,11 +3,11 @@ package export
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -16,6 +16,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/internal/testenv"
 )
 
 // parquetConversations are the conversations the Parquet tests write: the hand-made samples
@@ -147,14 +148,13 @@ type duckMessage struct {
 // TestParquetReadByDuckDB: DuckDB, an independent reader, reads every row of the file as the
 // conversation it came from.
 func TestParquetReadByDuckDB(t *testing.T) {
-	node, nodePath := findDuckDB(t)
+	duckdb := testenv.FindNodeScript(t, "duckdb-parquet.mjs", "duckdb", "@duckdb/node-api", duckDBVersion, "DUCKDB_NODE_PATH")
 	convs := parquetConversations(t)
 	path := filepath.Join(t.TempDir(), "export.parquet")
 	if err := os.WriteFile(path, writeParquet(t, convs), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, filepath.Join(repoRoot(t), "scripts", "duckdb-parquet.mjs"), path)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
+	cmd := duckdb.Command(context.Background(), path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -222,57 +222,5 @@ func checkDuckRow(t *testing.T, c *conversation.Conversation, r duckRow) {
 	}
 }
 
-// findDuckDB returns node and the NODE_PATH holding @duckdb/node-api (DUCKDB_NODE_PATH, or the
-// scripts/tools.sh cache), or skips (fails under CI=true) when either is missing.
-func findDuckDB(t *testing.T) (node, nodePath string) {
-	t.Helper()
-	skip := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf(format+" (CI=true: required)", args...)
-		}
-		t.Skipf(format, args...)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("DuckDB unavailable: node not found on PATH (%v)", err)
-	}
-	nodePath = os.Getenv("DUCKDB_NODE_PATH")
-	if nodePath == "" {
-		tools := os.Getenv("STOWKEN_TOOLS")
-		if tools == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				skip("DuckDB unavailable: no home directory for the tools cache: %v", err)
-			}
-			tools = filepath.Join(home, ".cache", "stowken", "tools")
-		}
-		nodePath = filepath.Join(tools, "npm", "duckdb-"+duckDBVersion, "node_modules")
-	}
-	if _, err := os.Stat(filepath.Join(nodePath, "@duckdb", "node-api", "package.json")); err != nil {
-		skip("DuckDB unavailable: @duckdb/node-api not in %s (run scripts/tools.sh duckdb): %v", nodePath, err)
-	}
-	return node, nodePath
-}
-
 // duckDBVersion is the @duckdb/node-api scripts/tools.sh installs.
 const duckDBVersion = "1.5.6-r.1"
-
-// repoRoot returns the directory of the go.mod above the working directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}

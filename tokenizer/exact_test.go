@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -31,39 +30,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/tokenizer"
 )
 
 const referenceVersion = "1.0.22" // npm tiktoken, as pinned by scripts/tools.sh
-
-// skipOrFatal skips the test, or fails it under CI=true, where the reference must be available.
-func skipOrFatal(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: required)")
-	}
-	t.Skip(msg)
-}
-
-// repoRoot returns the directory of the go.mod above the working directory.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // corpusDir returns the corpus directory ($STOWKEN_CORPUS, else the first shared/corpus found
 // walking up from the working directory), or "" when there is none.
@@ -88,44 +59,14 @@ func corpusDir() string {
 	}
 }
 
-// reference is how to run scripts/tiktoken-ref.mjs.
-type reference struct {
-	node, script, nodePath string
-}
+// reference runs scripts/tiktoken-ref.mjs.
+type reference struct{ testenv.NodeScript }
 
 // findReference returns the reference runner, or skips (fails under CI=true) when node or the
 // npm package is missing.
 func findReference(t testing.TB) reference {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skipOrFatal(t, "reference tokenizer unavailable: node not found on PATH (%v)", err)
-	}
-	nodePath := os.Getenv("TIKTOKEN_NODE_PATH")
-	if nodePath == "" {
-		tools := os.Getenv("STOWKEN_TOOLS")
-		if tools == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				skipOrFatal(t, "reference tokenizer unavailable: no home directory to find the tools cache: %v", err)
-			}
-			tools = filepath.Join(home, ".cache", "stowken", "tools")
-		}
-		nodePath = filepath.Join(tools, "npm", "tiktoken-"+referenceVersion, "node_modules")
-	}
-	raw, err := os.ReadFile(filepath.Join(nodePath, "tiktoken", "package.json"))
-	if err != nil {
-		skipOrFatal(t, "reference tokenizer unavailable: npm package tiktoken not in %s (run scripts/tools.sh tiktoken): %v", nodePath, err)
-	}
-	var pkg struct{ Version string }
-	if err := json.Unmarshal(raw, &pkg); err != nil || pkg.Version != referenceVersion {
-		skipOrFatal(t, "reference tokenizer unavailable: %s holds tiktoken %q, want %s (err %v)", nodePath, pkg.Version, referenceVersion, err)
-	}
-	script := filepath.Join(repoRoot(t), "scripts", "tiktoken-ref.mjs")
-	if _, err := os.Stat(script); err != nil {
-		t.Fatalf("reference script: %v", err)
-	}
-	return reference{node: node, script: script, nodePath: nodePath}
+	return reference{testenv.FindNodeScript(t, "tiktoken-ref.mjs", "tiktoken", "tiktoken", referenceVersion, "TIKTOKEN_NODE_PATH")}
 }
 
 // refReply is one output line of the reference script.
@@ -143,8 +84,7 @@ func (r reference) run(t testing.TB, requests func(yield func(req any) bool), re
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, r.node, r.script)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+r.nodePath)
+	cmd := r.Command(ctx)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
@@ -156,7 +96,7 @@ func (r reference) run(t testing.TB, requests func(yield func(req any) bool), re
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s %s: %v", r.node, r.script, err)
+		t.Fatalf("starting %s %s: %v", r.Node, r.Script, err)
 	}
 	sent := make(chan int, 1)
 	writeErr := make(chan error, 1)
@@ -218,7 +158,7 @@ func (r reference) run(t testing.TB, requests func(yield func(req any) bool), re
 		fail = fmt.Errorf("reference answered %d of %d requests", got, n)
 	}
 	if fail != nil {
-		t.Fatalf("%v\nstderr of %s:\n%s", fail, filepath.Base(r.script), stderr.String())
+		t.Fatalf("%v\nstderr of %s:\n%s", fail, filepath.Base(r.Script), stderr.String())
 	}
 }
 
@@ -229,11 +169,11 @@ func corpusTexts(t testing.TB) (texts []string, dir string) {
 	t.Helper()
 	dir = corpusDir()
 	if dir == "" {
-		skipOrFatal(t, "corpus not found: no shared/corpus above the working directory and STOWKEN_CORPUS unset")
+		testenv.SkipOrFatal(t, "corpus not found: no shared/corpus above the working directory and STOWKEN_CORPUS unset")
 	}
 	chats, err := filepath.Glob(filepath.Join(dir, "chat", "*.jsonl.gz"))
 	if err != nil || len(chats) == 0 {
-		skipOrFatal(t, "corpus not found: no chat/*.jsonl.gz in %s (err %v)", dir, err)
+		testenv.SkipOrFatal(t, "corpus not found: no chat/*.jsonl.gz in %s (err %v)", dir, err)
 	}
 	files := append(chats, filepath.Join(dir, "sample.jsonl"), filepath.Join(dir, "system-prompts.jsonl.gz"))
 	seen := map[string]bool{}
