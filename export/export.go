@@ -26,8 +26,9 @@
 // invent a schema for them. ParseOpenAI reads such a line back, given what was lost.
 //
 // FormatParquet (NewParquet) is one Parquet file with a row per conversation (ParquetRow): its
-// fields, and its messages as a list of structs with their tool calls. Nothing is lost, and
-// DuckDB, Athena, Spark and pandas read it as it is.
+// fields, and its messages as a list of structs with their tool calls. Nothing is lost but
+// created_at's time zone offset and what is finer than a microsecond (the instant is kept, in
+// UTC), and DuckDB, Athena, Spark and pandas read it as it is.
 //
 // FormatMegatron (NewMegatron, CreateMegatron) is the indexed dataset of Megatron-LM
 // (megatron/core/datasets/indexed_dataset.py: IndexedDatasetBuilder writes it, IndexedDataset

@@ -10,8 +10,9 @@ import (
 )
 
 // ParquetRow is one conversation of a Parquet export (FormatParquet): a row with the
-// conversation's fields and its messages as a list. Optional fields are null where the
-// conversation has none; a message's content is null where the conversation records a null
+// conversation's fields and its messages as a list. created_at is the instant, in UTC, to the
+// microsecond (the time zone offset the conversation was given with is not kept). Optional
+// fields are null where the conversation has none; a message's content is null where the conversation records a null
 // content, and its tokens are set only for a message given as token ids (one given as text has
 // its text in content and no tokens).
 type ParquetRow struct {
@@ -19,7 +20,7 @@ type ParquetRow struct {
 	Application *string          `parquet:"application,optional"`
 	Model       *string          `parquet:"model,optional"`
 	Tokenizer   string           `parquet:"tokenizer"`
-	CreatedAt   *time.Time       `parquet:"created_at,optional,timestamp(millisecond)"`
+	CreatedAt   *time.Time       `parquet:"created_at,optional,timestamp(microsecond)"`
 	Metadata    *string          `parquet:"metadata,optional"`
 	Messages    []ParquetMessage `parquet:"messages,list"`
 }

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -79,9 +80,14 @@ func conversationOfRow(r ParquetRow) *conversation.Conversation {
 }
 
 // TestParquetRoundTrip: every conversation comes back from the file as it went in (its
-// normalized JSON byte for byte), read with parquet-go.
+// normalized JSON byte for byte), read with parquet-go; a time given with an offset comes
+// back as the same instant in UTC, to the microsecond.
 func TestParquetRoundTrip(t *testing.T) {
 	convs := parquetConversations(t)
+	zoned := *convs[0]
+	zoned.ID = "zoned"
+	zoned.CreatedAt = time.Date(2025, 3, 1, 14, 0, 0, 123456789, time.FixedZone("CEST", 2*3600))
+	convs = append(convs, &zoned)
 	data := writeParquet(t, convs)
 	rows := make([]ParquetRow, len(convs)+1)
 	n, err := parquet.NewGenericReader[ParquetRow](bytes.NewReader(data)).Read(rows)
@@ -92,6 +98,12 @@ func TestParquetRoundTrip(t *testing.T) {
 		t.Fatalf("%d rows, want %d", n, len(convs))
 	}
 	for i, c := range convs {
+		if c == &zoned {
+			if got := rows[i].CreatedAt; got == nil || !got.Equal(c.CreatedAt.Truncate(time.Microsecond)) || got.Location() != time.UTC {
+				t.Errorf("created_at %v read back as %v, want %v in UTC", c.CreatedAt, got, c.CreatedAt.Truncate(time.Microsecond))
+			}
+			continue
+		}
 		want, _ := conversation.Marshal(c)
 		got, err := conversation.Marshal(conversationOfRow(rows[i]))
 		if err != nil || !bytes.Equal(got, want) {
