@@ -427,7 +427,7 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	}
 
 	r.o.Progress("reading store statistics")
-	if t.stats, err = v.Stats(ctx, vault.StatsOptions{}); err != nil {
+	if t.stats, err = v.Stats(ctx, vault.StatsOptions{References: true}); err != nil {
 		return nil, err
 	}
 	if t.stats.Tokens != an.counts.Tokens {
@@ -720,7 +720,7 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 		return res, err
 	}
 	res.stored = subParts(v.UsageByPart(), before)
-	if res.stats, err = v.Stats(ctx, vault.StatsOptions{}); err != nil {
+	if res.stats, err = v.Stats(ctx, vault.StatsOptions{References: true}); err != nil {
 		return res, err
 	}
 

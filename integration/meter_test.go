@@ -124,7 +124,7 @@ func TestMeterMatchesWire(t *testing.T) {
 		return nil
 	})
 	check("List", func() error { _, err := v.List(ctx, catalog.Query{Limit: 25}); return err })
-	check("Stats", func() error { _, err := v.Stats(ctx, vault.StatsOptions{}); return err })
+	check("Stats", func() error { _, err := v.Stats(ctx, vault.StatsOptions{References: true}); return err })
 	check("Delete", func() error {
 		for _, c := range convs[:5] {
 			if err := v.Delete(ctx, c.ID); err != nil {

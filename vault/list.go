@@ -21,6 +21,10 @@ type StatsOptions struct {
 	// By groups the sums by catalog dimensions (catalog.DimApplication, DimModel, DimDay,
 	// DimTokenizer), in this order of keys.
 	By []string
+	// References also sums the reference store's items (Stats.RefBytes, RefWriteUnits),
+	// unfiltered only. On DynamoDB that is two Scans of the table and RefShards Queries, which
+	// read every reference: several times what the catalog costs to read, so it is asked for.
+	References bool
 }
 
 // Stats are sums over the catalog's conversations and, unfiltered, over the bucket.
@@ -41,8 +45,9 @@ type Stats struct {
 	// StoredBytes is every byte the store is billed for keeping: the bucket's (segments,
 	// manifests, models) and, as DynamoDB bills them (item sizes by DynamoDB's rules, 100 bytes
 	// per item, a copy per index; see internal/ddbitem), the catalog's items (CatalogBytes) and
-	// the reference store's heads, references and candidate marks (RefBytes). Whatever backs
-	// the store, the DynamoDB figures are those of the same items in DynamoDB.
+	// the reference store's heads, references and candidate marks (RefBytes, zero unless
+	// StatsOptions.References). Whatever backs the store, the DynamoDB figures are those of the
+	// same items in DynamoDB.
 	StoredBytes, SegmentBytes, ManifestBytes, ModelBytes, CatalogBytes, RefBytes int64
 	Segments, Models                                                             int64
 	// CatalogWriteUnits and RefWriteUnits are the DynamoDB write units writing each of those
@@ -57,9 +62,9 @@ type Stats struct {
 }
 
 // Stats sums the catalog entries the filter selects (a cost that follows their number, never
-// reading a manifest) and, unfiltered, lists the bucket for the bytes it holds and the
-// reference store's items (ListHeads, ListRefs, ListCandidates: scans of the table on
-// DynamoDB) for theirs.
+// reading a manifest) and, unfiltered, lists the bucket for the bytes it holds and, with
+// StatsOptions.References, the reference store's items (ListHeads, ListRefs, ListCandidates:
+// scans of the table on DynamoDB) for theirs.
 func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 	var st Stats
 	agg, err := catalog.NewAggregator(opts.By...)
@@ -113,8 +118,10 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 			return st, fmt.Errorf("vault: stats: list %s: %w", p.prefix, err)
 		}
 	}
-	if st.RefBytes, st.RefWriteUnits, err = v.refItems(ctx); err != nil {
-		return st, fmt.Errorf("vault: stats: %w", err)
+	if opts.References {
+		if st.RefBytes, st.RefWriteUnits, err = v.refItems(ctx); err != nil {
+			return st, fmt.Errorf("vault: stats: %w", err)
+		}
 	}
 	st.StoredBytes = st.SegmentBytes + st.ManifestBytes + st.ModelBytes + st.CatalogBytes + st.RefBytes
 	st.UndedupedBytes = st.AttributedBytes + st.ModelBytes + st.CatalogBytes

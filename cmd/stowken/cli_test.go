@@ -561,10 +561,15 @@ func TestStatsGCVerify(t *testing.T) {
 	if err := json.Unmarshal([]byte(s.ok("stats", "--json")), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"bytes_per_token", "undeduped_bytes", "dedup_saving", "requests"} {
+	for _, k := range []string{"bytes_per_token", "undeduped_bytes", "dedup_saving", "requests", "cost"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("stats --json lacks %q: %v", k, raw)
 		}
+	}
+	// Without --references, the reference items are not read (on DynamoDB they take Scans).
+	if _, ok := raw["reference_bytes"]; ok || raw["stored_bytes"] != float64(before.StoredBytes-before.RefBytes) {
+		t.Errorf("stats --json without --references: reference_bytes %v, stored_bytes %v; want none and %d",
+			raw["reference_bytes"], raw["stored_bytes"], before.StoredBytes-before.RefBytes)
 	}
 	if text := s.ok("stats"); !strings.Contains(text, "conversations          "+formatCount(before.Conversations)) {
 		t.Errorf("stats table:\n%s", text)

@@ -66,7 +66,7 @@ func runDemo(ctx context.Context, e *env, c *command, args []string) error {
 		}
 
 		fmt.Fprintf(e.stdout, "\n== stats\n")
-		st, err := v.Stats(ctx, vault.StatsOptions{})
+		st, err := v.Stats(ctx, vault.StatsOptions{References: true})
 		if err != nil {
 			return err
 		}

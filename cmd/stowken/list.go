@@ -223,6 +223,7 @@ func runStats(ctx context.Context, e *env, c *command, args []string) error {
 	by := fs.String("by", "", "group by `DIMS`: application, model, day, tokenizer, comma-separated")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	baselines := fs.Bool("baselines", false, "compute the cost baselines: reads every conversation back (unfiltered stats only)")
+	references := fs.Bool("references", false, "count the reference store's items too (on DynamoDB: scans the table)")
 	var cf costFlags
 	cf.register(fs)
 	pos, err := e.parseCommand(c, fs, args)
@@ -236,7 +237,7 @@ func runStats(ctx context.Context, e *env, c *command, args []string) error {
 	if len(pos) != 0 {
 		return usageErrorf("stats takes no arguments (filters are flags)")
 	}
-	opts := vault.StatsOptions{Filter: f.query()}
+	opts := vault.StatsOptions{Filter: f.query(), References: *references}
 	if *by != "" {
 		opts.By = strings.Split(*by, ",")
 		if _, err := catalog.NewAggregator(opts.By...); err != nil {
@@ -285,6 +286,9 @@ func runStats(ctx context.Context, e *env, c *command, args []string) error {
 		if rep != nil {
 			fmt.Fprintln(e.stdout)
 			printCost(e.stdout, *rep)
+			if !*references {
+				fmt.Fprintln(e.stdout, "references are not counted: stats --references reads them (on DynamoDB, Scans of the table)")
+			}
 		}
 		if len(st.Groups) > 0 {
 			fmt.Fprintln(e.stdout)
@@ -365,7 +369,9 @@ func printStats(e *env, st vault.Stats, rq cost.Usage) {
 		fmt.Fprintf(w, "  manifests            %s\n", formatBytes(st.ManifestBytes))
 		fmt.Fprintf(w, "  compression models   %s in %s objects\n", formatBytes(st.ModelBytes), formatCount(st.Models))
 		fmt.Fprintf(w, "  catalog entries      %s (DynamoDB items as billed, index copies included)\n", formatBytes(st.CatalogBytes))
-		fmt.Fprintf(w, "  references           %s (DynamoDB items as billed)\n", formatBytes(st.RefBytes))
+		if st.RefBytes > 0 {
+			fmt.Fprintf(w, "  references           %s (DynamoDB items as billed)\n", formatBytes(st.RefBytes))
+		}
 		fmt.Fprintf(w, "bytes/token            %.3f\n", st.BytesPerToken)
 		fmt.Fprintf(w, "without deduplication  %s (%s)\n", formatCount(st.UndedupedBytes), formatBytes(st.UndedupedBytes))
 		fmt.Fprintf(w, "deduplication saves    %.1f%%\n", 100*st.DedupSaving)

@@ -91,7 +91,7 @@ func (s *store) ok(args ...string) string {
 	return r.stdout
 }
 
-// testStats is part of what "stats --json" prints.
+// testStats is part of what "stats --json --references" prints.
 type testStats struct {
 	Conversations int64 `json:"conversations"`
 	Messages      int64 `json:"messages"`
@@ -108,7 +108,7 @@ type testStats struct {
 func (s *store) stats() testStats {
 	s.t.Helper()
 	var st testStats
-	out := s.ok("stats", "--json")
+	out := s.ok("stats", "--json", "--references")
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		s.t.Fatalf("stats --json printed %q: %v", out, err)
 	}
