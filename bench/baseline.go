@@ -290,65 +290,81 @@ func newPerMessageEncoder() (*zstd.Encoder, error) {
 }
 
 // deliveryStream is the usage of the delivery-stream baseline (cost.DeliveryStream) over the
-// corpus's valid conversations, in order.
-func (r *runner) deliveryStream(ctx context.Context) (cost.Usage, error) {
-	var m BaselineMeter
+// corpus's lines that valid accepts (those the analysis found to be conversations), in order.
+func (r *runner) deliveryStream(ctx context.Context, valid func(seq int) bool) (cost.Usage, error) {
+	var d deliveryMeter
 	err := r.lines(ctx, 1, func(_ context.Context, l line) error {
-		if _, err := conversation.Parse(l.data); err == nil { // not a conversation: not sent
-			m.Add(l.data)
+		if valid(l.seq) {
+			d.add(l.data)
 		}
 		return nil
 	})
-	_, delivery := m.Usage()
-	return delivery, err
+	return d.usage(), err
 }
 
 // BaselineMeter measures the two cost baselines over conversations' JSON lines, added in
 // order: naive (cost.NaiveGzipJSON: each line gzip -6, one object each) and delivery stream
-// (cost.DeliveryStream: each line and its newline one record, the records gzipped -6 in
-// order, in batches of cost.DeliveryBatchBytes). The zero value is ready.
+// (deliveryMeter). The zero value is ready.
 type BaselineMeter struct {
-	n, naive, gz, batch int64
-	records             []int
-	buf                 bytes.Buffer
-	w                   *gzip.Writer
+	n, naive int64
+	delivery deliveryMeter
 }
 
 // Add adds one conversation's JSON line (without its newline).
 func (m *BaselineMeter) Add(line []byte) {
-	if m.w == nil {
-		m.w, _ = gzip.NewWriterLevel(&m.buf, 6)
-	}
 	m.n++
 	m.naive += gzipSize(line)
-	rec := len(line) + 1
-	if m.batch > 0 && m.batch+int64(rec) > cost.DeliveryBatchBytes {
-		m.flush()
-	}
-	m.records = append(m.records, rec)
-	m.batch += int64(rec)
-	m.w.Write(line)
-	m.w.Write([]byte{'\n'})
-	if m.buf.Len() > 1<<20 { // only the batch's compressed size counts, not its bytes
-		m.gz += int64(m.buf.Len())
-		m.buf.Reset()
-	}
-}
-
-// flush ends the delivery batch.
-func (m *BaselineMeter) flush() {
-	m.w.Close()
-	m.gz += int64(m.buf.Len())
-	m.buf.Reset()
-	m.w.Reset(&m.buf)
-	m.batch = 0
+	m.delivery.add(line)
 }
 
 // Usage returns the usage of both baselines for the lines added so far; it ends the current
 // delivery batch.
 func (m *BaselineMeter) Usage() (naive, delivery cost.Usage) {
-	if m.batch > 0 {
-		m.flush()
+	return cost.NaiveGzipJSON(int(m.n), m.naive), m.delivery.usage()
+}
+
+// deliveryMeter measures the delivery-stream baseline (cost.DeliveryStream): each line and its
+// newline one record, the records gzipped -6 in order, in batches of cost.DeliveryBatchBytes.
+// The zero value is ready.
+type deliveryMeter struct {
+	gz, batch int64
+	records   []int
+	buf       bytes.Buffer
+	w         *gzip.Writer
+}
+
+// add adds one line (without its newline).
+func (d *deliveryMeter) add(line []byte) {
+	if d.w == nil {
+		d.w, _ = gzip.NewWriterLevel(&d.buf, 6)
 	}
-	return cost.NaiveGzipJSON(int(m.n), m.naive), cost.DeliveryStream(m.records, m.gz)
+	rec := len(line) + 1
+	if d.batch > 0 && d.batch+int64(rec) > cost.DeliveryBatchBytes {
+		d.flush()
+	}
+	d.records = append(d.records, rec)
+	d.batch += int64(rec)
+	d.w.Write(line)
+	d.w.Write([]byte{'\n'})
+	if d.buf.Len() > 1<<20 { // only the batch's compressed size counts, not its bytes
+		d.gz += int64(d.buf.Len())
+		d.buf.Reset()
+	}
+}
+
+// flush ends the current batch.
+func (d *deliveryMeter) flush() {
+	d.w.Close()
+	d.gz += int64(d.buf.Len())
+	d.buf.Reset()
+	d.w.Reset(&d.buf)
+	d.batch = 0
+}
+
+// usage returns the baseline's usage for the lines added so far; it ends the current batch.
+func (d *deliveryMeter) usage() cost.Usage {
+	if d.batch > 0 {
+		d.flush()
+	}
+	return cost.DeliveryStream(d.records, d.gz)
 }

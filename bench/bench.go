@@ -228,7 +228,7 @@ func (r *runner) report(t *totals, where string) *Report {
 		SegmentBytes: t.stats.SegmentBytes, ManifestBytes: t.stats.ManifestBytes, ModelBytes: t.stats.ModelBytes,
 		CatalogBytes: t.stats.CatalogBytes, RefBytes: t.stats.RefBytes,
 		Segments: t.stats.Segments, Models: t.stats.Models,
-		StoreUsage: sumParts(t.stored), RetrieveUsage: t.retrieved,
+		StoreUsage: cost.Total(t.stored), RetrieveUsage: t.retrieved,
 		EncodeTokensPerS: rate(t.codec.Tokens, t.codec.Encode), DecodeTokensPerS: rate(t.codec.Tokens, t.codec.Decode),
 		CodecTokens: t.codec.Tokens,
 		RoundtripOK: t.ok, RoundtripFailed: t.failed, InvalidLines: t.invalid,
@@ -269,19 +269,6 @@ func (r *runner) report(t *totals, where string) *Report {
 // shared runs the phases with every conversation in one store.
 func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	t := &totals{endToEnd: target.EndToEnd}
-	if r.o.Prices.DDBTableClass == "" { // the target's own table's class prices its usage
-		if tc, ok := target.Refs.(interface {
-			TableClass(context.Context) (string, error)
-		}); ok {
-			class, err := tc.TableClass(ctx)
-			if err != nil { // DescribeTable is not in the writer policy: price as Standard
-				r.o.Logger.Warn("cannot read the table's class; pricing DynamoDB as STANDARD (set the prices' table class)", "err", err)
-			}
-			if r.o.Prices, err = r.o.Prices.ForTableClass(class); err != nil {
-				return nil, err
-			}
-		}
-	}
 	an := newAnalyzer(r.zenc)
 
 	r.o.Progress("analyzing the corpus (tokens and baselines)")
@@ -313,6 +300,9 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 		return nil, err
 	}
 	defer v.Close()
+	if r.o.Prices, err = v.PricesFor(ctx, r.o.Prices); err != nil { // the target table's class
+		r.o.Logger.Warn("pricing DynamoDB as STANDARD: the table's class is unknown (set the prices' table class)", "err", err)
+	}
 	// The store's one-time check of conditional writes (what stowken init does) is a cost of
 	// the store, not of its conversations: made before measuring.
 	if err := v.CheckConditionalWrites(ctx); err != nil {
@@ -443,7 +433,7 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	if t.base, err = an.finish(r.timing, nil); err != nil {
 		return nil, err
 	}
-	if t.delivery, err = r.deliveryStream(ctx); err != nil {
+	if t.delivery, err = r.deliveryStream(ctx, func(seq int) bool { return !invalid[seq] }); err != nil {
 		return nil, err
 	}
 
@@ -597,6 +587,7 @@ func (r *runner) isolated(ctx context.Context) (*Report, error) {
 	}
 	defer bulk.Close()
 	var mu sync.Mutex
+	invalid := map[int]bool{}
 	r.o.Progress("storing and retrieving each conversation alone")
 	err = r.lines(ctx, r.o.Clients, func(ctx context.Context, l line) error {
 		res, err := r.one(ctx, l, bulk)
@@ -607,6 +598,7 @@ func (r *runner) isolated(ctx context.Context) (*Report, error) {
 			return ctx.Err()
 		case res.invalid:
 			t.invalid++
+			invalid[l.seq] = true
 		default:
 			t.add(res)
 		}
@@ -618,7 +610,7 @@ func (r *runner) isolated(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.delivery, err = r.deliveryStream(ctx); err != nil {
+	if t.delivery, err = r.deliveryStream(ctx, func(seq int) bool { return !invalid[seq] }); err != nil {
 		return nil, err
 	}
 	t.modelled = true // in-memory stores

@@ -235,15 +235,6 @@ func rate(tokens int64, d time.Duration) float64 {
 	return float64(tokens) / d.Seconds()
 }
 
-// sumParts is the usage of every part together.
-func sumParts(parts map[cost.Part]cost.Usage) cost.Usage {
-	var t cost.Usage
-	for _, u := range parts {
-		t = t.Add(u)
-	}
-	return t
-}
-
 // subParts is after minus before, by part.
 func subParts(after, before map[cost.Part]cost.Usage) map[cost.Part]cost.Usage {
 	out := maps.Clone(after)
@@ -255,16 +246,9 @@ func subParts(after, before map[cost.Part]cost.Usage) map[cost.Part]cost.Usage {
 
 // storedParts is the store phase's requests by part with the bytes each part keeps.
 func storedParts(requests map[cost.Part]cost.Usage, st vault.Stats) map[cost.Part]cost.Usage {
-	parts := maps.Clone(requests)
-	if parts == nil {
-		parts = map[cost.Part]cost.Usage{}
-	}
-	for p, b := range map[cost.Part]cost.Usage{
-		cost.Segments: {S3Bytes: float64(st.SegmentBytes)}, cost.Manifests: {S3Bytes: float64(st.ManifestBytes)},
-		cost.Models: {S3Bytes: float64(st.ModelBytes)}, cost.Catalog: {DDBBytes: float64(st.CatalogBytes)},
-		cost.References: {DDBBytes: float64(st.RefBytes)},
-	} {
-		parts[p] = parts[p].Add(b)
+	parts := st.StoredByPart()
+	for p, u := range requests {
+		parts[p] = parts[p].Add(u)
 	}
 	return parts
 }

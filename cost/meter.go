@@ -41,8 +41,13 @@ func (m *Meter) Add(p Part, u Usage) {
 func (m *Meter) Usage() Usage {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return Total(m.parts)
+}
+
+// Total is the usage of every part together.
+func Total(parts map[Part]Usage) Usage {
 	var t Usage
-	for _, u := range m.parts {
+	for _, u := range parts {
 		t = t.Add(u)
 	}
 	return t
@@ -87,9 +92,8 @@ func Record(ctx context.Context, p Part, u Usage) {
 // that the metering around the call can use the server's figure instead of its own model. Safe
 // for concurrent use: one call may send requests in parallel.
 type Call struct {
-	mu       sync.Mutex
-	u        Usage
-	reported bool
+	mu sync.Mutex
+	u  Usage
 }
 
 type callKey struct{}
@@ -104,14 +108,14 @@ func WithCall(ctx context.Context, c *Call) context.Context {
 func Charge(ctx context.Context, u Usage) {
 	if c, ok := ctx.Value(callKey{}).(*Call); ok {
 		c.mu.Lock()
-		c.u, c.reported = c.u.Add(u), true
+		c.u = c.u.Add(u)
 		c.mu.Unlock()
 	}
 }
 
-// Reported returns what the call's requests reported, and whether any did.
-func (c *Call) Reported() (Usage, bool) {
+// Usage returns what the call's requests reported.
+func (c *Call) Usage() Usage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.u, c.reported
+	return c.u
 }

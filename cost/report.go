@@ -1,7 +1,5 @@
 package cost
 
-import "maps"
-
 // Report is what storing conversations costs, per million conversations, next to the
 // baselines; "stowken bench" and "stowken stats" print it (the "cost" object of --json).
 type Report struct {
@@ -49,17 +47,15 @@ func NewReport(p Prices, months int, n int64, parts map[Part]Usage, naive, deliv
 		}
 		return p.Cost(u.Scale(1e6/float64(n)), months)
 	}
-	var total Usage
+	total := Total(parts)
 	r := Report{Months: months, ByPart: map[Part]Dollars{}, Modelled: modelled, Prices: p.Source, TableClass: p.DDBTableClass}
 	if r.TableClass == "" {
 		r.TableClass = TableClassStandard
 	}
-	for part, u := range maps.All(parts) {
-		if u == (Usage{}) {
-			continue // a part this workload did not touch
+	for part, u := range parts {
+		if u != (Usage{}) { // a part this workload did not touch is left out
+			r.ByPart[part] = perMillion(u)
 		}
-		total = total.Add(u)
-		r.ByPart[part] = perMillion(u)
 	}
 	if n > 0 {
 		r.PerConversation = total.Scale(1 / float64(n))

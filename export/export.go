@@ -103,48 +103,60 @@ type Writer interface {
 // bufferSize is the write buffer of every Writer.
 const bufferSize = 1 << 16
 
-// lines writes one line per conversation through a buffer; its errors are sticky.
-type lines struct {
-	bw     *bufio.Writer
+// state is what every Writer keeps of itself: whether it is closed, and the output's first
+// error, which is sticky.
+type state struct {
 	err    error // the output's first error
 	closed bool
 }
 
-func newLines(w io.Writer) lines { return lines{bw: bufio.NewWriterSize(w, bufferSize)} }
-
 // ready reports whether a conversation may be written.
-func (l *lines) ready() error {
-	if l.closed {
+func (s *state) ready() error {
+	if s.closed {
 		return ErrClosed
 	}
-	return l.err
+	return s.err
 }
+
+// fail records err, an error of the output (nil is none), and returns it.
+func (s *state) fail(err error) error {
+	if s.err == nil {
+		s.err = err
+	}
+	return err
+}
+
+// close marks the Writer closed and, unless its output failed, runs finish, whose error is
+// then sticky too.
+func (s *state) close(finish func() error) error {
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	if s.err == nil {
+		s.err = finish()
+	}
+	return s.err
+}
+
+// lines writes one line per conversation through a buffer.
+type lines struct {
+	state
+	bw *bufio.Writer
+}
+
+func newLines(w io.Writer) lines { return lines{bw: bufio.NewWriterSize(w, bufferSize)} }
 
 // emit writes line and a newline.
 func (l *lines) emit(line []byte) error {
 	if _, err := l.bw.Write(line); err != nil {
-		l.err = err
-		return err
+		return l.fail(err)
 	}
-	if err := l.bw.WriteByte('\n'); err != nil {
-		l.err = err
-		return err
-	}
-	return nil
+	return l.fail(l.bw.WriteByte('\n'))
 }
 
 // Close flushes the buffer.
-func (l *lines) Close() error {
-	if l.closed {
-		return ErrClosed
-	}
-	l.closed = true
-	if l.err != nil {
-		return l.err
-	}
-	l.err = l.bw.Flush()
-	return l.err
-}
+func (l *lines) Close() error { return l.close(l.bw.Flush) }
 
 // jsonlWriter writes the normalized format.
 type jsonlWriter struct{ lines }

@@ -83,8 +83,7 @@ type megatronWriter struct {
 	lengths []int32 // tokens of each sequence written
 	ids     []int   // the current conversation's ids, reused
 	buf     []byte  // the current conversation's bytes, reused
-	err     error   // the output's first error
-	closed  bool
+	state
 }
 
 // NewMegatron returns a Writer of a Megatron-LM indexed dataset: token ids go to bin as they are
@@ -100,11 +99,8 @@ func NewMegatron(bin, idx io.Writer) Writer {
 
 // Write appends one conversation as one sequence and one document.
 func (w *megatronWriter) Write(c *conversation.Conversation) error {
-	if w.closed {
-		return ErrClosed
-	}
-	if w.err != nil {
-		return w.err
+	if err := w.ready(); err != nil {
+		return err
 	}
 	tok, err := checkConversation(c)
 	if err != nil {
@@ -136,8 +132,7 @@ func (w *megatronWriter) Write(c *conversation.Conversation) error {
 	// Only a conversation that is written fixes the export's tokenizer and dtype.
 	w.tok, w.dtype = tok, dtype
 	if _, err := w.bin.Write(w.buf); err != nil {
-		w.err = err
-		return err
+		return w.fail(err)
 	}
 	w.lengths = append(w.lengths, int32(len(w.ids)))
 	return nil
@@ -145,19 +140,12 @@ func (w *megatronWriter) Write(c *conversation.Conversation) error {
 
 // Close flushes the .bin and writes the .idx.
 func (w *megatronWriter) Close() error {
-	if w.closed {
-		return ErrClosed
-	}
-	w.closed = true
-	err := w.err
-	if err == nil {
-		err = w.bin.Flush()
-	}
-	if err == nil {
-		err = w.writeIndex()
-	}
-	w.err = err
-	return err
+	return w.close(func() error {
+		if err := w.bin.Flush(); err != nil {
+			return err
+		}
+		return w.writeIndex()
+	})
 }
 
 // writeIndex writes the .idx of the sequences written.

@@ -49,10 +49,9 @@ const parquetRowGroup = 10_000
 
 // parquetWriter writes one Parquet file.
 type parquetWriter struct {
-	w      *parquet.GenericWriter[ParquetRow]
-	rows   int
-	err    error // the output's first error
-	closed bool
+	state
+	w    *parquet.GenericWriter[ParquetRow]
+	rows int
 }
 
 // NewParquet returns a Writer of one Parquet file (zstd-compressed, a row group per
@@ -65,40 +64,23 @@ func NewParquet(w io.Writer) Writer {
 
 // Write writes one conversation.
 func (w *parquetWriter) Write(c *conversation.Conversation) error {
-	if w.closed {
-		return ErrClosed
-	}
-	if w.err != nil {
-		return w.err
+	if err := w.ready(); err != nil {
+		return err
 	}
 	if _, err := checkConversation(c); err != nil {
 		return err
 	}
 	if _, err := w.w.Write([]ParquetRow{parquetRowOf(c)}); err != nil {
-		w.err = err
-		return err
+		return w.fail(err)
 	}
 	if w.rows++; w.rows%parquetRowGroup == 0 {
-		if err := w.w.Flush(); err != nil {
-			w.err = err
-			return err
-		}
+		return w.fail(w.w.Flush())
 	}
 	return nil
 }
 
 // Close writes the footer.
-func (w *parquetWriter) Close() error {
-	if w.closed {
-		return ErrClosed
-	}
-	w.closed = true
-	if w.err != nil {
-		return w.err
-	}
-	w.err = w.w.Close()
-	return w.err
-}
+func (w *parquetWriter) Close() error { return w.close(w.w.Close) }
 
 // parquetRowOf returns the row of c.
 func parquetRowOf(c *conversation.Conversation) ParquetRow {

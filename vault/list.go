@@ -6,6 +6,7 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/codec"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/ddbitem"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
@@ -61,6 +62,16 @@ type Stats struct {
 	DedupSaving    float64
 }
 
+// StoredByPart is what the store keeps, by part (cost.Usage's S3Bytes and DDBBytes): the bucket's
+// segments, manifests and models, and the catalog's and the references' DynamoDB items.
+func (st Stats) StoredByPart() map[cost.Part]cost.Usage {
+	return map[cost.Part]cost.Usage{
+		cost.Segments: {S3Bytes: float64(st.SegmentBytes)}, cost.Manifests: {S3Bytes: float64(st.ManifestBytes)},
+		cost.Models: {S3Bytes: float64(st.ModelBytes)}, cost.Catalog: {DDBBytes: float64(st.CatalogBytes)},
+		cost.References: {DDBBytes: float64(st.RefBytes)},
+	}
+}
+
 // Stats sums the catalog entries the filter selects (a cost that follows their number, never
 // reading a manifest) and, unfiltered, lists the bucket for the bytes it holds and, with
 // StatsOptions.References, the reference store's items (ListHeads, ListRefs, ListCandidates:
@@ -73,10 +84,11 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 	}
 	f := opts.Filter
 	st.Filtered = f.Application != "" || f.Model != "" || f.Tokenizer != "" || !f.Since.IsZero() || !f.Until.IsZero() || len(f.Metadata) > 0
+	ns := v.itemNamespace()
 	err = v.ListAll(ctx, f, func(e catalog.Entry) error {
 		agg.Add(e)
 		if !st.Filtered {
-			it := ddbitem.Catalog(v.itemNS, e)
+			it := ddbitem.Catalog(ns, e)
 			st.CatalogBytes += int64(ddbitem.StoredBytes(it))
 			st.CatalogWriteUnits += ddbitem.WriteUnits(it)
 		}
@@ -137,20 +149,21 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 // refItems returns what the reference store's items are billed for in DynamoDB, and the write
 // units writing each once costs.
 func (v *Vault) refItems(ctx context.Context) (bytes int64, writeUnits float64, err error) {
+	ns := v.itemNamespace()
 	add := func(it ddbitem.Item) error {
 		bytes += int64(ddbitem.StoredBytes(it))
 		writeUnits += ddbitem.WriteUnits(it)
 		return nil
 	}
-	err = v.refs.ListHeads(ctx, func(h refcount.Head) error { return add(ddbitem.HeadOf(v.itemNS, h)) })
+	err = v.refs.ListHeads(ctx, func(h refcount.Head) error { return add(ddbitem.HeadOf(ns, h)) })
 	if err == nil {
 		err = v.refs.ListRefs(ctx, func(r refcount.Ref) error {
-			return add(ddbitem.Ref(v.itemNS, r.Segment, r.Owner, r.Created.UnixMilli()))
+			return add(ddbitem.Ref(ns, r.Segment, r.Owner, r.Created.UnixMilli()))
 		})
 	}
 	if err == nil {
 		err = v.refs.ListCandidates(ctx, func(c refcount.Candidate) error {
-			return add(ddbitem.Candidate(v.itemNS, c.Segment, c.Since.UnixMilli()))
+			return add(ddbitem.Candidate(ns, c.Segment, c.Since.UnixMilli()))
 		})
 	}
 	return bytes, writeUnits, err

@@ -59,12 +59,12 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
 	defer cancel()
 	p := v.begin(c, start)
-	ctx = p.ops.with(ctx)
+	ctx = cost.WithMeter(ctx, &p.ops)
 	v.requireConditionsFor(ctx, []*pendingStore{p})
 	v.takeRefs(ctx, p)
 	v.upload(ctx, []*pendingStore{p})
 	v.finish(ctx, p, start)
-	p.res.Usage = p.ops.snapshot()
+	p.res.Usage = p.ops.Usage()
 	return p.res, p.err
 }
 
@@ -97,20 +97,20 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 	v.pack(ctx, ps)
 	v.requireConditionsFor(ctx, ps)
 	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
-		v.takeRefs(ps[i].ops.with(ctx), ps[i])
+		v.takeRefs(cost.WithMeter(ctx, &ps[i].ops), ps[i])
 		return nil
 	})
 	// Every conversation referenced its segments above; now each distinct segment of the
 	// batch, packs included, is uploaded once.
 	v.upload(ctx, ps)
 	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
-		v.finish(ps[i].ops.with(ctx), ps[i], start)
+		v.finish(cost.WithMeter(ctx, &ps[i].ops), ps[i], start)
 		return nil
 	})
 	results := make([]StoreResult, len(cs))
 	errs := make([]error, len(cs))
 	for i, p := range ps {
-		p.res.Usage = p.ops.snapshot()
+		p.res.Usage = p.ops.Usage()
 		results[i], errs[i] = p.res, p.err
 	}
 	return results, errs
@@ -125,7 +125,9 @@ type pendingStore struct {
 	err  error
 	// refs lists the segments owner references once takeRefs succeeded (nil before).
 	refs []string
-	ops  opUsage
+	// ops meters this conversation's requests: the Vault's metered backends also record in
+	// the meter of a context made by cost.WithMeter.
+	ops cost.Meter
 }
 
 // begin validates, tokenizes and segments c, without I/O.
@@ -220,7 +222,7 @@ func (v *Vault) upload(ctx context.Context, ps []*pendingStore) {
 			}
 			encoded[i] = true
 		}
-		created[i], errs[i] = v.ensureSegment(first.ops.with(ctx), s.id, s.frame)
+		created[i], errs[i] = v.ensureSegment(cost.WithMeter(ctx, &first.ops), s.id, s.frame)
 		return nil
 	})
 	for i, s := range segs {
@@ -292,7 +294,7 @@ writes:
 		case err == nil:
 			p.res.StoredBytes += int64(len(encoded))
 			p.err = v.putCatalog(ctx, m, int64(len(encoded)))
-			r := p.ops.snapshot()
+			r := p.ops.Usage()
 			v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
 				"bytes", p.res.StoredBytes, "s3_put_class", r.S3PutClass, "s3_get_class", r.S3GetClass, "ddb_wru", r.DDBWRU, "ddb_rru", r.DDBRRU)
 			return

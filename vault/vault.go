@@ -110,14 +110,10 @@ type Vault struct {
 	// conditions is what the Vault knows of its bucket's conditional writes (condcheck.go).
 	conditions conditionsState
 
-	// meter is what the Vault's requests cost (Usage). modelled is set when the reference
-	// store is not a meter.Reporter (Usage models DynamoDB's units); itemNS is the namespace
-	// of its items otherwise.
+	// meter is what the Vault's requests cost (Usage). reporter is the reference store when
+	// it reports its own usage (a DynamoDB store), nil when Usage models DynamoDB's units.
 	meter    cost.Meter
-	modelled bool
-	itemNS   string
-	// rawRefs is the reference store as given, for what it says of itself (TableClass).
-	rawRefs refcount.Backend
+	reporter meter.Reporter
 }
 
 // New returns a Vault over the given bucket and reference store, loading the store's
@@ -167,12 +163,7 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 	v.cache = lru.New(cacheBytes, func(_ string, frame []byte) int { return len(frame) })
 	v.tokens = lru.New(cacheBytes, func(key string, tokens []int) int { return len(key) + 8*len(tokens) + 64 })
 	v.flights = map[string]chan struct{}{}
-	v.rawRefs = opts.Refs
-	if r, ok := opts.Refs.(meter.Reporter); ok {
-		v.itemNS = r.ItemNamespace()
-	} else {
-		v.modelled = true
-	}
+	v.reporter, _ = opts.Refs.(meter.Reporter)
 	v.bucket = meter.Bucket(opts.Bucket, &v.meter, partOf)
 	v.refs = meter.Refs(opts.Refs, &v.meter)
 	if opts.Catalog != nil {
@@ -201,17 +192,38 @@ func (v *Vault) Usage() cost.Usage { return v.meter.Usage() }
 // TableClass returns the DynamoDB table class of the reference store, which prices its usage
 // (cost.Prices.ForTableClass), or "" when the reference store is not on DynamoDB.
 func (v *Vault) TableClass(ctx context.Context) (string, error) {
-	if tc, ok := v.rawRefs.(interface {
-		TableClass(context.Context) (string, error)
-	}); ok {
-		return tc.TableClass(ctx)
+	if v.reporter == nil {
+		return "", nil
 	}
-	return "", nil
+	return v.reporter.TableClass(ctx)
+}
+
+// PricesFor returns p priced in the reference store's DynamoDB table class when p names none
+// (cost.Prices.ForTableClass). When the class cannot be read (DescribeTable is not in the writer
+// policy) or is one cost does not know, it returns p, which prices the Standard class, and the
+// error for the caller to warn about.
+func (v *Vault) PricesFor(ctx context.Context, p cost.Prices) (cost.Prices, error) {
+	if p.DDBTableClass != "" {
+		return p, nil
+	}
+	class, err := v.TableClass(ctx)
+	if err != nil {
+		return p, err
+	}
+	return p.ForTableClass(class)
+}
+
+// itemNamespace is the namespace the reference store's items carry ("" when modelled).
+func (v *Vault) itemNamespace() string {
+	if v.reporter == nil {
+		return ""
+	}
+	return v.reporter.ItemNamespace()
 }
 
 // UsageModelled reports whether Usage's DynamoDB units are modelled (a local or in-memory
 // reference store) rather than reported by the server.
-func (v *Vault) UsageModelled() bool { return v.modelled }
+func (v *Vault) UsageModelled() bool { return v.reporter == nil }
 
 // UsageByPart is Usage by part of the store (cost.Segments, cost.Manifests, ...).
 func (v *Vault) UsageByPart() map[cost.Part]cost.Usage { return v.meter.Parts() }
@@ -228,17 +240,6 @@ func partOf(key string) cost.Part {
 	}
 	return cost.Other
 }
-
-// opUsage meters one operation: the Vault's metered backends also record in the meter of a
-// context made by with.
-type opUsage struct {
-	m cost.Meter
-}
-
-// with returns ctx with the operation's meter.
-func (o *opUsage) with(ctx context.Context) context.Context { return cost.WithMeter(ctx, &o.m) }
-
-func (o *opUsage) snapshot() cost.Usage { return o.m.Usage() }
 
 // randomHex returns n random bytes in hex.
 func randomHex(n int) string {

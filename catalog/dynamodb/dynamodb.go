@@ -346,5 +346,9 @@ func (st *Store) fetch(ctx context.Context, p *rules.Plan, s *shardQuery) error 
 // instead of its model.
 func (st *Store) ItemNamespace() string { return st.t.Namespace }
 
+// TableClass returns the class of the store's table (ddbtable.Table.Class), which prices its
+// DynamoDB usage.
+func (st *Store) TableClass(ctx context.Context) (string, error) { return st.t.Class(ctx) }
+
 // Close releases nothing: the SDK client holds no resources that need closing.
 func (st *Store) Close() error { return nil }

@@ -251,14 +251,8 @@ func runStats(ctx context.Context, e *env, c *command, args []string) error {
 		}
 		var rep *cost.Report
 		if !st.Filtered {
-			if prices.DDBTableClass == "" { // the store's table's class prices its usage
-				class, err := v.TableClass(ctx)
-				if err != nil { // DescribeTable is not in the writer policy: price as Standard
-					e.log.Warn("cannot read the table's class; pricing DynamoDB as STANDARD (set --table-class)", "err", err)
-				}
-				if prices, err = prices.ForTableClass(class); err != nil {
-					return err
-				}
+			if prices, err = v.PricesFor(ctx, prices); err != nil {
+				e.log.Warn("pricing DynamoDB as STANDARD: the table's class is unknown (set --table-class)", "err", err)
 			}
 			var naive, delivery cost.Usage
 			if *baselines {
@@ -326,13 +320,15 @@ func printGroups(e *env, by []string, groups []catalog.Group) {
 // object PUT once (a manifest per conversation), every DynamoDB item written once, and the
 // bytes kept.
 func storeParts(st vault.Stats) map[cost.Part]cost.Usage {
-	return map[cost.Part]cost.Usage{
-		cost.Segments:   {S3PutClass: float64(st.Segments), S3Bytes: float64(st.SegmentBytes)},
-		cost.Manifests:  {S3PutClass: float64(st.Conversations), S3Bytes: float64(st.ManifestBytes)},
-		cost.Models:     {S3PutClass: float64(st.Models), S3Bytes: float64(st.ModelBytes)},
-		cost.Catalog:    {DDBWRU: st.CatalogWriteUnits, DDBBytes: float64(st.CatalogBytes)},
-		cost.References: {DDBWRU: st.RefWriteUnits, DDBBytes: float64(st.RefBytes)},
+	parts := st.StoredByPart()
+	for p, u := range map[cost.Part]cost.Usage{
+		cost.Segments: {S3PutClass: float64(st.Segments)}, cost.Manifests: {S3PutClass: float64(st.Conversations)},
+		cost.Models: {S3PutClass: float64(st.Models)}, cost.Catalog: {DDBWRU: st.CatalogWriteUnits},
+		cost.References: {DDBWRU: st.RefWriteUnits},
+	} {
+		parts[p] = parts[p].Add(u)
 	}
+	return parts
 }
 
 // storeBaselines reads every conversation back and measures the cost baselines on their JSON.

@@ -59,6 +59,11 @@ var TableIndexes = []Index{
 	{IndexByModel, AttrByModelPK, AttrIndexSK},
 }
 
+// HasRefsFanout is how many of a segment's RefShards reference partitions the DynamoDB store's
+// HasRefs queries at once; it stops after the first group that finds a reference (the
+// metering's model of HasRefs counts the same).
+const HasRefsFanout = 4
+
 // RefShards is the number of partition keys one segment's references (and, by segment, the
 // candidate marks) are spread over; CatalogShards, the partitions each catalog index spreads
 // its entries over. Both are part of the stored format: changing them would hide existing

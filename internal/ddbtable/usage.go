@@ -76,13 +76,13 @@ func usageOf(params, result any, err error) (cost.Usage, bool) {
 	switch in := params.(type) {
 	case *ddb.PutItemInput:
 		out := result.(*ddb.PutItemOutput)
-		return writes(out.ConsumedCapacity, Unmarshal(in.Item)), true
+		return writes(out.ConsumedCapacity, func() ddbitem.Item { return Unmarshal(in.Item) }), true
 	case *ddb.UpdateItemInput:
 		out := result.(*ddb.UpdateItemOutput)
-		return writes(out.ConsumedCapacity, nil), true
+		return writes(out.ConsumedCapacity, func() ddbitem.Item { return nil }), true
 	case *ddb.DeleteItemInput:
 		out := result.(*ddb.DeleteItemOutput)
-		return writes(out.ConsumedCapacity, Unmarshal(out.Attributes)), true
+		return writes(out.ConsumedCapacity, func() ddbitem.Item { return Unmarshal(out.Attributes) }), true
 	case *ddb.BatchWriteItemInput:
 		out := result.(*ddb.BatchWriteItemOutput)
 		return batchWrites(in, out), true
@@ -99,33 +99,47 @@ func usageOf(params, result any, err error) (cost.Usage, bool) {
 	return cost.Usage{}, false
 }
 
+// indexWrites is the write units of it's copies in the indexes it is in (0 for nil).
+func indexWrites(it ddbitem.Item) float64 {
+	if it == nil {
+		return 0
+	}
+	return float64(ddbitem.Indexes(it)) * cost.WriteUnits(ddbitem.Size(it))
+}
+
 // writes is the usage of a single-item write: the server's units, with the index writes of
 // item (the put item, or the deleted one; nil when unknown) added unless the server reported
-// them; without a figure, item's units (1 when unknown).
-func writes(cc *types.ConsumedCapacity, item ddbitem.Item) cost.Usage {
-	if cc == nil || cc.CapacityUnits == nil {
-		if item == nil {
-			return cost.Usage{DDBWRU: 1}
-		}
-		return cost.Usage{DDBWRU: ddbitem.WriteUnits(item)}
+// them; without a figure, item's units (1 when unknown). item is sized only when needed: not
+// on AWS, which reports the indexes too.
+func writes(cc *types.ConsumedCapacity, item func() ddbitem.Item) cost.Usage {
+	reported := cc != nil && cc.CapacityUnits != nil
+	if reported && cc.GlobalSecondaryIndexes != nil {
+		return cost.Usage{DDBWRU: *cc.CapacityUnits}
 	}
-	u := *cc.CapacityUnits
-	if cc.GlobalSecondaryIndexes == nil && item != nil {
-		u += float64(ddbitem.Indexes(item)) * cost.WriteUnits(ddbitem.Size(item))
+	it := item()
+	switch {
+	case reported:
+		return cost.Usage{DDBWRU: *cc.CapacityUnits + indexWrites(it)}
+	case it == nil:
+		return cost.Usage{DDBWRU: 1}
 	}
-	return cost.Usage{DDBWRU: u}
+	return cost.Usage{DDBWRU: ddbitem.WriteUnits(it)}
 }
 
 // batchWrites is the usage of a BatchWriteItem: the server's units, with the index writes of
 // the processed puts added unless the server reported them; without a figure, each processed
-// item's units (a delete, whose item is unknown, 1).
+// item's units (a delete, whose item is unknown, 1). Items are sized only when needed.
 func batchWrites(in *ddb.BatchWriteItemInput, out *ddb.BatchWriteItemOutput) cost.Usage {
-	reported, breakdown := 0.0, false
+	var reported float64
+	breakdown := false
 	for _, cc := range out.ConsumedCapacity {
 		if cc.CapacityUnits != nil {
 			reported += *cc.CapacityUnits
 			breakdown = breakdown || cc.GlobalSecondaryIndexes != nil
 		}
+	}
+	if breakdown {
+		return cost.Usage{DDBWRU: reported}
 	}
 	var modelled, indexes float64
 	for table, reqs := range in.RequestItems {
@@ -143,30 +157,29 @@ func batchWrites(in *ddb.BatchWriteItemInput, out *ddb.BatchWriteItemOutput) cos
 			}
 			it := Unmarshal(r.PutRequest.Item)
 			modelled += ddbitem.WriteUnits(it)
-			indexes += float64(ddbitem.Indexes(it)) * cost.WriteUnits(ddbitem.Size(it))
+			indexes += indexWrites(it)
 		}
 	}
 	if len(out.ConsumedCapacity) == 0 {
 		return cost.Usage{DDBWRU: modelled}
 	}
-	if !breakdown {
-		reported += indexes
-	}
-	return cost.Usage{DDBWRU: reported}
+	return cost.Usage{DDBWRU: reported + indexes}
 }
 
 // requestKey identifies the item of a batched write by its key attributes.
 func requestKey(r types.WriteRequest) string {
-	it := map[string]types.AttributeValue(nil)
+	var it map[string]types.AttributeValue
 	if r.PutRequest != nil {
 		it = r.PutRequest.Item
 	} else if r.DeleteRequest != nil {
 		it = r.DeleteRequest.Key
 	}
-	k := Unmarshal(map[string]types.AttributeValue{ddbitem.AttrPK: it[ddbitem.AttrPK], ddbitem.AttrSK: it[ddbitem.AttrSK]})
-	pk, _ := k[ddbitem.AttrPK].(ddbitem.S)
-	sk, _ := k[ddbitem.AttrSK].(ddbitem.S)
-	return string(pk) + "\x00" + string(sk)
+	pk, _ := it[ddbitem.AttrPK].(*types.AttributeValueMemberS)
+	sk, _ := it[ddbitem.AttrSK].(*types.AttributeValueMemberS)
+	if pk == nil || sk == nil {
+		return ""
+	}
+	return pk.Value + "\x00" + sk.Value
 }
 
 // reads is the usage of a read: the server's units or, without them, the returned items'

@@ -12,23 +12,19 @@ import (
 // as cost.Catalog: what c reports if it is a Reporter, the model otherwise (see the package
 // documentation).
 func Catalog(c catalog.Backend, m *cost.Meter) catalog.Backend {
-	_, reports := c.(Reporter)
-	return &cat{c, m, reports}
+	return &cat{c, newMetered(c, m, cost.Catalog)}
 }
 
 type cat struct {
 	catalog.Backend
-	m       *cost.Meter
-	reports bool
+	metered
 }
 
-// call runs a call and records its usage (see the package call).
-func (c *cat) call(ctx context.Context, fn func(ctx context.Context) error, model func() cost.Usage) error {
-	return call(ctx, c.m, cost.Catalog, c.reports, fn, billedIf(catalog.ErrNotFound), model)
-}
+// catBilled is when a modelled call of the catalog is billed.
+var catBilled = billedIf(catalog.ErrNotFound)
 
 func (c *cat) Put(ctx context.Context, e catalog.Entry) error {
-	return c.call(ctx, func(ctx context.Context) error { return c.Backend.Put(ctx, e) },
+	return c.call(ctx, func(ctx context.Context) error { return c.Backend.Put(ctx, e) }, catBilled,
 		func() cost.Usage { return cost.Usage{DDBWRU: ddbitem.WriteUnits(ddbitem.Catalog("", e))} })
 }
 
@@ -39,7 +35,7 @@ func (c *cat) Delete(ctx context.Context, id, nonce string) error {
 			old = ddbitem.Catalog("", e)
 		}
 	}
-	return c.call(ctx, func(ctx context.Context) error { return c.Backend.Delete(ctx, id, nonce) },
+	return c.call(ctx, func(ctx context.Context) error { return c.Backend.Delete(ctx, id, nonce) }, catBilled,
 		func() cost.Usage {
 			if old == nil { // nothing deleted: the (failed) condition is billed as one unit
 				return cost.Usage{DDBWRU: 1}
@@ -53,7 +49,7 @@ func (c *cat) Get(ctx context.Context, id string) (catalog.Entry, error) {
 	err := c.call(ctx, func(ctx context.Context) (err error) {
 		e, err = c.Backend.Get(ctx, id)
 		return err
-	}, func() cost.Usage {
+	}, catBilled, func() cost.Usage {
 		if e.ID == "" {
 			return cost.Usage{DDBRRU: cost.ReadUnits(0, true)}
 		}
@@ -67,7 +63,7 @@ func (c *cat) List(ctx context.Context, q catalog.Query) (catalog.Page, error) {
 	err := c.call(ctx, func(ctx context.Context) (err error) {
 		p, err = c.Backend.List(ctx, q)
 		return err
-	}, func() cost.Usage {
+	}, catBilled, func() cost.Usage {
 		sizes := make([]int, ddbitem.CatalogShards)
 		for _, e := range p.Entries {
 			sizes[ddbitem.CatalogShard(e.ID)] += ddbitem.Size(ddbitem.Catalog("", e))

@@ -18,7 +18,7 @@
 //	DeleteHead, RemoveCandidate          when the condition fails
 //	GetHead, catalog Get                 a strongly consistent read of the item (1 unit when missing)
 //	HasRefs                              one strongly consistent Query per shard queried: the
-//	                                     first group of HasRefsGroup when a reference is found,
+//	                                     first group of ddbitem.HasRefsFanout when one is found,
 //	                                     all ddbitem.RefShards when none is
 //	ListCandidates                       one Query per shard, the marks it returns
 //	ListRefs, ListHeads                  a consistent Scan of the items returned, per 1 MB page
@@ -46,30 +46,40 @@ type Reporter interface {
 	// ItemNamespace is the namespace its items carry in their keys (see ddbitem), which is
 	// part of their size.
 	ItemNamespace() string
+	// TableClass is the class of its table (cost.TableClassStandard or
+	// cost.TableClassStandardIA), which prices its usage.
+	TableClass(ctx context.Context) (string, error)
 }
-
-// HasRefsGroup is how many shards the DynamoDB store's HasRefs queries at once (it stops after
-// the first group that finds a reference).
-const HasRefsGroup = 4
 
 // pageBytes is the most a Scan or Query page reads.
 const pageBytes = 1 << 20
 
-// call runs fn, one call of a backend, and records what it cost under part p: what its requests
-// reported when the backend is a Reporter; otherwise model(), when billed says the call's
-// outcome was billed.
-func call(ctx context.Context, m *cost.Meter, p cost.Part, reports bool, fn func(ctx context.Context) error,
-	billed func(error) bool, model func() cost.Usage) error {
-	if reports {
+// metered is what the metering of the reference store and of the catalog share: the meter,
+// the part their usage goes under, and whether the backend is a Reporter.
+type metered struct {
+	m       *cost.Meter
+	part    cost.Part
+	reports bool
+}
+
+func newMetered(backend any, m *cost.Meter, part cost.Part) metered {
+	_, reports := backend.(Reporter)
+	return metered{m, part, reports}
+}
+
+// call runs fn, one call of the backend, and records what it cost: what its requests reported
+// when the backend is a Reporter; otherwise model(), when billed says the call's outcome was
+// billed.
+func (b metered) call(ctx context.Context, fn func(ctx context.Context) error, billed func(error) bool, model func() cost.Usage) error {
+	if b.reports {
 		var c cost.Call
 		err := fn(cost.WithCall(ctx, &c))
-		u, _ := c.Reported()
-		record(ctx, m, p, u)
+		record(ctx, b.m, b.part, c.Usage())
 		return err
 	}
 	err := fn(ctx)
 	if billed(err) {
-		record(ctx, m, p, model())
+		record(ctx, b.m, b.part, model())
 	}
 	return err
 }

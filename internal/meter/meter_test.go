@@ -68,6 +68,8 @@ type reporting struct{ refcount.Backend }
 
 func (reporting) ItemNamespace() string { return "ns:" }
 
+func (reporting) TableClass(context.Context) (string, error) { return cost.TableClassStandard, nil }
+
 func (r reporting) AddRefs(ctx context.Context, owner string, segments []string, now time.Time) error {
 	cost.Charge(ctx, cost.Usage{DDBWRU: 7})
 	return nil

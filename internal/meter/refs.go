@@ -13,27 +13,25 @@ import (
 // cost.References: what r reports if it is a Reporter, the model otherwise (see the package
 // documentation).
 func Refs(r refcount.Backend, m *cost.Meter) refcount.Backend {
-	_, reports := r.(Reporter)
-	return &refs{r, m, reports}
+	return &refs{r, newMetered(r, m, cost.References)}
 }
 
 type refs struct {
 	refcount.Backend
-	m       *cost.Meter
-	reports bool
+	metered
 }
 
 // refsBilled is when a modelled call of the reference store is billed.
 var refsBilled = billedIf(refcount.ErrConflict, refcount.ErrExists, refcount.ErrNotFound)
 
-// call runs a call and records its usage (see the package call).
-func (r *refs) call(ctx context.Context, fn func(ctx context.Context) error, model func() cost.Usage) error {
-	return call(ctx, r.m, cost.References, r.reports, fn, refsBilled, model)
+// write runs a call and records its usage (metered.call).
+func (r *refs) write(ctx context.Context, fn func(ctx context.Context) error, model func() cost.Usage) error {
+	return r.call(ctx, fn, refsBilled, model)
 }
 
 // list runs a listing and records its usage, whatever ended it.
 func (r *refs) list(ctx context.Context, fn func(ctx context.Context) error, model func() cost.Usage) error {
-	return call(ctx, r.m, cost.References, r.reports, fn, always, model)
+	return r.call(ctx, fn, always, model)
 }
 
 // writes is the write units of the items of each distinct segment.
@@ -55,14 +53,14 @@ func claimed(segment, claimID string, expires time.Time) cost.Usage {
 }
 
 func (r *refs) AddRefs(ctx context.Context, owner string, segments []string, now time.Time) error {
-	return r.call(ctx, func(ctx context.Context) error { return r.Backend.AddRefs(ctx, owner, segments, now) },
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.AddRefs(ctx, owner, segments, now) },
 		func() cost.Usage {
 			return writes(segments, func(s string) ddbitem.Item { return ddbitem.Ref("", s, owner, now.UnixMilli()) })
 		})
 }
 
 func (r *refs) RemoveRefs(ctx context.Context, owner string, segments []string) error {
-	return r.call(ctx, func(ctx context.Context) error { return r.Backend.RemoveRefs(ctx, owner, segments) },
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.RemoveRefs(ctx, owner, segments) },
 		func() cost.Usage {
 			return writes(segments, func(s string) ddbitem.Item { return ddbitem.Ref("", s, owner, time.Now().UnixMilli()) })
 		})
@@ -70,12 +68,12 @@ func (r *refs) RemoveRefs(ctx context.Context, owner string, segments []string) 
 
 func (r *refs) HasRefs(ctx context.Context, segment string) (bool, error) {
 	var found bool
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.write(ctx, func(ctx context.Context) (err error) {
 		found, err = r.Backend.HasRefs(ctx, segment)
 		return err
 	}, func() cost.Usage {
 		if found {
-			return cost.Usage{DDBRRU: HasRefsGroup}
+			return cost.Usage{DDBRRU: ddbitem.HasRefsFanout}
 		}
 		return cost.Usage{DDBRRU: ddbitem.RefShards}
 	})
@@ -94,7 +92,7 @@ func (r *refs) ListRefs(ctx context.Context, fn func(refcount.Ref) error) error 
 
 func (r *refs) GetHead(ctx context.Context, segment string) (refcount.Head, error) {
 	var h refcount.Head
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.write(ctx, func(ctx context.Context) (err error) {
 		h, err = r.Backend.GetHead(ctx, segment)
 		return err
 	}, func() cost.Usage {
@@ -107,29 +105,29 @@ func (r *refs) GetHead(ctx context.Context, segment string) (refcount.Head, erro
 }
 
 func (r *refs) CreateHead(ctx context.Context, segment string, size int64, now time.Time) error {
-	return r.call(ctx, func(ctx context.Context) error { return r.Backend.CreateHead(ctx, segment, size, now) },
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.CreateHead(ctx, segment, size, now) },
 		func() cost.Usage {
 			return cost.Usage{DDBWRU: ddbitem.WriteUnits(ddbitem.Head("", segment, string(refcount.Live), size, now.UnixMilli(), "", 0))}
 		})
 }
 
 func (r *refs) Claim(ctx context.Context, segment, claimID string, expires, now time.Time) error {
-	return r.call(ctx, func(ctx context.Context) error { return r.Backend.Claim(ctx, segment, claimID, expires, now) },
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.Claim(ctx, segment, claimID, expires, now) },
 		func() cost.Usage { return claimed(segment, claimID, expires) })
 }
 
 func (r *refs) Release(ctx context.Context, segment, claimID string) error {
-	return r.call(ctx, func(ctx context.Context) error { return r.Backend.Release(ctx, segment, claimID) },
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.Release(ctx, segment, claimID) },
 		func() cost.Usage { return claimed(segment, claimID, time.Now()) })
 }
 
 func (r *refs) Revive(ctx context.Context, segment, claimID string, now time.Time) error {
-	return r.call(ctx, func(ctx context.Context) error { return r.Backend.Revive(ctx, segment, claimID, now) },
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.Revive(ctx, segment, claimID, now) },
 		func() cost.Usage { return claimed(segment, claimID, now) })
 }
 
 func (r *refs) DeleteHead(ctx context.Context, segment, claimID string) error {
-	return r.call(ctx, func(ctx context.Context) error { return r.Backend.DeleteHead(ctx, segment, claimID) },
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.DeleteHead(ctx, segment, claimID) },
 		func() cost.Usage { return claimed(segment, claimID, time.Now()) })
 }
 
@@ -144,7 +142,7 @@ func (r *refs) ListHeads(ctx context.Context, fn func(refcount.Head) error) erro
 }
 
 func (r *refs) MarkCandidates(ctx context.Context, segments []string, now time.Time) error {
-	return r.call(ctx, func(ctx context.Context) error { return r.Backend.MarkCandidates(ctx, segments, now) },
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.MarkCandidates(ctx, segments, now) },
 		func() cost.Usage {
 			return writes(segments, func(s string) ddbitem.Item { return ddbitem.Candidate("", s, now.UnixMilli()) })
 		})
@@ -168,7 +166,7 @@ func (r *refs) ListCandidates(ctx context.Context, fn func(refcount.Candidate) e
 }
 
 func (r *refs) RemoveCandidate(ctx context.Context, segment string, since time.Time) error {
-	return r.call(ctx, func(ctx context.Context) error { return r.Backend.RemoveCandidate(ctx, segment, since) },
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.RemoveCandidate(ctx, segment, since) },
 		func() cost.Usage {
 			return cost.Usage{DDBWRU: ddbitem.WriteUnits(ddbitem.Candidate("", segment, since.UnixMilli()))}
 		})

@@ -27,7 +27,7 @@ import (
 const RefShards = ddbitem.RefShards
 
 // hasRefsFanout is how many shard queries HasRefs sends at once.
-const hasRefsFanout = 4
+const hasRefsFanout = ddbitem.HasRefsFanout
 
 // Backoff for UnprocessedItems of BatchWriteItem.
 const (
