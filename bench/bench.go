@@ -53,13 +53,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
-	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
-	objmem "github.com/stowken/stowken/objstore/mem"
-	refmem "github.com/stowken/stowken/refcount/mem"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -227,7 +224,7 @@ func (r *runner) report(t *totals, where string) *Report {
 		StoredBytes: t.stats.StoredBytes, BytesPerToken: perToken(t.stats.StoredBytes, b.Tokens),
 		SegmentBytes: t.stats.SegmentBytes, ManifestBytes: t.stats.ManifestBytes, ModelBytes: t.stats.ModelBytes,
 		CatalogBytes: t.stats.CatalogBytes, RefBytes: t.stats.RefBytes,
-		Segments: t.stats.Segments, Models: t.stats.Models,
+		Segments: t.stats.Segments, Models: t.stats.Models, CatalogFiles: t.stats.CatalogFiles,
 		StoreUsage: cost.Total(t.stored), RetrieveUsage: t.retrieved,
 		EncodeTokensPerS: rate(t.codec.Tokens, t.codec.Encode), DecodeTokensPerS: rate(t.codec.Tokens, t.codec.Decode),
 		CodecTokens: t.codec.Tokens,
@@ -657,6 +654,7 @@ func (t *totals) add(o oneResult) {
 	s.RefBytes += o.stats.RefBytes
 	s.Segments += o.stats.Segments
 	s.Models += o.stats.Models
+	s.CatalogFiles += o.stats.CatalogFiles
 
 	if t.stored == nil {
 		t.stored = map[cost.Part]cost.Usage{}
@@ -693,7 +691,8 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 		return res, err
 	}
 
-	b, refs, cat := objmem.New(), refmem.New(), catmem.New()
+	t := MemoryTarget()
+	b, refs, cat := t.Bucket, t.Refs, t.Catalog
 	v, err := vault.New(ctx, vault.Options{Bucket: b, Refs: refs, Catalog: cat, Logger: r.o.Logger})
 	if err != nil {
 		return res, err

@@ -78,8 +78,8 @@ func TestSampleSmoke(t *testing.T) {
 			// The cost counts the store phase's requests and what the store keeps, per
 			// conversation, and the naive baseline one PUT and its gzip bytes each.
 			c, fn := rep.Cost, float64(n)
-			if pc := c.PerConversation; math.Abs(pc.S3Bytes*fn-float64(rep.SegmentBytes+rep.ManifestBytes+rep.ModelBytes)) > 1e-6*pc.S3Bytes*fn ||
-				math.Abs(pc.DDBBytes*fn-float64(rep.CatalogBytes+rep.RefBytes)) > 1e-6*pc.DDBBytes*fn ||
+			if pc := c.PerConversation; math.Abs(pc.S3Bytes*fn-float64(rep.SegmentBytes+rep.ManifestBytes+rep.ModelBytes+rep.CatalogBytes)) > 1e-6*pc.S3Bytes*fn ||
+				math.Abs(pc.DDBBytes*fn-float64(rep.RefBytes)) > 1e-6*pc.DDBBytes*fn ||
 				math.Abs(pc.DDBWRU*fn-rep.StoreUsage.DDBWRU) > 1e-6*rep.StoreUsage.DDBWRU || !c.Modelled || c.Months != DefaultMonths {
 				t.Errorf("cost per conversation %+v, modelled %v, months %d; the store: %+v", pc, c.Modelled, c.Months, rep.StoreUsage)
 			}
@@ -88,9 +88,9 @@ func TestSampleSmoke(t *testing.T) {
 				t.Errorf("naive baseline per conversation %+v, want 1 PUT and %d bytes in all", naive, b.NaiveGzipJSON.StoredBytes)
 			}
 			// A fresh store and one client: every PUT wrote one object, and every object is a
-			// segment, a manifest or a model. (Concurrent clients may both PUT a new segment, and
-			// all but one find it exists.)
-			if objects := rep.Segments + rep.Conversations + rep.Models; rep.StoreUsage.S3PutClass != float64(objects) {
+			// segment, a manifest, a model or a catalog file. (Concurrent clients may both PUT a
+			// new segment, and all but one find it exists.)
+			if objects := rep.Segments + rep.Conversations + rep.Models + rep.CatalogFiles; rep.StoreUsage.S3PutClass != float64(objects) {
 				t.Errorf("store s3_put_class %v, but the store holds %d objects", rep.StoreUsage.S3PutClass, objects)
 			}
 			if b.NaiveGzipJSON.S3Puts != n || b.PerMessageZstd.S3Puts != b.PerMessageZstd.UniqueMessages+n {
@@ -343,9 +343,10 @@ func TestBaselinesSynthetic(t *testing.T) {
 		{"per-message s3_puts (objects + manifests)", b.PerMessageZstd.S3Puts, int64(len(unique)) + 4},
 		{"bulk input_bytes", b.BulkBound.InputBytes, int64(len(all))},
 		{"bulk stored_bytes", b.BulkBound.StoredBytes, bulkBytes},
-		// stowken: a fresh store whose only objects are the one long segment and 4 manifests.
+		// stowken: a fresh store whose only objects are the one long segment, 4 manifests and
+		// the catalog's files.
 		{"segments", rep.Segments, 1},
-		{"s3_put_class", int64(rep.StoreUsage.S3PutClass), 5},
+		{"s3_put_class", int64(rep.StoreUsage.S3PutClass), 5 + rep.CatalogFiles},
 		{"codec_tokens", rep.CodecTokens, wantTokens - int64(len(longTokens))},
 	}
 	// The delivery stream: one PUT for the one batch, every line and its newline a record
@@ -397,8 +398,9 @@ func TestBaselinesSynthetic(t *testing.T) {
 		t.Errorf("isolated: %d distinct messages, %d puts, naive %d bytes; want %d, %d, %d",
 			ib.PerMessageZstd.UniqueMessages, ib.PerMessageZstd.S3Puts, ib.NaiveGzipJSON.StoredBytes, isoUnique, isoUnique+4, naive)
 	}
-	if iso.Segments != 2 || iso.StoreUsage.S3PutClass != 6 || iso.RoundtripOK != 4 || iso.Tokens != wantTokens {
-		t.Errorf("isolated: %d segments, %v puts, %d round trips, %d tokens; want 2, 6, 4, %d", iso.Segments, iso.StoreUsage.S3PutClass, iso.RoundtripOK, iso.Tokens, wantTokens)
+	if iso.Segments != 2 || iso.CatalogFiles != 4 || iso.StoreUsage.S3PutClass != 10 || iso.RoundtripOK != 4 || iso.Tokens != wantTokens {
+		t.Errorf("isolated: %d segments, %d catalog files, %v puts, %d round trips, %d tokens; want 2, 4, 10, 4, %d",
+			iso.Segments, iso.CatalogFiles, iso.StoreUsage.S3PutClass, iso.RoundtripOK, iso.Tokens, wantTokens)
 	}
 	if iso.StoredBytes <= rep.StoredBytes {
 		t.Errorf("isolated stores %d bytes, not more than the shared store's %d", iso.StoredBytes, rep.StoredBytes)

@@ -34,8 +34,8 @@ type Report struct {
 	TextBytes int64 `json:"text_bytes"`
 
 	// What the store holds at the end (vault.Stats): every byte billed, and its parts.
-	// CatalogBytes and RefBytes are the catalog's and the reference store's items as DynamoDB
-	// bills them (vault.Stats).
+	// CatalogBytes is the catalog's files in the bucket, RefBytes the reference store's items
+	// as DynamoDB bills them (vault.Stats).
 	StoredBytes   int64   `json:"stored_bytes"`
 	BytesPerToken float64 `json:"bytes_per_token"`
 	SegmentBytes  int64   `json:"segment_bytes"`
@@ -48,6 +48,7 @@ type Report struct {
 	ContentBytesPerToken float64 `json:"content_bytes_per_token"`
 	Segments             int64   `json:"segments"`
 	Models               int64   `json:"models"`
+	CatalogFiles         int64   `json:"catalog_files"`
 
 	// StoreUsage is the requests of storing everything (vault.Usage), RetrieveUsage those of
 	// retrieving everything back once.

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/stowken/stowken/catalog"
-	catmem "github.com/stowken/stowken/catalog/mem"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/internal/meter"
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/objstore"
@@ -37,9 +37,11 @@ func (t *Target) Close() error {
 	return errors.Join(t.Bucket.Close(), t.Catalog.Close(), t.Refs.Close())
 }
 
-// MemoryTarget returns a fresh in-memory store (objstore/mem, refcount/mem, catalog/mem).
+// MemoryTarget returns a fresh in-memory store (objstore/mem, refcount/mem, and the catalog's
+// files in the bucket: catalog/parquet).
 func MemoryTarget() *Target {
-	return &Target{Bucket: objmem.New(), Refs: refmem.New(), Catalog: catmem.New(), Location: "memory"}
+	b := objmem.New()
+	return &Target{Bucket: b, Refs: refmem.New(), Catalog: catparquet.New(b, catparquet.Options{}), Location: "memory"}
 }
 
 // OpenTarget opens the store that store and refs name, with the backends of reg, for a
@@ -70,15 +72,16 @@ func OpenTarget(ctx context.Context, reg *location.Registry, store, refs string,
 
 // shared returns vault options over backends that a vault's Close leaves open: the benchmark
 // opens several vaults over the same backends and closes the backends itself. A reference store
-// or catalog that reports its own usage (meter.Reporter, the DynamoDB stores) stays one, so
-// that the vault counts what the server reports.
+// that reports its own usage (meter.Reporter, the DynamoDB store) stays one, and so does a
+// catalog that charges its requests (meter.Charger, catalog/parquet), so that the vault
+// counts what the requests cost.
 func shared(b objstore.Bucket, r refcount.Backend, c catalog.Backend) vault.Options {
 	o := vault.Options{Bucket: sharedBucket{b}, Refs: sharedRefs{r}, Catalog: sharedCatalog{c}}
 	if rep, ok := r.(meter.Reporter); ok {
 		o.Refs = reportingRefs{sharedRefs{r}, rep}
 	}
-	if rep, ok := c.(meter.Reporter); ok {
-		o.Catalog = reportingCatalog{sharedCatalog{c}, rep}
+	if _, ok := c.(meter.Charger); ok {
+		o.Catalog = chargingCatalog{sharedCatalog{c}}
 	}
 	return o
 }
@@ -100,7 +103,6 @@ type reportingRefs struct {
 	meter.Reporter
 }
 
-type reportingCatalog struct {
-	sharedCatalog
-	meter.Reporter
-}
+type chargingCatalog struct{ sharedCatalog }
+
+func (chargingCatalog) ChargesUsage() {}

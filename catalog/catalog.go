@@ -24,35 +24,19 @@
 // A cursor made for other filters or the other order is rejected with ErrInvalidCursor, as is
 // anything that is not a cursor. Cursors do not expire.
 //
-// # Cost
-//
-// Every backend keeps the entries in (CreatedAt, ID) order three times: all of them, per
-// application and per model. List walks the one that matches Query.Application if set, else
-// Query.Model if set, else all entries, from the cursor (or the Since/Until bound) on, and checks
-// the remaining filters on every entry it visits. What it costs is therefore proportional to the
-// entries it visits: the page, when the filters are only the walked index's value and the time
-// range; but a filter on Tokenizer, Metadata, or Model together with Application, costs what it
-// scans: a filter that matches one entry in a thousand visits about a thousand entries per entry
-// returned. (catalog/dynamodb spreads each index over four partitions and queries all of them:
-// a page costs at least four requests.) Put, Delete and Get cost one point access, plus the
-// index updates of a Put.
-//
 // # Backends
 //
-// catalog/mem (in memory, for tests), catalog/bolt (buckets in the embedded reference store's
-// bbolt file) and catalog/dynamodb (items and indexes in the reference store's DynamoDB table).
-// Each passes catalog/catalogtest. Get is strongly consistent everywhere, and so is List on
-// mem and bolt; on DynamoDB, List reads global secondary indexes, which lag writes by a moment.
+// catalog/parquet (Parquet files in the store's bucket, partitioned by day: what every store
+// uses, and what Athena, Glue, Spark and DuckDB read) and catalog/mem (in memory, for tests).
+// Each passes catalog/catalogtest, and says what its calls cost. Both are strongly
+// consistent.
 //
 // docs/design.md describes the whole design.
 package catalog
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"maps"
-	"slices"
 	"time"
 )
 
@@ -70,8 +54,17 @@ const (
 	MaxIDBytes = 512
 	// MaxFieldBytes is the longest Application, Model or Tokenizer, in bytes.
 	MaxFieldBytes = 1024
-	// MaxEntryBytes is the largest EncodedSize (DynamoDB items are at most 400 KB).
+	// MaxEntryBytes is the largest Size.
 	MaxEntryBytes = 256 << 10
+)
+
+// Where a catalog kept in the store's bucket (catalog/parquet) keeps its objects, so that the
+// vault counts them and no other part of the store writes there.
+const (
+	// FilePrefix is the prefix of the catalog files: the location of a query engine's table.
+	FilePrefix = "catalog/"
+	// DeletedPrefix is the prefix of the deletions not yet compacted away.
+	DeletedPrefix = "catalog-deleted/"
 )
 
 // Sentinel errors, checked with errors.Is.
@@ -87,6 +80,8 @@ var (
 	ErrInvalidEntry = errors.New("catalog: invalid entry")
 	// ErrReadOnly: Put or Delete on a store opened read-only; nothing was changed.
 	ErrReadOnly = errors.New("catalog: store is read-only")
+	// ErrCorrupt: what the store holds is not what it writes (an unreadable file).
+	ErrCorrupt = errors.New("catalog: stored data is corrupt")
 )
 
 // Entry summarizes one stored conversation.
@@ -125,140 +120,16 @@ func (e Entry) TotalTokens() int64 {
 	return n
 }
 
-// The backend-neutral encoding of an entry, version 1 (what catalog/bolt keeps), in order:
-//
-//	version          1 byte, 1
-//	id, nonce, application, model, tokenizer
-//	                 each a uvarint length and the UTF-8 bytes
-//	created          uvarint, Unix milliseconds
-//	stored           signed varint, milliseconds after created
-//	messages, stored bytes
-//	                 uvarints
-//	tokens           uvarint count, then per role (in role order): the role, then a uvarint
-//	metadata         uvarint count, then per key (in key order): key, then value
-//
-// A role is one byte: its index in knownRoles plus one, or 0 followed by the role as a string.
-const encodingVersion = 1
-
-var knownRoles = []string{"system", "user", "assistant", "tool", "developer"}
-
-// MarshalBinary returns the backend-neutral encoding of e (see above); times are kept to the
-// millisecond.
-func (e Entry) MarshalBinary() ([]byte, error) {
-	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
-	b := []byte{encodingVersion}
-	for _, s := range []string{e.ID, e.Nonce, e.Application, e.Model, e.Tokenizer} {
-		b = str(b, s)
+// Size is about the bytes e takes in a catalog: its strings, and 8 bytes per number.
+func (e Entry) Size() int {
+	n := len(e.ID) + len(e.Nonce) + len(e.Application) + len(e.Model) + len(e.Tokenizer) + 4*8
+	for role := range e.Tokens {
+		n += len(role) + 8
 	}
-	created := e.CreatedAt.UnixMilli()
-	created = max(created, 0)
-	b = binary.AppendUvarint(b, uint64(created))
-	b = binary.AppendVarint(b, e.StoredAt.UnixMilli()-created)
-	b = binary.AppendUvarint(b, uint64(max(e.Messages, 0)))
-	b = binary.AppendUvarint(b, uint64(max(e.StoredBytes, 0)))
-	b = binary.AppendUvarint(b, uint64(len(e.Tokens)))
-	for _, role := range slices.Sorted(maps.Keys(e.Tokens)) {
-		if i := slices.Index(knownRoles, role); i >= 0 {
-			b = append(b, byte(i+1))
-		} else {
-			b = str(append(b, 0), role)
-		}
-		b = binary.AppendUvarint(b, uint64(max(e.Tokens[role], 0)))
+	for k, v := range e.Metadata {
+		n += len(k) + len(v)
 	}
-	b = binary.AppendUvarint(b, uint64(len(e.Metadata)))
-	for _, k := range slices.Sorted(maps.Keys(e.Metadata)) {
-		b = str(str(b, k), e.Metadata[k])
-	}
-	return b, nil
-}
-
-// UnmarshalBinary decodes what MarshalBinary encoded. Times come back in UTC; empty maps as nil.
-func (e *Entry) UnmarshalBinary(b []byte) error {
-	bad := errors.New("catalog: decoding an entry: truncated or malformed")
-	if len(b) == 0 || b[0] != encodingVersion {
-		return bad
-	}
-	b = b[1:]
-	ok := true
-	num := func() uint64 {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			b, ok = nil, false
-			return 0
-		}
-		b = b[n:]
-		return v
-	}
-	// count reads the number of items that follow; each takes at least one byte.
-	count := func() uint64 {
-		n := num()
-		if n > uint64(len(b)) {
-			ok = false
-		}
-		return n
-	}
-	str := func() string {
-		n := num()
-		if n > uint64(len(b)) {
-			ok = false
-			return ""
-		}
-		s := string(b[:n])
-		b = b[n:]
-		return s
-	}
-	var x Entry
-	for _, f := range []*string{&x.ID, &x.Nonce, &x.Application, &x.Model, &x.Tokenizer} {
-		*f = str()
-	}
-	created := int64(num())
-	delta, n := binary.Varint(b)
-	if n <= 0 {
-		return bad
-	}
-	b = b[n:]
-	x.CreatedAt, x.StoredAt = time.UnixMilli(created).UTC(), time.UnixMilli(created+delta).UTC()
-	x.Messages, x.StoredBytes = int(num()), int64(num())
-	for i, roles := uint64(0), count(); i < roles && ok; i++ {
-		if len(b) == 0 {
-			return bad
-		}
-		code := b[0]
-		b = b[1:]
-		role := ""
-		switch {
-		case code == 0:
-			role = str()
-		case int(code) <= len(knownRoles):
-			role = knownRoles[code-1]
-		default:
-			return bad
-		}
-		if x.Tokens == nil {
-			x.Tokens = map[string]int64{}
-		}
-		x.Tokens[role] = int64(num())
-	}
-	for i, keys := uint64(0), count(); i < keys && ok; i++ {
-		if x.Metadata == nil {
-			x.Metadata = map[string]string{}
-		}
-		k := str()
-		x.Metadata[k] = str()
-	}
-	if !ok || len(b) != 0 {
-		return bad
-	}
-	*e = x
-	return nil
-}
-
-// EncodedSize is the size in bytes of e's backend-neutral encoding (MarshalBinary): roughly what
-// the catalog holds per entry, before the indexes (each a few dozen bytes plus the ID, and on
-// DynamoDB a copy of the item per index).
-func (e Entry) EncodedSize() int {
-	b, _ := e.MarshalBinary() // never fails
-	return len(b)
+	return n
 }
 
 // Query selects entries. Zero fields match everything.
@@ -284,13 +155,22 @@ type Page struct {
 }
 
 // Backend is a catalog backend. All methods are safe for concurrent use.
+//
+// An entry summarizes one stored copy of a conversation: it is identified by its ID and
+// Nonce, and never changes. The vault deletes a copy's entry before it puts the entry of
+// another copy of the same ID; a backend that finds two copies' entries of one ID may keep
+// both (catalog/parquet) or the one put last (catalog/mem).
 type Backend interface {
-	// Put inserts the entry for e.ID, or replaces the one there. It is idempotent.
-	Put(ctx context.Context, e Entry) error
-	// Delete deletes the entry of id only if its Nonce is nonce (an entry with another nonce
-	// summarizes a newer stored copy and stays); nonce "" deletes whatever is there. A missing
-	// entry is not an error.
-	Delete(ctx context.Context, id, nonce string) error
+	// Put adds the entries; putting an entry that is there (same ID and Nonce) again is a
+	// retry and leaves one. An invalid entry fails the call with ErrInvalidEntry, and then
+	// none is added.
+	Put(ctx context.Context, entries ...Entry) error
+	// Delete deletes the entry of e.ID whose Nonce is e.Nonce (an entry with another nonce
+	// summarizes another stored copy and stays), for good: a later Put of that copy's entry
+	// (from a Store that found the copy before it was deleted) adds nothing. e.CreatedAt (or
+	// e.StoredAt when it is zero) must be the entry's: it tells a backend where to find it.
+	// A missing entry is not an error.
+	Delete(ctx context.Context, e Entry) error
 	// Get returns the entry of id, or ErrNotFound.
 	Get(ctx context.Context, id string) (Entry, error)
 	// List returns the entries matching q, ordered by (CreatedAt, ID), newest first unless
@@ -298,6 +178,34 @@ type Backend interface {
 	List(ctx context.Context, q Query) (Page, error)
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Compactor is a Backend whose storage GC compacts: it merges small files and rewrites those
+// that hold deleted entries, so that a deleted entry leaves the store (catalog/parquet).
+type Compactor interface {
+	Compact(ctx context.Context, opts CompactOptions) (CompactResult, error)
+}
+
+// CompactOptions bound a compaction.
+type CompactOptions struct {
+	// Deadline is when the compaction stops writing (zero: never).
+	Deadline time.Time
+	// Settle is how old a deletion must be for the compaction to forget it, once applied:
+	// at least the longest compaction and the longest write of an entry.
+	Settle time.Duration
+}
+
+// CompactResult is what a compaction did.
+type CompactResult struct {
+	FilesRead    int `json:"files_read"`
+	FilesWritten int `json:"files_written"`
+	FilesDeleted int `json:"files_deleted"`
+	// RowsErased is how many deleted entries were dropped from the files.
+	RowsErased int `json:"rows_erased"`
+	// TombstonesDeleted and TombstonesKept are the deletions forgotten, and those kept
+	// because they are younger than CompactOptions.Settle.
+	TombstonesDeleted int `json:"tombstones_deleted"`
+	TombstonesKept    int `json:"tombstones_kept"`
 }
 
 // ListAll calls fn for every entry matching q, in List's order, reading page by page (of

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/stowken/stowken/bench"
-	catddb "github.com/stowken/stowken/catalog/dynamodb"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/corpus"
 )
@@ -15,10 +15,7 @@ import (
 func TestBenchOnServers(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
-	cat, err := catddb.Open(ctx, st.TableURL, catddb.Options{Credentials: st.creds})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := catparquet.New(st.Bucket, catparquet.Options{})
 	rep, err := bench.Run(ctx, bench.Options{Corpus: []string{corpus.Path(t, "sample.jsonl")}, Workload: "chat", Limit: 40, Batch: 10,
 		Target: &bench.Target{Bucket: st.Bucket, Refs: st.Refs, Catalog: cat, Location: st.StoreURL}})
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/stowken/stowken/catalog"
-	catddb "github.com/stowken/stowken/catalog/dynamodb"
 	catmem "github.com/stowken/stowken/catalog/mem"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/internal/ddbitem"
 	objmem "github.com/stowken/stowken/objstore/mem"
 	"github.com/stowken/stowken/objstore/s3"
@@ -49,10 +49,7 @@ func TestMeterMatchesWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catddb.Open(ctx, &tu, catddb.Options{Credentials: st.creds})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := catparquet.New(b, catparquet.Options{})
 	now := time.Now()
 	v, err := vault.New(ctx, vault.Options{Bucket: b, Refs: r, Catalog: cat, Now: func() time.Time { return now }})
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
-	catddb "github.com/stowken/stowken/catalog/dynamodb"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/internal/testenv"
@@ -197,10 +197,7 @@ func (st *store) open(t *testing.T, opts vault.Options) *vault.Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catddb.Open(ctx, st.TableURL, catddb.Options{Credentials: st.creds})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := catparquet.New(b, catparquet.Options{})
 	opts.Bucket, opts.Refs, opts.Catalog = b, r, cat
 	v, err := vault.New(ctx, opts)
 	if err != nil {

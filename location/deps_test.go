@@ -8,19 +8,20 @@ import (
 	"testing"
 )
 
-// TestLinks keeps each program linking only the backends it opens: the core links none, the GC
-// Lambda links no local store, the local store links no AWS SDK, and the registry links no
-// backend at all.
+// TestLinks keeps each program linking only the backends it opens: the core links none (and no
+// catalog backend), the GC Lambda links no local store, the local store links no AWS SDK, and
+// the registry links no backend at all.
 func TestLinks(t *testing.T) {
 	const mod = "github.com/stowken/stowken/"
-	local := []string{mod + "objstore/fs", mod + "refcount/bolt", mod + "catalog/bolt", "go.etcd.io/bbolt", mod + "location/local"}
-	aws := []string{mod + "objstore/s3", mod + "refcount/dynamodb", mod + "catalog/dynamodb", "github.com/aws/aws-sdk-go-v2/service/", mod + "location/aws"}
+	local := []string{mod + "objstore/fs", mod + "refcount/bolt", "go.etcd.io/bbolt", mod + "location/local"}
+	aws := []string{mod + "objstore/s3", mod + "refcount/dynamodb", "github.com/aws/aws-sdk-go-v2/service/", mod + "location/aws"}
+	catalogs := []string{mod + "catalog/parquet", "github.com/parquet-go/parquet-go"}
 	tests := []struct {
 		pkg       string
 		forbidden []string
 	}{
-		{"./vault", append(local, aws...)},
-		{"./location", append(local, aws...)},
+		{"./vault", append(append(local, aws...), catalogs...)},
+		{"./location", append(append(local, aws...), catalogs...)},
 		{"./lambda/gc", local},
 		{"./location/local", aws},
 	}

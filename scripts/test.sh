@@ -5,8 +5,8 @@
 # a server is missing); when they fail, their whole output is shown.
 set -uo pipefail
 flags=${GOTEST_FLAGS:--count=1 -timeout 45m}
-server_pkgs="./integration/... ./objstore/s3/... ./refcount/dynamodb/... ./catalog/dynamodb/... ./lambda/..."
-other_pkgs=$(go list ./... | grep -v -e /integration -e /objstore/s3 -e /refcount/dynamodb -e /catalog/dynamodb -e /lambda)
+server_pkgs="./integration/... ./objstore/s3/... ./refcount/dynamodb/... ./lambda/..."
+other_pkgs=$(go list ./... | grep -v -e /integration -e /objstore/s3 -e /refcount/dynamodb -e /lambda)
 log=$(mktemp "${TMPDIR:-/tmp}/stowken-test.XXXXXX")
 trap 'rm -f "$log"' EXIT
 

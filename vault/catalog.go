@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/manifest"
 )
 
@@ -27,8 +28,8 @@ const (
 )
 
 // catalogEntry summarizes m, whose stored manifest takes manifestBytes.
-func catalogEntry(m *manifest.Manifest, manifestBytes int64) catalog.Entry {
-	e := catalog.Entry{
+func catalogEntry(m *manifest.Manifest, manifestBytes int64) *catalog.Entry {
+	e := &catalog.Entry{
 		ID: m.ID, Nonce: m.Nonce, Application: m.Application, Model: m.Model, Tokenizer: m.Tokenizer,
 		StoredAt: time.UnixMilli(m.StoredAt).UTC(), Messages: len(m.Messages),
 		StoredBytes: manifestBytes + m.Totals.SegmentBytes,
@@ -76,15 +77,34 @@ func metadataScalar(raw json.RawMessage) (string, bool) {
 	}
 }
 
-// putCatalog writes the catalog entry of a stored manifest.
-func (v *Vault) putCatalog(ctx context.Context, m *manifest.Manifest, manifestBytes int64) error {
+// putCatalog writes the catalog entries of the stored conversations of one Store or
+// StoreBatch, in one call (catalog/parquet writes them as one file per day). Its requests
+// count for the first of them. When it fails, each of them fails with an error that says it
+// is stored.
+func (v *Vault) putCatalog(ctx context.Context, ps []*pendingStore) {
 	if v.catalog == nil {
-		return nil
+		return
 	}
-	if err := v.catalog.Put(ctx, catalogEntry(m, manifestBytes)); err != nil {
-		return fmt.Errorf("vault: %q is stored, but its catalog entry was not written (storing it again or verify --repair writes it): %w", m.ID, err)
+	var entries []catalog.Entry
+	var first *pendingStore
+	for _, p := range ps {
+		if p.err == nil && p.entry != nil {
+			entries = append(entries, *p.entry)
+			if first == nil {
+				first = p
+			}
+		}
 	}
-	return nil
+	if len(entries) == 0 {
+		return
+	}
+	if err := v.catalog.Put(cost.WithMeter(ctx, &first.ops), entries...); err != nil {
+		for _, p := range ps {
+			if p.err == nil && p.entry != nil {
+				p.err = fmt.Errorf("vault: %q is stored, but its catalog entry was not written (storing it again or verify --repair writes it): %w", p.c.ID, err)
+			}
+		}
+	}
 }
 
 // List returns a page of the catalog: summaries of stored conversations matching q, newest

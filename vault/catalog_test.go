@@ -25,18 +25,18 @@ type failingCatalog struct {
 
 var errCatalogDown = errors.New("catalog down")
 
-func (f *failingCatalog) Put(ctx context.Context, e catalog.Entry) error {
+func (f *failingCatalog) Put(ctx context.Context, entries ...catalog.Entry) error {
 	if f.failPut.Load() {
 		return errCatalogDown
 	}
-	return f.Backend.Put(ctx, e)
+	return f.Backend.Put(ctx, entries...)
 }
 
-func (f *failingCatalog) Delete(ctx context.Context, id, nonce string) error {
+func (f *failingCatalog) Delete(ctx context.Context, e catalog.Entry) error {
 	if f.failDelete.Load() {
 		return errCatalogDown
 	}
-	return f.Backend.Delete(ctx, id, nonce)
+	return f.Backend.Delete(ctx, e)
 }
 
 // catalogConv is conversation i of the catalog tests: application a or b, model m1..m3,

@@ -27,7 +27,7 @@ func (v *Vault) Delete(ctx context.Context, id string) error {
 	}
 	var catalogErr error
 	if v.catalog != nil {
-		if err := v.catalog.Delete(ctx, id, m.Nonce); err != nil {
+		if err := v.catalog.Delete(ctx, *catalogEntry(m, 0)); err != nil {
 			catalogErr = fmt.Errorf("vault: delete %q: manifest deleted, catalog entry left (verify --repair removes it): %w", id, err)
 		}
 	}

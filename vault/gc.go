@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/segment"
@@ -49,6 +50,9 @@ type GCReport struct {
 	Deleted    int   `json:"deleted"`     // segment objects deleted (or, in a dry run, that would be)
 	BytesFreed int64 `json:"bytes_freed"`
 	NoHead     int   `json:"no_head"` // candidates without a head (left to Verify)
+	// Catalog is what the compaction of the catalog did (see catalog.Compactor): files merged
+	// and deleted entries erased. Dry runs do not compact.
+	Catalog catalog.CompactResult `json:"catalog,omitzero"`
 	// Duration is the run's wall time; DurationSeconds the same in seconds, for JSON.
 	Duration        time.Duration `json:"-"`
 	DurationSeconds float64       `json:"duration_seconds"`
@@ -107,7 +111,8 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error
 		v.log.Info("gc", "dry_run", opts.DryRun, "lease_held", rep.LeaseHeld, "partial", rep.Partial,
 			"candidates", rep.Candidates, "too_young", rep.TooYoung,
 			"referenced", rep.Referenced, "claimed", rep.Claimed, "lost_claims", rep.LostClaims,
-			"deleted", rep.Deleted, "bytes_freed", rep.BytesFreed, "no_head", rep.NoHead, "duration", rep.Duration)
+			"deleted", rep.Deleted, "bytes_freed", rep.BytesFreed, "no_head", rep.NoHead,
+			"catalog_files_merged", rep.Catalog.FilesDeleted, "catalog_rows_erased", rep.Catalog.RowsErased, "duration", rep.Duration)
 	}()
 	runID := randomHex(12)
 	if opts.Lease && !opts.DryRun {
@@ -139,10 +144,32 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error
 	rep.TooYoung, rep.Referenced, rep.Claimed = int(run.tooYoung.Load()), int(run.referenced.Load()), int(run.claimed.Load())
 	rep.LostClaims, rep.Deleted, rep.NoHead, rep.BytesFreed = int(run.lost.Load()), int(run.deleted.Load()), int(run.noHead.Load()), run.freed.Load()
 	rep.Partial = run.stopped.Load() || err != nil || len(cands) > 0
+	if err == nil && !rep.Partial && !opts.DryRun {
+		rep.Catalog, err = v.compactCatalog(ctx, start)
+	}
 	if err == nil && run.stopped.Load() {
 		err = context.Cause(ctx) // nil when the run stopped for its deadline margin or budget
 	}
 	return rep, err
+}
+
+// compactCatalog compacts the catalog, when it is a catalog.Compactor, so that the entries
+// of deleted conversations leave its files. It writes nothing after the collectors' deadline
+// (half the claim TTL after start), and forgets a deletion once it is older than the writer
+// deadline plus the claim TTL: longer than any Store's catalog write and any compaction.
+func (v *Vault) compactCatalog(ctx context.Context, start time.Time) (catalog.CompactResult, error) {
+	c, ok := v.catalog.(catalog.Compactor)
+	if !ok {
+		return catalog.CompactResult{}, nil
+	}
+	res, err := c.Compact(ctx, catalog.CompactOptions{Deadline: start.Add(v.claimTTL / 2), Settle: v.storeTTL + v.claimTTL})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("vault: gc: compact the catalog: %w", err)
+	}
+	return res, nil
 }
 
 // acquireGCLease claims the GC lease for runID; held reports that another run holds it.

@@ -44,16 +44,16 @@ type Stats struct {
 	// below are then zero.
 	Filtered bool
 	// StoredBytes is every byte the store is billed for keeping: the bucket's (segments,
-	// manifests, models) and, as DynamoDB bills them (item sizes by DynamoDB's rules, 100 bytes
-	// per item, a copy per index; see internal/ddbitem), the catalog's items (CatalogBytes) and
+	// manifests, models, and the catalog's files and deletions: CatalogBytes) and, as DynamoDB
+	// bills them (item sizes by DynamoDB's rules, 100 bytes per item; see internal/ddbitem),
 	// the reference store's heads, references and candidate marks (RefBytes, zero unless
-	// StatsOptions.References). Whatever backs the store, the DynamoDB figures are those of the
-	// same items in DynamoDB.
+	// StatsOptions.References). Whatever backs the store, the DynamoDB figures are those of
+	// the same items in DynamoDB.
 	StoredBytes, SegmentBytes, ManifestBytes, ModelBytes, CatalogBytes, RefBytes int64
-	Segments, Models                                                             int64
-	// CatalogWriteUnits and RefWriteUnits are the DynamoDB write units writing each of those
-	// items once costs (its indexes' copies included).
-	CatalogWriteUnits, RefWriteUnits float64
+	Segments, Models, CatalogFiles                                               int64
+	// RefWriteUnits is the DynamoDB write units writing each of the reference store's items
+	// once costs.
+	RefWriteUnits float64
 	// BytesPerToken is StoredBytes / Tokens (AttributedBytes / Tokens when filtered).
 	BytesPerToken float64
 	// UndedupedBytes is what the store would take without deduplication (AttributedBytes plus
@@ -63,11 +63,11 @@ type Stats struct {
 }
 
 // StoredByPart is what the store keeps, by part (cost.Usage's S3Bytes and DDBBytes): the bucket's
-// segments, manifests and models, and the catalog's and the references' DynamoDB items.
+// segments, manifests, models and catalog files, and the references' DynamoDB items.
 func (st Stats) StoredByPart() map[cost.Part]cost.Usage {
 	return map[cost.Part]cost.Usage{
 		cost.Segments: {S3Bytes: float64(st.SegmentBytes)}, cost.Manifests: {S3Bytes: float64(st.ManifestBytes)},
-		cost.Models: {S3Bytes: float64(st.ModelBytes)}, cost.Catalog: {DDBBytes: float64(st.CatalogBytes)},
+		cost.Models: {S3Bytes: float64(st.ModelBytes)}, cost.Catalog: {S3Bytes: float64(st.CatalogBytes)},
 		cost.References: {DDBBytes: float64(st.RefBytes)},
 	}
 }
@@ -84,14 +84,8 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 	}
 	f := opts.Filter
 	st.Filtered = f.Application != "" || f.Model != "" || f.Tokenizer != "" || !f.Since.IsZero() || !f.Until.IsZero() || len(f.Metadata) > 0
-	ns := v.itemNamespace()
 	err = v.ListAll(ctx, f, func(e catalog.Entry) error {
 		agg.Add(e)
-		if !st.Filtered {
-			it := ddbitem.Catalog(ns, e)
-			st.CatalogBytes += int64(ddbitem.StoredBytes(it))
-			st.CatalogWriteUnits += ddbitem.WriteUnits(it)
-		}
 		return nil
 	})
 	if err != nil {
@@ -118,7 +112,10 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 	for _, p := range []struct {
 		prefix       string
 		count, bytes *int64
-	}{{segment.Prefix, &st.Segments, &st.SegmentBytes}, {manifest.Prefix, nil, &st.ManifestBytes}, {codec.ModelPrefix, &st.Models, &st.ModelBytes}} {
+	}{
+		{segment.Prefix, &st.Segments, &st.SegmentBytes}, {manifest.Prefix, nil, &st.ManifestBytes}, {codec.ModelPrefix, &st.Models, &st.ModelBytes},
+		{catalog.FilePrefix, &st.CatalogFiles, &st.CatalogBytes}, {catalog.DeletedPrefix, nil, &st.CatalogBytes},
+	} {
 		err := v.bucket.List(ctx, p.prefix, func(a objstore.Attrs) error {
 			if p.count != nil {
 				*p.count++

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/manifest"
@@ -64,6 +65,7 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 	v.takeRefs(ctx, p)
 	v.upload(ctx, []*pendingStore{p})
 	v.finish(ctx, p, start)
+	v.putCatalog(ctx, []*pendingStore{p})
 	p.res.Usage = p.ops.Usage()
 	return p.res, p.err
 }
@@ -107,6 +109,7 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 		v.finish(cost.WithMeter(ctx, &ps[i].ops), ps[i], start)
 		return nil
 	})
+	v.putCatalog(ctx, ps)
 	results := make([]StoreResult, len(cs))
 	errs := make([]error, len(cs))
 	for i, p := range ps {
@@ -125,6 +128,9 @@ type pendingStore struct {
 	err  error
 	// refs lists the segments owner references once takeRefs succeeded (nil before).
 	refs []string
+	// entry is the catalog entry of the conversation once it is stored (or found stored),
+	// for putCatalog; nil before.
+	entry *catalog.Entry
 	// ops meters this conversation's requests: the Vault's metered backends also record in
 	// the meter of a context made by cost.WithMeter.
 	ops cost.Meter
@@ -293,7 +299,7 @@ writes:
 		switch {
 		case err == nil:
 			p.res.StoredBytes += int64(len(encoded))
-			p.err = v.putCatalog(ctx, m, int64(len(encoded)))
+			p.entry = catalogEntry(m, int64(len(encoded)))
 			r := p.ops.Usage()
 			v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
 				"bytes", p.res.StoredBytes, "s3_put_class", r.S3PutClass, "s3_get_class", r.S3GetClass, "ddb_wru", r.DDBWRU, "ddb_rru", r.DDBRRU)
@@ -356,8 +362,8 @@ func (v *Vault) backoff(ctx context.Context, n int) {
 // it can be read (or compared), storeExisted reports false with the references kept, and the
 // caller writes again under a new owner.
 //
-// Either way the conversation's catalog entry is written again, so that storing a conversation
-// again repairs a catalog entry a crash left out.
+// A conversation found stored (Existed) writes no catalog entry: storing it again changes
+// nothing. An entry a crash left out is written by Verify with Repair.
 func (v *Vault) storeExisted(ctx context.Context, p *pendingStore, sent []string) bool {
 	c, m := p.c, p.plan.manifest
 	existing, existingSize, err := v.readManifestSized(ctx, c.ID)
@@ -372,12 +378,12 @@ func (v *Vault) storeExisted(ctx context.Context, p *pendingStore, sent []string
 	case existing.Nonce == m.Nonce:
 		// A backend that retried our write itself (not the S3 one: the write is sent once).
 		p.res.StoredBytes += existingSize
-		p.err = v.putCatalog(ctx, existing, existingSize)
+		p.entry = catalogEntry(existing, existingSize)
 		return true
 	case slices.Contains(sent, existing.Nonce):
 		v.dropRefs(m.Owner(), p.refs)
 		p.res.StoredBytes += existingSize
-		p.err = v.putCatalog(ctx, existing, existingSize)
+		p.entry = catalogEntry(existing, existingSize)
 		return true
 	}
 	stored, err := v.assemble(ctx, existing)
@@ -406,7 +412,6 @@ func (v *Vault) storeExisted(ctx context.Context, p *pendingStore, sent []string
 	}
 	// Segments this call uploaded stay counted: they are stored until GC collects them.
 	p.res.Existed = true
-	p.err = v.putCatalog(ctx, existing, existingSize)
 	return true
 }
 

@@ -237,6 +237,8 @@ func partOf(key string) cost.Part {
 		return cost.Manifests
 	case strings.HasPrefix(key, codec.ModelPrefix):
 		return cost.Models
+	case strings.HasPrefix(key, catalog.FilePrefix), strings.HasPrefix(key, catalog.DeletedPrefix):
+		return cost.Catalog
 	}
 	return cost.Other
 }

@@ -349,6 +349,9 @@ func ownerManifestKey(owner string) string {
 	return manifest.Key(id)
 }
 
+// catalogRepairBatch is how many missing catalog entries Verify's repair writes at once.
+const catalogRepairBatch = 10000
+
 // verifyCatalog checks that every stored conversation has its catalog entry and that every
 // entry summarizes a stored conversation, and with repair makes it so: the manifests are the
 // truth. Entries and manifests younger than cutoff are left alone (a Store or Delete may be
@@ -363,10 +366,13 @@ func (v *Vault) verifyCatalog(ctx context.Context, manifests []*manifest.Manifes
 		byID[m.ID] = m
 	}
 	var stale []catalog.Entry
-	listed := map[string]bool{}
+	listed := map[string]bool{} // conversations whose current copy has its entry
 	err := v.ListAll(ctx, catalog.Query{}, func(e catalog.Entry) error {
-		listed[e.ID] = true
-		if m := byID[e.ID]; (m == nil || m.Nonce != e.Nonce) && e.StoredAt.Before(cutoff) {
+		m := byID[e.ID]
+		switch {
+		case m != nil && m.Nonce == e.Nonce:
+			listed[e.ID] = true
+		case e.StoredAt.Before(cutoff):
 			stale = append(stale, e)
 		}
 		return nil
@@ -374,29 +380,34 @@ func (v *Vault) verifyCatalog(ctx context.Context, manifests []*manifest.Manifes
 	if err != nil {
 		return fmt.Errorf("list the catalog: %w", err)
 	}
-	// fix writes the entry of the conversation's current manifest, or deletes entry e when
-	// none is stored.
-	fix := func(id string, e *catalog.Entry) error {
-		m, size, err := v.readManifestSized(ctx, id)
-		switch {
-		case errors.Is(err, ErrNotFound) && e != nil:
-			err = v.catalog.Delete(ctx, id, e.Nonce)
-		case err == nil:
-			err = v.catalog.Put(ctx, catalogEntry(m, size))
-		}
-		if err == nil {
-			rep.Repaired++
-		}
-		return err
-	}
 	for _, e := range stale {
 		rep.StaleCatalogEntries++
 		problem("catalog entry %q (nonce %s) summarizes no stored conversation", e.ID, e.Nonce)
-		if repair {
-			if err := fix(e.ID, &e); err != nil {
-				return fmt.Errorf("repair catalog entry %q: %w", e.ID, err)
-			}
+		if !repair {
+			continue
 		}
+		// The copy it summarizes may have been stored since the listing: read again.
+		m, err := v.readManifest(ctx, e.ID)
+		if err == nil && m.Nonce == e.Nonce {
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("repair catalog entry %q: %w", e.ID, err)
+		}
+		if err := v.catalog.Delete(ctx, e); err != nil {
+			return fmt.Errorf("repair catalog entry %q: %w", e.ID, err)
+		}
+		rep.Repaired++
+	}
+	// The missing entries are written together, in files of up to catalogRepairBatch.
+	var missing []catalog.Entry
+	put := func() error {
+		if err := v.catalog.Put(ctx, missing...); err != nil {
+			return fmt.Errorf("repair %d catalog entries: %w", len(missing), err)
+		}
+		rep.Repaired += len(missing)
+		missing = missing[:0]
+		return nil
 	}
 	for _, m := range manifests {
 		if listed[m.ID] || !time.UnixMilli(m.StoredAt).Before(cutoff) {
@@ -404,11 +415,24 @@ func (v *Vault) verifyCatalog(ctx context.Context, manifests []*manifest.Manifes
 		}
 		rep.MissingCatalogEntries++
 		problem("conversation %q has no catalog entry", m.ID)
-		if repair {
-			if err := fix(m.ID, nil); err != nil {
-				return fmt.Errorf("repair catalog entry %q: %w", m.ID, err)
+		if !repair {
+			continue
+		}
+		m, size, err := v.readManifestSized(ctx, m.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return fmt.Errorf("repair catalog entry %q: %w", m.ID, err)
+		}
+		if missing = append(missing, *catalogEntry(m, size)); len(missing) == catalogRepairBatch {
+			if err := put(); err != nil {
+				return err
 			}
 		}
+	}
+	if len(missing) > 0 {
+		return put()
 	}
 	return nil
 }

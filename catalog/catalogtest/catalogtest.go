@@ -1,13 +1,13 @@
 // Package catalogtest is the conformance suite every catalog.Backend implementation must pass.
 //
-// Run checks that a store keeps every field of an entry to the millisecond, replaces and deletes
+// Run checks that a store keeps every field of an entry to the millisecond, puts and deletes
 // (by nonce) exactly as catalog.Backend says, lists in (CreatedAt, ID) order in both directions
 // with every filter alone and combined, pages through everything exactly once with cursors,
 // also while entries are put and deleted between pages, and rejects bad entries, queries and
 // cursors with the package's sentinel errors.
 //
-// Every subtest gets a store of its own from newStore, which must be empty (catalog/dynamodb
-// gives each one a fresh namespace of one table), so that the suite can assert whole listings.
+// Every subtest gets a store of its own from newStore, which must be empty (catalog/parquet
+// gets a bucket of its own), so that the suite can assert whole listings.
 // All times are fixed, so a failure repeats.
 package catalogtest
 
@@ -111,10 +111,10 @@ func (f *fixture) wantAbsent(id string) {
 	}
 }
 
-func (f *fixture) delete(id, nonce string) {
+func (f *fixture) delete(e catalog.Entry) {
 	f.t.Helper()
-	if err := f.s.Delete(f.ctx, id, nonce); err != nil {
-		f.t.Fatalf("Delete(%s, %q): %v", id, nonce, err)
+	if err := f.s.Delete(f.ctx, e); err != nil {
+		f.t.Fatalf("Delete(%s, %q): %v", e.ID, e.Nonce, err)
 	}
 }
 
@@ -317,13 +317,16 @@ func testReplace(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	second := at("conv", 2*time.Hour, "app-b", "model-b", "tok-b", map[string]string{"k": "2", "other": "x"})
 	second.Nonce, second.Messages = "n-second", 9
 	other := at("other", 30*time.Minute, "app-a", "model-a", "tok-a", nil)
-	f.put(first, other, second)
-	f.put(second) // idempotent
+	f.put(first, other)
+	// Another copy of conv: its entry replaces the first copy's, deleted first.
+	f.delete(first)
+	f.put(second)
+	f.put(second) // a retry
 
 	if got := f.get("conv"); !sameEntry(got, second) {
 		t.Fatalf("Get after replacing = %s\nwant %s", fmtEntry(got), fmtEntry(second))
 	}
-	// The old entry's index positions are gone; the new ones are there, once.
+	// The old entry's positions are gone; the new ones are there, once.
 	f.wantIDs(catalog.Query{}, "conv", "other")
 	f.wantIDs(catalog.Query{Oldest: true}, "other", "conv")
 	f.wantIDs(catalog.Query{Application: "app-a"}, "other")
@@ -335,13 +338,23 @@ func testReplace(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	f.wantIDs(catalog.Query{Metadata: map[string]string{"k": "2"}}, "conv")
 	f.wantIDs(catalog.Query{Until: t0.Add(time.Hour)}, "other")
 
-	// Replacing with an entry without application or model takes it out of those indexes.
+	// A copy without application or model is not listed under them.
 	bare := second
-	bare.Application, bare.Model = "", ""
+	bare.Application, bare.Model, bare.Nonce = "", "", "n-bare"
+	f.delete(second)
 	f.put(bare)
 	f.wantIDs(catalog.Query{Application: "app-b"})
 	f.wantIDs(catalog.Query{Model: "model-b"})
 	f.wantIDs(catalog.Query{}, "conv", "other")
+
+	// Entries put together are put all or none.
+	bad := at("", 0, "", "", "", nil)
+	if err := f.s.Put(f.ctx, at("batch-a", 0, "", "", "", nil), bad); !errors.Is(err, catalog.ErrInvalidEntry) {
+		t.Fatalf("Put of a valid and an invalid entry: %v; want ErrInvalidEntry", err)
+	}
+	f.wantAbsent("batch-a")
+	f.put(at("batch-a", 0, "", "", "", nil), at("batch-b", 48*time.Hour, "", "", "", nil))
+	f.wantIDs(catalog.Query{}, "batch-b", "conv", "other", "batch-a")
 }
 
 func testDelete(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
@@ -352,7 +365,6 @@ func testDelete(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	}{
 		{"MatchingNonce", "n-conv", true},
 		{"OtherNonce", "n-older-copy", false},
-		{"EmptyNonce", "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -360,8 +372,10 @@ func testDelete(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 			e := at("conv", time.Minute, "app", "model", "tok", map[string]string{"k": "v"})
 			keep := at("keep", 2*time.Minute, "app", "model", "tok", nil)
 			f.put(e, keep)
-			f.delete("conv", tc.nonce)
-			f.delete("conv", tc.nonce) // idempotent
+			del := e
+			del.Nonce = tc.nonce
+			f.delete(del)
+			f.delete(del) // idempotent
 			if !tc.remove {
 				if got := f.get("conv"); !sameEntry(got, e) {
 					t.Fatalf("Get after Delete with another nonce = %s\nwant %s", fmtEntry(got), fmtEntry(e))
@@ -374,15 +388,18 @@ func testDelete(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 				f.wantIDs(q, "keep")
 			}
 			f.wantIDs(catalog.Query{Metadata: map[string]string{"k": "v"}})
-			// Putting it again brings it back.
+			// A deleted copy stays deleted; another copy of the id is listed.
 			f.put(e)
+			f.wantIDs(catalog.Query{Model: "model"}, "keep")
+			again := e
+			again.Nonce = "n-again"
+			f.put(again)
 			f.wantIDs(catalog.Query{Model: "model"}, "keep", "conv")
 		})
 	}
 	t.Run("Missing", func(t *testing.T) {
 		f := setup(t, newStore)
-		f.delete("never-put", "some-nonce")
-		f.delete("never-put", "")
+		f.delete(at("never-put", 0, "", "", "", nil))
 		f.wantAbsent("never-put")
 		f.wantIDs(catalog.Query{})
 	})
@@ -661,17 +678,20 @@ func testPagingWhileChanging(t *testing.T, newStore func(t *testing.T) catalog.B
 					t.Fatalf("first page %q, next %q; want %q and a next page", got, first.Next, c.first)
 				}
 
+				// Another copy moves behind the cursor, another stays in place.
 				moved := set[c.moveBehind]
-				moved.CreatedAt = t0.Add(c.behind + time.Second)
+				moved.CreatedAt, moved.Nonce = t0.Add(c.behind+time.Second), "n-moved"
 				replaced := set[c.replaceInPlace]
 				replaced.Nonce, replaced.Messages = "n-replaced", 99
+				f.delete(set[c.moveBehind])
+				f.delete(set[c.replaceInPlace])
 				f.put(
 					at("new-ahead", c.ahead, "x", "m", "tok", nil),
 					at("new-behind", c.behind, "x", "m", "tok", nil),
 					moved, replaced,
 				)
-				f.delete(c.deleteAhead, "")
-				f.delete(c.deleteSeen, "")
+				f.delete(set[c.deleteAhead])
+				f.delete(set[c.deleteSeen])
 
 				q.Cursor = first.Next
 				f.wantIDs(q, c.wantRest...)
@@ -878,7 +898,7 @@ func testCanceled(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	if err := f.s.Put(ctx, at("other", 0, "", "", "", nil)); !errors.Is(err, context.Canceled) {
 		t.Errorf("Put with a canceled context: %v", err)
 	}
-	if err := f.s.Delete(ctx, "conv", ""); !errors.Is(err, context.Canceled) {
+	if err := f.s.Delete(ctx, e); !errors.Is(err, context.Canceled) {
 		t.Errorf("Delete with a canceled context: %v", err)
 	}
 	if _, err := f.s.Get(ctx, "conv"); !errors.Is(err, context.Canceled) {

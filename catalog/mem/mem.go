@@ -29,6 +29,7 @@ type Store struct {
 	byTime  []rules.Key
 	byApp   map[string][]rules.Key
 	byModel map[string][]rules.Key
+	deleted map[[2]string]bool // copies deleted: ID and nonce
 }
 
 var _ catalog.Backend = (*Store)(nil)
@@ -39,6 +40,7 @@ func New() *Store {
 		entries: map[string]catalog.Entry{},
 		byApp:   map[string][]rules.Key{},
 		byModel: map[string][]rules.Key{},
+		deleted: map[[2]string]bool{},
 	}
 }
 
@@ -85,38 +87,47 @@ func (s *Store) index(e catalog.Entry, fn func([]rules.Key, rules.Key) []rules.K
 	}
 }
 
-// Put inserts or replaces the entry for e.ID.
-func (s *Store) Put(ctx context.Context, e catalog.Entry) error {
-	e, err := rules.Normalize(e)
-	if err != nil {
-		return err
+// Put inserts the entries, each replacing the entry of its ID, except those of deleted copies.
+func (s *Store) Put(ctx context.Context, entries ...catalog.Entry) error {
+	norm := make([]catalog.Entry, len(entries))
+	for i, e := range entries {
+		var err error
+		if norm[i], err = rules.Normalize(e); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if old, ok := s.entries[e.ID]; ok {
-		s.index(old, remove)
+	for _, e := range norm {
+		if s.deleted[[2]string{e.ID, e.Nonce}] {
+			continue
+		}
+		if old, ok := s.entries[e.ID]; ok {
+			s.index(old, remove)
+		}
+		s.entries[e.ID] = e
+		s.index(e, insert)
 	}
-	s.entries[e.ID] = e
-	s.index(e, insert)
 	return nil
 }
 
-// Delete deletes the entry of id if its nonce is nonce, or whatever is there when nonce is "".
-func (s *Store) Delete(ctx context.Context, id, nonce string) error {
+// Delete deletes the entry of e.ID if its nonce is e.Nonce.
+func (s *Store) Delete(ctx context.Context, e catalog.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	old, ok := s.entries[id]
-	if !ok || nonce != "" && old.Nonce != nonce {
+	s.deleted[[2]string{e.ID, e.Nonce}] = true
+	old, ok := s.entries[e.ID]
+	if !ok || old.Nonce != e.Nonce {
 		return nil
 	}
 	s.index(old, remove)
-	delete(s.entries, id)
+	delete(s.entries, e.ID)
 	return nil
 }
 
@@ -181,6 +192,6 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.entries, s.byTime, s.byApp, s.byModel = nil, nil, nil, nil
+	s.entries, s.byTime, s.byApp, s.byModel, s.deleted = nil, nil, nil, nil, nil
 	return nil
 }

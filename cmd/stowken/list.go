@@ -317,13 +317,13 @@ func printGroups(e *env, by []string, groups []catalog.Group) {
 }
 
 // storeParts is what storing a store's contents costs, by part, modelled from Stats: every
-// object PUT once (a manifest per conversation), every DynamoDB item written once, and the
-// bytes kept.
+// object PUT once (a manifest per conversation, each catalog file), every DynamoDB item
+// written once, and the bytes kept.
 func storeParts(st vault.Stats) map[cost.Part]cost.Usage {
 	parts := st.StoredByPart()
 	for p, u := range map[cost.Part]cost.Usage{
 		cost.Segments: {S3PutClass: float64(st.Segments)}, cost.Manifests: {S3PutClass: float64(st.Conversations)},
-		cost.Models: {S3PutClass: float64(st.Models)}, cost.Catalog: {DDBWRU: st.CatalogWriteUnits},
+		cost.Models: {S3PutClass: float64(st.Models)}, cost.Catalog: {S3PutClass: float64(st.CatalogFiles)},
 		cost.References: {DDBWRU: st.RefWriteUnits},
 	} {
 		parts[p] = parts[p].Add(u)
@@ -364,7 +364,7 @@ func printStats(e *env, st vault.Stats, rq cost.Usage) {
 		fmt.Fprintf(w, "  segments             %s in %s objects\n", formatBytes(st.SegmentBytes), formatCount(st.Segments))
 		fmt.Fprintf(w, "  manifests            %s\n", formatBytes(st.ManifestBytes))
 		fmt.Fprintf(w, "  compression models   %s in %s objects\n", formatBytes(st.ModelBytes), formatCount(st.Models))
-		fmt.Fprintf(w, "  catalog entries      %s (DynamoDB items as billed, index copies included)\n", formatBytes(st.CatalogBytes))
+		fmt.Fprintf(w, "  catalog              %s in %s Parquet files\n", formatBytes(st.CatalogBytes), formatCount(st.CatalogFiles))
 		if st.RefBytes > 0 {
 			fmt.Fprintf(w, "  references           %s (DynamoDB items as billed)\n", formatBytes(st.RefBytes))
 		}

@@ -1,6 +1,5 @@
 // Package boltbuckets creates the top-level buckets of a bbolt database without writing when
-// they exist, for the embedded store's packages that share one file (refcount/bolt and
-// catalog/bolt).
+// they exist (refcount/bolt).
 package boltbuckets
 
 import (

@@ -15,29 +15,29 @@ func Bucket(b objstore.Bucket, m *cost.Meter, part func(key string) cost.Part) o
 
 type bucket struct {
 	objstore.Bucket
-	m    *cost.Meter
+	m    *cost.Meter // nil: Charging
 	part func(string) cost.Part
 }
 
 func (b *bucket) Put(ctx context.Context, key string, data []byte, opts objstore.PutOptions) (objstore.Attrs, error) {
-	record(ctx, b.m, b.part(key), cost.Usage{S3PutClass: 1})
+	b.record(ctx, key, cost.Usage{S3PutClass: 1})
 	return b.Bucket.Put(ctx, key, data, opts)
 }
 
 func (b *bucket) Get(ctx context.Context, key string) ([]byte, objstore.Attrs, error) {
-	record(ctx, b.m, b.part(key), cost.Usage{S3GetClass: 1})
+	b.record(ctx, key, cost.Usage{S3GetClass: 1})
 	return b.Bucket.Get(ctx, key)
 }
 
 func (b *bucket) Stat(ctx context.Context, key string) (objstore.Attrs, error) {
-	record(ctx, b.m, b.part(key), cost.Usage{S3GetClass: 1})
+	b.record(ctx, key, cost.Usage{S3GetClass: 1})
 	return b.Bucket.Stat(ctx, key)
 }
 
 func (b *bucket) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) > 0 {
 		n := (len(keys) + objstore.DeleteBatchSize - 1) / objstore.DeleteBatchSize
-		record(ctx, b.m, b.part(keys[0]), cost.Usage{S3Delete: float64(n)})
+		b.record(ctx, keys[0], cost.Usage{S3Delete: float64(n)})
 	}
 	return b.Bucket.Delete(ctx, keys...)
 }
@@ -48,6 +48,23 @@ func (b *bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs
 		n++
 		return fn(a)
 	})
-	record(ctx, b.m, b.part(prefix), cost.Usage{S3PutClass: float64(n/objstore.ListPageSize + 1)})
+	b.record(ctx, prefix, cost.Usage{S3PutClass: float64(n/objstore.ListPageSize + 1)})
 	return err
+}
+
+// record records u, the cost of a request for key, in the meters; or charges it to the call
+// of ctx when b is Charging.
+func (b *bucket) record(ctx context.Context, key string, u cost.Usage) {
+	if b.m == nil {
+		cost.Charge(ctx, u)
+		return
+	}
+	record(ctx, b.m, b.part(key), u)
+}
+
+// Charging wraps b so that its requests, counted as Bucket counts them, are charged to the
+// call of their context (cost.Charge): a backend built on a bucket (catalog/parquet) then
+// reports its usage as a DynamoDB store does, and is a Charger.
+func Charging(b objstore.Bucket) objstore.Bucket {
+	return &bucket{b, nil, nil}
 }

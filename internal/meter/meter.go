@@ -51,6 +51,12 @@ type Reporter interface {
 	TableClass(ctx context.Context) (string, error)
 }
 
+// Charger is a backend whose requests charge what they cost to the call that made them
+// (cost.Charge) while the call runs: catalog/parquet, on a Charging bucket.
+type Charger interface {
+	ChargesUsage()
+}
+
 // pageBytes is the most a Scan or Query page reads.
 const pageBytes = 1 << 20
 
@@ -64,7 +70,8 @@ type metered struct {
 
 func newMetered(backend any, m *cost.Meter, part cost.Part) metered {
 	_, reports := backend.(Reporter)
-	return metered{m, part, reports}
+	_, charges := backend.(Charger)
+	return metered{m, part, reports || charges}
 }
 
 // call runs fn, one call of the backend, and records what it cost: what its requests reported

@@ -10,6 +10,8 @@ import (
 	catmem "github.com/stowken/stowken/catalog/mem"
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/ddbitem"
+	"github.com/stowken/stowken/objstore"
+	objmem "github.com/stowken/stowken/objstore/mem"
 	"github.com/stowken/stowken/refcount"
 	refmem "github.com/stowken/stowken/refcount/mem"
 )
@@ -45,20 +47,49 @@ func TestModel(t *testing.T) {
 		t.Errorf("references: %+v, want %+v", got, want)
 	}
 
-	c := Catalog(catmem.New(), &total)
-	e := catalog.Entry{ID: "c1", Nonce: "n", Application: "app", Model: "m", Tokenizer: "cl100k_base", CreatedAt: now, StoredAt: now, Messages: 1}
-	if err := c.Put(ctx, e); err != nil {
+}
+
+// bucketCatalog is a catalog that keeps a file per Put in a Charging bucket, as
+// catalog/parquet does.
+type bucketCatalog struct {
+	catalog.Backend
+	b objstore.Bucket
+}
+
+func (bucketCatalog) ChargesUsage() {}
+
+func (c bucketCatalog) Put(ctx context.Context, entries ...catalog.Entry) error {
+	_, err := c.b.Put(ctx, "catalog/x", []byte("x"), objstore.PutOptions{})
+	return err
+}
+
+// TestCatalog: a catalog that charges its requests is metered by them; one that keeps
+// nothing in AWS (catalog/mem) costs nothing.
+func TestCatalog(t *testing.T) {
+	ctx := context.Background()
+	now := time.UnixMilli(1764000000123)
+	e := catalog.Entry{ID: "c1", Nonce: "n", CreatedAt: now, StoredAt: now}
+	var total, op cost.Meter
+	mem := Catalog(catmem.New(), &total)
+	if err := mem.Put(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Delete(ctx, "c1", "n"); err != nil {
+	if err := mem.Delete(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	units := ddbitem.WriteUnits(ddbitem.Catalog("", e)) // the table and three indexes
-	if units != 4 {
-		t.Fatalf("a small catalog item in three indexes costs %v write units", units)
+	if got := total.Usage(); got != (cost.Usage{}) {
+		t.Errorf("catalog/mem: %+v, want nothing", got)
 	}
-	if got := total.Parts()[cost.Catalog]; got.DDBWRU != 2*units || got.DDBRRU != 0 {
-		t.Errorf("catalog put and delete: %+v, want %v write units and no read (the model's own read is free)", got, 2*units)
+	charged := Catalog(bucketCatalog{catmem.New(), Charging(objmem.New())}, &total)
+	if err := charged.Put(cost.WithMeter(ctx, &op), e); err != nil {
+		t.Fatal(err)
+	}
+	want := cost.Usage{S3PutClass: 1}
+	if got := total.Parts()[cost.Catalog]; got != want {
+		t.Errorf("a charging catalog's Put: %+v, want %+v", got, want)
+	}
+	if got := op.Usage(); got != want {
+		t.Errorf("the call's meter: %+v, want %+v", got, want)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package aws is the backend of S3 stores for package location: segments and manifests in an
-// S3 bucket under a prefix (objstore/s3), references and the catalog in a DynamoDB table
-// (refcount/dynamodb, catalog/dynamodb). Its locations are s3://BUCKET/PREFIX (?path_style=true
+// S3 bucket under a prefix (objstore/s3), the catalog as Parquet files beside them
+// (catalog/parquet), references in a DynamoDB table (refcount/dynamodb). Its locations are s3://BUCKET/PREFIX (?path_style=true
 // for MinIO; region= and endpoint= override the SDK's configuration) with refs
 // dynamodb://TABLE. Several stores may share one table: each keeps its items under the
 // Namespace of its bucket and prefix. AWS settings come from the SDK's standard chain
@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	catddb "github.com/stowken/stowken/catalog/dynamodb"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/internal/ddbtable"
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/objstore/s3"
@@ -79,7 +79,7 @@ func (s *Location) String() string {
 	return u.Redacted()
 }
 
-// Open returns opts with the bucket, and the references and the catalog in the table under
+// Open returns opts with the bucket, the catalog in it, and the references in the table under
 // the store's Namespace. It sends no request; create is not needed (Init creates the bucket
 // and the table).
 func (s *Location) Open(ctx context.Context, opts vault.Options, create bool) (vault.Options, error) {
@@ -87,7 +87,7 @@ func (s *Location) Open(ctx context.Context, opts vault.Options, create bool) (v
 	if err != nil {
 		return opts, err
 	}
-	opts.Bucket, opts.Refs, opts.Catalog = b, dynamodb.New(t), catddb.New(t)
+	opts.Bucket, opts.Refs, opts.Catalog = b, dynamodb.New(t), catparquet.New(b, catparquet.Options{Now: opts.Now})
 	return opts, nil
 }
 

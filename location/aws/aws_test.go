@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	catddb "github.com/stowken/stowken/catalog/dynamodb"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/refcount/dynamodb"
 	"github.com/stowken/stowken/vault"
 )
@@ -27,10 +27,13 @@ func TestOpenS3Backends(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	refs, cat := opts.Refs.(*dynamodb.Store), opts.Catalog.(*catddb.Store)
+	refs := opts.Refs.(*dynamodb.Store)
 	ns := Namespace(loc.(*Location).Bucket)
-	if refs.Table().Name != "table" || refs.Table() != cat.Table() || refs.Table().Namespace != ns {
-		t.Errorf("references on %+v, catalog on %+v: want one table, %q, in namespace %q", refs.Table(), cat.Table(), "table", ns)
+	if refs.Table().Name != "table" || refs.Table().Namespace != ns {
+		t.Errorf("references on %+v: want table %q, in namespace %q", refs.Table(), "table", ns)
+	}
+	if _, ok := opts.Catalog.(*catparquet.Store); !ok {
+		t.Errorf("catalog %T, want the Parquet files in the bucket", opts.Catalog)
 	}
 	if err := errors.Join(opts.Bucket.Close(), opts.Refs.Close(), opts.Catalog.Close()); err != nil {
 		t.Errorf("Close: %v", err)

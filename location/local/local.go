@@ -1,6 +1,6 @@
 // Package local is the backend of the embedded local store for package location: segment
-// objects and manifests under DIR/objects (objstore/fs), references and the catalog in the
-// single file DIR/refs.db (refcount/bolt, catalog/bolt). Its locations are a plain directory or
+// objects, manifests and the catalog's Parquet files under DIR/objects (objstore/fs,
+// catalog/parquet), references in the single file DIR/refs.db (refcount/bolt). Its locations are a plain directory or
 // a file:// URL (file:///abs/dir, file:/abs/dir, file://localhost/abs/dir; file://rel/dir is
 // the relative path rel/dir).
 //
@@ -15,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 
-	catbolt "github.com/stowken/stowken/catalog/bolt"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/objstore/fs"
 	"github.com/stowken/stowken/refcount/bolt"
@@ -105,7 +105,7 @@ func Open(ctx context.Context, dir string, opts vault.Options) (*vault.Vault, er
 }
 
 // Options returns opts with the backends of the local store in dir: segment objects and
-// manifests under dir/objects (Bucket), references (Refs) and the catalog (Catalog) in the
+// manifests and the catalog (Catalog) under dir/objects (Bucket), references (Refs) in the
 // single file dir/refs.db. Closing the Bucket and the Refs (or the Vault made with them)
 // closes the files.
 //
@@ -113,7 +113,7 @@ func Open(ctx context.Context, dir string, opts vault.Options) (*vault.Vault, er
 // an existing one writes nothing) and holds refs.db exclusively. With opts.ReadOnly, the store
 // must exist (a directory without one is an error wrapping location.ErrNoStore and
 // fs.ErrNotExist), nothing is created or written (the backends' writes fail with
-// objstore.ErrReadOnly, refcount.ErrReadOnly and catalog.ErrReadOnly), and refs.db is held
+// objstore.ErrReadOnly and refcount.ErrReadOnly), and refs.db is held
 // with a shared lock: any number of read-only opens, in any processes, can hold the store
 // together. An open that cannot take its lock fails after bolt.LockTimeout.
 func Options(dir string, opts vault.Options) (vault.Options, error) {
@@ -136,12 +136,6 @@ func Options(dir string, opts vault.Options) (vault.Options, error) {
 		b.Close()
 		return opts, fmt.Errorf("open local store %s: %w", dir, err)
 	}
-	cat, err := catbolt.New(r.DB())
-	if err != nil {
-		b.Close()
-		r.Close()
-		return opts, fmt.Errorf("open local store %s: %w", dir, err)
-	}
-	opts.Bucket, opts.Refs, opts.Catalog = b, r, cat
+	opts.Bucket, opts.Refs, opts.Catalog = b, r, catparquet.New(b, catparquet.Options{Now: opts.Now})
 	return opts, nil
 }

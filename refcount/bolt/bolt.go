@@ -116,11 +116,6 @@ func open(path string, timeout time.Duration, readOnly bool) (*Store, error) {
 // Path returns the store file's path.
 func (s *Store) Path() string { return s.path }
 
-// DB returns the open bbolt database, for other packages that keep their own buckets in the same
-// file (catalog/bolt does). They must not touch this package's buckets ("refs", "heads",
-// "candidates") or close the database: Close does.
-func (s *Store) DB() *bbolt.DB { return s.db }
-
 func refKey(segment, owner string) []byte {
 	k := make([]byte, 0, len(segment)+1+len(owner))
 	k = append(k, segment...)

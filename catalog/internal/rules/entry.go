@@ -1,4 +1,4 @@
-// Package rules is what every catalog backend (catalog/mem, catalog/bolt, catalog/dynamodb)
+// Package rules is what every catalog backend (catalog/parquet, catalog/mem)
 // shares, so that they agree to the millisecond: entry validation and normalization, the
 // (CreatedAt, ID) order, and query plans: validation, the key range to walk, filter matching,
 // and cursors.
@@ -95,8 +95,8 @@ func Normalize(e catalog.Entry) (catalog.Entry, error) {
 	}
 	e.CreatedAt, e.StoredAt = Time(Millis(e.CreatedAt)), Time(Millis(e.StoredAt))
 	e = Clone(e)
-	if n := e.EncodedSize(); n > catalog.MaxEntryBytes {
-		return bad("%d bytes encoded, more than %d", n, catalog.MaxEntryBytes)
+	if n := e.Size(); n > catalog.MaxEntryBytes {
+		return bad("about %d bytes, more than %d", n, catalog.MaxEntryBytes)
 	}
 	return e, nil
 }

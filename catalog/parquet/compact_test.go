@@ -1,0 +1,333 @@
+package parquet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	pq "github.com/parquet-go/parquet-go"
+
+	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/internal/fakeclock"
+	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/objstore/mem"
+)
+
+// day0 is the day most entries of these tests are created on.
+var day0 = time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+
+func entry(i int) catalog.Entry {
+	created := day0.Add(time.Duration(i) * time.Minute)
+	return catalog.Entry{ID: fmt.Sprintf("conv-%03d", i), Nonce: fmt.Sprintf("n%d", i), Application: "app", Model: "m",
+		Tokenizer: "cl100k_base", CreatedAt: created, StoredAt: created.Add(time.Second), Messages: 2,
+		Tokens: map[string]int64{"user": 5, "assistant": 7}, StoredBytes: 100, Metadata: map[string]string{"secret": fmt.Sprintf("secret-%03d", i)}}
+}
+
+// fixture is a store on a bucket of its own, with a fake clock and no cache (so that every
+// read goes to the bucket).
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	b     *mem.Bucket
+	clock *fakeclock.Clock
+	s     *Store
+}
+
+func newFixture(t *testing.T) *fixture {
+	b := mem.New()
+	clock := fakeclock.New(time.Now())
+	return &fixture{t: t, ctx: context.Background(), b: b, clock: clock, s: New(b, Options{CacheBytes: -1, Now: clock.Now})}
+}
+
+// another returns a second store (another process) on the same bucket and clock.
+func (f *fixture) another() *Store { return New(f.b, Options{CacheBytes: -1, Now: f.clock.Now}) }
+
+func (f *fixture) put(es ...catalog.Entry) {
+	f.t.Helper()
+	if err := f.s.Put(f.ctx, es...); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// ids lists every entry, newest first.
+func (f *fixture) ids() []string {
+	f.t.Helper()
+	var out []string
+	if err := catalog.ListAll(f.ctx, f.s, catalog.Query{}, func(e catalog.Entry) error {
+		out = append(out, e.ID)
+		return nil
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+// keys returns the keys under prefix.
+func (f *fixture) keys(prefix string) []string {
+	f.t.Helper()
+	var keys []string
+	if err := f.b.List(f.ctx, prefix, func(a objstore.Attrs) error {
+		keys = append(keys, a.Key)
+		return nil
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return keys
+}
+
+// wantErased checks that no current object of the bucket holds e: no file has its row, and
+// no object holds its ID or its metadata value as bytes (Parquet footers keep column
+// statistics uncompressed).
+func (f *fixture) wantErased(e catalog.Entry) {
+	f.t.Helper()
+	for _, key := range f.keys("") {
+		data, _, err := f.b.Get(f.ctx, key)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, s := range []string{e.ID, e.Metadata["secret"]} {
+			if bytes.Contains(data, []byte(s)) {
+				f.t.Errorf("%s holds %q of a deleted entry", key, s)
+			}
+		}
+		if !strings.HasPrefix(key, FilePrefix) {
+			continue
+		}
+		rows, err := pq.Read[Row](bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			f.t.Fatalf("%s: %v", key, err)
+		}
+		for _, r := range rows {
+			if r.ID == e.ID {
+				f.t.Errorf("%s has the row of deleted %s", key, e.ID)
+			}
+		}
+	}
+}
+
+func (f *fixture) compact(s *Store) catalog.CompactResult {
+	f.t.Helper()
+	res, err := s.Compact(f.ctx, catalog.CompactOptions{Settle: time.Hour, Deadline: f.clock.Now().Add(30 * time.Minute)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res
+}
+
+// TestCompactErases: a compaction merges a day's small files into one, drops the deleted rows
+// from it, and forgets the deletions once they are older than Settle; afterwards no object of
+// the bucket holds the deleted entry.
+func TestCompactErases(t *testing.T) {
+	f := newFixture(t)
+	for i := range 6 {
+		f.put(entry(2*i), entry(2*i+1))
+	}
+	other := entry(0)
+	other.ID, other.CreatedAt = "next-day", day0.Add(24*time.Hour)
+	f.put(other)
+	if got := len(f.keys(FilePrefix)); got != 7 {
+		t.Fatalf("%d files after 7 puts", got)
+	}
+	gone := entry(5)
+	if err := f.s.Delete(f.ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(f.ids(), gone.ID) {
+		t.Fatal("a deleted entry is listed")
+	}
+
+	res := f.compact(f.s)
+	want := catalog.CompactResult{FilesRead: 6, FilesWritten: 1, FilesDeleted: 6, RowsErased: 1, TombstonesKept: 1}
+	if res != want {
+		t.Fatalf("compaction %+v, want %+v", res, want)
+	}
+	if got := len(f.keys(FilePrefix)); got != 2 {
+		t.Errorf("%d files after the compaction, want one per day", got)
+	}
+	wantIDs := []string{"next-day"}
+	for i := 11; i >= 0; i-- {
+		if i != 5 {
+			wantIDs = append(wantIDs, entry(i).ID)
+		}
+	}
+	if got := f.ids(); !slices.Equal(got, wantIDs) {
+		t.Fatalf("after the compaction: %q\nwant %q", got, wantIDs)
+	}
+	f.wantErased(gone)
+	if n, _, err := f.s.Tombstones(f.ctx); err != nil || n != 1 {
+		t.Fatalf("tombstones %d, %v; want the young one kept", n, err)
+	}
+
+	// Past Settle, the next compaction forgets the deletion; the files stay as they are.
+	f.clock.Advance(2 * time.Hour)
+	res = f.compact(f.s)
+	if want := (catalog.CompactResult{FilesRead: 1, TombstonesDeleted: 1}); res != want {
+		t.Fatalf("second compaction %+v, want %+v", res, want)
+	}
+	if n, _, _ := f.s.Tombstones(f.ctx); n != 0 {
+		t.Fatalf("%d tombstones left", n)
+	}
+	f.wantErased(gone)
+	if got := f.ids(); !slices.Equal(got, wantIDs) {
+		t.Fatalf("after forgetting the deletion: %q\nwant %q", got, wantIDs)
+	}
+	// Nothing left to do.
+	if res := f.compact(f.s); res != (catalog.CompactResult{}) {
+		t.Fatalf("third compaction %+v, want none", res)
+	}
+}
+
+// TestListWhileCompacting: a List that finds a listed file deleted by a compaction lists
+// again, and returns the page as if nothing had happened.
+func TestListWhileCompacting(t *testing.T) {
+	f := newFixture(t)
+	var want []string
+	for i := range 4 {
+		f.put(entry(i))
+		want = append([]string{entry(i).ID}, want...)
+	}
+	compacted := false
+	f.s.hook = func(step string) {
+		if step == "read" && !compacted {
+			compacted = true
+			f.compact(f.another()) // merges and deletes the files this List listed
+		}
+	}
+	page, err := f.s.List(f.ctx, catalog.Query{})
+	if err != nil {
+		t.Fatalf("List during a compaction: %v", err)
+	}
+	if got := idsOf(page.Entries); !compacted || !slices.Equal(got, want) {
+		t.Fatalf("List during a compaction (compacted %v) = %q, want %q", compacted, got, want)
+	}
+}
+
+// TestDeleteWhileCompacting: a deletion made after a compaction listed the tombstones stays,
+// hides the row the compaction copied, and the next compaction erases it.
+func TestDeleteWhileCompacting(t *testing.T) {
+	f := newFixture(t)
+	for i := range 4 {
+		f.put(entry(i))
+	}
+	gone := entry(2)
+	f.s.hook = func(step string) {
+		if step == "compact-listed" {
+			if err := f.another().Delete(f.ctx, gone); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f.clock.Advance(2 * time.Hour) // the deletion is older than Settle by the next compaction
+	if res := f.compact(f.s); res.RowsErased != 0 || res.FilesWritten != 1 {
+		t.Fatalf("compaction %+v: want the 4 files merged, the deletion unseen", res)
+	}
+	if slices.Contains(f.ids(), gone.ID) {
+		t.Fatal("an entry deleted during a compaction is listed after it")
+	}
+	f.s.hook = nil
+	f.clock.Advance(2 * time.Hour)
+	if res := f.compact(f.s); res.RowsErased != 1 || res.TombstonesDeleted != 1 {
+		t.Fatalf("next compaction %+v: want the row erased and the deletion forgotten", res)
+	}
+	f.wantErased(gone)
+}
+
+// TestLateCompactionWritesNothing: a compaction that listed the files before a deletion, and
+// is still running when another compaction erased the row and forgot the deletion, must not
+// bring the row back: it writes nothing past its deadline.
+func TestLateCompactionWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	for i := range 4 {
+		f.put(entry(i))
+	}
+	gone := entry(1)
+	slow := f.another()
+	var erased catalog.CompactResult
+	slow.hook = func(step string) {
+		if step != "compact-write" {
+			return
+		}
+		// The slow compaction has read the day without the deletion. Meanwhile: the delete,
+		// and, past Settle and past the slow one's deadline, another compaction.
+		if err := f.s.Delete(f.ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(2 * time.Hour)
+		erased = f.compact(f.s)
+	}
+	_, err := slow.Compact(f.ctx, catalog.CompactOptions{Settle: time.Hour, Deadline: f.clock.Now().Add(30 * time.Minute)})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the slow compaction: %v, want it stopped by its deadline", err)
+	}
+	if erased.RowsErased != 1 || erased.TombstonesDeleted != 1 {
+		t.Fatalf("the other compaction %+v: want the row erased and the deletion forgotten", erased)
+	}
+	if slices.Contains(f.ids(), gone.ID) {
+		t.Fatal("a late compaction brought a deleted entry back")
+	}
+	f.wantErased(gone)
+}
+
+// TestYoungDeletionOutlivesSlowCompaction: a compaction that listed the files before a
+// deletion may still write the deleted row (its deadline has not passed); another compaction
+// erases the row it sees but keeps the deletion, younger than Settle, so that the row the slow
+// one writes stays hidden until the next compaction erases it.
+func TestYoungDeletionOutlivesSlowCompaction(t *testing.T) {
+	f := newFixture(t)
+	for i := range 4 {
+		f.put(entry(i))
+	}
+	gone := entry(1)
+	slow := f.another()
+	var other catalog.CompactResult
+	slow.hook = func(step string) {
+		if step != "compact-write" {
+			return
+		}
+		if err := f.s.Delete(f.ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(10 * time.Minute)
+		other = f.compact(f.s)
+	}
+	if _, err := slow.Compact(f.ctx, catalog.CompactOptions{Settle: time.Hour, Deadline: f.clock.Now().Add(30 * time.Minute)}); err != nil {
+		t.Fatalf("the slow compaction: %v", err)
+	}
+	if other.RowsErased != 1 || other.TombstonesKept != 1 {
+		t.Fatalf("the other compaction %+v: want the row erased and the deletion kept", other)
+	}
+	if slices.Contains(f.ids(), gone.ID) {
+		t.Fatal("the row a slow compaction wrote back is listed")
+	}
+	f.clock.Advance(2 * time.Hour)
+	if res := f.compact(f.s); res.RowsErased != 1 || res.TombstonesDeleted != 1 {
+		t.Fatalf("the next compaction %+v: want the row erased and the deletion forgotten", res)
+	}
+	f.wantErased(gone)
+}
+
+// TestCorruptFile: a file that is not Parquet is ErrCorrupt, not an empty listing.
+func TestCorruptFile(t *testing.T) {
+	f := newFixture(t)
+	f.put(entry(0))
+	key := f.keys(FilePrefix)[0]
+	if _, err := f.b.Put(f.ctx, key, []byte("not parquet"), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.List(f.ctx, catalog.Query{}); !errors.Is(err, catalog.ErrCorrupt) {
+		t.Fatalf("List over a corrupt file: %v, want ErrCorrupt", err)
+	}
+}
+
+func idsOf(es []catalog.Entry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.ID
+	}
+	return out
+}
