@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	catmem "github.com/stowken/stowken/catalog/mem"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
@@ -13,14 +13,14 @@ import (
 	refmem "github.com/stowken/stowken/refcount/mem"
 )
 
-// newMemVault returns a vault over fresh in-memory backends (bucket, references and catalog),
-// closed with the test.
+// newMemVault returns a vault over fresh in-memory backends (bucket, references) with the
+// catalog's files in the bucket, as every store keeps them; closed with the test.
 func newMemVault(t testing.TB, opts Options) (*Vault, objstore.Bucket, refcount.Backend) {
 	t.Helper()
 	b, r := objmem.New(), refmem.New()
 	opts.Bucket, opts.Refs = b, r
 	if opts.Catalog == nil {
-		opts.Catalog = catmem.New()
+		opts.Catalog = catparquet.New(b, catparquet.Options{Now: opts.Now})
 	}
 	v, err := New(context.Background(), opts)
 	if err != nil {

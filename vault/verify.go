@@ -51,6 +51,15 @@ type VerifyReport struct {
 	// ExpiredClaims: deleting heads whose claim expired (their collector died), with an object
 	// but no reference and no manifest using them, handed to the collector again.
 	ExpiredClaims int `json:"expired_claims"`
+	// What deleted conversations still hold, until GC collects it: UnusedSegmentBytes is the
+	// segment objects no stored conversation uses (they wait for the grace period);
+	// PendingDeletions the deleted conversations whose catalog rows the catalog's files still
+	// hold (until GC compacts them), the oldest deleted at OldestPendingDeletion. Segments
+	// shared with a stored conversation (a pack of StoreBatch) keep a deleted conversation's
+	// unique text beyond that, and are not counted.
+	UnusedSegmentBytes    int64     `json:"unused_segment_bytes"`
+	PendingDeletions      int       `json:"pending_deletions"`
+	OldestPendingDeletion time.Time `json:"oldest_pending_deletion,omitzero"`
 	// Catalog problems, repairable (older than MinAge).
 	MissingCatalogEntries int      `json:"missing_catalog_entries"` // a stored conversation has no catalog entry
 	StaleCatalogEntries   int      `json:"stale_catalog_entries"`   // an entry summarizes no stored conversation, or another copy
@@ -187,6 +196,11 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			}
 		}
 	}
+	for seg, a := range objects {
+		if len(refs[seg]) == 0 && !used[seg] {
+			rep.UnusedSegmentBytes += a.Size
+		}
+	}
 	for seg, h := range heads {
 		if _, ok := objects[seg]; !ok && !used[seg] {
 			rep.DanglingHeads++
@@ -230,6 +244,13 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	}
 	if err := v.verifyCatalog(ctx, manifests, cutoff, &rep, opts.Repair, problem); err != nil {
 		return rep, fmt.Errorf("vault: verify: %w", err)
+	}
+	if c, ok := v.catalog.(catalog.Compactor); ok {
+		n, oldest, err := c.Deletions(ctx)
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return rep, fmt.Errorf("vault: verify: catalog deletions: %w", err)
+		}
+		rep.PendingDeletions, rep.OldestPendingDeletion = n, oldest
 	}
 	v.log.Info("verify", "manifests", rep.Manifests, "segments", rep.Segments, "ok", rep.OK(),
 		"missing_segments", rep.MissingSegments, "corrupt_segments", rep.CorruptSegments,

@@ -159,7 +159,7 @@ func TestCompactErases(t *testing.T) {
 		t.Fatalf("after the compaction: %q\nwant %q", got, wantIDs)
 	}
 	f.wantErased(gone)
-	if n, _, err := f.s.Tombstones(f.ctx); err != nil || n != 1 {
+	if n, _, err := f.s.Deletions(f.ctx); err != nil || n != 1 {
 		t.Fatalf("tombstones %d, %v; want the young one kept", n, err)
 	}
 
@@ -169,7 +169,7 @@ func TestCompactErases(t *testing.T) {
 	if want := (catalog.CompactResult{FilesRead: 1, TombstonesDeleted: 1}); res != want {
 		t.Fatalf("second compaction %+v, want %+v", res, want)
 	}
-	if n, _, _ := f.s.Tombstones(f.ctx); n != 0 {
+	if n, _, _ := f.s.Deletions(f.ctx); n != 0 {
 		t.Fatalf("%d tombstones left", n)
 	}
 	f.wantErased(gone)

@@ -594,9 +594,9 @@ func (s *Store) compactDay(ctx context.Context, snap snapshot, files []file, dea
 	return nil
 }
 
-// Tombstones returns how many deletions wait for a compaction, and when the oldest was made
-// (zero when none does).
-func (s *Store) Tombstones(ctx context.Context) (n int, oldest time.Time, err error) {
+// Deletions returns how many deletions wait for a compaction to forget them (their rows may
+// still be in the files), and when the oldest was made (zero when none does).
+func (s *Store) Deletions(ctx context.Context) (n int, oldest time.Time, err error) {
 	err = s.b.List(ctx, DeletedPrefix+"day=", func(a objstore.Attrs) error {
 		if _, ok := parseTombstone(a); ok {
 			n++

@@ -3,6 +3,7 @@ package meter
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/cost"
@@ -12,7 +13,7 @@ import (
 // as cost.Catalog, when c charges them (a Charger: catalog/parquet). Any other catalog
 // (catalog/mem) keeps nothing in AWS, and costs nothing.
 //
-// The wrapper is a catalog.Compactor; its Compact fails with errors.ErrUnsupported when c is
+// The wrapper is a catalog.Compactor; its methods fail with errors.ErrUnsupported when c is
 // not one.
 func Catalog(c catalog.Backend, m *cost.Meter) catalog.Backend {
 	return &cat{c, newMetered(c, m, cost.Catalog)}
@@ -67,4 +68,16 @@ func (c *cat) Compact(ctx context.Context, opts catalog.CompactOptions) (r catal
 		return err
 	})
 	return r, err
+}
+
+func (c *cat) Deletions(ctx context.Context) (n int, oldest time.Time, err error) {
+	cp, ok := c.Backend.(catalog.Compactor)
+	if !ok {
+		return 0, time.Time{}, errors.ErrUnsupported
+	}
+	err = c.run(ctx, func(ctx context.Context) (err error) {
+		n, oldest, err = cp.Deletions(ctx)
+		return err
+	})
+	return n, oldest, err
 }
