@@ -331,3 +331,80 @@ func idsOf(es []catalog.Entry) []string {
 	}
 	return out
 }
+
+// counting counts a bucket's requests.
+type counting struct {
+	objstore.Bucket
+	lists, gets int
+}
+
+func (c *counting) List(ctx context.Context, prefix string, fn func(objstore.Attrs) error) error {
+	n := 0
+	err := c.Bucket.List(ctx, prefix, func(a objstore.Attrs) error { n++; return fn(a) })
+	c.lists += n/objstore.ListPageSize + 1
+	return err
+}
+
+func (c *counting) Get(ctx context.Context, key string) ([]byte, objstore.Attrs, error) {
+	c.gets++
+	return c.Bucket.Get(ctx, key)
+}
+
+// TestPageCost checks the model of what a page of List costs, on a store of 30 compacted days
+// and 1,500 fresh files of 20 entries each: one LIST per 1,000 files, one LIST of the
+// deletions, and a GET per file whose time range reaches into the page. A page of the newest
+// 100 entries reads 6 files; one that filters for an application with one entry in 20 reads
+// the 100 files it needs; one for a day a month ago reads that day's one compacted file.
+func TestPageCost(t *testing.T) {
+	b := &counting{Bucket: mem.New()}
+	s := New(b, Options{CacheBytes: -1})
+	ctx := context.Background()
+	at := func(day, i int, app string) catalog.Entry {
+		e := entry(0)
+		e.ID, e.Application = fmt.Sprintf("d%02d-%05d", day, i), app
+		e.CreatedAt = day0.Add(time.Duration(day)*24*time.Hour + time.Duration(i)*time.Second)
+		e.StoredAt = e.CreatedAt
+		return e
+	}
+	for day := range 30 {
+		es := make([]catalog.Entry, 500)
+		for i := range es {
+			es[i] = at(day, i, "old")
+		}
+		if err := s.Put(ctx, es...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f := range 1500 {
+		es := make([]catalog.Entry, 20)
+		for i := range es {
+			app := "common"
+			if i == 0 {
+				app = "rare"
+			}
+			es[i] = at(30, f*20+i, app)
+		}
+		if err := s.Put(ctx, es...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		q     catalog.Query
+		lists int
+		gets  int
+	}{
+		{"newest 100", catalog.Query{}, 2 + 1, 6},
+		{"an application with one entry in 20", catalog.Query{Application: "rare"}, 2 + 1, 101},
+		{"a day a month ago", catalog.Query{Since: day0.Add(2 * 24 * time.Hour), Until: day0.Add(3 * 24 * time.Hour)}, 2 + 1, 1},
+	} {
+		b.lists, b.gets = 0, 0
+		page, err := s.List(ctx, tc.q)
+		if err != nil || len(page.Entries) != 100 {
+			t.Fatalf("%s: %d entries, %v", tc.name, len(page.Entries), err)
+		}
+		if b.lists != tc.lists || b.gets != tc.gets {
+			t.Errorf("%s: %d LISTs and %d GETs, the model says %d and %d", tc.name, b.lists, b.gets, tc.lists, tc.gets)
+		}
+	}
+}

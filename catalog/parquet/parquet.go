@@ -417,8 +417,12 @@ func (s *Store) list(ctx context.Context, p *rules.Plan) (catalog.Page, error) {
 	if err != nil {
 		return catalog.Page{}, err
 	}
-	lower, upper := p.Lower().Ms, p.Upper().Ms
-	files := slices.DeleteFunc(snap.files, func(f file) bool { return f.last < lower || f.first > upper })
+	// The files that can hold a key in [Lower, Upper]; an Upper without an ID is Until, which
+	// no entry reaches.
+	lower, upper := p.Lower(), p.Upper()
+	files := slices.DeleteFunc(snap.files, func(f file) bool {
+		return f.last < lower.Ms || f.first > upper.Ms || f.first == upper.Ms && upper.ID == ""
+	})
 	// Newest first: by last time, descending; oldest first: by first time, ascending.
 	slices.SortFunc(files, func(a, b file) int {
 		if p.Desc {
