@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stowken/stowken/catalog"
 	catmem "github.com/stowken/stowken/catalog/mem"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
+	objmem "github.com/stowken/stowken/objstore/mem"
+	refmem "github.com/stowken/stowken/refcount/mem"
 	"github.com/stowken/stowken/tokenizer"
 )
 
@@ -330,5 +334,44 @@ func TestTopSegments(t *testing.T) {
 	}
 	for _, s := range top[3:] {
 		t.Errorf("listed a segment that is not shared content (a pack?): %+v", s)
+	}
+}
+
+// deletingCatalog runs a Delete of the conversation before the first catalog write passes on:
+// the Delete of race (p), between a Store's manifest write and its catalog write.
+type deletingCatalog struct {
+	catalog.Backend
+	v    *Vault
+	once sync.Once
+	err  error
+}
+
+func (d *deletingCatalog) Put(ctx context.Context, entries ...catalog.Entry) error {
+	d.once.Do(func() { d.err = d.v.Delete(ctx, entries[0].ID) })
+	return d.Backend.Put(ctx, entries...)
+}
+
+// TestCatalogWriteAfterDelete forces race (p): a Delete of the conversation between a Store's
+// manifest write and its catalog write. The catalog does not list the deleted conversation:
+// the Delete's deletion of that copy holds for the entry written after it.
+func TestCatalogWriteAfterDelete(t *testing.T) {
+	b := objmem.New()
+	cat := &deletingCatalog{Backend: catparquet.New(b, catparquet.Options{})}
+	v, err := New(context.Background(), Options{Bucket: b, Refs: refmem.New(), Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	cat.v = v
+	ctx := context.Background()
+	if _, err := v.Store(ctx, catalogConv(1)); err != nil || cat.err != nil {
+		t.Fatalf("store: %v; the racing delete: %v", err, cat.err)
+	}
+	if _, err := v.Retrieve(ctx, catalogConv(1).ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the deleted conversation: %v, want ErrNotFound", err)
+	}
+	page, err := v.List(ctx, catalog.Query{})
+	if err != nil || len(page.Entries) != 0 {
+		t.Fatalf("the catalog lists %v (%v) after the racing delete, want nothing", ids(page.Entries), err)
 	}
 }

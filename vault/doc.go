@@ -151,11 +151,8 @@
 //
 // (p) A Store's catalog write races a Delete of the same conversation: the Delete reads the
 // new manifest, deletes it and its catalog entry, and only then does the Store write the
-// entry. The catalog then lists a conversation that is gone, until Verify with Repair (past
-// its minimum age) removes the entry. No data is at stake: the manifest is the truth, and
-// the stale entry names a nonce no manifest has. Closing the window would cost every Store a
-// request after its catalog write. TestConcurrentStoreRetrieveDelete repairs and checks the
-// catalog against the manifests.
+// entry. The Delete deleted that copy's entry (its id and nonce) for good (catalog.Backend),
+// so the entry written after it is not listed. TestCatalogWriteAfterDelete forces it.
 //
 // (q) A Delete runs between a Store's applied manifest write and what the Store does next.
 // The Delete reads that manifest, deletes it and drops its owner's references; if the Store

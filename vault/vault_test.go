@@ -439,9 +439,8 @@ func TestConcurrentStoreRetrieveDelete(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
-	// A Store's catalog write racing a Delete of the same id can leave a stale entry (race (p)
-	// in the package doc); the audit, once past its minimum age, makes the catalog match the
-	// manifests exactly.
+	// The audit, once past its minimum age, makes the catalog match the manifests exactly
+	// (a Store whose catalog write failed under load leaves its entry missing).
 	later, err := New(ctx, Options{Bucket: b, Refs: v.refs, Catalog: v.catalog, Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
