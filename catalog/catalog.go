@@ -184,8 +184,8 @@ type Backend interface {
 // that hold deleted entries, so that a deleted entry leaves the store (catalog/parquet).
 type Compactor interface {
 	Compact(ctx context.Context, opts CompactOptions) (CompactResult, error)
-	// Deletions returns how many deleted entries the store still holds until the next
-	// compaction, and when the oldest was deleted (zero when none).
+	// Deletions returns how many deleted entries the store still holds, until a compaction
+	// erases them, and when the oldest was deleted (zero when none is held).
 	Deletions(ctx context.Context) (n int, oldest time.Time, err error)
 }
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/stowken/stowken/objstore"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -105,6 +107,29 @@ func (v *Vault) putCatalog(ctx context.Context, ps []*pendingStore) {
 			}
 		}
 	}
+}
+
+// errStop ends a listing early.
+var errStop = errors.New("stop")
+
+// CatalogBehind reports whether the catalog lists no conversation while the bucket holds
+// manifests: a store written before the catalog was kept in the bucket, whose catalog Verify
+// with Repair writes (stowken verify --repair --min-age 10m); or a crash left every entry
+// out. It costs two requests.
+func (v *Vault) CatalogBehind(ctx context.Context) (bool, error) {
+	page, err := v.List(ctx, catalog.Query{Limit: 1})
+	if err != nil || len(page.Entries) > 0 {
+		return false, err
+	}
+	found := false
+	err = v.bucket.List(ctx, manifest.Prefix, func(objstore.Attrs) error {
+		found = true
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return false, fmt.Errorf("vault: list manifests: %w", err)
+	}
+	return found, nil
 }
 
 // List returns a page of the catalog: summaries of stored conversations matching q, newest

@@ -140,6 +140,9 @@ func TestCompactErases(t *testing.T) {
 	if slices.Contains(f.ids(), gone.ID) {
 		t.Fatal("a deleted entry is listed")
 	}
+	if n, oldest, err := f.s.Deletions(f.ctx); err != nil || n != 1 || oldest.IsZero() {
+		t.Fatalf("deleted entries held before the compaction: %d, oldest %v (%v); want 1", n, oldest, err)
+	}
 
 	res := f.compact(f.s)
 	want := catalog.CompactResult{FilesRead: 6, FilesWritten: 1, FilesDeleted: 6, RowsErased: 1, TombstonesKept: 1}
@@ -159,8 +162,11 @@ func TestCompactErases(t *testing.T) {
 		t.Fatalf("after the compaction: %q\nwant %q", got, wantIDs)
 	}
 	f.wantErased(gone)
-	if n, _, err := f.s.Deletions(f.ctx); err != nil || n != 1 {
-		t.Fatalf("tombstones %d, %v; want the young one kept", n, err)
+	if n, _, err := f.s.Deletions(f.ctx); err != nil || n != 0 {
+		t.Fatalf("%d deleted entries held after the compaction (%v)", n, err)
+	}
+	if got := len(f.keys(DeletedPrefix)); got != 1 {
+		t.Fatalf("%d tombstones; want the young one kept", got)
 	}
 
 	// Past Settle, the next compaction forgets the deletion; the files stay as they are.
@@ -169,8 +175,8 @@ func TestCompactErases(t *testing.T) {
 	if want := (catalog.CompactResult{FilesRead: 1, TombstonesDeleted: 1}); res != want {
 		t.Fatalf("second compaction %+v, want %+v", res, want)
 	}
-	if n, _, _ := f.s.Deletions(f.ctx); n != 0 {
-		t.Fatalf("%d tombstones left", n)
+	if got := len(f.keys(DeletedPrefix)); got != 0 {
+		t.Fatalf("%d tombstones left", got)
 	}
 	f.wantErased(gone)
 	if got := f.ids(); !slices.Equal(got, wantIDs) {

@@ -285,7 +285,9 @@ func (s *Store) Delete(ctx context.Context, e catalog.Entry) error {
 	if ms := rules.Millis(e.CreatedAt); e.ID == "" || ms < 0 || ms > rules.MaxMillis {
 		return fmt.Errorf("%w: delete %q: no ID or no time", catalog.ErrInvalidEntry, e.ID)
 	}
-	if _, err := s.b.Put(ctx, tombstoneKey(e), nil, objstore.PutOptions{}); err != nil {
+	// Create-if-absent, as every write of a store's writers: one that is there is the same.
+	_, err := s.b.Put(ctx, tombstoneKey(e), nil, objstore.PutOptions{IfNoneMatch: true})
+	if err != nil && !errors.Is(err, objstore.ErrExists) {
 		return fmt.Errorf("catalog/parquet: delete %q: %w", e.ID, err)
 	}
 	return nil
@@ -598,19 +600,42 @@ func (s *Store) compactDay(ctx context.Context, snap snapshot, files []file, dea
 	return nil
 }
 
-// Deletions returns how many deletions wait for a compaction to forget them (their rows may
-// still be in the files), and when the oldest was made (zero when none does).
+// Deletions returns how many deleted entries the files still hold (until a compaction
+// erases them), and when the oldest was deleted (zero when none is held). It reads the files
+// of the days that have deletions.
 func (s *Store) Deletions(ctx context.Context) (n int, oldest time.Time, err error) {
-	err = s.b.List(ctx, DeletedPrefix+"day=", func(a objstore.Attrs) error {
-		if _, ok := parseTombstone(a); ok {
-			n++
-			if oldest.IsZero() || a.ModTime.Before(oldest) {
-				oldest = a.ModTime
+	snap, tombs, err := s.snapshot(ctx)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	days := map[string]bool{}
+	for _, t := range tombs {
+		days[t.day] = true
+	}
+	held := map[string]bool{} // day + "/" + tombstone name of the rows found
+	for _, f := range snap.files {
+		if !days[f.day] {
+			continue
+		}
+		es, err := s.read(ctx, f)
+		if err != nil {
+			return 0, time.Time{}, err
+		}
+		for _, e := range es {
+			if snap.isDeleted(e) {
+				held[f.day+"/"+tombstoneName(e.ID, e.Nonce)] = true
 			}
 		}
-		return nil
-	})
-	return n, oldest, err
+	}
+	for _, t := range tombs {
+		if held[t.day+"/"+t.name] {
+			n++
+			if oldest.IsZero() || t.written.Before(oldest) {
+				oldest = t.written
+			}
+		}
+	}
+	return n, oldest, nil
 }
 
 // Close closes nothing: the bucket belongs to the caller.

@@ -684,3 +684,50 @@ func TestStdoutWriteErrorFails(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalogMissing: a store whose catalog is missing (as one written before the catalog was
+// kept in the bucket) lists nothing, and ls says what writes it. (Verify's repair of the
+// catalog is TestCatalogRepairAfterCrashes in package vault: it needs conversations older than
+// the writer deadline.)
+func TestCatalogMissing(t *testing.T) {
+	s := newStore(t)
+	var lines []string
+	for i := range 5 {
+		lines = append(lines, fmt.Sprintf(`{"id":"c%d","tokenizer":"cl100k_base","messages":[{"role":"user","content":"question %d"}]}`, i, i))
+	}
+	s.ok("import", writeFile(t, "convs.jsonl", []byte(strings.Join(lines, "\n")+"\n")))
+	if r := s.run("", "ls"); r.code != 0 || strings.Contains(r.stderr, "verify --repair") {
+		t.Fatalf("ls of a store with its catalog: %v", r)
+	}
+	if err := os.RemoveAll(filepath.Join(s.dir, "objects", "catalog")); err != nil {
+		t.Fatal(err)
+	}
+	r := s.run("", "ls")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 1 || !strings.Contains(r.stderr, "stowken verify --repair --min-age 10m") {
+		t.Fatalf("ls of a store without its catalog: %v", r)
+	}
+	if out := s.ok("verify"); !strings.Contains(out, "missing catalog rows   0") {
+		t.Fatalf("verify, every conversation younger than the minimum age:\n%s", out)
+	}
+}
+
+// TestDeletionReported: verify reports a deletion until GC erases it from the catalog.
+func TestDeletionReported(t *testing.T) {
+	s := newStore(t)
+	var lines []string
+	for i := range 5 {
+		lines = append(lines, fmt.Sprintf(`{"id":"c%d","tokenizer":"cl100k_base","messages":[{"role":"user","content":"question %d"}]}`, i, i))
+	}
+	s.ok("import", writeFile(t, "convs.jsonl", []byte(strings.Join(lines, "\n")+"\n")))
+	s.ok("rm", "c2")
+	if out := s.ok("verify"); !strings.Contains(out, "pending deletions      1 catalog rows, the oldest deleted") {
+		t.Fatalf("verify after rm:\n%s", out)
+	}
+	s.ok("gc", "--grace", "0s")
+	if out := s.ok("verify"); !strings.Contains(out, "pending deletions      0 catalog rows") {
+		t.Fatalf("verify after gc:\n%s", out)
+	}
+	if got := s.listIDs(); !slices.Equal(got, []string{"c4", "c3", "c1", "c0"}) {
+		t.Fatalf("ls after rm and gc: %v", got)
+	}
+}

@@ -159,6 +159,12 @@ func runLs(ctx context.Context, e *env, c *command, args []string) error {
 		if page.Next != "" {
 			fmt.Fprintf(e.stderr, "next cursor: %s\n", page.Next)
 		}
+		if len(page.Entries) == 0 && q.Cursor == "" {
+			if behind, err := v.CatalogBehind(ctx); err == nil && behind {
+				fmt.Fprintln(e.stderr, "the catalog lists nothing, but the store holds conversations: a store written before the catalog "+
+					"was kept in the bucket? \"stowken verify --repair --min-age 10m\" writes the catalog from them")
+			}
+		}
 		return nil
 	})
 }

@@ -128,6 +128,15 @@ func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 			fmt.Fprintf(w, "unreferenced segments  %d\n", rep.Unreferenced)
 			fmt.Fprintf(w, "dangling heads         %d\n", rep.DanglingHeads)
 			fmt.Fprintf(w, "expired claims         %d\n", rep.ExpiredClaims)
+			fmt.Fprintf(w, "missing catalog rows   %d\n", rep.MissingCatalogEntries)
+			fmt.Fprintf(w, "stale catalog rows     %d\n", rep.StaleCatalogEntries)
+			fmt.Fprintf(w, "held for deletions     %s in unused segments (GC deletes them past the grace period)\n", formatBytes(rep.UnusedSegmentBytes))
+			if rep.PendingDeletions > 0 {
+				fmt.Fprintf(w, "pending deletions      %d catalog rows, the oldest deleted %s (GC erases them)\n",
+					rep.PendingDeletions, rep.OldestPendingDeletion.UTC().Format(time.RFC3339))
+			} else {
+				fmt.Fprintf(w, "pending deletions      0 catalog rows\n")
+			}
 			if opts.Repair {
 				fmt.Fprintf(w, "repaired               %d\n", rep.Repaired)
 			}
