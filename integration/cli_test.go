@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/objstore"
@@ -167,8 +168,9 @@ func TestCLI(t *testing.T) {
 	}
 
 	// import, one conversation at a time, stores every conversation with no HEAD and one PUT
-	// per manifest, new segment and model. (Concurrent stores of conversations that share a
-	// segment may both upload it, the second PUT refused by If-None-Match: not counted here.)
+	// per manifest, new segment, model and catalog file (one per batch). (Concurrent stores of
+	// conversations that share a segment may both upload it, the second PUT refused by
+	// If-None-Match: not counted here.)
 	imp := c.okJSON("import", "--concurrency", "1", "--json", samplePath)
 	stored, newSegs := num(t, imp, "stored"), num(t, imp, "new_segments")
 	if stored != int64(len(convs)) || num(t, imp, "failed") != 0 || num(t, imp, "already_present") != 0 {
@@ -176,9 +178,10 @@ func TestCLI(t *testing.T) {
 	}
 	models := int64(len(st.keys(t, codec.ModelPrefix)))
 	// GET class: the marker of the store's conditional-write check, once (no HEAD).
-	if puts := num(t, imp, "requests.s3_put_class"); puts != stored+newSegs+models || num(t, imp, "requests.s3_get_class") > 1 {
-		t.Errorf("import: %d PUTs and %d GET-class requests for %d conversations, %d new segments and %d models; want %d PUTs, at most the marker's GET",
-			puts, num(t, imp, "requests.s3_get_class"), stored, newSegs, models, stored+newSegs+models)
+	files := int64(len(st.keys(t, catalog.FilePrefix)))
+	if puts := num(t, imp, "requests.s3_put_class"); puts != stored+newSegs+models+files || num(t, imp, "requests.s3_get_class") > 1 {
+		t.Errorf("import: %d PUTs and %d GET-class requests for %d conversations, %d new segments, %d models and %d catalog files; want %d PUTs, at most the marker's GET",
+			puts, num(t, imp, "requests.s3_get_class"), stored, newSegs, models, files, stored+newSegs+models+files)
 	}
 	if objs := int64(len(st.segmentObjects(t))); objs != newSegs {
 		t.Errorf("import reports %d new segments, the bucket holds %d", newSegs, objs)

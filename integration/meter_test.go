@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stowken/stowken/catalog"
-	catmem "github.com/stowken/stowken/catalog/mem"
 	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/internal/ddbitem"
 	objmem "github.com/stowken/stowken/objstore/mem"
@@ -99,7 +98,8 @@ func TestMeterMatchesWire(t *testing.T) {
 
 	// The in-memory store models the same requests from the same items: storing the same
 	// conversations there costs what it cost on the servers.
-	mem, err := vault.New(ctx, vault.Options{Bucket: objmem.New(), Refs: refmem.New(), Catalog: catmem.New(), Now: func() time.Time { return now }})
+	memBucket := objmem.New()
+	mem, err := vault.New(ctx, vault.Options{Bucket: memBucket, Refs: refmem.New(), Catalog: catparquet.New(memBucket, catparquet.Options{}), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
