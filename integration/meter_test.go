@@ -10,7 +10,6 @@ import (
 
 	"github.com/stowken/stowken/catalog"
 	catparquet "github.com/stowken/stowken/catalog/parquet"
-	"github.com/stowken/stowken/internal/ddbitem"
 	objmem "github.com/stowken/stowken/objstore/mem"
 	"github.com/stowken/stowken/objstore/s3"
 	"github.com/stowken/stowken/refcount/dynamodb"
@@ -22,16 +21,12 @@ import (
 // what crosses the wire, measured by metering proxies between the vault and MinIO and dynalite
 // (wiremeter_test.go), for each operation: Store, StoreBatch, Retrieve, List, Stats, Delete, GC
 // and Verify. S3 requests must match by class exactly; DynamoDB units within 2% (the vault
-// takes dynalite's reported units and adds the index writes, the meter sizes the items itself).
+// takes dynalite's reported units, the meter sizes the items itself).
 func TestMeterMatchesWire(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	s3m := startWireMeter(t, st.S3Endpoint, nil)
-	var indexes [][2]string
-	for _, ix := range ddbitem.TableIndexes {
-		indexes = append(indexes, [2]string{ix.PartitionKey, ix.SortKey})
-	}
-	ddbm := startWireMeter(t, st.DynamoEndpoint, indexes)
+	ddbm := startWireMeter(t, st.DynamoEndpoint, nil) // the table has no index
 
 	// The vault's backends, through the meters.
 	bu := *st.BucketURL

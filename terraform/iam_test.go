@@ -18,16 +18,12 @@ const (
 	resManifests = "local.manifests_arn" // manifests only
 	resModels    = "local.models_arn"    // compression models only
 	resChecks    = "local.checks_arn"    // the startup probe's marker and scratch objects
+	resCatalog   = "local.catalog_arn"   // the catalog's Parquet files
+	resDeletions = "local.deletions_arn" // the catalog's deletions
 	resTable     = "local.table_arn"     // the reference table
-	resIndexes   = "local.indexes_arn"   // the table's global secondary indexes (the catalog's)
 )
 
-// catalogKeys is the only partition key pattern the writer may delete items under
-// (dynamodb:LeadingKeys): catalog entries, NS + "conv#" + id (catalog/dynamodb).
-const catalogKeys = "*conv#*"
-
-// sdkCall is one AWS SDK call of objstore/s3, internal/ddbtable, refcount/dynamodb or
-// catalog/dynamodb and the IAM
+// sdkCall is one AWS SDK call of objstore/s3, internal/ddbtable or refcount/dynamodb and the IAM
 // action it needs.
 // GC and Writer are the resource the GC function's role and the writer policy must grant the
 // action on ("" for none: the role never makes the call).
@@ -41,7 +37,7 @@ type sdkCall struct {
 }
 
 // sdkCalls is every AWS SDK call the Go code makes, derived from objstore/s3/s3.go,
-// internal/ddbtable/*.go, refcount/dynamodb/*.go and catalog/dynamodb/*.go (TestSDKCallsAreListed keeps it complete),
+// internal/ddbtable/*.go and refcount/dynamodb/*.go (TestSDKCallsAreListed keeps it complete),
 // and who needs it.
 var sdkCalls = []sdkCall{
 	// objstore/s3
@@ -51,18 +47,26 @@ var sdkCalls = []sdkCall{
 		"Bucket.Put: vault.Store uploads manifests (If-None-Match: *)"},
 	{"objstore/s3", "PutObject", "s3:PutObject", "", resModels,
 		"Bucket.Put: vault.Store uploads compression models (If-None-Match: *)"},
+	{"objstore/s3", "PutObject", "s3:PutObject", resCatalog, resCatalog,
+		"Bucket.Put: Store and StoreBatch write the catalog file of their conversations, the GC function's compaction the merged files (catalog/parquet; If-None-Match: *)"},
+	{"objstore/s3", "PutObject", "s3:PutObject", "", resDeletions,
+		"Bucket.Put: vault.Delete writes the catalog's deletion of the conversation (catalog/parquet; If-None-Match: *)"},
 	{"objstore/s3", "PutObject", "s3:PutObject", "", resChecks,
 		"Bucket.Put: the startup probe of conditional writes puts its marker and a scratch object (If-None-Match: *), then replaces the scratch object (If-Match)"},
 	{"objstore/s3", "GetObject", "s3:GetObject", resObjects, resObjects,
-		"Bucket.Get: vault.New loads models/, Retrieve reads manifests and segments, Verify (the function's verify action) reads both"},
+		"Bucket.Get: vault.New loads models/, Retrieve reads manifests and segments, List and the catalog's compaction its files, Verify (the function's verify action) reads manifests and segments"},
 	{"objstore/s3", "HeadObject", "s3:GetObject", resObjects, "",
 		"Bucket.Stat: only vault.Verify (is a manifest still there); HEAD is authorized by s3:GetObject"},
 	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resSegments, resManifests,
 		"Bucket.Delete: the collector deletes segments; vault.Delete deletes the manifest and never a segment"},
 	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", "", resChecks,
 		"Bucket.Delete: the startup probe deletes its scratch objects"},
+	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resCatalog, "",
+		"Bucket.Delete: the catalog's compaction deletes the files it merged"},
+	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resDeletions, "",
+		"Bucket.Delete: the catalog's compaction deletes the deletions it applied"},
 	{"objstore/s3", "NewListObjectsV2Paginator", "s3:ListBucket", resBucket, resBucket,
-		"Bucket.List: models/ when a vault opens, manifests/ for List and Stats, segments/ for Stats and Verify"},
+		"Bucket.List: models/ when a vault opens, catalog/ and catalog-deleted/ for List, Stats and the compaction, segments/ for Stats and Verify"},
 	{"objstore/s3", "HeadBucket", "s3:ListBucket", "", "",
 		"Bucket.EnsureBucket (stowken init) only: Terraform creates the bucket"},
 	{"objstore/s3", "CreateBucket", "s3:CreateBucket", "", "",
@@ -93,16 +97,6 @@ var sdkCalls = []sdkCall{
 		"EnsureTable (stowken init) only"},
 	{"internal/ddbtable", "CreateTable", "dynamodb:CreateTable", "", "",
 		"EnsureTable (stowken init) only"},
-
-	// catalog/dynamodb
-	{"catalog/dynamodb", "PutItem", "dynamodb:PutItem", "", resTable,
-		"catalog Put: vault.Store records the conversation's entry after writing its manifest"},
-	{"catalog/dynamodb", "DeleteItem", "dynamodb:DeleteItem", "", resTable,
-		"catalog Delete: vault.Delete removes the entry after the manifest; only catalog items (dynamodb:LeadingKeys " + catalogKeys + ")"},
-	{"catalog/dynamodb", "GetItem", "dynamodb:GetItem", "", resTable,
-		"catalog Get"},
-	{"catalog/dynamodb", "Query", "dynamodb:Query", "", resIndexes,
-		"catalog List: vault.List and Stats query the by_time, by_app and by_model indexes"},
 }
 
 // Calls of the SDK clients in the backends' Go sources: st.client.PutItem(…),
@@ -121,7 +115,7 @@ func TestSDKCallsAreListed(t *testing.T) {
 		listed[c.Pkg+" "+c.Method] = true
 	}
 	found := map[string]bool{}
-	for _, pkg := range []string{"objstore/s3", "internal/ddbtable", "refcount/dynamodb", "catalog/dynamodb"} {
+	for _, pkg := range []string{"objstore/s3", "internal/ddbtable", "refcount/dynamodb"} {
 		files, err := filepath.Glob(filepath.Join(repoRoot, pkg, "*.go"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no Go files in %s (%v)", pkg, err)
@@ -274,8 +268,10 @@ func TestGCRoleGrantsWhatTheCodeCalls(t *testing.T) {
 	if !mapsEqual(logs, want) {
 		t.Errorf("the GC role's logs grants %v, want %v", logs, want)
 	}
-	// KMS: Decrypt (it reads objects, writes none), and only when a key is given.
-	checkKMS(t, sts, map[string][]string{"": {"kms:Decrypt"}, dynamoDBViaService: tableKMSActions})
+	// KMS: Decrypt (it reads objects) and GenerateDataKey (it writes the catalog's merged
+	// files), and only when a key is given.
+	checkKMS(t, sts, map[string][]string{"": {"kms:Decrypt", "kms:GenerateDataKey"}, dynamoDBViaService: tableKMSActions})
+	checkConditionalPuts(t, sts, map[string][]string{"s3:if-none-match": {resCatalog}})
 
 	role := mod.one(t, "resource", "aws_iam_role_policy", "gc")
 	if role.attrSrc("role") != "aws_iam_role.gc.id" || role.attrSrc("policy") != "data.aws_iam_policy_document.gc.json" {
@@ -300,8 +296,11 @@ func TestWriterPolicyGrantsWhatTheCodeCalls(t *testing.T) {
 	diffGrants(t, "the writer policy", required(func(c sdkCall) string { return c.Writer }), have)
 	checkListCondition(t, sts)
 	checkKMS(t, sts, map[string][]string{"": {"kms:Decrypt", "kms:GenerateDataKey"}, dynamoDBViaService: tableKMSActions})
-	checkCatalogDelete(t, sts)
-	checkConditionalPuts(t, sts)
+	checkNoTableDelete(t, sts)
+	checkConditionalPuts(t, sts, map[string][]string{
+		"s3:if-none-match": {resCatalog, resChecks, resDeletions, resManifests, resModels, resSegments},
+		"s3:if-match":      {resChecks},
+	})
 
 	for _, a := range []string{"s3:DeleteObject", "s3:DeleteObjectVersion"} {
 		for _, r := range have[a] {
@@ -357,8 +356,9 @@ func TestResourceScopes(t *testing.T) {
 		"manifests_arn": `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("manifest/manifest.go", "Prefix") + `*"`,
 		"models_arn":    `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("codec/model.go", "ModelPrefix") + `*"`,
 		"checks_arn":    `"${aws_s3_bucket.this.arn}/${local.key_prefix}checks/*"`,
+		"catalog_arn":   `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("catalog/catalog.go", "FilePrefix") + `*"`,
+		"deletions_arn": `"${aws_s3_bucket.this.arn}/${local.key_prefix}` + prefixOf("catalog/catalog.go", "DeletedPrefix") + `*"`,
 		"table_arn":     "aws_dynamodb_table.this.arn",
-		"indexes_arn":   `"${aws_dynamodb_table.this.arn}/index/*"`,
 	}
 	for k, v := range want {
 		if locals[k] != v {
@@ -387,41 +387,13 @@ func checkListCondition(t *testing.T, sts []statement) {
 	}
 }
 
-// checkCatalogDelete: the writer may delete catalog entries and nothing else of the table (the
-// references and heads are the collector's to delete): dynamodb:DeleteItem is alone in its
-// statement, limited by dynamodb:LeadingKeys to catalog partition keys.
-func checkCatalogDelete(t *testing.T, sts []statement) {
+// checkNoTableDelete: the writer deletes no item of the table (the references and heads are
+// the collector's to delete).
+func checkNoTableDelete(t *testing.T, sts []statement) {
 	t.Helper()
-	found := false
 	for _, st := range sts {
-		if !slices.Contains(st.Actions, "dynamodb:DeleteItem") {
-			continue
-		}
-		found = true
-		ok := false
-		for _, c := range st.Conditions {
-			if literalString(t, c, "test") == "ForAllValues:StringLike" && literalString(t, c, "variable") == "dynamodb:LeadingKeys" &&
-				slices.Equal(literalStrings(t, c, c.mustAttr(t, "values").Expr), []string{catalogKeys}) {
-				ok = true
-			}
-		}
-		if !ok || len(st.Actions) != 1 || len(st.Conditions) != 1 {
-			t.Errorf("%s: dynamodb:DeleteItem must be alone in its statement, limited to dynamodb:LeadingKeys %s", st.Doc, catalogKeys)
-		}
-	}
-	if !found {
-		t.Errorf("no statement grants dynamodb:DeleteItem")
-	}
-	// The pattern (IAM StringLike: * is any run of characters) covers every catalog item's key and
-	// no key of package refcount/dynamodb, namespaced (location/aws.Namespace) or not.
-	re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(catalogKeys), `\*`, ".*") + "$")
-	for key, want := range map[string]bool{
-		"conv#c1": true, "0123456789abcdef:conv#0190f6a4-7a9b": true,
-		"seg#0123456789abcdef:" + strings.Repeat("ab", 32): false, "ref#" + strings.Repeat("ab", 32) + "#15": false,
-		"ref#0123456789abcdef:" + strings.Repeat("ab", 32) + "#3": false, "gc#7": false, "seg#stowken-gc-lease": false,
-	} {
-		if re.MatchString(key) != want {
-			t.Errorf("dynamodb:LeadingKeys %s matches %q: %v, want %v", catalogKeys, key, !want, want)
+		if slices.Contains(st.Actions, "dynamodb:DeleteItem") {
+			t.Errorf("%s: grants dynamodb:DeleteItem; references and heads are the collector's to delete", st.Doc)
 		}
 	}
 }
@@ -478,11 +450,12 @@ func checkKMS(t *testing.T, sts []statement, want map[string][]string) {
 	}
 }
 
-// checkConditionalPuts: s3:PutObject is allowed only on the prefixes the Go code writes, and only
-// for requests that carry a conditional header (IAM condition Null: KEY false), so that S3 itself
-// refuses an overwrite of a segment, manifest or model: If-None-Match everywhere; If-Match on
-// checks/ only, for the startup probe's second write.
-func checkConditionalPuts(t *testing.T, sts []statement) {
+// checkConditionalPuts: s3:PutObject is allowed only on the prefixes the Go code writes (want:
+// the resources by the condition key they require), and only for requests that carry a
+// conditional header (IAM condition Null: KEY false), so that S3 itself refuses an overwrite of
+// a segment, manifest, model or catalog file: If-None-Match everywhere; If-Match on checks/
+// only, for the startup probe's second write.
+func checkConditionalPuts(t *testing.T, sts []statement, want map[string][]string) {
 	t.Helper()
 	got := map[string][]string{} // condition key -> resources
 	for _, st := range sts {
@@ -504,10 +477,6 @@ func checkConditionalPuts(t *testing.T, sts []statement) {
 	}
 	for k := range got {
 		sort.Strings(got[k])
-	}
-	want := map[string][]string{
-		"s3:if-none-match": {resChecks, resManifests, resModels, resSegments},
-		"s3:if-match":      {resChecks},
 	}
 	if !mapsEqual(got, want) {
 		t.Errorf("%s: s3:PutObject resources by the conditional header they require %v, want %v", sts[0].Doc, got, want)

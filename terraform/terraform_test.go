@@ -1,8 +1,8 @@
 // Package terraform_test checks the Terraform module in modules/stowken and the example in
-// examples/complete against the Go code they deploy: the DynamoDB key schema and indexes of
-// internal/ddbtable, the Lambda build of the Makefile, the environment lambda/gc reads, the
-// log fields the alarms match, and the IAM actions behind every AWS SDK call of objstore/s3,
-// refcount/dynamodb and catalog/dynamodb. Nothing here needs terraform or a provider: the
+// examples/complete against the Go code they deploy: the DynamoDB key schema of
+// internal/ddbtable, the Glue table over the catalog's files (catalog/parquet), the Lambda
+// build of the Makefile, the environment lambda/gc reads, the log fields the alarms match, and
+// the IAM actions behind every AWS SDK call of objstore/s3 and refcount/dynamodb. Nothing here needs terraform or a provider: the
 // files are parsed with github.com/hashicorp/hcl/v2.
 package terraform_test
 
@@ -24,6 +24,11 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/stowken/stowken/catalog"
+	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/ddbtable"
 )
@@ -75,8 +80,7 @@ func TestTableMatchesGoSchema(t *testing.T) {
 			t.Errorf("table_class's validation %s does not allow %s", cond, class)
 		}
 	}
-	// DynamoDB declares only the table's and the indexes' key attributes (ItemAttributes are
-	// documentation).
+	// DynamoDB declares only the table's key attributes (ItemAttributes are documentation).
 	var want, got []string
 	for _, a := range sc.KeyAttributes() {
 		want = append(want, a.Name+":"+a.Type)
@@ -89,29 +93,12 @@ func TestTableMatchesGoSchema(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("attributes %v, want exactly %v", got, want)
 	}
-	// The global secondary indexes, exactly: names, keys, projection; no capacities (on-demand).
-	want, got = nil, nil
-	for _, ix := range sc.Indexes {
-		want = append(want, fmt.Sprintf("%s hash=%s range=%s projection=%s", ix.Name, ix.PartitionKey.Name, ix.SortKey.Name, ix.Projection))
-	}
-	for _, g := range tbl.children("global_secondary_index") {
-		got = append(got, fmt.Sprintf("%s hash=%s range=%s projection=%s", literalString(t, g, "name"),
-			literalString(t, g, "hash_key"), literalString(t, g, "range_key"), literalString(t, g, "projection_type")))
-		for _, a := range []string{"read_capacity", "write_capacity", "non_key_attributes"} {
-			if g.attr(a) != nil {
-				t.Errorf("index %s sets %s", literalString(t, g, "name"), a)
-			}
+	// No index: the catalog is in the bucket.
+	for _, kind := range []string{"global_secondary_index", "local_secondary_index"} {
+		if n := len(tbl.children(kind)); n != 0 {
+			t.Errorf("the table has %d %s blocks; the Go code uses none", n, kind)
 		}
 	}
-	sort.Strings(got)
-	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("global secondary indexes %q, want exactly %q", got, want)
-	}
-	if n := len(tbl.children("local_secondary_index")); n != 0 {
-		t.Errorf("the table has %d local_secondary_index blocks; the Go code uses none", n)
-	}
-	// (catalog/dynamodb's unit tests check that the indexes it queries are these.)
 	if !literalBool(t, tbl.child(t, "point_in_time_recovery"), "enabled") {
 		t.Error("point_in_time_recovery is not enabled")
 	}
@@ -566,5 +553,85 @@ func TestScanIgnoresAreExplained(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("no #tfsec:ignore lines found: is the walk broken?")
+	}
+}
+
+// --- Glue ----------------------------------------------------------------------------------------
+
+// glueType is the Hive type of a Parquet field of the catalog's files, as Athena reads it.
+func glueType(t *testing.T, f parquet.Field) string {
+	t.Helper()
+	var logical any
+	if lt := f.Type().LogicalType(); lt != nil {
+		logical = lt.Value
+	}
+	switch logical.(type) {
+	case *format.StringType:
+		return "string"
+	case *format.TimestampType:
+		return "timestamp"
+	case *format.MapType:
+		kv := f.Fields()[0].Fields()
+		return "map<" + glueType(t, kv[0]) + "," + glueType(t, kv[1]) + ">"
+	}
+	switch {
+	case f.Type().Kind() == parquet.Int32:
+		return "int"
+	case f.Type().Kind() == parquet.Int64:
+		return "bigint"
+	}
+	t.Fatalf("field %s: no Glue type for %v", f.Name(), f.Type())
+	return ""
+}
+
+// TestGlueTableMatchesCatalogFiles: the Glue table has exactly the columns of the files that
+// catalog/parquet writes (catparquet.Row), the day partition, and partition projection over
+// the catalog's prefix in the store's bucket, so that Athena reads them without a crawler.
+func TestGlueTableMatchesCatalogFiles(t *testing.T) {
+	mod := loadConfig(t, moduleDir)
+	tbl := mod.one(t, "resource", "aws_glue_catalog_table", "catalog")
+	sd := tbl.child(t, "storage_descriptor")
+	var got, want []string
+	for _, c := range sd.children("columns") {
+		got = append(got, literalString(t, c, "name")+" "+literalString(t, c, "type"))
+	}
+	for _, f := range parquet.SchemaOf(catparquet.Row{}).Fields() {
+		want = append(want, f.Name()+" "+glueType(t, f))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the Glue table's columns\n %q\nwant the files' (catalog/parquet.Row)\n %q", got, want)
+	}
+	parts := tbl.children("partition_keys")
+	if len(parts) != 1 || literalString(t, parts[0], "name") != "day" || literalString(t, parts[0], "type") != "string" {
+		t.Errorf("partition keys: want day (string) alone")
+	}
+	if got := sd.child(t, "ser_de_info").attrSrc("serialization_library"); got != `"org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"` {
+		t.Errorf("serialization library %s", got)
+	}
+	// The files' location: the catalog's prefix (catalog.FilePrefix) under the store's prefix.
+	locals := mod.locals(t)
+	if want := `"s3://${aws_s3_bucket.this.id}/${local.key_prefix}` + catalog.FilePrefix + `"`; locals["catalog_location"] != want {
+		t.Errorf("local catalog_location = %s, want %s", locals["catalog_location"], want)
+	}
+	if got := sd.attrSrc("location"); got != "local.catalog_location" {
+		t.Errorf("storage_descriptor location = %s, want local.catalog_location", got)
+	}
+	// The parameters (an object with an interpolation: read from its source).
+	params := map[string]string{}
+	for _, m := range regexp.MustCompile(`"?([\w.]+)"?\s*=\s*"([^"]*)"`).FindAllStringSubmatch(tbl.attrSrc("parameters"), -1) {
+		params[m[1]] = m[2]
+	}
+	for k, v := range map[string]string{
+		"projection.enabled": "true", "projection.day.type": "date", "projection.day.format": "yyyy-MM-dd",
+		"projection.day.interval": "1", "projection.day.interval.unit": "DAYS", "classification": "parquet",
+		// The partitions are named as catalog/parquet names them: day=YYYY-MM-DD/.
+		"storage.location.template": "${local.catalog_location}day=$${day}/",
+	} {
+		if params[k] != v {
+			t.Errorf("parameter %s = %q, want %q", k, params[k], v)
+		}
+	}
+	if got := literalString(t, tbl, "table_type"); got != "EXTERNAL_TABLE" {
+		t.Errorf("table_type %s", got)
 	}
 }

@@ -2,10 +2,8 @@ package ddbitem
 
 import (
 	"strconv"
+	"strings"
 	"testing"
-	"time"
-
-	"github.com/stowken/stowken/catalog"
 )
 
 // TestSize checks DynamoDB's size rules on values worked out by hand.
@@ -33,30 +31,20 @@ func TestSize(t *testing.T) {
 	}
 }
 
-// TestUnits: a catalog item is in every index whose keys it carries and costs a write and a
-// stored copy per index; a reference is in none.
+// TestUnits: a reference item costs a write unit and is billed its size and 100 bytes; a
+// head of over 1 KB (a long segment name) two write units.
 func TestUnits(t *testing.T) {
-	created := time.UnixMilli(1764000000123).UTC()
-	e := catalog.Entry{ID: "c1", Nonce: "n", Application: "app", Tokenizer: "cl100k_base", CreatedAt: created, StoredAt: created,
-		Messages: 2, Tokens: map[string]int64{"user": 5}}
-	it := Catalog("", e)
-	if got := Indexes(it); got != 2 { // by_time and by_app; no model
-		t.Fatalf("Indexes(catalog item without a model) = %d, want 2", got)
-	}
-	size := Size(it)
-	if got, want := WriteUnits(it), 3.0; got != want {
-		t.Errorf("WriteUnits(catalog item of %d bytes) = %v, want %v", size, got, want)
-	}
-	if got, want := StoredBytes(it), 3*(size+100); got != want {
-		t.Errorf("StoredBytes = %d, want %d", got, want)
-	}
 	ref := Ref("", "seg", "owner", 1764000000123)
 	// pk: 2 + "ref#seg#" and the shard's digits; sk: 2 + 5; created: 7 + (13 digits + 1)/2 + 1.
 	if got, want := Size(ref), 2+len("ref#seg#"+strconv.Itoa(RefShard("owner")))+2+5+7+8; got != want {
 		t.Errorf("Size(ref) = %d, want %d", got, want)
 	}
-	if Indexes(ref) != 0 || WriteUnits(ref) != 1 || StoredBytes(ref) != Size(ref)+100 {
-		t.Errorf("a reference: Indexes %d, WriteUnits %v, StoredBytes %d", Indexes(ref), WriteUnits(ref), StoredBytes(ref))
+	if WriteUnits(ref) != 1 || StoredBytes(ref) != Size(ref)+100 {
+		t.Errorf("a reference: WriteUnits %v, StoredBytes %d", WriteUnits(ref), StoredBytes(ref))
+	}
+	big := Head("", strings.Repeat("s", 1100), "live", 10, 1764000000123, "", 0)
+	if WriteUnits(big) != 2 {
+		t.Errorf("a head of %d bytes: WriteUnits %v, want 2", Size(big), WriteUnits(big))
 	}
 }
 
@@ -76,9 +64,6 @@ func TestShardIsStable(t *testing.T) {
 		}
 		if got := fnv1a32(k) % RefShards; int(got) != want {
 			t.Errorf("independent FNV-1a of %q mod %d = %d, want %d", k, RefShards, got, want)
-		}
-		if got, want := CatalogShard(k), int(fnv1a32(k)%CatalogShards); got != want {
-			t.Errorf("CatalogShard(%q) = %d, want %d", k, got, want)
 		}
 	}
 }

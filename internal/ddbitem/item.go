@@ -83,26 +83,13 @@ func Size(it Item) int {
 	return n
 }
 
-// Indexes is the number of global secondary indexes it is in: those whose key attributes it
-// carries (every index projects ALL, so each holds a copy of the whole item).
-func Indexes(it Item) int {
-	n := 0
-	for _, ix := range TableIndexes {
-		if it[ix.PartitionKey] != nil && it[ix.SortKey] != nil {
-			n++
-		}
-	}
-	return n
-}
-
-// WriteUnits is what writing it costs in write request units, the copy in each index it is in
-// included (cost.WriteUnits of its size, once for the table and once per index).
+// WriteUnits is what writing it costs in write request units (cost.WriteUnits of its size).
 func WriteUnits(it Item) float64 {
-	return float64(1+Indexes(it)) * cost.WriteUnits(Size(it))
+	return cost.WriteUnits(Size(it))
 }
 
-// StoredBytes is what keeping it is billed for: the item and each index's copy, each with
-// cost.ItemOverheadBytes (cost.StoredBytes).
+// StoredBytes is what keeping it is billed for: its size and cost.ItemOverheadBytes
+// (cost.StoredBytes).
 func StoredBytes(it Item) int {
-	return cost.StoredBytes(Size(it), Indexes(it))
+	return cost.StoredBytes(Size(it), 0)
 }

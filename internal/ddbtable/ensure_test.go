@@ -76,28 +76,11 @@ func TestEnsureTable(t *testing.T) {
 	in := TableSchema().createTableInput(other)
 	in.AttributeDefinitions = in.AttributeDefinitions[:1]
 	in.KeySchema = in.KeySchema[:1]
-	in.GlobalSecondaryIndexes = nil
 	if _, err := st.Client.CreateTable(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	wrong := openOn(t, endpoint, other)
 	if err := wrong.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "exists but") {
 		t.Fatalf("EnsureTable on a table with other keys: %v", err)
-	}
-
-	// So is a table without the catalog's indexes (a table with the keys only).
-	noIndexes := table + "-noidx"
-	t.Cleanup(func() {
-		_, _ = st.Client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(noIndexes)})
-	})
-	in = TableSchema().createTableInput(noIndexes)
-	in.AttributeDefinitions = in.AttributeDefinitions[:2]
-	in.GlobalSecondaryIndexes = nil
-	if _, err := st.Client.CreateTable(ctx, in); err != nil {
-		t.Fatal(err)
-	}
-	old := openOn(t, endpoint, noIndexes)
-	if err := old.EnsureTable(ctx); err == nil || !strings.Contains(err.Error(), "no global secondary index by_time") {
-		t.Fatalf("EnsureTable on a table without the indexes: %v", err)
 	}
 }

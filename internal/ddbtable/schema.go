@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,52 +23,31 @@ type Attribute struct {
 // ItemAttribute is a non-key attribute one kind of item carries.
 type ItemAttribute struct {
 	Attribute
-	// Item is the kind of item: "head", "reference", "candidate" or "catalog".
+	// Item is the kind of item: "head", "reference" or "candidate".
 	Item string
 }
 
-// Index is a global secondary index of the table.
-type Index struct {
-	Name         string    // index name, e.g. IndexByTime
-	PartitionKey Attribute // hash key
-	SortKey      Attribute // range key
-	// Projection is the projection type: "ALL" (the index holds whole items).
-	Projection string
-}
-
-// Schema describes the table the stores need (refcount/dynamodb and catalog/dynamodb).
-// Infrastructure code (Terraform) must declare exactly KeyAttributes as the table's attributes,
-// PartitionKey and SortKey as its keys, and Indexes; DynamoDB declares no other attributes, so
+// Schema describes the table the reference store (refcount/dynamodb) needs. Infrastructure
+// code (Terraform) must declare exactly KeyAttributes as the table's attributes, PartitionKey
+// and SortKey as its keys, and no index; DynamoDB declares no other attributes, so
 // ItemAttributes is documentation.
 type Schema struct {
 	PartitionKey Attribute // hash key
 	SortKey      Attribute // range key
-	// Indexes are the global secondary indexes catalog/dynamodb lists from.
-	Indexes []Index
-	// BillingMode is the DynamoDB billing mode EnsureTable uses (indexes included).
+	// BillingMode is the DynamoDB billing mode EnsureTable uses.
 	BillingMode string
 	// ItemAttributes lists the non-key attributes the stores write.
 	ItemAttributes []ItemAttribute
 }
 
-// projectionType is the projection of every index: whole items.
-const projectionType = string(types.ProjectionTypeAll)
-
-// TableSchema returns the table layout: partition key pk (S), sort key sk (S), three global
-// secondary indexes for the catalog (by_time, by_app and by_model, projecting every attribute),
-// on-demand (PAY_PER_REQUEST) billing.
+// TableSchema returns the table layout: partition key pk (S), sort key sk (S), no secondary
+// index, on-demand (PAY_PER_REQUEST) billing.
 func TableSchema() Schema {
 	s := func(name string) Attribute { return Attribute{name, "S"} }
 	n := func(name string) Attribute { return Attribute{name, "N"} }
-	m := func(name string) Attribute { return Attribute{name, "M"} }
-	var indexes []Index
-	for _, ix := range ddbitem.TableIndexes {
-		indexes = append(indexes, Index{ix.Name, s(ix.PartitionKey), s(ix.SortKey), projectionType})
-	}
 	return Schema{
 		PartitionKey: s(ddbitem.AttrPK),
 		SortKey:      s(ddbitem.AttrSK),
-		Indexes:      indexes,
 		BillingMode:  string(types.BillingModePayPerRequest),
 		ItemAttributes: []ItemAttribute{
 			{s(ddbitem.AttrState), "head"},
@@ -79,33 +57,13 @@ func TableSchema() Schema {
 			{n(ddbitem.AttrClaimExpires), "head"},
 			{n(ddbitem.AttrCreated), "reference"},
 			{n(ddbitem.AttrSince), "candidate"},
-			{s(ddbitem.AttrID), "catalog"},
-			{s(ddbitem.AttrNonce), "catalog"},
-			{s(ddbitem.AttrApplication), "catalog"},
-			{s(ddbitem.AttrModel), "catalog"},
-			{s(ddbitem.AttrTokenizer), "catalog"},
-			{n(ddbitem.AttrCreated), "catalog"},
-			{n(ddbitem.AttrStored), "catalog"},
-			{n(ddbitem.AttrMessages), "catalog"},
-			{m(ddbitem.AttrTokens), "catalog"},
-			{n(ddbitem.AttrStoredBytes), "catalog"},
-			{m(ddbitem.AttrMetadata), "catalog"},
 		},
 	}
 }
 
-// KeyAttributes returns the attributes the table declares: its keys, then the indexes' keys,
-// each once.
+// KeyAttributes returns the attributes the table declares: its keys.
 func (sc Schema) KeyAttributes() []Attribute {
-	out := []Attribute{sc.PartitionKey, sc.SortKey}
-	for _, ix := range sc.Indexes {
-		for _, a := range []Attribute{ix.PartitionKey, ix.SortKey} {
-			if !slices.Contains(out, a) {
-				out = append(out, a)
-			}
-		}
-	}
-	return out
+	return []Attribute{sc.PartitionKey, sc.SortKey}
 }
 
 // createTableInput is the CreateTable request for sc.
@@ -120,13 +78,6 @@ func (sc Schema) createTableInput(table string) *ddb.CreateTableInput {
 			AttributeName: aws.String(a.Name), AttributeType: types.ScalarAttributeType(a.Type),
 		})
 	}
-	for _, ix := range sc.Indexes {
-		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
-			IndexName:  aws.String(ix.Name),
-			KeySchema:  keySchema(ix.PartitionKey, ix.SortKey),
-			Projection: &types.Projection{ProjectionType: types.ProjectionType(ix.Projection)},
-		})
-	}
 	return in
 }
 
@@ -137,7 +88,8 @@ func keySchema(hash, rng Attribute) []types.KeySchemaElement {
 	}
 }
 
-// check reports how an existing table's keys and indexes differ from sc.
+// check reports how an existing table's keys differ from sc. Indexes are not checked: a table
+// written before the catalog moved into the bucket keeps its catalog's, unused.
 func (sc Schema) check(t *types.TableDescription) error {
 	typeOf := map[string]types.ScalarAttributeType{}
 	for _, a := range t.AttributeDefinitions {
@@ -162,28 +114,12 @@ func (sc Schema) check(t *types.TableDescription) error {
 	if err := keysDiffer("", t.KeySchema, sc.PartitionKey, sc.SortKey); err != nil {
 		return err
 	}
-	for _, ix := range sc.Indexes {
-		i := slices.IndexFunc(t.GlobalSecondaryIndexes, func(g types.GlobalSecondaryIndexDescription) bool {
-			return aws.ToString(g.IndexName) == ix.Name
-		})
-		if i < 0 {
-			return fmt.Errorf("has no global secondary index %s (the catalog needs it: add it with terraform apply or UpdateTable)", ix.Name)
-		}
-		g := t.GlobalSecondaryIndexes[i]
-		if err := keysDiffer("index "+ix.Name+" ", g.KeySchema, ix.PartitionKey, ix.SortKey); err != nil {
-			return err
-		}
-		if g.Projection == nil || string(g.Projection.ProjectionType) != ix.Projection {
-			return fmt.Errorf("index %s does not project %s attributes", ix.Name, ix.Projection)
-		}
-	}
 	return nil
 }
 
-// EnsureTable creates the table (TableSchema: keys, indexes, on-demand billing) unless it
-// exists, and waits until it is ACTIVE. It is idempotent and safe to run concurrently. An
-// existing table with other keys, or without the indexes, is an error: EnsureTable never
-// changes a table.
+// EnsureTable creates the table (TableSchema: keys, on-demand billing) unless it exists, and
+// waits until it is ACTIVE. It is idempotent and safe to run concurrently. An existing table
+// with other keys is an error: EnsureTable never changes a table.
 func (t *Table) EnsureTable(ctx context.Context) error {
 	sc := TableSchema()
 	out, err := t.Client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(t.Name)})

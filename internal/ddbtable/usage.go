@@ -14,13 +14,11 @@ import (
 
 // The Table's client reports what each item request cost (cost.Charge) to the metering around
 // the store call that sent it (internal/meter). It asks the server for its figure
-// (ReturnConsumedCapacity INDEXES) and takes it where given: AWS reports the table's units and
-// each index's, dynalite only the table's. Where the server gives no index breakdown, the
-// index writes are added from the items (ddbitem.Indexes: a put's item, a delete's old item
-// when the request returned it); where it gives no figure at all (a failed condition), the
-// units come from the request's item by DynamoDB's rules, and an update or delete of an item
-// of unknown size counts 1 unit (the stores only update and conditionally delete small items:
-// heads and candidate marks). A throttled or failed request is not billed and reports nothing.
+// (ReturnConsumedCapacity TOTAL; the table has no index) and takes it where given; where the
+// server gives none (a failed condition), the units come from the request's item by
+// DynamoDB's rules, and an update or delete of an item of unknown size counts 1 unit (the
+// store only updates and conditionally deletes small items: heads and candidate marks). A
+// throttled or failed request is not billed and reports nothing.
 
 // usageMiddleware is the Initialize step that asks for and reports consumed capacity.
 var usageMiddleware = middleware.InitializeMiddlewareFunc("stowkenUsage",
@@ -38,9 +36,9 @@ func addUsageMiddleware(s *middleware.Stack) error {
 	return s.Initialize.Add(usageMiddleware, middleware.After)
 }
 
-// askCapacity sets ReturnConsumedCapacity INDEXES on the item requests.
+// askCapacity sets ReturnConsumedCapacity TOTAL on the item requests.
 func askCapacity(params any) {
-	const rcc = types.ReturnConsumedCapacityIndexes
+	const rcc = types.ReturnConsumedCapacityTotal
 	switch in := params.(type) {
 	case *ddb.PutItemInput:
 		in.ReturnConsumedCapacity = rcc
@@ -82,7 +80,7 @@ func usageOf(params, result any, err error) (cost.Usage, bool) {
 		return writes(out.ConsumedCapacity, func() ddbitem.Item { return nil }), true
 	case *ddb.DeleteItemInput:
 		out := result.(*ddb.DeleteItemOutput)
-		return writes(out.ConsumedCapacity, func() ddbitem.Item { return Unmarshal(out.Attributes) }), true
+		return writes(out.ConsumedCapacity, func() ddbitem.Item { return nil }), true
 	case *ddb.BatchWriteItemInput:
 		out := result.(*ddb.BatchWriteItemOutput)
 		return batchWrites(in, out), true
@@ -99,71 +97,47 @@ func usageOf(params, result any, err error) (cost.Usage, bool) {
 	return cost.Usage{}, false
 }
 
-// indexWrites is the write units of it's copies in the indexes it is in (0 for nil).
-func indexWrites(it ddbitem.Item) float64 {
-	if it == nil {
-		return 0
-	}
-	return float64(ddbitem.Indexes(it)) * cost.WriteUnits(ddbitem.Size(it))
-}
-
-// writes is the usage of a single-item write: the server's units, with the index writes of
-// item (the put item, or the deleted one; nil when unknown) added unless the server reported
-// them; without a figure, item's units (1 when unknown). item is sized only when needed: not
-// on AWS, which reports the indexes too.
+// writes is the usage of a single-item write: the server's units; without a figure, item's
+// units (the put item; nil when unknown: 1). item is sized only when needed.
 func writes(cc *types.ConsumedCapacity, item func() ddbitem.Item) cost.Usage {
-	reported := cc != nil && cc.CapacityUnits != nil
-	if reported && cc.GlobalSecondaryIndexes != nil {
+	if cc != nil && cc.CapacityUnits != nil {
 		return cost.Usage{DDBWRU: *cc.CapacityUnits}
 	}
-	it := item()
-	switch {
-	case reported:
-		return cost.Usage{DDBWRU: *cc.CapacityUnits + indexWrites(it)}
-	case it == nil:
-		return cost.Usage{DDBWRU: 1}
+	if it := item(); it != nil {
+		return cost.Usage{DDBWRU: ddbitem.WriteUnits(it)}
 	}
-	return cost.Usage{DDBWRU: ddbitem.WriteUnits(it)}
+	return cost.Usage{DDBWRU: 1}
 }
 
-// batchWrites is the usage of a BatchWriteItem: the server's units, with the index writes of
-// the processed puts added unless the server reported them; without a figure, each processed
-// item's units (a delete, whose item is unknown, 1). Items are sized only when needed.
+// batchWrites is the usage of a BatchWriteItem: the server's units; without a figure, each
+// processed item's units (a delete, whose item is unknown, 1).
 func batchWrites(in *ddb.BatchWriteItemInput, out *ddb.BatchWriteItemOutput) cost.Usage {
-	var reported float64
-	breakdown := false
-	for _, cc := range out.ConsumedCapacity {
-		if cc.CapacityUnits != nil {
-			reported += *cc.CapacityUnits
-			breakdown = breakdown || cc.GlobalSecondaryIndexes != nil
+	if len(out.ConsumedCapacity) > 0 {
+		var reported float64
+		for _, cc := range out.ConsumedCapacity {
+			if cc.CapacityUnits != nil {
+				reported += *cc.CapacityUnits
+			}
 		}
-	}
-	if breakdown {
 		return cost.Usage{DDBWRU: reported}
 	}
-	var modelled, indexes float64
+	var modelled float64
 	for table, reqs := range in.RequestItems {
 		unprocessed := map[string]bool{}
 		for _, r := range out.UnprocessedItems[table] {
 			unprocessed[requestKey(r)] = true
 		}
 		for _, r := range reqs {
-			if unprocessed[requestKey(r)] {
-				continue
-			}
-			if r.PutRequest == nil {
+			switch {
+			case unprocessed[requestKey(r)]:
+			case r.PutRequest == nil:
 				modelled++
-				continue
+			default:
+				modelled += ddbitem.WriteUnits(Unmarshal(r.PutRequest.Item))
 			}
-			it := Unmarshal(r.PutRequest.Item)
-			modelled += ddbitem.WriteUnits(it)
-			indexes += indexWrites(it)
 		}
 	}
-	if len(out.ConsumedCapacity) == 0 {
-		return cost.Usage{DDBWRU: modelled}
-	}
-	return cost.Usage{DDBWRU: reported + indexes}
+	return cost.Usage{DDBWRU: modelled}
 }
 
 // requestKey identifies the item of a batched write by its key attributes.

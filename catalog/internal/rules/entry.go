@@ -101,8 +101,9 @@ func Normalize(e catalog.Entry) (catalog.Entry, error) {
 	return e, nil
 }
 
-// CheckString rejects strings a backend cannot keep or index: invalid UTF-8 (DynamoDB stores
-// UTF-8) and NUL bytes (catalog/bolt separates key parts with NUL).
+// CheckString rejects strings a backend cannot keep or tell apart: invalid UTF-8 (Parquet
+// strings are UTF-8) and NUL bytes (catalog/parquet names a deletion by a hash of the ID and
+// the nonce separated by NUL).
 func CheckString(s string) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%q is not valid UTF-8", s)

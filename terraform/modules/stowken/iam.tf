@@ -1,15 +1,18 @@
-# Least-privilege IAM, derived from the AWS SDK calls of objstore/s3, internal/ddbtable,
-# refcount/dynamodb and catalog/dynamodb (terraform/iam_test.go keeps the list and checks it against the Go sources):
+# Least-privilege IAM, derived from the AWS SDK calls of objstore/s3, internal/ddbtable and
+# refcount/dynamodb (terraform/iam_test.go keeps the list and checks it against the Go sources):
 #
 #   SDK call (Go)                        IAM action           GC function   writer policy
 #   s3 ListObjectsV2 (Bucket.List)       s3:ListBucket        yes           yes
 #   s3 GetObject (Bucket.Get)            s3:GetObject         yes           yes
 #   s3 HeadObject (Bucket.Stat)          s3:GetObject         yes (verify)  yes
-#   s3 PutObject (Bucket.Put)            s3:PutObject         no            segments/*, manifests/*,
-#                                                                           models/*, checks/* with
-#                                                                           If-None-Match; checks/*
+#   s3 PutObject (Bucket.Put)            s3:PutObject         catalog/*     segments/*, manifests/*,
+#                                                             with If-      models/*, catalog/*,
+#                                                             None-Match    catalog-deleted/*, checks/*
+#                                                                           with If-None-Match; checks/*
 #                                                                           with If-Match
-#   s3 DeleteObjects (Bucket.Delete)     s3:DeleteObject      segments/*    manifests/*, checks/*
+#   s3 DeleteObjects (Bucket.Delete)     s3:DeleteObject      segments/*,   manifests/*, checks/*
+#                                                             catalog/*,
+#                                                             catalog-deleted/*
 #   dynamodb GetItem (GetHead)           dynamodb:GetItem     yes           yes
 #   dynamodb PutItem (CreateHead)        dynamodb:PutItem     yes (lease)   yes
 #   dynamodb UpdateItem (Claim/Release/Revive) dynamodb:UpdateItem yes      yes (Revive)
@@ -17,9 +20,6 @@
 #   dynamodb Query (HasRefs, ListCandidates) dynamodb:Query   yes           no
 #   dynamodb Scan (ListRefs, ListHeads)  dynamodb:Scan        yes (verify)  no
 #   dynamodb BatchWriteItem (AddRefs, RemoveRefs, MarkCandidates) dynamodb:BatchWriteItem no yes
-#   catalog PutItem, GetItem (Put, Get)  dynamodb:PutItem/GetItem  no       yes
-#   catalog DeleteItem (Delete)          dynamodb:DeleteItem  no            catalog items only
-#   catalog Query (List)                 dynamodb:Query       no            indexes only
 #
 # HeadBucket/CreateBucket and DescribeTable/CreateTable are only sent by `stowken init`
 # (location.Registry.Init), which this module replaces: neither role gets them. With kms_key_arn, both
@@ -47,7 +47,8 @@ resource "aws_iam_role" "gc" {
 }
 
 data "aws_iam_policy_document" "gc" {
-  # vault.New lists models/; vault.Verify lists manifests/ and segments/ (ListObjectsV2).
+  # vault.New lists models/; vault.Verify lists manifests/ and segments/; the catalog's
+  # compaction lists catalog/ and catalog-deleted/ (ListObjectsV2).
   statement {
     sid       = "ListStorePrefix"
     effect    = "Allow"
@@ -60,8 +61,8 @@ data "aws_iam_policy_document" "gc" {
     }
   }
 
-  # Compression models when the vault opens; manifests and segments for verify (GetObject,
-  # HeadObject).
+  # Compression models when the vault opens; manifests and segments for verify; the catalog's
+  # files for its compaction (GetObject, HeadObject).
   # Accepted wildcard: every object under the store's prefix in this bucket, nothing else.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
@@ -71,14 +72,31 @@ data "aws_iam_policy_document" "gc" {
     resources = [local.objects_arn]
   }
 
-  # The collector deletes segment objects (DeleteObjects), nothing else.
-  # Accepted wildcard: the segment objects under the store's prefix, nothing else.
+  # The collector deletes segment objects, and the catalog's compaction the files it merged and
+  # the deletions it applied (DeleteObjects), nothing else.
+  # Accepted wildcard: the segment objects and the catalog's objects under the store's prefix.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
-    sid       = "DeleteSegments"
+    sid       = "DeleteSegmentsAndCatalogFiles"
     effect    = "Allow"
     actions   = ["s3:DeleteObject"]
-    resources = [local.segments_arn]
+    resources = [local.segments_arn, local.catalog_arn, local.deletions_arn]
+  }
+
+  # The catalog's compaction writes the merged files (PutObject), with If-None-Match: * as every
+  # write of a catalog file, under catalog/ only.
+  # Accepted wildcard: the catalog's files, and only with If-None-Match.
+  #tfsec:ignore:aws-iam-no-policy-wildcards
+  statement {
+    sid       = "WriteCatalogFiles"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = [local.catalog_arn]
+    condition {
+      test     = "Null"
+      variable = "s3:if-none-match"
+      values   = ["false"]
+    }
   }
 
   # The collector side of the protocol in package refcount: ListCandidates and HasRefs (Query),
@@ -108,13 +126,13 @@ data "aws_iam_policy_document" "gc" {
     resources = ["${aws_cloudwatch_log_group.gc.arn}:*"]
   }
 
-  # Reading SSE-KMS objects needs Decrypt; the function writes no object.
+  # Reading SSE-KMS objects needs Decrypt, writing the catalog's files GenerateDataKey.
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
     content {
-      sid       = "DecryptStoreObjects"
+      sid       = "EncryptDecryptStoreObjects"
       effect    = "Allow"
-      actions   = ["kms:Decrypt"]
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [statement.value]
     }
   }
@@ -145,7 +163,8 @@ resource "aws_iam_role_policy" "gc" {
 # --- Applications that store, retrieve, list and delete conversations ---------------------------
 
 data "aws_iam_policy_document" "writer" {
-  # vault.List and Stats, and the model listing when a vault opens (ListObjectsV2).
+  # vault.List and Stats (the catalog's files and deletions), and the model listing when a
+  # vault opens (ListObjectsV2).
   statement {
     sid       = "ListStorePrefix"
     effect    = "Allow"
@@ -158,7 +177,8 @@ data "aws_iam_policy_document" "writer" {
     }
   }
 
-  # Retrieve reads manifests and segments, vault.New the compression models (GetObject).
+  # Retrieve reads manifests and segments, vault.New the compression models, List the
+  # catalog's files (GetObject).
   # Accepted wildcard: every object under the store's prefix in this bucket, nothing else.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
@@ -168,18 +188,19 @@ data "aws_iam_policy_document" "writer" {
     resources = [local.objects_arn]
   }
 
-  # Store uploads segments, manifests and compression models with If-None-Match: * (PutObject),
-  # which S3 refuses when the key exists. S3 enforces it: a PutObject without the header lacks
-  # the s3:if-none-match condition key and is denied, so no application can overwrite an object
-  # that other conversations share. The startup probe writes its marker and its scratch objects
-  # under checks/ the same way first.
+  # Store uploads segments, manifests, compression models and the catalog's files, and Delete
+  # the catalog's deletions, with If-None-Match: * (PutObject), which S3 refuses when the key
+  # exists. S3 enforces it: a PutObject without the header lacks the s3:if-none-match condition
+  # key and is denied, so no application can overwrite an object that other conversations
+  # share. The startup probe writes its marker and its scratch objects under checks/ the same
+  # way first.
   # Accepted wildcard: the key layout of package vault, and only with If-None-Match.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
     sid       = "CreateStoreObjects"
     effect    = "Allow"
     actions   = ["s3:PutObject"]
-    resources = [local.segments_arn, local.manifests_arn, local.models_arn, local.checks_arn]
+    resources = [local.segments_arn, local.manifests_arn, local.models_arn, local.catalog_arn, local.deletions_arn, local.checks_arn]
     condition {
       test     = "Null"
       variable = "s3:if-none-match"
@@ -216,8 +237,7 @@ data "aws_iam_policy_document" "writer" {
   }
 
   # The writer side of the protocol: AddRefs, RemoveRefs and MarkCandidates (BatchWriteItem),
-  # GetHead (GetItem), CreateHead (PutItem), Revive (UpdateItem); the catalog's Put and Get
-  # (PutItem, GetItem).
+  # GetHead (GetItem), CreateHead (PutItem), Revive (UpdateItem).
   statement {
     sid    = "ReferenceTable"
     effect = "Allow"
@@ -228,31 +248,6 @@ data "aws_iam_policy_document" "writer" {
       "dynamodb:UpdateItem",
     ]
     resources = [local.table_arn]
-  }
-
-  # vault.Delete removes the conversation's catalog entry (DeleteItem): catalog items only, whose
-  # partition keys are NAMESPACE + "conv#" + id. References and heads are the collector's to
-  # delete.
-  statement {
-    sid       = "DeleteCatalogEntries"
-    effect    = "Allow"
-    actions   = ["dynamodb:DeleteItem"]
-    resources = [local.table_arn]
-    condition {
-      test     = "ForAllValues:StringLike"
-      variable = "dynamodb:LeadingKeys"
-      values   = ["*conv#*"]
-    }
-  }
-
-  # vault.List and Stats list the catalog from its indexes (Query).
-  # Accepted wildcard: the indexes of this table.
-  #tfsec:ignore:aws-iam-no-policy-wildcards
-  statement {
-    sid       = "ListCatalog"
-    effect    = "Allow"
-    actions   = ["dynamodb:Query"]
-    resources = [local.indexes_arn]
   }
 
   # Writing SSE-KMS objects needs GenerateDataKey, reading them Decrypt.

@@ -12,16 +12,22 @@ locals {
   key_prefix = var.prefix == "" ? "" : "${var.prefix}/"
 
   # The object key layout of package vault: segments/<2 hex>/<2 hex>/<id>, manifests/<id>.json.zst,
-  # models/<id>; and checks/, where the startup probe of conditional writes puts its scratch
-  # objects and its marker. IAM grants are scoped with these ARNs.
+  # models/<id>; the catalog's Parquet files under catalog/ and its deletions under
+  # catalog-deleted/ (catalog/parquet); and checks/, where the startup probe of conditional
+  # writes puts its scratch objects and its marker. IAM grants are scoped with these ARNs.
   bucket_arn    = aws_s3_bucket.this.arn
   objects_arn   = "${aws_s3_bucket.this.arn}/${local.key_prefix}*"
   segments_arn  = "${aws_s3_bucket.this.arn}/${local.key_prefix}segments/*"
   manifests_arn = "${aws_s3_bucket.this.arn}/${local.key_prefix}manifests/*"
   models_arn    = "${aws_s3_bucket.this.arn}/${local.key_prefix}models/*"
   checks_arn    = "${aws_s3_bucket.this.arn}/${local.key_prefix}checks/*"
+  catalog_arn   = "${aws_s3_bucket.this.arn}/${local.key_prefix}catalog/*"
+  deletions_arn = "${aws_s3_bucket.this.arn}/${local.key_prefix}catalog-deleted/*"
   table_arn     = aws_dynamodb_table.this.arn
-  indexes_arn   = "${aws_dynamodb_table.this.arn}/index/*"
+
+  # The catalog's files, as query engines address them (glue.tf).
+  catalog_location   = "s3://${aws_s3_bucket.this.id}/${local.key_prefix}catalog/"
+  glue_database_name = coalesce(var.glue_database_name, replace(var.name, "-", "_"))
 
   # STOWKEN_STORE and STOWKEN_REFS (package location): region and credentials come from the SDK's chain.
   store_url = "s3://${aws_s3_bucket.this.id}/${var.prefix}"

@@ -81,3 +81,13 @@ output "alarm_arns" {
     lost_references = aws_cloudwatch_metric_alarm.lost_references.arn
   }
 }
+
+output "glue_database_name" {
+  description = "Name of the Glue database of the catalog table (null without glue_catalog)."
+  value       = var.glue_catalog ? aws_glue_catalog_database.this[0].name : null
+}
+
+output "glue_table_name" {
+  description = "Name of the Glue table over the catalog's Parquet files, for Athena: DATABASE.catalog (null without glue_catalog)."
+  value       = var.glue_catalog ? aws_glue_catalog_table.catalog[0].name : null
+}

@@ -118,8 +118,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 # --- DynamoDB: references, segment heads, GC candidates and the catalog ---------------------------
 #
 # Exactly the schema of internal/ddbtable (TableSchema): partition key pk (S), sort key sk (S),
-# the catalog's three global secondary indexes (catalog/dynamodb lists conversations from them),
-# on-demand billing. terraform/terraform_test.go compares it with the Go code.
+# no index (the catalog is Parquet files in the bucket: glue.tf), on-demand billing.
+# terraform/terraform_test.go compares it with the Go code.
 
 # Accepted finding: without kms_key_arn the table is encrypted at rest with DynamoDB's AWS owned
 # key, which the scanner does not count; with kms_key_arn, with that customer-managed key.
@@ -139,50 +139,6 @@ resource "aws_dynamodb_table" "this" {
   attribute {
     name = "sk"
     type = "S"
-  }
-
-  attribute {
-    name = "gsi1pk"
-    type = "S"
-  }
-
-  attribute {
-    name = "gsi2pk"
-    type = "S"
-  }
-
-  attribute {
-    name = "gsi3pk"
-    type = "S"
-  }
-
-  attribute {
-    name = "gsisk"
-    type = "S"
-  }
-
-  # Every catalog entry, newest or oldest first (four shards).
-  global_secondary_index {
-    name            = "by_time"
-    hash_key        = "gsi1pk"
-    range_key       = "gsisk"
-    projection_type = "ALL"
-  }
-
-  # The entries of one application.
-  global_secondary_index {
-    name            = "by_app"
-    hash_key        = "gsi2pk"
-    range_key       = "gsisk"
-    projection_type = "ALL"
-  }
-
-  # The entries of one model.
-  global_secondary_index {
-    name            = "by_model"
-    hash_key        = "gsi3pk"
-    range_key       = "gsisk"
-    projection_type = "ALL"
   }
 
   point_in_time_recovery {

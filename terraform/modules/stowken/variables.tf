@@ -43,6 +43,18 @@ variable "table_class" {
   }
 }
 
+variable "glue_catalog" {
+  description = "Create an AWS Glue database and table over the catalog's Parquet files (partition projection on day, no crawler), so that Athena queries them."
+  type        = bool
+  default     = true
+}
+
+variable "glue_database_name" {
+  description = "Name of the Glue database of the catalog table. null: name, with '-' replaced by '_'."
+  type        = string
+  default     = null
+}
+
 variable "kms_key_arn" {
   description = "ARN of a customer-managed KMS key that encrypts the bucket (SSE-KMS, with an S3 bucket key) and the DynamoDB table. null: SSE-S3 (AES256) and the table's AWS owned key. When set, the GC role gets kms:Decrypt and the writer policy kms:Decrypt and kms:GenerateDataKey on this key for objects, and both kms:Decrypt, kms:DescribeKey, kms:Encrypt and kms:GenerateDataKey on it through DynamoDB (kms:ViaService); the key policy must let the account's IAM policies grant its use."
   type        = string
