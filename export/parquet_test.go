@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,7 +135,7 @@ func TestParquetRefuses(t *testing.T) {
 	}
 }
 
-// duckRow is a row as scripts/duckdb-parquet.mjs prints it.
+// duckRow is a row of duckDBExportQuery as scripts/duckdb-query.mjs prints it.
 type duckRow struct {
 	ID          string  `json:"id"`
 	Application *string `json:"application"`
@@ -160,18 +161,20 @@ type duckMessage struct {
 // TestParquetReadByDuckDB: DuckDB, an independent reader, reads every row of the file as the
 // conversation it came from.
 func TestParquetReadByDuckDB(t *testing.T) {
-	duckdb := testenv.FindNodeScript(t, "duckdb-parquet.mjs", "duckdb", "@duckdb/node-api", duckDBVersion, "DUCKDB_NODE_PATH")
+	duckdb := testenv.FindNodeScript(t, "duckdb-query.mjs", "duckdb", "@duckdb/node-api", duckDBVersion, "DUCKDB_NODE_PATH")
 	convs := parquetConversations(t)
 	path := filepath.Join(t.TempDir(), "export.parquet")
 	if err := os.WriteFile(path, writeParquet(t, convs), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := duckdb.Command(context.Background(), path)
+	quoted := "'" + strings.ReplaceAll(path, "'", "''") + "'"
+	cmd := duckdb.Command(context.Background(), `SELECT id, application, model, tokenizer, epoch_ms(created_at) AS created_ms, metadata,
+		to_json(messages) AS messages FROM read_parquet(`+quoted+`, file_row_number = true) ORDER BY file_row_number`)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("duckdb-parquet.mjs: %v\n%s", err, stderr.String())
+		t.Fatalf("duckdb-query.mjs: %v\n%s", err, stderr.String())
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 64<<20)
