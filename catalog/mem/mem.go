@@ -89,12 +89,9 @@ func (s *Store) index(e catalog.Entry, fn func([]rules.Key, rules.Key) []rules.K
 
 // Put inserts the entries, each replacing the entry of its ID, except those of deleted copies.
 func (s *Store) Put(ctx context.Context, entries ...catalog.Entry) error {
-	norm := make([]catalog.Entry, len(entries))
-	for i, e := range entries {
-		var err error
-		if norm[i], err = rules.Normalize(e); err != nil {
-			return err
-		}
+	norm, err := rules.NormalizeAll(entries)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -243,35 +243,42 @@ func TestDeleteWhileCompacting(t *testing.T) {
 	f.wantErased(gone)
 }
 
-// TestLateCompactionWritesNothing: a compaction that listed the files before a deletion, and
-// is still running when another compaction erased the row and forgot the deletion, must not
-// bring the row back: it writes nothing past its deadline.
-func TestLateCompactionWritesNothing(t *testing.T) {
-	f := newFixture(t)
+// slowCompaction runs a compaction (deadline 30 minutes, Settle 1 hour) of four files that,
+// once it has read them and before it writes, sees gone deleted, the clock advance by wait,
+// and another compaction run; it returns the other's result and its own error.
+func (f *fixture) slowCompaction(gone catalog.Entry, wait time.Duration) (catalog.CompactResult, error) {
+	f.t.Helper()
 	for i := range 4 {
 		f.put(entry(i))
 	}
-	gone := entry(1)
 	slow := f.another()
-	var erased catalog.CompactResult
+	var other catalog.CompactResult
 	slow.hook = func(step string) {
 		if step != "compact-write" {
 			return
 		}
-		// The slow compaction has read the day without the deletion. Meanwhile: the delete,
-		// and, past Settle and past the slow one's deadline, another compaction.
 		if err := f.s.Delete(f.ctx, gone); err != nil {
-			t.Fatal(err)
+			f.t.Fatal(err)
 		}
-		f.clock.Advance(2 * time.Hour)
-		erased = f.compact(f.s)
+		f.clock.Advance(wait)
+		other = f.compact(f.s)
 	}
 	_, err := slow.Compact(f.ctx, catalog.CompactOptions{Settle: time.Hour, Deadline: f.clock.Now().Add(30 * time.Minute)})
+	return other, err
+}
+
+// TestLateCompactionWritesNothing: a compaction that listed the files before a deletion, and
+// is still running when another compaction erased the row and forgot the deletion (past
+// Settle), must not bring the row back: it writes nothing past its deadline.
+func TestLateCompactionWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	gone := entry(1)
+	other, err := f.slowCompaction(gone, 2*time.Hour)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("the slow compaction: %v, want it stopped by its deadline", err)
 	}
-	if erased.RowsErased != 1 || erased.TombstonesDeleted != 1 {
-		t.Fatalf("the other compaction %+v: want the row erased and the deletion forgotten", erased)
+	if other.RowsErased != 1 || other.TombstonesDeleted != 1 {
+		t.Fatalf("the other compaction %+v: want the row erased and the deletion forgotten", other)
 	}
 	if slices.Contains(f.ids(), gone.ID) {
 		t.Fatal("a late compaction brought a deleted entry back")
@@ -285,23 +292,9 @@ func TestLateCompactionWritesNothing(t *testing.T) {
 // one writes stays hidden until the next compaction erases it.
 func TestYoungDeletionOutlivesSlowCompaction(t *testing.T) {
 	f := newFixture(t)
-	for i := range 4 {
-		f.put(entry(i))
-	}
 	gone := entry(1)
-	slow := f.another()
-	var other catalog.CompactResult
-	slow.hook = func(step string) {
-		if step != "compact-write" {
-			return
-		}
-		if err := f.s.Delete(f.ctx, gone); err != nil {
-			t.Fatal(err)
-		}
-		f.clock.Advance(10 * time.Minute)
-		other = f.compact(f.s)
-	}
-	if _, err := slow.Compact(f.ctx, catalog.CompactOptions{Settle: time.Hour, Deadline: f.clock.Now().Add(30 * time.Minute)}); err != nil {
+	other, err := f.slowCompaction(gone, 10*time.Minute)
+	if err != nil {
 		t.Fatalf("the slow compaction: %v", err)
 	}
 	if other.RowsErased != 1 || other.TombstonesKept != 1 {

@@ -237,12 +237,9 @@ func parseTombstone(a objstore.Attrs) (tombstone, bool) {
 // Put writes the entries, one file per day they were created on. Every entry is checked
 // first: an invalid one fails the call with catalog.ErrInvalidEntry and writes nothing.
 func (s *Store) Put(ctx context.Context, entries ...catalog.Entry) error {
-	norm := make([]catalog.Entry, len(entries))
-	for i, e := range entries {
-		var err error
-		if norm[i], err = rules.Normalize(e); err != nil {
-			return err
-		}
+	norm, err := rules.NormalizeAll(entries)
+	if err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err

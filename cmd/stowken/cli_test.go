@@ -685,17 +685,23 @@ func TestStdoutWriteErrorFails(t *testing.T) {
 	}
 }
 
+// importFive imports conversations c0 to c4 into s.
+func importFive(t *testing.T, s *store) {
+	t.Helper()
+	var lines []string
+	for i := range 5 {
+		lines = append(lines, fmt.Sprintf(`{"id":"c%d","tokenizer":"cl100k_base","messages":[{"role":"user","content":"question %d"}]}`, i, i))
+	}
+	s.ok("import", writeFile(t, "convs.jsonl", []byte(strings.Join(lines, "\n")+"\n")))
+}
+
 // TestCatalogMissing: a store whose catalog is missing (as one written before the catalog was
 // kept in the bucket) lists nothing, and ls says what writes it. (Verify's repair of the
 // catalog is TestCatalogRepairAfterCrashes in package vault: it needs conversations older than
 // the writer deadline.)
 func TestCatalogMissing(t *testing.T) {
 	s := newStore(t)
-	var lines []string
-	for i := range 5 {
-		lines = append(lines, fmt.Sprintf(`{"id":"c%d","tokenizer":"cl100k_base","messages":[{"role":"user","content":"question %d"}]}`, i, i))
-	}
-	s.ok("import", writeFile(t, "convs.jsonl", []byte(strings.Join(lines, "\n")+"\n")))
+	importFive(t, s)
 	if r := s.run("", "ls"); r.code != 0 || strings.Contains(r.stderr, "verify --repair") {
 		t.Fatalf("ls of a store with its catalog: %v", r)
 	}
@@ -714,11 +720,7 @@ func TestCatalogMissing(t *testing.T) {
 // TestDeletionReported: verify reports a deletion until GC erases it from the catalog.
 func TestDeletionReported(t *testing.T) {
 	s := newStore(t)
-	var lines []string
-	for i := range 5 {
-		lines = append(lines, fmt.Sprintf(`{"id":"c%d","tokenizer":"cl100k_base","messages":[{"role":"user","content":"question %d"}]}`, i, i))
-	}
-	s.ok("import", writeFile(t, "convs.jsonl", []byte(strings.Join(lines, "\n")+"\n")))
+	importFive(t, s)
 	s.ok("rm", "c2")
 	if out := s.ok("verify"); !strings.Contains(out, "pending deletions      1 catalog rows, the oldest deleted") {
 		t.Fatalf("verify after rm:\n%s", out)

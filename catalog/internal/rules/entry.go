@@ -101,6 +101,18 @@ func Normalize(e catalog.Entry) (catalog.Entry, error) {
 	return e, nil
 }
 
+// NormalizeAll normalizes every entry (Normalize), or fails on the first invalid one.
+func NormalizeAll(entries []catalog.Entry) ([]catalog.Entry, error) {
+	out := make([]catalog.Entry, len(entries))
+	for i, e := range entries {
+		var err error
+		if out[i], err = Normalize(e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // CheckString rejects strings a backend cannot keep or tell apart: invalid UTF-8 (Parquet
 // strings are UTF-8) and NUL bytes (catalog/parquet names a deletion by a hash of the ID and
 // the nonce separated by NUL).
