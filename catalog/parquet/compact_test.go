@@ -407,3 +407,65 @@ func TestPageCost(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactRewritesOnlyWhatChanged: on a day with deletions, a large file that holds a
+// deleted row is written again alone, a large file that holds none and small files too few to
+// merge are left as they are.
+func TestCompactRewritesOnlyWhatChanged(t *testing.T) {
+	f := newFixture(t)
+	f.s = New(f.b, Options{Now: f.clock.Now}) // with a cache: the listing below reads 40 pages
+	f.s.smallFile = 64 << 10
+	at := func(i int) catalog.Entry {
+		e := entry(i)
+		e.CreatedAt = day0.Add(time.Duration(i) * time.Millisecond)
+		return e
+	}
+	big := func(from int) []catalog.Entry {
+		es := make([]catalog.Entry, 20000)
+		for i := range es {
+			es[i] = at(from + i)
+		}
+		return es
+	}
+	a, b := big(0), big(100000)
+	f.put(a...)
+	f.put(b...)
+	f.put(at(500000))
+	f.put(at(500001))
+	before := f.keys(FilePrefix)
+	sizes := map[string]int64{}
+	if err := f.b.List(f.ctx, FilePrefix, func(at objstore.Attrs) error { sizes[at.Key] = at.Size; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	large := 0
+	for _, n := range sizes {
+		if n > f.s.smallFile {
+			large++
+		}
+	}
+	if large != 2 {
+		t.Fatalf("file sizes %v: want two files over %d bytes", sizes, f.s.smallFile)
+	}
+	gone := a[1234]
+	if err := f.s.Delete(f.ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	res := f.compact(f.s)
+	if want := (catalog.CompactResult{FilesRead: 4, FilesWritten: 1, FilesDeleted: 1, RowsErased: 1, TombstonesKept: 1}); res != want {
+		t.Fatalf("compaction %+v, want %+v", res, want)
+	}
+	after := f.keys(FilePrefix)
+	kept := 0
+	for _, k := range before {
+		if slices.Contains(after, k) {
+			kept++
+		}
+	}
+	if kept != 3 || len(after) != 4 {
+		t.Fatalf("%d of the 4 files kept, %d files after; want 3 kept and one new", kept, len(after))
+	}
+	f.wantErased(gone)
+	if n := len(f.ids()); n != 40001 {
+		t.Fatalf("%d entries listed, want 40,001", n)
+	}
+}

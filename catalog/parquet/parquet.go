@@ -32,12 +32,12 @@
 //
 // # Compaction
 //
-// Compact, run by the vault's GC, rewrites each day that has tombstones or many small files:
-// it merges the day's files into files of at most CompactRows rows without the deleted rows,
-// deletes the files it merged, and then the tombstones it applied. That is how a deleted
-// entry's metadata leaves the bucket (older versions of the files stay for the bucket's
-// noncurrent-version expiry). CompactOptions explains what makes it safe to run next to
-// Puts, Deletes, Lists and other compactions.
+// Compact, run by the vault's GC, rewrites the days that have tombstones or many small files:
+// a file that holds deleted rows is written again without them, and a day's small files are
+// merged into files of at most CompactRows rows; the files replaced are deleted, and then the
+// tombstones applied. That is how a deleted entry's metadata leaves the bucket (older versions
+// of the files stay for the bucket's noncurrent-version expiry). Compact's documentation says
+// what makes it safe to run next to Puts, Deletes, Lists and other compactions.
 //
 // # Copies
 //
@@ -137,6 +137,8 @@ type Store struct {
 	b     objstore.Bucket
 	files *lru.Cache[[]catalog.Entry] // decoded files, by key
 	now   func() time.Time
+	// smallFile is smallFileBytes; tests lower it.
+	smallFile int64
 	// hook, when set by a test, runs at the named step of a call (see the tests).
 	hook func(step string)
 }
@@ -160,6 +162,8 @@ func New(b objstore.Bucket, opts Options) *Store {
 		b:     meter.Charging(b),
 		files: lru.New(max(size, 0), func(key string, es []catalog.Entry) int { return len(key) + 200*len(es) }),
 		now:   opts.Now,
+
+		smallFile: smallFileBytes,
 	}
 }
 
@@ -482,9 +486,8 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
-// Compact merges the files of each day that has tombstones or at least compactMinFiles small
-// files into files of at most CompactRows rows, without the deleted rows, then deletes the
-// files it merged and the tombstones it applied that are older than opts.Settle.
+// Compact rewrites each day that has tombstones or at least compactMinFiles small files
+// (compactDay), then deletes the tombstones it applied that are older than opts.Settle.
 //
 // It is safe next to every other call:
 //   - A Put during a compaction writes a new file, which the compaction did not list and
@@ -516,14 +519,21 @@ func (s *Store) Compact(ctx context.Context, opts catalog.CompactOptions) (catal
 	}
 	for _, day := range slices.Sorted(maps.Keys(byDay)) {
 		files := byDay[day]
-		if len(tombsByDay[day]) == 0 {
-			// No tombstones: merge the small files only, if there are enough of them.
-			files = slices.DeleteFunc(files, func(f file) bool { return f.size > smallFileBytes })
-			if len(files) < compactMinFiles {
-				continue
+		small := 0
+		for _, f := range files {
+			if f.size <= s.smallFile {
+				small++
 			}
 		}
-		if err := s.compactDay(ctx, snap, files, opts.Deadline, &res); err != nil {
+		merge := small >= compactMinFiles
+		if len(tombsByDay[day]) == 0 {
+			if !merge {
+				continue
+			}
+			// No tombstones: only the small files need reading.
+			files = slices.DeleteFunc(files, func(f file) bool { return f.size > s.smallFile })
+		}
+		if err := s.compactDay(ctx, snap, files, merge, opts.Deadline, &res); err != nil {
 			return res, err
 		}
 	}
@@ -548,11 +558,17 @@ func (s *Store) Compact(ctx context.Context, opts catalog.CompactOptions) (catal
 	return res, nil
 }
 
-// compactDay merges files (of one day) into new files without the deleted rows and deletes
-// them. When one of them is gone, another compaction merged the day first: it leaves the day.
-func (s *Store) compactDay(ctx context.Context, snap snapshot, files []file, deadline time.Time, res *catalog.CompactResult) error {
-	var all []catalog.Entry
-	erased := 0
+// compactDay rewrites the files of one day: a file that holds deleted rows is written again
+// without them, and with merge the small files (of up to s.smallFile) are merged into files
+// of up to CompactRows rows. It holds the rows of at most one file read and one file to write.
+// When a file is gone, another compaction merged the day first: it leaves the rest of the day.
+func (s *Store) compactDay(ctx context.Context, snap snapshot, files []file, merge bool, deadline time.Time, res *catalog.CompactResult) error {
+	slices.SortFunc(files, func(a, b file) int { return cmpInt(a.first, b.first) })
+	var (
+		pending        []catalog.Entry // rows of the small files read, to merge
+		pendingFiles   []file
+		pendingChanged bool // a pending file lost rows
+	)
 	for _, f := range files {
 		es, err := s.read(ctx, f)
 		if errors.Is(err, objstore.ErrNotFound) {
@@ -561,20 +577,45 @@ func (s *Store) compactDay(ctx context.Context, snap snapshot, files []file, dea
 		if err != nil {
 			return err
 		}
-		for _, e := range es {
-			if snap.isDeleted(e) {
-				erased++
-				continue
+		res.FilesRead++
+		kept := slices.DeleteFunc(slices.Clone(es), snap.isDeleted)
+		erased := len(es) - len(kept)
+		res.RowsErased += erased
+		switch {
+		case merge && f.size <= s.smallFile:
+			pending, pendingFiles = append(pending, kept...), append(pendingFiles, f)
+			pendingChanged = pendingChanged || erased > 0
+			if len(pending) >= CompactRows {
+				if err := s.replace(ctx, pending, pendingFiles, deadline, res); err != nil {
+					return err
+				}
+				pending, pendingFiles, pendingChanged = nil, nil, false
 			}
-			all = append(all, e)
+		case erased > 0:
+			if err := s.replace(ctx, kept, []file{f}, deadline, res); err != nil {
+				return err
+			}
 		}
 	}
-	res.FilesRead += len(files)
-	if erased == 0 && len(files) < compactMinFiles {
-		return nil // its deletions' rows are gone already, and it has few files
+	if len(pendingFiles) > 1 || pendingChanged {
+		return s.replace(ctx, pending, pendingFiles, deadline, res)
 	}
+	return nil
+}
+
+// replace writes rows (sorted, without duplicates) as files of up to CompactRows rows, unless
+// the deadline has passed, and then deletes the files they replace.
+func (s *Store) replace(ctx context.Context, rows []catalog.Entry, old []file, deadline time.Time, res *catalog.CompactResult) error {
+	order := func(a, b catalog.Entry) int {
+		if c := rules.KeyOf(a).Compare(rules.KeyOf(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Nonce, b.Nonce)
+	}
+	slices.SortFunc(rows, order)
+	rows = slices.CompactFunc(rows, func(a, b catalog.Entry) bool { return order(a, b) == 0 })
 	s.step("compact-write")
-	for chunk := range slices.Chunk(all, CompactRows) {
+	for chunk := range slices.Chunk(rows, CompactRows) {
 		if !deadline.IsZero() && !s.now().Before(deadline) {
 			return fmt.Errorf("catalog/parquet: compaction past its deadline (%s): %w", deadline.Format(time.RFC3339), context.DeadlineExceeded)
 		}
@@ -583,16 +624,15 @@ func (s *Store) compactDay(ctx context.Context, snap snapshot, files []file, dea
 		}
 		res.FilesWritten++
 	}
-	keys := make([]string, len(files))
-	for i, f := range files {
+	keys := make([]string, len(old))
+	for i, f := range old {
 		keys[i] = f.key
 		s.files.Remove(f.key)
 	}
 	if err := s.b.Delete(ctx, keys...); err != nil {
-		return fmt.Errorf("catalog/parquet: delete %d merged files: %w", len(keys), err)
+		return fmt.Errorf("catalog/parquet: delete %d replaced files: %w", len(keys), err)
 	}
 	res.FilesDeleted += len(keys)
-	res.RowsErased += erased
 	return nil
 }
 
