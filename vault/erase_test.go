@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -130,4 +131,47 @@ func containsRun(tokens, run []int) bool {
 		}
 	}
 	return false
+}
+
+// TestVerifyReportsHeldInPacks: the unique text of a conversation StoreBatch packed with
+// others stays in the pack after its deletion and GC; Verify reports those bytes, in
+// proportion to the pack's tokens no stored conversation uses.
+func TestVerifyReportsHeldInPacks(t *testing.T) {
+	v, b, _ := newMemVault(t, Options{})
+	ctx := context.Background()
+	var convs []*conversation.Conversation
+	for i := range 10 {
+		convs = append(convs, &conversation.Conversation{ID: fmt.Sprintf("packed-%d", i), Tokenizer: "cl100k_base", Application: "a",
+			Messages: []conversation.Message{{Role: "user", Content: words(7000+i, 120)}, {Role: "assistant", Content: words(8000+i, 120)}}})
+	}
+	if _, errs := v.StoreBatch(ctx, convs); errors.Join(errs...) != nil {
+		t.Fatal(errors.Join(errs...))
+	}
+	rep, err := v.Verify(ctx, VerifyOptions{})
+	if err != nil || rep.HeldInPacksBytes != 0 || rep.PacksHolding != 0 {
+		t.Fatalf("verify before the deletion: %+v, %v", rep, err)
+	}
+	if err := v.Delete(ctx, "packed-3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.GC(ctx, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = v.Verify(ctx, VerifyOptions{})
+	if err != nil || rep.PacksHolding != 1 {
+		t.Fatalf("verify after the deletion: %+v, %v; want one pack holding deleted text", rep, err)
+	}
+	var packBytes int64
+	for _, key := range listKeys(t, b, segment.Prefix) {
+		a, err := b.Stat(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		packBytes = max(packBytes, a.Size)
+	}
+	// One conversation of ten: about a tenth of the pack.
+	if rep.HeldInPacksBytes < packBytes/20 || rep.HeldInPacksBytes > packBytes/5 {
+		t.Fatalf("held in packs: %d bytes of a %d-byte pack, want about a tenth", rep.HeldInPacksBytes, packBytes)
+	}
+	t.Logf("one deleted conversation of ten: %d of the pack's %d bytes held", rep.HeldInPacksBytes, packBytes)
 }

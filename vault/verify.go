@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,13 +52,17 @@ type VerifyReport struct {
 	// ExpiredClaims: deleting heads whose claim expired (their collector died), with an object
 	// but no reference and no manifest using them, handed to the collector again.
 	ExpiredClaims int `json:"expired_claims"`
-	// What deleted conversations still hold, until GC collects it: UnusedSegmentBytes is the
-	// segment objects no stored conversation uses (they wait for the grace period);
-	// PendingDeletions the deleted conversations whose catalog rows the catalog's files still
-	// hold (until GC compacts them), the oldest deleted at OldestPendingDeletion. Segments
-	// shared with a stored conversation (a pack of StoreBatch) keep a deleted conversation's
-	// unique text beyond that, and are not counted.
-	UnusedSegmentBytes    int64     `json:"unused_segment_bytes"`
+	// What deleted conversations still hold: UnusedSegmentBytes is the segment objects no
+	// stored conversation uses (GC collects them past the grace period); PendingDeletions the
+	// deleted conversations whose catalog rows the catalog's files still hold (until GC
+	// compacts them), the oldest deleted at OldestPendingDeletion.
+	UnusedSegmentBytes int64 `json:"unused_segment_bytes"`
+	// HeldInPacksBytes is the part of the segments some stored conversation uses that no
+	// stored conversation uses (in proportion to their tokens), in PacksHolding segments: the
+	// unique text of deleted conversations that StoreBatch packed with others, which stays
+	// until every conversation of the pack is deleted.
+	HeldInPacksBytes      int64     `json:"held_in_packs_bytes"`
+	PacksHolding          int       `json:"packs_holding"`
 	PendingDeletions      int       `json:"pending_deletions"`
 	OldestPendingDeletion time.Time `json:"oldest_pending_deletion,omitzero"`
 	// Catalog problems, repairable (older than MinAge).
@@ -165,9 +170,10 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	owners := map[string]bool{}
 	used := map[string]bool{}
 	checked := map[string]error{}
+	use := segmentUse{tokens: map[string]int{}, slices: map[string][][2]int{}}
 	for _, m := range manifests {
 		owners[m.Owner()] = true
-		if err := v.verifyManifest(ctx, m, objects, heads, refs, used, checked, &rep, opts.Repair, problem); err != nil {
+		if err := v.verifyManifest(ctx, m, objects, heads, refs, used, checked, use, &rep, opts.Repair, problem); err != nil {
 			return rep, fmt.Errorf("vault: verify: %w", err)
 		}
 	}
@@ -199,6 +205,10 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	for seg, a := range objects {
 		if len(refs[seg]) == 0 && !used[seg] {
 			rep.UnusedSegmentBytes += a.Size
+		}
+		if n, used := use.tokens[seg], use.used(seg); used < n {
+			rep.HeldInPacksBytes += a.Size * int64(n-used) / int64(n)
+			rep.PacksHolding++
 		}
 	}
 	for seg, h := range heads {
@@ -263,7 +273,12 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 // verifyManifest checks the segments of one manifest.
 func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, objects map[string]objstore.Attrs,
 	heads map[string]refcount.Head, refs map[string]map[string]time.Time, used map[string]bool,
-	checked map[string]error, rep *VerifyReport, repair bool, problem func(string, ...any)) error {
+	checked map[string]error, use segmentUse, rep *VerifyReport, repair bool, problem func(string, ...any)) error {
+	for _, c := range m.Chunks {
+		if c.Segment != "" {
+			use.slices[c.Segment] = append(use.slices[c.Segment], [2]int{c.Offset, c.Offset + c.Tokens})
+		}
+	}
 	// A finding about a conversation deleted since the manifests were listed is no finding.
 	stillStored := func() bool {
 		_, err := v.bucket.Stat(ctx, manifest.Key(m.ID))
@@ -282,8 +297,9 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 		}
 		err, done := checked[seg]
 		if !done {
-			_, err = v.readSegment(ctx, m.Tokenizer, seg)
-			checked[seg] = err
+			var tokens []int
+			tokens, err = v.readSegment(ctx, m.Tokenizer, seg)
+			checked[seg], use.tokens[seg] = err, len(tokens)
 		}
 		switch {
 		case errors.Is(err, ErrCorrupt):
@@ -326,6 +342,28 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 		rep.Repaired += len(missingRefs)
 	}
 	return nil
+}
+
+// segmentUse is which tokens of each segment the stored conversations use: the segment's
+// token count (of those read) and the slices [start, end) their manifests reference.
+type segmentUse struct {
+	tokens map[string]int
+	slices map[string][][2]int
+}
+
+// used is how many of seg's tokens some slice covers.
+func (u segmentUse) used(seg string) int {
+	ss := slices.Clone(u.slices[seg])
+	slices.SortFunc(ss, func(a, b [2]int) int { return a[0] - b[0] })
+	n, end := 0, 0
+	for _, s := range ss {
+		if s[1] <= end {
+			continue
+		}
+		n += s[1] - max(s[0], end)
+		end = s[1]
+	}
+	return n
 }
 
 // adoptSegment gives an existing segment object a head, as a writer would (docs/design.md, "The

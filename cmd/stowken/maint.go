@@ -130,7 +130,8 @@ func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 			fmt.Fprintf(w, "expired claims         %d\n", rep.ExpiredClaims)
 			fmt.Fprintf(w, "missing catalog rows   %d\n", rep.MissingCatalogEntries)
 			fmt.Fprintf(w, "stale catalog rows     %d\n", rep.StaleCatalogEntries)
-			fmt.Fprintf(w, "held for deletions     %s in unused segments (GC deletes them past the grace period)\n", formatBytes(rep.UnusedSegmentBytes))
+			fmt.Fprintf(w, "held for deletions     %s in unused segments (GC deletes them past the grace period), %s in %d packs (until every conversation of the pack is deleted)\n",
+				formatBytes(rep.UnusedSegmentBytes), formatBytes(rep.HeldInPacksBytes), rep.PacksHolding)
 			if rep.PendingDeletions > 0 {
 				fmt.Fprintf(w, "pending deletions      %d catalog rows, the oldest deleted %s (GC erases them)\n",
 					rep.PendingDeletions, rep.OldestPendingDeletion.UTC().Format(time.RFC3339))
