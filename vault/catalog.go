@@ -103,7 +103,7 @@ func (v *Vault) putCatalog(ctx context.Context, ps []*pendingStore) {
 	if err := v.catalog.Put(cost.WithMeter(ctx, &first.ops), entries...); err != nil {
 		for _, p := range ps {
 			if p.err == nil && p.entry != nil {
-				p.err = fmt.Errorf("vault: %q is stored, but its catalog entry was not written (storing it again or verify --repair writes it): %w", p.c.ID, err)
+				p.err = fmt.Errorf("vault: %q is stored, but its catalog entry was not written (verify --repair writes it): %w", p.c.ID, err)
 			}
 		}
 	}

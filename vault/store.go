@@ -128,8 +128,8 @@ type pendingStore struct {
 	err  error
 	// refs lists the segments owner references once takeRefs succeeded (nil before).
 	refs []string
-	// entry is the catalog entry of the conversation once it is stored (or found stored),
-	// for putCatalog; nil before.
+	// entry is the catalog entry of the conversation once this Store stored it (a write
+	// found applied included), for putCatalog; nil otherwise.
 	entry *catalog.Entry
 	// ops meters this conversation's requests: the Vault's metered backends also record in
 	// the meter of a context made by cost.WithMeter.
