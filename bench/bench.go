@@ -30,7 +30,7 @@
 // the store itself).
 //
 // The codec timing reads the stored objects back from the bucket, so it depends on the
-// store's layout (segments/, manifests/, models/ and the model object format of vault).
+// store's layout (segments/, batches/, models/ and the model object format of vault).
 //
 // docs/design.md ("Cost per conversation") says what the benchmark measures today.
 package bench
@@ -224,7 +224,7 @@ func (r *runner) report(t *totals, where string) *Report {
 		StoredBytes: t.stats.StoredBytes, BytesPerToken: perToken(t.stats.StoredBytes, b.Tokens),
 		SegmentBytes: t.stats.SegmentBytes, ManifestBytes: t.stats.ManifestBytes, ModelBytes: t.stats.ModelBytes,
 		CatalogBytes: t.stats.CatalogBytes, RefBytes: t.stats.RefBytes,
-		Segments: t.stats.Segments, Models: t.stats.Models, CatalogFiles: t.stats.CatalogFiles,
+		Segments: t.stats.Segments, Batches: t.stats.Batches, Models: t.stats.Models, CatalogFiles: t.stats.CatalogFiles,
 		StoreUsage: cost.Total(t.stored), RetrieveUsage: t.retrieved,
 		EncodeTokensPerS: rate(t.codec.Tokens, t.codec.Encode), DecodeTokensPerS: rate(t.codec.Tokens, t.codec.Decode),
 		CodecTokens: t.codec.Tokens,
@@ -653,6 +653,7 @@ func (t *totals) add(o oneResult) {
 	s.CatalogBytes += o.stats.CatalogBytes
 	s.RefBytes += o.stats.RefBytes
 	s.Segments += o.stats.Segments
+	s.Batches += o.stats.Batches
 	s.Models += o.stats.Models
 	s.CatalogFiles += o.stats.CatalogFiles
 

@@ -88,9 +88,9 @@ func TestSampleSmoke(t *testing.T) {
 				t.Errorf("naive baseline per conversation %+v, want 1 PUT and %d bytes in all", naive, b.NaiveGzipJSON.StoredBytes)
 			}
 			// A fresh store and one client: every PUT wrote one object, and every object is a
-			// segment, a manifest, a model or a catalog file. (Concurrent clients may both PUT a
-			// new segment, and all but one find it exists.)
-			if objects := rep.Segments + rep.Conversations + rep.Models + rep.CatalogFiles; rep.StoreUsage.S3PutClass != float64(objects) {
+			// segment, a batch object, a model or a catalog file. (Concurrent clients may both
+			// PUT a new segment, and all but one find it exists.)
+			if objects := rep.Segments + rep.Batches + rep.Models + rep.CatalogFiles; rep.StoreUsage.S3PutClass != float64(objects) {
 				t.Errorf("store s3_put_class %v, but the store holds %d objects", rep.StoreUsage.S3PutClass, objects)
 			}
 			if b.NaiveGzipJSON.S3Puts != n || b.PerMessageZstd.S3Puts != b.PerMessageZstd.UniqueMessages+n {
@@ -343,7 +343,7 @@ func TestBaselinesSynthetic(t *testing.T) {
 		{"per-message s3_puts (objects + manifests)", b.PerMessageZstd.S3Puts, int64(len(unique)) + 4},
 		{"bulk input_bytes", b.BulkBound.InputBytes, int64(len(all))},
 		{"bulk stored_bytes", b.BulkBound.StoredBytes, bulkBytes},
-		// stowken: a fresh store whose only objects are the one long segment, 4 manifests and
+		// stowken: a fresh store whose only objects are the one long segment, 4 batch objects and
 		// the catalog's files.
 		{"segments", rep.Segments, 1},
 		{"s3_put_class", int64(rep.StoreUsage.S3PutClass), 5 + rep.CatalogFiles},
@@ -373,7 +373,7 @@ func TestBaselinesSynthetic(t *testing.T) {
 		t.Errorf("per-message bytes_per_token %v, want %v", b.PerMessageZstd.BytesPerToken, want)
 	}
 	if rep.ColdGets.Max != 2 || rep.ColdGets.P50 != 1 {
-		t.Errorf("cold GETs %+v: want 1 (manifest) for the short conversations, 2 with the segment", rep.ColdGets)
+		t.Errorf("cold GETs %+v: want 1 (the batch object) for the short conversations, 2 with the segment", rep.ColdGets)
 	}
 
 	iso, err := Run(context.Background(), Options{Corpus: []string{path}, Workload: "chat", Isolated: true})

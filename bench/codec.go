@@ -89,22 +89,23 @@ func timeCodec(ctx context.Context, b objstore.Bucket, fetchers int, timing *syn
 	if err != nil {
 		return res, err
 	}
-	if keys, err = listKeys(ctx, b, manifest.Prefix); err != nil {
+	if keys, err = listKeys(ctx, b, manifest.BatchPrefix); err != nil {
 		return res, err
 	}
 	err = fetchAll(ctx, b, keys, fetchers, func(key string, data []byte) error {
-		m, err := me.Decode(data)
+		batch, err := me.DecodeBatch(data)
 		if err != nil {
-			return fmt.Errorf("bench: manifest %s: %w", key, err)
+			return fmt.Errorf("bench: batch object %s: %w", key, err)
 		}
-		if len(m.Inline) == 0 {
-			return nil
-		}
-		dict, err := codec.FrameDict(data) // the manifest's model, which names its token dictionary too
+		dict, err := codec.FrameDict(data) // the batch's model, which names its token dictionary too
 		if err != nil {
-			return fmt.Errorf("bench: manifest %s: %w", key, err)
+			return fmt.Errorf("bench: batch object %s: %w", key, err)
 		}
-		inline[dict] = append(inline[dict], codec.AppendVarints(nil, m.Inline))
+		for _, m := range batch.Manifests {
+			if len(m.Inline) > 0 {
+				inline[dict] = append(inline[dict], codec.AppendVarints(nil, m.Inline))
+			}
+		}
 		return nil
 	})
 	if err != nil {

@@ -47,6 +47,7 @@ type Report struct {
 	// RefBytes) per token.
 	ContentBytesPerToken float64 `json:"content_bytes_per_token"`
 	Segments             int64   `json:"segments"`
+	Batches              int64   `json:"batches"`
 	Models               int64   `json:"models"`
 	CatalogFiles         int64   `json:"catalog_files"`
 

@@ -11,10 +11,11 @@ import (
 )
 
 // TestStoreRequestBudget stores the sample conversations one at a time and checks each Store's
-// requests: exactly one S3 PUT for the manifest plus one per segment object that did not exist
-// yet (StoreResult.NewSegments), plus one for a compression model in the one Store that builds
-// it; never a HEAD, never a GET; at most one batched DynamoDB write per refcount.BatchSize
-// segments plus one head per new segment, and at most one head read per segment.
+// requests (a Store is a batch of one): exactly one S3 PUT for the batch object and one for the
+// catalog file, plus one per segment object that did not exist yet (StoreResult.NewSegments),
+// plus one for a compression model in the one Store that builds it; never a HEAD, never a GET;
+// a DynamoDB write unit per reference (its segments and its batch object), per new head (its
+// new segments and its batch object) and for its pointer, and at most one head read per object.
 func TestStoreRequestBudget(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
@@ -65,8 +66,9 @@ func TestStoreRequestBudget(t *testing.T) {
 		}
 	}
 
-	// Storing the same conversations again uploads nothing: the manifest's conditional PUT
-	// finds the stored one, which the vault then reads to compare.
+	// Storing the same conversations again uploads no segment: the batch of one uploads its
+	// batch object, its pointer write finds the stored one, which the vault then reads to
+	// compare, and the unused batch object is left to the collector.
 	for _, c := range convs[:30] {
 		again, err := conversation.Parse(mustMarshal(t, c))
 		if err != nil {
@@ -79,7 +81,7 @@ func TestStoreRequestBudget(t *testing.T) {
 		}
 		d := v.Usage().Sub(before)
 		if !res.Existed || res.NewSegments != 0 || d.S3PutClass != 1 {
-			t.Errorf("store %q again: Existed %v, %d new segments, %v PUTs; want Existed, 0, 1 (the refused manifest)",
+			t.Errorf("store %q again: Existed %v, %d new segments, %v PUTs; want Existed, 0, 1 (the unused batch object)",
 				c.ID, res.Existed, res.NewSegments, d.S3PutClass)
 		}
 	}
@@ -94,16 +96,17 @@ func checkStoreBudget(t *testing.T, c *conversation.Conversation, res vault.Stor
 		t.Errorf("store %q built %d compression models", c.ID, modelsBuilt)
 	}
 	if want := float64(2 + res.NewSegments + modelsBuilt); d.S3PutClass != want {
-		t.Errorf("store %q: %v S3 PUTs, want %v (1 manifest + 1 catalog file + %d new segments + %d models)", c.ID, d.S3PutClass, want, res.NewSegments, modelsBuilt)
+		t.Errorf("store %q: %v S3 PUTs, want %v (1 batch object + 1 catalog file + %d new segments + %d models)", c.ID, d.S3PutClass, want, res.NewSegments, modelsBuilt)
 	}
 	if d.S3GetClass != 0 || d.S3Delete != 0 {
 		t.Errorf("store %q: %v GET-class, %v DELETE requests, want none", c.ID, d.S3GetClass, d.S3Delete)
 	}
-	// A write unit per reference item and per new head, both under 1 KB.
-	if want := float64(res.Segments + res.NewSegments); d.DDBWRU != want {
+	// A write unit per reference item, per new head and for the pointer, all under 1 KB; the
+	// batch object has a reference and a head of its own.
+	if want := float64(res.Segments + 1 + res.NewSegments + 1 + 1); d.DDBWRU != want {
 		t.Errorf("store %q: %v DynamoDB write units for %d segments (%d new), want %v", c.ID, d.DDBWRU, res.Segments, res.NewSegments, want)
 	}
-	if d.DDBRRU > float64(res.Segments) {
-		t.Errorf("store %q: %v DynamoDB read units for %d segments, want at most one per segment", c.ID, d.DDBRRU, res.Segments)
+	if d.DDBRRU > float64(res.Segments+1) {
+		t.Errorf("store %q: %v DynamoDB read units for %d segments, want at most one per segment and the batch object", c.ID, d.DDBRRU, res.Segments)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/vault"
@@ -168,7 +169,7 @@ func TestCLI(t *testing.T) {
 	}
 
 	// import, one conversation at a time, stores every conversation with no HEAD and one PUT
-	// per manifest, new segment, model and catalog file (one per batch). (Concurrent stores of
+	// per batch object, new segment, model and catalog file (one per batch). (Concurrent stores of
 	// conversations that share a segment may both upload it, the second PUT refused by
 	// If-None-Match: not counted here.)
 	imp := c.okJSON("import", "--concurrency", "1", "--json", samplePath)
@@ -179,9 +180,10 @@ func TestCLI(t *testing.T) {
 	models := int64(len(st.keys(t, codec.ModelPrefix)))
 	// GET class: the marker of the store's conditional-write check, once (no HEAD).
 	files := int64(len(st.keys(t, catalog.FilePrefix)))
-	if puts := num(t, imp, "requests.s3_put_class"); puts != stored+newSegs+models+files || num(t, imp, "requests.s3_get_class") > 1 {
-		t.Errorf("import: %d PUTs and %d GET-class requests for %d conversations, %d new segments, %d models and %d catalog files; want %d PUTs, at most the marker's GET",
-			puts, num(t, imp, "requests.s3_get_class"), stored, newSegs, models, files, stored+newSegs+models+files)
+	batches := int64(len(st.keys(t, manifest.BatchPrefix)))
+	if puts := num(t, imp, "requests.s3_put_class"); puts != batches+newSegs+models+files || num(t, imp, "requests.s3_get_class") > 1 {
+		t.Errorf("import: %d PUTs and %d GET-class requests for %d conversations in %d batches, %d new segments, %d models and %d catalog files; want %d PUTs, at most the marker's GET",
+			puts, num(t, imp, "requests.s3_get_class"), stored, batches, newSegs, models, files, batches+newSegs+models+files)
 	}
 	if objs := int64(len(st.segmentObjects(t))); objs != newSegs {
 		t.Errorf("import reports %d new segments, the bucket holds %d", newSegs, objs)
@@ -270,17 +272,30 @@ func TestCLI(t *testing.T) {
 	if _, _, code := c.run("rm", victim); code != 1 {
 		t.Errorf("stowken rm of the removed %q again: exit status %d, want 1", victim, code)
 	}
-	gc := c.okJSON("gc", "--grace", "0s", "--json")
+	// Its batch (of one) retires once the writer deadline has passed: gc right away keeps
+	// it; a collection an hour later retires it (deleting its batch object), and the next
+	// deletes the segments only it used.
+	if gc := c.okJSON("gc", "--grace", "0s", "--json"); num(t, gc, "deleted") != 0 || num(t, gc, "too_young") == 0 {
+		t.Errorf("gc --grace 0s right after rm: %v; want the batch too young", gc)
+	}
+	later := st.open(t, vault.Options{Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	if rep, err := later.GC(ctx, vault.GCOptions{}); err != nil || rep.Deleted != 1 {
+		t.Errorf("gc an hour later: %+v, %v; want the batch retired and its batch object deleted", rep, err)
+	}
+	gc, err := later.GC(ctx, vault.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	after := st.segmentObjects(t)
-	if num(t, gc, "deleted") != int64(own) || len(after) != len(before)-own {
-		t.Errorf("gc --grace 0s: %v; %d -> %d segment objects; want the %d segments only %q used deleted", gc, len(before), len(after), own, victim)
+	if gc.Deleted != own || len(after) != len(before)-own {
+		t.Errorf("gc: %+v; %d -> %d segment objects; want the %d segments only %q used deleted", gc, len(before), len(after), own, victim)
 	}
 	for _, s := range segsOf[victim] {
 		if after[s] != (users[s] > 1) {
 			t.Errorf("segment %s (used by %d conversations) present after gc: %v", s, users[s], after[s])
 		}
 	}
-	t.Logf("rm %s, gc --grace 0s: %v", victim, gc)
+	t.Logf("rm %s, gc: %+v", victim, gc)
 
 	// verify: exit status 0, every remaining conversation intact.
 	c.ok("verify")

@@ -13,11 +13,13 @@ import (
 	"github.com/stowken/stowken/vault"
 )
 
-// TestDeleteThenGC stores sample and generated conversations, deletes some, and collects with
-// no grace period: exactly the segments that only deleted conversations used are deleted (a
-// prompt that a kept conversation shares stays, one only deleted conversations used goes),
-// the kept conversations still retrieve exactly, the deleted ones are gone, and Verify is OK.
-// A deleted conversation stored again afterwards uploads its segments anew.
+// TestDeleteThenGC stores sample and generated conversations in two batches, deletes some of
+// the first and all of the second, and collects with no grace period once the batches' writer
+// deadline has passed: the second batch retires, and exactly the segments only it used are
+// deleted (a prompt that the first batch shares stays, one only the second used goes), while
+// the first keeps every segment its conversations used; the kept conversations still retrieve
+// exactly, the deleted ones are gone, and Verify is OK. A deleted conversation stored again
+// afterwards uploads its segments anew.
 func TestDeleteThenGC(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
@@ -30,14 +32,22 @@ func TestDeleteThenGC(t *testing.T) {
 	for i := range 4 { // gc-keep-*: sharedKept, half of them deleted
 		gen = append(gen, chat(fmt.Sprintf("gc-keep-%d", i), "gc", sharedKept, words(300+i, 500), "ok"))
 	}
-	for i := range 3 { // gc-gone-*: sharedGone, all deleted
-		gen = append(gen, chat(fmt.Sprintf("gc-gone-%d", i), "gc", sharedGone, words(400+i, 500), "ok"))
-	}
 	for _, c := range gen {
 		convs, lines = append(convs, c), append(lines, mustMarshal(t, c))
 	}
-	if _, errs := v.StoreBatch(ctx, convs); errors.Join(errs...) != nil {
-		t.Fatal(errors.Join(errs...))
+	var gone []*conversation.Conversation
+	for i := range 3 { // gc-gone-*: sharedGone, all deleted, in a batch of their own
+		c := chat(fmt.Sprintf("gc-gone-%d", i), "gc", sharedGone, words(400+i, 500), "ok")
+		gone = append(gone, c)
+	}
+	firstBatch := len(convs)
+	for _, c := range gone {
+		convs, lines = append(convs, c), append(lines, mustMarshal(t, c))
+	}
+	for _, batch := range [][]*conversation.Conversation{convs[:firstBatch], gone} {
+		if _, errs := v.StoreBatch(ctx, batch); errors.Join(errs...) != nil {
+			t.Fatal(errors.Join(errs...))
+		}
 	}
 
 	// Which conversations go, and which segments each uses.
@@ -49,14 +59,14 @@ func TestDeleteThenGC(t *testing.T) {
 	}
 	segsOf := map[string][]string{}
 	keptSegs, goneSegs := map[string]bool{}, map[string]bool{}
-	for _, c := range convs {
+	for i, c := range convs {
 		m, err := v.Manifest(ctx, c.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		segsOf[c.ID] = m.Segments()
 		for _, s := range m.Segments() {
-			if !deleted[c.ID] {
+			if i < firstBatch { // the first batch keeps a conversation of its own
 				keptSegs[s] = true
 			}
 		}
@@ -114,7 +124,13 @@ func TestDeleteThenGC(t *testing.T) {
 	if n := len(st.segmentObjects(t)); n != len(before) {
 		t.Errorf("GC with a 1h grace changed the segment objects from %d to %d", len(before), n)
 	}
-	rep, err = v.GC(ctx, vault.GCOptions{Grace: 0})
+	// An hour later, past the batches' writer deadline: the first run retires the second
+	// batch and deletes its batch object, the second collects what only that batch used.
+	later := st.open(t, vault.Options{Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	if rep, err = later.GC(ctx, vault.GCOptions{Grace: 0}); err != nil || rep.Deleted != 1 {
+		t.Errorf("GC an hour later: %+v, %v; want the second batch retired and its batch object deleted", rep, err)
+	}
+	rep, err = later.GC(ctx, vault.GCOptions{Grace: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +150,7 @@ func TestDeleteThenGC(t *testing.T) {
 	}
 	t.Logf("deleted %d of %d conversations; GC: %d candidates, %d deleted (%d bytes), %d still referenced; %d -> %d segment objects",
 		len(deleted), len(convs), rep.Candidates, rep.Deleted, rep.BytesFreed, rep.Referenced, len(before), len(after))
-	if rep, err := v.GC(ctx, vault.GCOptions{Grace: 0}); err != nil || rep.Deleted != 0 || rep.Candidates != 0 {
+	if rep, err := later.GC(ctx, vault.GCOptions{Grace: 0}); err != nil || rep.Deleted != 0 || rep.Candidates != 0 {
 		t.Errorf("second GC: %+v, %v; want nothing to do", rep, err)
 	}
 

@@ -39,7 +39,7 @@ func TestMeterMatchesWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := dynamodb.Open(ctx, &tu, dynamodb.Options{Credentials: st.creds})
+	r, err := dynamodb.Open(ctx, &tu, st.refsOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/internal/testenv"
+	locaws "github.com/stowken/stowken/location/aws"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/objstore/s3"
 	"github.com/stowken/stowken/refcount/dynamodb"
@@ -106,7 +107,7 @@ func newStoreWith(t *testing.T, o storeOptions) *store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Refs, err = dynamodb.Open(ctx, st.TableURL, dynamodb.Options{Credentials: st.creds})
+	st.Refs, err = dynamodb.Open(ctx, st.TableURL, st.refsOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +187,12 @@ const auditTimeout = 250 * time.Millisecond
 
 // open returns a vault over fresh connections to the test's bucket prefix and table, closed
 // when the test ends. Each vault counts its own requests (vault.Requests).
+// refsOptions are the reference store's options: in the namespace the CLI and the Lambda use
+// for the store (location/aws), so that all of them see the same pointers and references.
+func (st *store) refsOptions() dynamodb.Options {
+	return dynamodb.Options{Credentials: st.creds, Namespace: locaws.Namespace(st.BucketURL)}
+}
+
 func (st *store) open(t *testing.T, opts vault.Options) *vault.Vault {
 	t.Helper()
 	ctx := context.Background()
@@ -193,7 +200,7 @@ func (st *store) open(t *testing.T, opts vault.Options) *vault.Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := dynamodb.Open(ctx, st.TableURL, dynamodb.Options{Credentials: st.creds})
+	r, err := dynamodb.Open(ctx, st.TableURL, st.refsOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

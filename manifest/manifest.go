@@ -1,5 +1,6 @@
 // Package manifest is the per-conversation document: what a stored conversation consists of and
-// where its tokens are. A conversation exists exactly when its manifest exists.
+// where its tokens are. The manifests of one batch are stored together, in its batch object
+// (batch.go); a conversation's pointer item names the batch (refcount.Pointer).
 //
 // A manifest is a JSON document (schema version SchemaVersion). Its stored form is one zstd
 // frame, with a content checksum, of the compact JSON, a newline, and the inline tokens as
@@ -25,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -51,10 +51,13 @@ var (
 type Manifest struct {
 	SchemaVersion int    `json:"schema_version"`
 	ID            string `json:"id"`
-	// Nonce is random and unique per Store call. The references of this stored copy belong to
-	// the owner Owner() derives from it, so a Delete never drops references that a later Store
-	// of the same id took.
-	Nonce       string `json:"nonce"`
+	// Nonce tells the stored copies of one id apart (the catalog keys its rows by id and
+	// nonce). A manifest in a batch object has none: readers set it from the conversation's
+	// pointer. Manifests of the layout before batches (one object per conversation) carry it.
+	Nonce string `json:"nonce,omitempty"`
+	// Batch is the batch that stored the conversation: the owner of the references that keep
+	// its segments. Readers set it from the pointer; it is not part of the stored form.
+	Batch       string `json:"-"`
 	Application string `json:"application"`
 	Model       string `json:"model"`
 	Tokenizer   string `json:"tokenizer"`
@@ -110,14 +113,9 @@ type Totals struct {
 	SegmentBytes int64 `json:"segment_bytes"`
 }
 
-// Owner is the reference owner of this stored copy: "nonce:id".
-func (m *Manifest) Owner() string { return m.Nonce + ":" + m.ID }
-
-// ParseOwner splits an owner (see Owner) into the manifest's nonce and the conversation id.
-func ParseOwner(owner string) (nonce, id string) {
-	nonce, id, _ = strings.Cut(owner, ":")
-	return nonce, id
-}
+// LegacyOwner is the owner of the references of a manifest stored in the layout before batches,
+// as one object per conversation: "nonce:id".
+func (m *Manifest) LegacyOwner() string { return m.Nonce + ":" + m.ID }
 
 // Segments returns the distinct segment ids the manifest references, in first-use order.
 func (m *Manifest) Segments() []string {
@@ -143,8 +141,8 @@ func (m *Manifest) Validate() error {
 	if err := conversation.ValidateID(m.ID); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if m.Nonce == "" || m.Tokenizer == "" {
-		return fmt.Errorf("%w: nonce and tokenizer must be set", ErrInvalid)
+	if m.Tokenizer == "" {
+		return fmt.Errorf("%w: tokenizer must be set", ErrInvalid)
 	}
 	stream := 0
 	for i, msg := range m.Messages {
@@ -318,7 +316,8 @@ func readVarints(b []byte) ([]int, error) {
 	return out, nil
 }
 
-// Object keys of manifests: Prefix + id + Suffix for ids of up to maxKeyID bytes.
+// Object keys of manifests stored one per conversation, the layout before batches (vault's
+// migration reads them): Prefix + id + Suffix for ids of up to maxKeyID bytes.
 const (
 	Prefix = "manifests/"
 	Suffix = ".json.zst"
@@ -326,7 +325,7 @@ const (
 	maxKeyID = 150
 )
 
-// Key is the object key of a conversation's manifest: manifests/<id>.json.zst for ids of up to
+// Key is the object key of a conversation's manifest in the layout before batches: manifests/<id>.json.zst for ids of up to
 // maxKeyID bytes. A longer id (up to 512 bytes are allowed) is shortened to its first maxKeyID
 // bytes, "~" and 32 hex digits of its SHA-256, so that every key element fits in a file name
 // (255 bytes) on the local store; the manifest itself holds the whole id. Short ids never

@@ -110,11 +110,3 @@ func TestKey(t *testing.T) {
 		t.Fatalf("file name of %d bytes", len(name))
 	}
 }
-
-// TestParseOwner: ParseOwner reads back what Owner writes, ids with colons included.
-func TestParseOwner(t *testing.T) {
-	m := &Manifest{ID: "conv:1", Nonce: "a1b2c3"}
-	if nonce, id := ParseOwner(m.Owner()); nonce != m.Nonce || id != m.ID {
-		t.Fatalf("ParseOwner(%q) = %q, %q", m.Owner(), nonce, id)
-	}
-}

@@ -5,22 +5,29 @@
 //
 // A segment is a content-addressed object in the bucket. The reference store keeps, per segment:
 //
-//   - one reference item per (segment, owner), where an owner is one stored copy of one
-//     conversation. References are created and deleted idempotently; retries never double-count
+//   - one reference item per (segment, owner), where an owner is a batch: the conversations
+//     one StoreBatch stored (or an audit's own, short-lived owner). References are created and deleted idempotently; retries never double-count
 //     because there is nothing to count: a reference either exists or it does not.
 //   - a head item with a state. "Head is live" implies "the object exists". "Deleting" means a
 //     garbage collector has claimed the segment until the claim's expiry; writers cannot pass it.
 //   - a GC candidate mark, set when a reference was removed, which tells the collector where to
 //     look. Marks are hints: safety never depends on them.
 //
-// Writer (vault.Store): AddRefs first; then GetHead (strongly consistent) for each segment:
-// live → done; absent → upload the object create-if-absent, then CreateHead; deleting with an
-// unexpired claim → wait and read again; deleting with an expired claim → upload the object, then
-// Revive. The manifest is written last.
+// and, per stored conversation, a pointer item: the batch that holds its manifest (and owns the
+// references of its segments) and the nonce of the stored copy. A conversation exists exactly
+// when its pointer exists.
 //
-// Collector (vault.GC): Claim (live → deleting, only when the head is live, or deleting under an
-// expired claim), then HasRefs (strongly consistent): true → Release; false → delete the object
-// while the claim is unexpired, then DeleteHead.
+// Writer (vault.StoreBatch; a Store is a batch of one): AddRefs under the batch's owner first;
+// then GetHead (strongly consistent) for each segment: live → done; absent → upload the object
+// create-if-absent, then CreateHead; deleting with an unexpired claim → wait and read again;
+// deleting with an expired claim → upload the object, then Revive. The batch object (the
+// batch's manifests) is uploaded like a segment, and the pointers are written last, one
+// CreatePointer per conversation.
+//
+// Collector (vault.GC): a batch's references are removed (RemoveRefs) once no pointer names the
+// batch and its writer deadline has passed. Then, per segment: Claim (live → deleting, only when
+// the head is live, or deleting under an expired claim), then HasRefs (strongly consistent):
+// true → Release; false → delete the object while the claim is unexpired, then DeleteHead.
 //
 // Every method is a single-item conditional write or a strongly consistent read, so the protocol
 // runs on DynamoDB without transactions. Implementations must pass refcount/refcounttest.
@@ -36,9 +43,9 @@ import (
 
 // Sentinel errors, checked with errors.Is.
 var (
-	// ErrNotFound: no head item exists for the segment.
+	// ErrNotFound: no head item exists for the segment, or no pointer for the id.
 	ErrNotFound = errors.New("refcount: not found")
-	// ErrExists: CreateHead found a head already there.
+	// ErrExists: CreateHead found a head already there, or CreatePointer a pointer.
 	ErrExists = errors.New("refcount: already exists")
 	// ErrConflict: a conditional write's condition did not hold (DynamoDB's
 	// ConditionalCheckFailedException), e.g. a claim on a segment that is not live.
@@ -75,6 +82,16 @@ type Ref struct {
 	Segment string
 	Owner   string
 	Created time.Time
+}
+
+// Pointer publishes one stored conversation.
+type Pointer struct {
+	// Batch is the id of the batch that stored the conversation: the id of the batch object
+	// holding its manifest, and the owner of the references that keep its segments.
+	Batch string
+	// Nonce tells the stored copies of one conversation id apart: every pointer write has its
+	// own.
+	Nonce string
 }
 
 // Candidate marks a segment that lost a reference at Since and may have become unreferenced.
@@ -124,6 +141,19 @@ type Backend interface {
 	// RemoveCandidate deletes the segment's mark if its time is not after since (so a mark set
 	// again by a later removal survives); a missing mark is not an error.
 	RemoveCandidate(ctx context.Context, segment string, since time.Time) error
+
+	// CreatePointer publishes id's pointer when id has none, and returns ErrExists when it has
+	// one. A request that may have been applied is not sent again (refcount/dynamodb retries
+	// only throttled requests), so that a write whose outcome the caller does not know is never
+	// applied after the caller moved on.
+	CreatePointer(ctx context.Context, id string, p Pointer) error
+	// GetPointer returns id's pointer with a strongly consistent read, or ErrNotFound.
+	GetPointer(ctx context.Context, id string) (Pointer, error)
+	// DeletePointer deletes id's pointer if its nonce is nonce. It returns ErrConflict when id's
+	// pointer has another nonce, and nil when id has no pointer.
+	DeletePointer(ctx context.Context, id, nonce string) error
+	// ListPointers calls fn for every pointer, in no particular order.
+	ListPointers(ctx context.Context, fn func(id string, p Pointer) error) error
 
 	// Close releases the store's resources.
 	Close() error

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stowken/stowken/objstore"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,12 +13,13 @@ import (
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/manifest"
+	"github.com/stowken/stowken/refcount"
 )
 
 // The catalog holds a summary of every stored conversation (catalog.Entry), so that listing,
-// statistics and exports read summaries instead of every manifest. The manifest stays the
-// truth: Store writes the entry after the manifest, Delete removes it after the manifest, and
-// a crash in between leaves the catalog behind the manifests until Verify with Repair
+// statistics and exports read summaries instead of every manifest. The pointers stay the
+// truth: Store writes the entries after the pointers, Delete removes an entry after the
+// pointer, and a crash in between leaves the catalog behind until Verify with Repair
 // reconciles them (or, for a Store, until the same conversation is stored again).
 
 // Limits on the metadata a catalog entry carries: top-level scalars only, with keys and values
@@ -29,7 +29,7 @@ const (
 	maxCatalogMetaValue = 256
 )
 
-// catalogEntry summarizes m, whose stored manifest takes manifestBytes.
+// catalogEntry summarizes m, whose share of its batch object is manifestBytes.
 func catalogEntry(m *manifest.Manifest, manifestBytes int64) *catalog.Entry {
 	e := &catalog.Entry{
 		ID: m.ID, Nonce: m.Nonce, Application: m.Application, Model: m.Model, Tokenizer: m.Tokenizer,
@@ -112,22 +112,21 @@ func (v *Vault) putCatalog(ctx context.Context, ps []*pendingStore) {
 // errStop ends a listing early.
 var errStop = errors.New("stop")
 
-// CatalogBehind reports whether the catalog lists no conversation while the bucket holds
-// manifests: a store written before the catalog was kept in the bucket, whose catalog Verify
-// with Repair writes (stowken verify --repair --min-age 10m); or a crash left every entry
-// out. It costs two requests.
+// CatalogBehind reports whether the catalog lists no conversation while conversations are
+// stored: a crash left every entry out, which Verify with Repair writes (stowken verify
+// --repair --min-age 10m). It costs a catalog listing and a read of the reference store.
 func (v *Vault) CatalogBehind(ctx context.Context) (bool, error) {
 	page, err := v.List(ctx, catalog.Query{Limit: 1})
 	if err != nil || len(page.Entries) > 0 {
 		return false, err
 	}
 	found := false
-	err = v.bucket.List(ctx, manifest.Prefix, func(objstore.Attrs) error {
+	err = v.refs.ListPointers(ctx, func(string, refcount.Pointer) error {
 		found = true
 		return errStop
 	})
 	if err != nil && !errors.Is(err, errStop) {
-		return false, fmt.Errorf("vault: list manifests: %w", err)
+		return false, fmt.Errorf("vault: list pointers: %w", err)
 	}
 	return found, nil
 }

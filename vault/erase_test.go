@@ -14,6 +14,7 @@ import (
 	"github.com/stowken/stowken/catalog"
 	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/internal/fakeclock"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
@@ -25,7 +26,8 @@ import (
 // its manifest, or its id and metadata (every catalog file decoded, and every object as
 // bytes); the others are intact.
 func TestDeleteErases(t *testing.T) {
-	v, b, _ := newMemVault(t, Options{})
+	clock := &fakeclock.Clock{}
+	v, b, _ := newMemVault(t, Options{Now: clock.Now})
 	ctx := context.Background()
 	prompt := words(7, 400)
 	secret := func(i int) string { return fmt.Sprintf("the launch code of agent %d is %s", i, words(9000+i, 400)) }
@@ -44,8 +46,11 @@ func TestDeleteErases(t *testing.T) {
 	if err := v.Delete(ctx, conv(gone).ID); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := v.GC(ctx, GCOptions{})
-	if err != nil || rep.Deleted == 0 {
+	clock.Advance(retireAfter)
+	if rep, err := v.GC(ctx, GCOptions{}); err != nil || rep.Deleted != 1 {
+		t.Fatalf("gc: %+v, %v; want the deleted conversation's batch retired and its batch object deleted", rep, err)
+	}
+	if rep, err := v.GC(ctx, GCOptions{}); err != nil || rep.Deleted == 0 {
 		t.Fatalf("gc: %+v, %v; want the secret's segments deleted", rep, err)
 	}
 

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/refcount"
-	"github.com/stowken/stowken/segment"
 )
 
 // GCOptions configure a collection.
@@ -271,6 +271,8 @@ func (r *gcRun) window(ctx context.Context, cands []refcount.Candidate) error {
 			return fmt.Errorf("vault: gc segment %s: %w", c.Segment, err)
 		}
 		switch outcome {
+		case gcTooYoung:
+			r.tooYoung.Add(1)
 		case gcReferenced:
 			r.referenced.Add(1)
 		case gcLost:
@@ -340,7 +342,7 @@ func (r *gcRun) deleteBatch(ctx context.Context, todo []*gcPending) error {
 	deadline := live[0].deadline
 	keys := make([]string, len(live))
 	for i, p := range live {
-		keys[i] = segment.Key(p.c.Segment)
+		keys[i] = objectKey(p.c.Segment)
 		if p.deadline.Before(deadline) {
 			deadline = p.deadline
 		}
@@ -364,6 +366,7 @@ func (r *gcRun) deleteBatch(ctx context.Context, todo []*gcPending) error {
 			return fmt.Errorf("vault: gc segment %s: delete head: %w", p.c.Segment, err)
 		}
 		v.cache.Remove(p.c.Segment)
+		v.batches.Remove(p.c.Segment)
 		r.deleted.Add(1)
 		r.freed.Add(p.size)
 		if err := v.refs.RemoveCandidate(ctx, p.c.Segment, p.c.Since); err != nil {
@@ -381,6 +384,7 @@ const (
 	gcNoHead
 	gcDeleted // claimed and re-checked: to be deleted
 	gcDryRun
+	gcTooYoung // a batch whose writer may still be at work
 )
 
 // claimCandidate runs the collector protocol on one candidate up to the delete: check, claim,
@@ -399,6 +403,17 @@ func (v *Vault) claimCandidate(ctx context.Context, c refcount.Candidate, claimI
 	referenced, err := v.refs.HasRefs(ctx, c.Segment)
 	if err != nil {
 		return nil, 0, err
+	}
+	if referenced && manifest.IsBatchID(c.Segment) {
+		// A batch object is referenced by its batch: retire the batch if it is over.
+		switch outcome, err := v.retireBatch(ctx, c.Segment, dryRun); {
+		case err != nil:
+			return nil, 0, err
+		case outcome == gcTooYoung:
+			return nil, outcome, nil // the mark stays for a later run
+		case outcome == gcDeleted:
+			referenced = false // retired: the batch object is collected like a segment
+		}
 	}
 	if referenced {
 		if !dryRun {
@@ -434,6 +449,78 @@ func (v *Vault) claimCandidate(ctx context.Context, c refcount.Candidate, claimI
 	return &gcPending{c: c, size: head.Size, deadline: claimedAt.Add(v.claimTTL / 2)}, gcDeleted, nil
 }
 
+// retireBatch drops the references of batch id once no conversation of it is stored, so that
+// the collector deletes what only it used. A batch is retired once the writer deadline its
+// object records has passed by ClaimTTL/2 (so that no pointer write of it can still land, with
+// clocks that agree to within the margin the collector's claims assume) and no pointer names
+// it, read with strongly consistent reads; it is gcReferenced while one does, gcTooYoung
+// before that time, and gcDeleted once retired. A batch object that is gone, or cannot be
+// decoded (with a warning), keeps its references for Verify to report. In a dry run nothing
+// is dropped.
+func (v *Vault) retireBatch(ctx context.Context, id string, dryRun bool) (gcOutcome, error) {
+	b, err := v.readBatch(ctx, id)
+	switch {
+	case errors.Is(err, ErrMissingSegment):
+		return gcReferenced, nil // references without their object: Verify reports them
+	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrNewerVersion):
+		v.log.Warn("gc: batch object cannot be decoded; its references stay (stowken verify reports it)", "batch", id, "err", err)
+		return gcTooYoung, nil
+	case err != nil:
+		return 0, fmt.Errorf("read batch object: %w", err)
+	}
+	if v.now().Before(b.deadline.Add(v.claimTTL / 2)) {
+		return gcTooYoung, nil
+	}
+	var segs []string
+	seen := map[string]bool{id: true}
+	for _, m := range b.manifests {
+		for _, s := range m.Segments() {
+			if !seen[s] {
+				seen[s] = true
+				segs = append(segs, s)
+			}
+		}
+	}
+	ids := make([]string, 0, len(b.manifests))
+	for cid := range b.manifests {
+		ids = append(ids, cid)
+	}
+	var live atomic.Bool
+	err = forEach(ctx, len(ids), v.concurrency, func(ctx context.Context, i int) error {
+		if live.Load() {
+			return nil
+		}
+		ptr, err := v.refs.GetPointer(ctx, ids[i])
+		switch {
+		case errors.Is(err, refcount.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("read the pointer of %q: %w", ids[i], err)
+		case ptr.Batch == id:
+			live.Store(true)
+		}
+		return nil
+	})
+	if err != nil || live.Load() {
+		return gcReferenced, err
+	}
+	if dryRun {
+		return gcDeleted, nil
+	}
+	// The batch's reference on its own object goes last: until then, a retirement that failed
+	// half-way keeps the batch referenced and marked, and the next collection finishes it.
+	if err := v.refs.RemoveRefs(ctx, id, segs); err != nil {
+		return 0, fmt.Errorf("drop the references of batch %s: %w", id, err)
+	}
+	if err := v.refs.MarkCandidates(ctx, segs, v.now()); err != nil {
+		return 0, fmt.Errorf("mark the segments of batch %s: %w", id, err)
+	}
+	if err := v.refs.RemoveRefs(ctx, id, []string{id}); err != nil {
+		return 0, fmt.Errorf("drop the reference of batch %s on its object: %w", id, err)
+	}
+	v.log.Debug("gc: batch retired", "batch", id, "segments", len(segs))
+	return gcDeleted, nil
+}
+
 // collect runs the whole collector protocol on one candidate, deleting it alone.
 func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID string, dryRun bool) (gcOutcome, int64, error) {
 	p, outcome, err := v.claimCandidate(ctx, c, claimID, dryRun)
@@ -463,7 +550,7 @@ func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID strin
 // writers waiting on it upload the object again). While the claim holds, nobody else deletes
 // the object (an earlier holder is past its deadline), so what Stat saw still holds.
 func (v *Vault) release(ctx context.Context, seg, claimID string) error {
-	_, err := v.bucket.Stat(ctx, segment.Key(seg))
+	_, err := v.bucket.Stat(ctx, objectKey(seg))
 	switch {
 	case errors.Is(err, objstore.ErrNotFound):
 		return v.refs.DeleteHead(ctx, seg, claimID)

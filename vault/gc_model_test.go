@@ -56,7 +56,6 @@ import (
 	"github.com/stowken/stowken/internal/fakeclock"
 	"github.com/stowken/stowken/internal/faults"
 	"github.com/stowken/stowken/manifest"
-	"github.com/stowken/stowken/objstore"
 	objfaulty "github.com/stowken/stowken/objstore/faulty"
 	"github.com/stowken/stowken/refcount"
 	reffaulty "github.com/stowken/stowken/refcount/faulty"
@@ -282,11 +281,11 @@ type gcModel struct {
 		// packed: batch members stored that reference a pack (a chunk at an offset).
 		continuations, packed int
 	}
-	manifestCache map[string]*manifest.Manifest // key+etag → manifest
-	retrieved     map[string]int                // id, manifest etag and segment etags → content matched
-	dirty         bool                          // something was written since the last check
-	trace         []string                      // the last scheduling decisions, for failures
-	traceFile     *os.File                      // every decision, with STOWKEN_MODEL_TRACE
+	manifestCache map[refcount.Pointer]*manifest.Manifest // pointer → manifest
+	retrieved     map[string]int                          // id, manifest etag and segment etags → content matched
+	dirty         bool                                    // something was written since the last check
+	trace         []string                                // the last scheduling decisions, for failures
+	traceFile     *os.File                                // every decision, with STOWKEN_MODEL_TRACE
 }
 
 // note records a scheduling decision; a failure prints the last ones.
@@ -305,7 +304,7 @@ func (m *gcModel) note(format string, args ...any) {
 func newGCModel(t *testing.T, seed uint64) *gcModel {
 	e := newGCEnv(t)
 	m := &gcModel{t: t, e: e, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), ids: map[string]*mIDState{},
-		kinds: map[string]int{}, outcomes: map[string]int{}, manifestCache: map[string]*manifest.Manifest{}, retrieved: map[string]int{}}
+		kinds: map[string]int{}, outcomes: map[string]int{}, manifestCache: map[refcount.Pointer]*manifest.Manifest{}, retrieved: map[string]int{}}
 	e.refs.SortLists(true)
 	if path := os.Getenv("STOWKEN_MODEL_TRACE"); path != "" {
 		f, err := os.Create(path)
@@ -772,18 +771,24 @@ func (m *gcModel) check() {
 	}
 }
 
-// decodeManifest decodes a listed manifest, once per version.
-func (m *gcModel) decodeManifest(a objstore.Attrs) (*manifest.Manifest, error) {
-	key := a.Key + "@" + a.ETag
-	if man, ok := m.manifestCache[key]; ok {
+// decodeManifest decodes the manifest of a listed pointer, once per pointer (a batch object
+// never changes).
+func (m *gcModel) decodeManifest(id string, p refcount.Pointer) (*manifest.Manifest, error) {
+	if man, ok := m.manifestCache[p]; ok {
 		return man, nil
 	}
-	man, err := m.e.check.readManifest(context.Background(), strings.TrimSuffix(strings.TrimPrefix(a.Key, manifest.Prefix), manifest.Suffix))
+	b, err := m.e.check.readBatch(context.Background(), p.Batch)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pointer %+v: %w", p, err)
 	}
-	m.manifestCache[key] = man
-	return man, nil
+	stored := b.manifests[id]
+	if stored == nil {
+		return nil, fmt.Errorf("batch %s does not hold %q", p.Batch, id)
+	}
+	man := *stored
+	man.Nonce = p.Nonce
+	m.manifestCache[p] = &man
+	return &man, nil
 }
 
 // retrieve retrieves the stored conversation (once per version of it and its segments) and
@@ -791,7 +796,7 @@ func (m *gcModel) decodeManifest(a objstore.Attrs) (*manifest.Manifest, error) {
 func (m *gcModel) retrieve(id string, man *manifest.Manifest, snap *snapshot) int {
 	m.t.Helper()
 	key := id + "@" + man.Nonce
-	for _, seg := range man.Segments() {
+	for _, seg := range uses(man) {
 		key += "/" + snap.objects[seg]
 	}
 	if k, ok := m.retrieved[key]; ok {

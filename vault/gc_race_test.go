@@ -139,6 +139,15 @@ func (e *gcEnv) del(id string) {
 	}
 }
 
+// retire lets the writer deadline of every batch pass, with the margin GC keeps, and runs a
+// collection, which retires the batches none of whose conversations is stored any more: their
+// references go, and their segments become candidates for the next collection.
+func (e *gcEnv) retire() GCReport {
+	e.t.Helper()
+	e.clock.Advance(retireAfter)
+	return e.gc(GCOptions{})
+}
+
 func (e *gcEnv) gc(opts GCOptions) GCReport {
 	e.t.Helper()
 	rep, err := e.v.GC(e.ctx, opts)
@@ -188,7 +197,7 @@ func (e *gcEnv) owners(seg string) []string {
 // object reports whether the segment object exists (no faults).
 func (e *gcEnv) object(seg string) bool {
 	e.t.Helper()
-	_, err := e.bucket.Inner().Stat(e.ctx, segment.Key(seg))
+	_, err := e.bucket.Inner().Stat(e.ctx, objectKey(seg))
 	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
 		e.t.Fatal(err)
 	}
@@ -245,13 +254,14 @@ func (e *gcEnv) checkAbsent(ids ...string) {
 }
 
 // cleanUp ends the faults, lets every claim and writer deadline expire, and runs the audit and
-// the collector twice (the first audit removes leaked references; objects they kept without a
+// the collector three times (the first collection retires the batches of deleted
+// conversations, the first audit removes leaked references, and objects they kept without a
 // head are leaked objects only for the second); then nothing may leak.
 func (e *gcEnv) cleanUp(want ...*conversation.Conversation) {
 	e.t.Helper()
 	e.bucket.Clear()
 	e.refs.Clear()
-	for range 2 {
+	for range 3 {
 		e.clock.Advance(claimTTL + storeTTL)
 		e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
 		e.gc(GCOptions{})
@@ -292,8 +302,8 @@ func sameConversation(want, got *conversation.Conversation) error {
 
 // snapshot is the whole store, read without faults.
 type snapshot struct {
-	manifests  map[string]*manifest.Manifest // id → manifest
-	objects    map[string]string             // segment object → ETag
+	manifests  map[string]*manifest.Manifest // id → manifest, with its pointer's batch and nonce
+	objects    map[string]string             // segment or batch object → ETag
 	heads      map[string]refcount.Head
 	refs       map[string]map[string]bool // segment → owners
 	candidates map[string]time.Time
@@ -305,28 +315,30 @@ func takeSnapshot(ctx context.Context, check *Vault) (*snapshot, error) {
 	return takeSnapshotWith(ctx, check, nil)
 }
 
-func takeSnapshotWith(ctx context.Context, check *Vault, decode func(a objstore.Attrs) (*manifest.Manifest, error)) (*snapshot, error) {
+func takeSnapshotWith(ctx context.Context, check *Vault, decode func(id string, p refcount.Pointer) (*manifest.Manifest, error)) (*snapshot, error) {
 	s := &snapshot{manifests: map[string]*manifest.Manifest{}, objects: map[string]string{}, heads: map[string]refcount.Head{},
 		refs: map[string]map[string]bool{}, candidates: map[string]time.Time{}}
-	err := check.bucket.List(ctx, manifest.Prefix, func(a objstore.Attrs) error {
+	err := check.refs.ListPointers(ctx, func(id string, p refcount.Pointer) error {
 		var m *manifest.Manifest
 		var err error
 		if decode != nil {
-			m, err = decode(a)
+			m, err = decode(id, p)
 		} else {
-			m, err = check.readManifest(ctx, strings.TrimSuffix(strings.TrimPrefix(a.Key, manifest.Prefix), manifest.Suffix))
+			m, err = check.readManifest(ctx, id)
 		}
 		if err != nil {
-			return fmt.Errorf("manifest %s: %w", a.Key, err)
+			return fmt.Errorf("conversation %q: %w", id, err)
 		}
 		s.manifests[m.ID] = m
 		return nil
 	})
-	if err == nil {
-		err = check.bucket.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
-			s.objects[a.Key[strings.LastIndexByte(a.Key, '/')+1:]] = a.ETag
-			return nil
-		})
+	for _, prefix := range []string{segment.Prefix, manifest.BatchPrefix} {
+		if err == nil {
+			err = check.bucket.List(ctx, prefix, func(a objstore.Attrs) error {
+				s.objects[a.Key[strings.LastIndexByte(a.Key, '/')+1:]] = a.ETag
+				return nil
+			})
+		}
 	}
 	if err == nil {
 		err = check.refs.ListHeads(ctx, func(h refcount.Head) error { s.heads[h.Segment] = h; return nil })
@@ -346,24 +358,27 @@ func takeSnapshotWith(ctx context.Context, check *Vault, decode func(a objstore.
 	return s, err
 }
 
+// uses returns what the stored conversation m needs: its segments and its batch object.
+func uses(m *manifest.Manifest) []string { return append(m.Segments(), m.Batch) }
+
 // protocolProblems lists violations of what must hold at every instant, whatever runs
-// concurrently: every segment a manifest uses exists as an object, has a head (live, or
-// deleting under a claim that will find the reference), and carries a reference from the
-// manifest's owner; and every live head has its object ("head is live" implies "the object
-// exists", which writers rely on to skip the upload).
+// concurrently: every segment and batch object a stored conversation uses exists as an object,
+// has a head (live, or deleting under a claim that will find the reference), and carries a
+// reference from the conversation's batch; and every live head has its object ("head is live"
+// implies "the object exists", which writers rely on to skip the upload).
 func (s *snapshot) protocolProblems() []string {
 	var out []string
 	for _, id := range sortedKeys(s.manifests) {
 		m := s.manifests[id]
-		for _, seg := range m.Segments() {
+		for _, seg := range uses(m) {
 			if _, ok := s.objects[seg]; !ok {
-				out = append(out, fmt.Sprintf("DATA LOSS: conversation %q uses segment %.12s, whose object is missing", id, seg))
+				out = append(out, fmt.Sprintf("DATA LOSS: conversation %q uses object %.12s, which is missing", id, seg))
 			}
 			if _, ok := s.heads[seg]; !ok {
-				out = append(out, fmt.Sprintf("conversation %q uses segment %.12s, which has no head", id, seg))
+				out = append(out, fmt.Sprintf("conversation %q uses object %.12s, which has no head", id, seg))
 			}
-			if !s.refs[seg][m.Owner()] {
-				out = append(out, fmt.Sprintf("conversation %q (owner %s) holds no reference on segment %.12s", id, m.Owner(), seg))
+			if !s.refs[seg][m.Batch] {
+				out = append(out, fmt.Sprintf("conversation %q (batch %s) holds no reference on object %.12s", id, m.Batch, seg))
 			}
 		}
 	}
@@ -375,18 +390,22 @@ func (s *snapshot) protocolProblems() []string {
 	return out
 }
 
-// leaks lists what nobody owns: objects and heads no manifest uses, references whose owner has
-// no manifest using the segment, and candidate marks on live unreferenced heads.
+// leaks lists what nobody owns: references of a batch none of whose conversations is stored,
+// objects and heads that no stored conversation uses and no such batch references, and
+// candidate marks on live unreferenced heads. (A batch with a stored conversation keeps every
+// segment its conversations used until GC retires it: that is no leak.)
 func (s *snapshot) leaks() []string {
 	used := map[string]bool{}
-	owned := map[string]map[string]bool{} // segment → owners with a manifest using it
+	live := map[string]bool{} // batches with a stored conversation
 	for _, m := range s.manifests {
-		for _, seg := range m.Segments() {
+		live[m.Batch] = true
+		for _, seg := range uses(m) {
 			used[seg] = true
-			if owned[seg] == nil {
-				owned[seg] = map[string]bool{}
-			}
-			owned[seg][m.Owner()] = true
+		}
+	}
+	for seg, owners := range s.refs {
+		for owner := range owners {
+			used[seg] = used[seg] || live[owner]
 		}
 	}
 	var out []string
@@ -402,8 +421,8 @@ func (s *snapshot) leaks() []string {
 	}
 	for _, seg := range sortedKeys(s.refs) {
 		for _, owner := range sortedKeys(s.refs[seg]) {
-			if !owned[seg][owner] {
-				out = append(out, fmt.Sprintf("reference %.12s/%s: no such conversation uses it", seg, owner))
+			if !live[owner] {
+				out = append(out, fmt.Sprintf("reference %.12s/%s: no conversation of that batch is stored", seg, owner))
 			}
 		}
 	}
@@ -477,8 +496,8 @@ func nthCall[C any](n int, match func(C) bool) func(C) bool {
 	}
 }
 
-// setupShared stores a and b's neighbour a, deletes a, and returns a segment of a that b also
-// uses (unreferenced now, a GC candidate), with b not stored yet.
+// setupShared stores a and b's neighbour a, deletes a, retires a's batch, and returns a
+// segment of a that b also uses (unreferenced now, a GC candidate), with b not stored yet.
 func setupShared(e *gcEnv) (a, b *conversation.Conversation, x string) {
 	e.t.Helper()
 	a, b = gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
@@ -488,6 +507,7 @@ func setupShared(e *gcEnv) (a, b *conversation.Conversation, x string) {
 		e.t.Fatal("test conversations share no segment")
 	}
 	e.del("a")
+	e.retire()
 	return a, b, sh[0]
 }
 
@@ -579,6 +599,7 @@ func TestGCRaceCrashBetweenClaimAndDelete(t *testing.T) {
 		a := gcConv("a", 1, 1, 1)
 		e.store(a)
 		e.del("a")
+		e.retire()
 		x := e.plan(a)[0]
 		crashGCAt(e, &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segment.Key(x))}, nil)
 		if h, _ := e.head(x); h.State != refcount.Deleting || !e.object(x) {
@@ -701,6 +722,7 @@ func TestGCRaceRetriedDecrement(t *testing.T) {
 		e.store(b)
 		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpRemoveRefs), Kind: reffaulty.Duplicate})
 		e.del("a")
+		e.retire() // the retirement's decrement is delivered twice
 		e.gc(GCOptions{})
 		e.mustExist(e.plan(b)...)
 		e.mustBeGone(only(e.plan(a), e.plan(b))...)
@@ -708,37 +730,41 @@ func TestGCRaceRetriedDecrement(t *testing.T) {
 		e.cleanUp(b)
 	})
 	t.Run("AppliedReportedFailedThenRetried", func(t *testing.T) {
+		// The retirement's decrement is applied and reported as failed: the collection fails
+		// and keeps the batch's mark, and the next one retires it again.
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
 		e.store(b)
+		e.del("a")
+		e.clock.Advance(retireAfter)
 		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpRemoveRefs), Kind: reffaulty.FailAfter})
-		if err := e.v.Delete(e.ctx, "a"); err == nil {
-			t.Fatal("delete with a lost response succeeded")
+		if _, err := e.v.GC(e.ctx, GCOptions{}); err == nil {
+			t.Fatal("gc with a lost response succeeded")
 		}
-		if err := e.v.Delete(e.ctx, "a"); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("retried delete: %v, want ErrNotFound", err)
-		}
+		e.gc(GCOptions{}) // retires a's batch again
 		e.gc(GCOptions{})
+		e.mustBeGone(only(e.plan(a), e.plan(b))...)
 		e.checkStored(b)
 		e.cleanUp(b)
-		e.mustBeGone(only(e.plan(a), e.plan(b))...)
 	})
 	t.Run("LateRetryAfterReStore", func(t *testing.T) {
-		// The same id stored again under a new owner while the old copy's decrement is in
-		// flight; the decrement, delivered twice, removes only the old owner's references.
+		// The same id stored again, in a new batch, while the old batch's decrement is in
+		// flight; the decrement, delivered twice, removes only the old batch's references.
 		e := newGCEnv(t)
 		a := gcConv("a", 1, 1, 1)
 		e.store(a)
 		old, _ := e.check.Manifest(e.ctx, "a")
+		e.del("a")
+		e.clock.Advance(retireAfter)
 		atRemove, release := make(chan *reffaulty.Call, 1), make(chan struct{})
-		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOwner(reffaulty.OpRemoveRefs, old.Owner()), Reached: atRemove, Wait: release, Kind: reffaulty.Duplicate})
-		deleted := goDo(func() (struct{}, error) { return struct{}{}, e.v.Delete(e.ctx, "a") })
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOwner(reffaulty.OpRemoveRefs, old.Batch), Reached: atRemove, Wait: release, Kind: reffaulty.Duplicate})
+		retired := goDo(func() (GCReport, error) { return e.v.GC(e.ctx, GCOptions{}) })
 		recv(t, atRemove)
 		again := *a
-		e.store(&again) // the manifest is already gone: a new copy with a new owner
+		e.store(&again) // the pointer is gone already: a new copy in a new batch
 		close(release)
-		if r := recv(t, deleted); r.err != nil {
+		if r := recv(t, retired); r.err != nil {
 			t.Fatal(r.err)
 		}
 		e.gc(GCOptions{})
@@ -755,6 +781,7 @@ func TestGCRaceTwoCollectors(t *testing.T) {
 		a := gcConv("a", 1, 1, 1)
 		e.store(a)
 		e.del("a")
+		e.retire()
 		x := e.plan(a)[0]
 		var mu sync.Mutex
 		deletes := map[string]int{}
@@ -825,6 +852,7 @@ func TestGCRaceSlowWriter(t *testing.T) {
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
+		e.clock.Advance(retireAfter) // a's batch can be retired once a is deleted
 		refsTaken, release := make(chan *reffaulty.Call, 1), make(chan struct{})
 		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpAddRefs), Applied: refsTaken, WaitAfter: release})
 		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
@@ -850,6 +878,7 @@ func TestGCRaceSlowWriter(t *testing.T) {
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
+		e.clock.Advance(retireAfter) // a's batch can be retired once a is deleted
 		y := only(e.plan(b), e.plan(a))[0]
 		atHead, release := make(chan *reffaulty.Call, 1), make(chan struct{})
 		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnSegment(reffaulty.OpCreateHead, y), Reached: atHead, Wait: release})
@@ -886,9 +915,13 @@ func TestGCRaceSlowWriter(t *testing.T) {
 		recv(t, atLast)
 		e.clock.Advance(storeTTL + time.Second)
 		e.del("a")
-		if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.LeakedRefs != len(segs) {
-			t.Fatalf("verify: %d leaked references, want the stalled writer's %d", rep.LeakedRefs, len(segs))
+		// The stalled writer's batch leaked, on every segment and its batch object; a's is
+		// marked for GC, which retires it.
+		if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.LeakedRefs != len(segs)+1 || rep.RetiringBatches != 1 {
+			t.Fatalf("verify: %d leaked references, %d retiring batches; want the stalled writer's %d and a's batch", rep.LeakedRefs, rep.RetiringBatches, len(segs)+1)
 		}
+		e.clock.Advance(claimTTL / 2)
+		e.gc(GCOptions{}) // retires a's batch
 		e.gc(GCOptions{})
 		e.mustBeGone(segs...)
 		close(release)
@@ -900,13 +933,13 @@ func TestGCRaceSlowWriter(t *testing.T) {
 		e.cleanUp()
 	})
 	t.Run("PastDeadlineAtPublish", func(t *testing.T) {
-		// The manifest write itself is held past the deadline: the client abandons it.
+		// The pointer write itself is held past the deadline: the client abandons it.
 		e := newGCEnv(t)
 		a := gcConv("a", 1, 1, 1)
 		e.store(a)
 		a2 := gcConv("a2", 1, 1, 1)
-		atPut, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("a2")), Reached: atPut, Wait: release})
+		atPut, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpCreatePointer, "a2"), Reached: atPut, Wait: release})
 		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, a2) })
 		recv(t, atPut)
 		e.clock.Advance(storeTTL + time.Second)
@@ -915,7 +948,7 @@ func TestGCRaceSlowWriter(t *testing.T) {
 		e.gc(GCOptions{})
 		close(release)
 		if r := recv(t, stored); !errors.Is(r.err, context.DeadlineExceeded) {
-			t.Fatalf("store: %v, want its manifest write abandoned at the deadline", r.err)
+			t.Fatalf("store: %v, want its pointer write abandoned at the deadline", r.err)
 		}
 		e.checkAbsent("a", "a2")
 		e.cleanUp()
@@ -941,6 +974,7 @@ func TestGCRaceCollectorPastDeadline(t *testing.T) {
 		a := gcConv("a", 1, 1, 1)
 		e.store(a)
 		e.del("a")
+		e.retire()
 		x := e.plan(a)[0]
 		done, release := stallAfterRecheck(e, x)
 		e.clock.Advance(claimTTL/2 + time.Second)
@@ -989,78 +1023,60 @@ func TestGCRaceCollectorPastDeadline(t *testing.T) {
 	})
 }
 
-// (g) Store whose manifest write is applied but reported as failed.
-func TestGCRaceManifestPutRetried(t *testing.T) {
+// (g) Store whose pointer write is applied but reported as failed.
+func TestGCRacePointerWriteRetried(t *testing.T) {
 	t.Run("LostResponseWrittenAgain", func(t *testing.T) {
-		// The write is not retried by the client (a Duplicate fault loses the response); the
-		// Store writes again under a new owner, finds its first write, and keeps that owner.
+		// The write is sent once; its response is lost. The Store writes again under a new
+		// nonce, finds the pointer of its first write, and keeps it.
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Kind: objfaulty.Duplicate})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpCreatePointer, "b"), Kind: reffaulty.FailAfter})
 		res := e.store(b)
 		if res.Existed {
-			t.Fatal("own earlier manifest write reported as Existed")
+			t.Fatal("own earlier pointer write reported as Existed")
 		}
-		if st := e.bucket.Stats(); st.Duplicate != 0 || st.FailAfter != 1 {
-			t.Fatalf("fault stats %+v: want the manifest write sent once, its response lost", st)
+		if st := e.refs.Stats(); st.FailAfter != 1 {
+			t.Fatalf("fault stats %+v: want the pointer write applied once, its response lost", st)
 		}
 		m, err := e.check.Manifest(e.ctx, "b")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, seg := range e.plan(b) {
-			if owners := e.owners(seg); !slices.Contains(owners, m.Owner()) || len(owners) > 2 {
-				t.Fatalf("segment %.12s: owners %v, want the published owner %s and at most a", seg, owners, m.Owner())
+		for _, seg := range uses(m) {
+			if owners := e.owners(seg); !slices.Contains(owners, m.Batch) || len(owners) > 2 {
+				t.Fatalf("segment %.12s: owners %v, want b's batch %s and at most a's", seg, owners, m.Batch)
 			}
 		}
 		e.del("a")
+		e.retire()
 		e.gc(GCOptions{})
-		e.mustExist(e.plan(b)...)
+		e.mustExist(uses(m)...)
 		e.checkStored(b)
 		e.cleanUp(b)
 	})
 	t.Run("ReportedFailedThenStoredAgain", func(t *testing.T) {
 		// Every write's response is lost: the first was applied, the others found it. The
-		// error reaches the caller, and every owner's references stay until the audit.
+		// error reaches the caller, the batch keeps its references, and a second Store finds
+		// the conversation stored (Existed) and drops its own batch's.
 		e := newGCEnv(t)
-		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
-		e.store(a)
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Kind: objfaulty.FailAfter, Times: manifestWrites})
+		b := gcConv("b", 1, 2, 2)
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpCreatePointer, "b"), Kind: reffaulty.FailAfter, Times: pointerWrites})
 		if _, err := e.v.Store(e.ctx, b); err == nil {
-			t.Fatal("store with every manifest response lost succeeded")
+			t.Fatal("store with every pointer response lost succeeded")
 		}
 		e.checkStored(b) // published all the same, references kept
 		if res := e.store(b); !res.Existed {
 			t.Fatal("second store: want Existed")
 		}
-		e.del("a")
-		e.gc(GCOptions{})
 		e.clock.Advance(storeTTL + time.Minute)
-		if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.LeakedRefs != (manifestWrites-1)*len(e.plan(b)) {
-			t.Fatalf("verify: %d leaked references, want those of the %d writes that were not applied", rep.LeakedRefs, manifestWrites-1)
+		if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.LeakedRefs != 0 || !rep.OK() {
+			t.Fatalf("verify: %+v; want nothing leaked", rep)
 		}
 		e.gc(GCOptions{})
-		e.mustExist(e.plan(b)...)
 		e.checkStored(b)
 		e.cleanUp(b)
 	})
-}
-
-// retryingClient is a client's retry loop over a bucket, as the AWS SDK's: a Put whose
-// response was lost (an injected fault) is sent again, unless it asks for a single attempt
-// and the client honours that.
-type retryingClient struct {
-	objstore.Bucket
-	ignoresSingleAttempt bool
-}
-
-func (r retryingClient) Put(ctx context.Context, key string, data []byte, opts objstore.PutOptions) (objstore.Attrs, error) {
-	a, err := r.Bucket.Put(ctx, key, data, opts)
-	if errors.Is(err, objfaulty.ErrInjected) && (!opts.SingleAttempt || r.ignoresSingleAttempt) {
-		return r.Bucket.Put(ctx, key, data, opts)
-	}
-	return a, err
 }
 
 // (o) A Store that finds the same id stored compares the two conversations while a Delete and
@@ -1082,8 +1098,10 @@ func TestGCRaceStoreComparesWhileDeleted(t *testing.T) {
 		e := newGCEnv(t)
 		first, second := gcConv("a", 1, 1, 1), gcConv("a", 2, 2, 2)
 		e.store(first)
+		e.clock.Advance(retireAfter) // first's batch can be retired once it is deleted
 		stored, release := holdCompare(e, second, e.plan(first)[0])
 		e.del("a")
+		e.gc(GCOptions{}) // retires first's batch
 		e.gc(GCOptions{})
 		e.mustBeGone(only(e.plan(first), e.plan(second))...)
 		close(release)
@@ -1094,16 +1112,18 @@ func TestGCRaceStoreComparesWhileDeleted(t *testing.T) {
 		e.cleanUp(second)
 	})
 	t.Run("SameConversationDeletedEveryMarkKept", func(t *testing.T) {
-		// The same conversation: while it is compared, the stored copy is deleted, and a
-		// collector finds the comparing Store's references and clears the marks. The Store
-		// finds it equal (Existed) and drops its references: the last ones, so it must mark
-		// every segment again, or they would stay until an audit.
+		// The same conversation: while it is compared, the stored copy is deleted, its batch
+		// retired, and a collector finds the comparing Store's references and clears the
+		// marks. The Store finds it equal (Existed) and drops its references: the last ones,
+		// so it must mark every segment again, or they would stay until an audit.
 		e := newGCEnv(t)
 		a := gcConv("a", 1, 1, 1)
 		e.store(a)
+		e.clock.Advance(retireAfter)
 		again := *a
 		stored, release := holdCompare(e, &again, e.plan(a)[0])
 		e.del("a")
+		e.gc(GCOptions{}) // retires a's batch
 		if rep := e.gc(GCOptions{}); rep.Referenced != len(e.plan(a)) {
 			t.Fatalf("gc during the comparison: %+v; want every segment found referenced", rep)
 		}
@@ -1117,29 +1137,25 @@ func TestGCRaceStoreComparesWhileDeleted(t *testing.T) {
 	})
 }
 
-// (q) A Delete runs between a Store's applied manifest write and what the Store does next:
-// the owner the Delete dropped must never be published again.
-func TestGCRaceDeleteBetweenManifestWrites(t *testing.T) {
-	t.Run("DeletedBeforeTheExistingManifestIsRead", func(t *testing.T) {
-		// The write is applied and its response lost; a client that retries it anyway (one
-		// that ignores SingleAttempt) finds the manifest; the Delete removes it before the
-		// Store reads it. The Store must not write the owner the Delete dropped again.
+// (q) A Delete runs between a Store's applied pointer write and what the Store does next: the
+// batch's references must outlive every write of the batch.
+func TestGCRaceDeleteBetweenPointerWrites(t *testing.T) {
+	t.Run("DeletedBeforeTheExistingPointerIsRead", func(t *testing.T) {
+		// The write is applied and its response lost; the Store writes again and finds the
+		// pointer; the Delete removes it before the Store reads it. The Store writes again,
+		// in the same batch, whose references are still held.
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
-		writer, err := New(e.ctx, Options{Bucket: retryingClient{e.bucket, true}, Refs: e.refs, Now: e.clock.Now, CacheBytes: -1, Concurrency: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer writer.Close()
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Kind: objfaulty.FailAfter})
-		atRead, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, manifest.Key("b")), Reached: atRead, Wait: release})
-		stored := goDo(func() (StoreResult, error) { return writer.Store(e.ctx, b) })
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpCreatePointer, "b"), Kind: reffaulty.FailAfter})
+		atRead, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpGetPointer, "b"), Reached: atRead, Wait: release})
+		stored := goDo(func() (StoreResult, error) { return e.vault().Store(e.ctx, b) })
 		recv(t, atRead)
 		if err := e.vault().Delete(e.ctx, "b"); err != nil {
 			t.Fatalf("delete while the store reads: %v", err)
 		}
+		e.gc(GCOptions{})
 		close(release)
 		if r := recv(t, stored); r.err != nil {
 			t.Fatalf("store: %v", r.err)
@@ -1148,25 +1164,24 @@ func TestGCRaceDeleteBetweenManifestWrites(t *testing.T) {
 		e.checkStored(a, b)
 		e.cleanUp(a, b)
 	})
-	t.Run("ClientRetryAfterDelete", func(t *testing.T) {
-		// The write is applied, its response lost, and the Delete runs to the end before the
-		// client would retry: a client retry (create-if-absent, the key absent again) would
-		// publish the dropped owner.
+	t.Run("DeletedAndCollectedBeforeTheWriteAgain", func(t *testing.T) {
+		// The write is applied, its response lost, and the Delete runs to the end, and
+		// collections with it, before the Store writes again: if the collector retired the
+		// batch then (before its writer deadline), the Store's next write would publish b
+		// with its segments gone.
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
-		writer, err := New(e.ctx, Options{Bucket: retryingClient{e.bucket, false}, Refs: e.refs, Now: e.clock.Now, CacheBytes: -1, Concurrency: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer writer.Close()
-		landed, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Kind: objfaulty.FailAfter, Applied: landed, WaitAfter: release})
-		stored := goDo(func() (StoreResult, error) { return writer.Store(e.ctx, b) })
+		landed, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpCreatePointer, "b"), Kind: reffaulty.FailAfter, Applied: landed, WaitAfter: release})
+		stored := goDo(func() (StoreResult, error) { return e.vault().Store(e.ctx, b) })
 		recv(t, landed)
 		if err := e.vault().Delete(e.ctx, "b"); err != nil {
-			t.Fatalf("delete of the landed manifest: %v", err)
+			t.Fatalf("delete of the landed pointer: %v", err)
 		}
+		e.clock.Advance(storeTTL / 2)
+		e.gc(GCOptions{})
+		e.gc(GCOptions{})
 		close(release)
 		if r := recv(t, stored); r.err != nil {
 			t.Fatalf("store: %v", r.err)
@@ -1185,9 +1200,8 @@ func TestGCRaceDeleteRetried(t *testing.T) {
 		refs   *reffaulty.Fault
 		fails  bool
 	}{
-		{"ManifestDeleteLostResponse", &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, manifest.Key("a")), Kind: objfaulty.FailAfter}, nil, true},
-		{"ManifestDeleteDuplicated", &objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, manifest.Key("a")), Kind: objfaulty.Duplicate}, nil, false},
-		{"RemoveRefsLostResponse", nil, &reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpRemoveRefs), Kind: reffaulty.FailAfter}, true},
+		{"PointerDeleteLostResponse", nil, &reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpDeletePointer, "a"), Kind: reffaulty.FailAfter}, true},
+		{"PointerDeleteDuplicated", nil, &reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpDeletePointer, "a"), Kind: reffaulty.Duplicate}, false},
 		{"MarkCandidatesFailed", nil, &reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpMarkCandidates), Kind: reffaulty.FailBefore}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1226,10 +1240,10 @@ func TestGCRaceVerifyDuringStore(t *testing.T) {
 		e := newGCEnv(t)
 		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
 		e.store(a)
-		atPut, release := make(chan *objfaulty.Call, 1), make(chan struct{})
-		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, manifest.Key("b")), Reached: atPut, Wait: release})
+		atPut, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpCreatePointer, "b"), Reached: atPut, Wait: release})
 		stored := goDo(func() (StoreResult, error) { return e.v.Store(e.ctx, b) })
-		recv(t, atPut) // references taken, segments uploaded, manifest not yet written
+		recv(t, atPut) // references taken, segments uploaded, pointer not yet written
 		e.del("a")
 		e.clock.Advance(storeTTL - time.Minute)
 		rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond})
@@ -1277,15 +1291,17 @@ func TestGCRaceVerifyMissingHeadVsCollector(t *testing.T) {
 	e.store(a)
 	x := shared(e.plan(a), e.plan(c))[0]
 
-	// The audit has listed manifests (a) and references (a's) and is held before the heads.
+	// The audit has listed pointers (a) and references (a's) and is held before the heads.
 	atHeads, releaseV := make(chan *reffaulty.Call, 1), make(chan struct{})
 	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpListHeads), Reached: atHeads, Wait: releaseV})
 	verified := goDo(func() (VerifyReport, error) {
 		return e.v.Verify(e.ctx, VerifyOptions{Repair: true, MinAge: time.Nanosecond})
 	})
 	recv(t, atHeads)
-	// a is deleted; a collector claims x and is held before deleting the object.
+	// a is deleted and its batch retired; a collector claims x and is held before deleting
+	// the object.
 	e.del("a")
+	e.retire()
 	atDelete, releaseGC := make(chan *objfaulty.Call, 1), make(chan struct{})
 	e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, segment.Key(x)), Reached: atDelete, Wait: releaseGC})
 	g := e.vault()
@@ -1357,11 +1373,11 @@ func TestGCRaceVerifyLeakedObjectVsCollector(t *testing.T) {
 	e.cleanUp(c)
 }
 
-// (j) A Store dies after taking its references and before publishing its manifest.
-// dieAt makes the process "die" at the first bucket call that match accepts (applied or not):
-// every later call, to the bucket or the reference store, fails, the clean-up of its references
-// included.
-func dieAt(e *gcEnv, match func(*objfaulty.Call) bool, applied bool) {
+// (j) A Store dies after taking its references and before publishing its pointer.
+// dieAt makes the process "die" at the first bucket call that inBucket accepts, or the first
+// reference store call that inRefs accepts (applied or not; nil matches nothing): every later
+// call, to the bucket or the reference store, fails, the clean-up of its references included.
+func dieAt(e *gcEnv, inBucket func(*objfaulty.Call) bool, inRefs func(*reffaulty.Call) bool, applied bool) {
 	var mu sync.Mutex
 	dead := false
 	e.bucket.SetHook(func(_ context.Context, c *objfaulty.Call) *objfaulty.Fault {
@@ -1370,15 +1386,18 @@ func dieAt(e *gcEnv, match func(*objfaulty.Call) bool, applied bool) {
 		if dead {
 			return &objfaulty.Fault{Kind: objfaulty.FailBefore, Err: errCrash}
 		}
-		if dead = match(c); dead && !applied {
+		if dead = inBucket != nil && inBucket(c); dead && !applied {
 			return &objfaulty.Fault{Kind: objfaulty.FailBefore, Err: errCrash}
 		}
 		return nil
 	})
-	e.refs.SetHook(func(context.Context, *reffaulty.Call) *reffaulty.Fault {
+	e.refs.SetHook(func(_ context.Context, c *reffaulty.Call) *reffaulty.Fault {
 		mu.Lock()
 		defer mu.Unlock()
 		if dead {
+			return &reffaulty.Fault{Kind: reffaulty.FailBefore, Err: errCrash}
+		}
+		if dead = inRefs != nil && inRefs(c); dead && !applied {
 			return &reffaulty.Fault{Kind: reffaulty.FailBefore, Err: errCrash}
 		}
 		return nil
@@ -1394,13 +1413,13 @@ func TestGCRaceStoreCrashLeaksReclaimed(t *testing.T) {
 			e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnOp(reffaulty.OpAddRefs), Kind: reffaulty.FailAfter, Err: errCrash})
 		}},
 		{"AfterUploads", func(e *gcEnv, b *conversation.Conversation) {
-			// Dies as it sends its manifest (not applied).
-			dieAt(e, objfaulty.OnKey(objfaulty.OpPut, manifest.Key(b.ID)), false)
+			// Dies as it sends its pointer (not applied).
+			dieAt(e, nil, reffaulty.OnID(reffaulty.OpCreatePointer, b.ID), false)
 		}},
 		{"MidSegment", func(e *gcEnv, b *conversation.Conversation) {
 			// Dies right after uploading one of its new segments.
 			y := segment.Key(only(e.plan(b), e.plan(gcConv("a", 1, 1, 1)))[0])
-			dieAt(e, objfaulty.OnKey(objfaulty.OpPut, y), true)
+			dieAt(e, objfaulty.OnKey(objfaulty.OpPut, y), nil, true)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1430,31 +1449,31 @@ func TestGCRaceStoreCrashLeaksReclaimed(t *testing.T) {
 	}
 }
 
-// (m) The audit cannot read a manifest — a transient error, or a manifest that does not decode
-// — and must not take the references of its conversation for leaks.
+// (m) The audit cannot read a batch object — a transient error, or an object that does not
+// decode — and must not take the references of its batch for leaks.
 func TestGCRaceVerifyUnreadableManifest(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// corrupt: the audit reports the manifest corrupt, not just unreadable.
 		corrupt bool
-		// spoil makes a's manifest unreadable to the audit and returns what undoes it.
+		// spoil makes a's batch object unreadable to the audit and returns what undoes it.
 		spoil func(e *gcEnv) (undo func())
 	}{
 		{"TransientReadError", false, func(e *gcEnv) func() {
-			e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, manifest.Key("a")), Kind: objfaulty.FailBefore})
+			e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpGet, batchKey(e.t, e.refs.Inner(), "a")), Kind: objfaulty.FailBefore})
 			return func() {}
 		}},
 		{"Undecodable", true, func(e *gcEnv) func() {
-			raw := e.bucket.Inner()
-			data, _, err := raw.Get(e.ctx, manifest.Key("a"))
+			raw, key := e.bucket.Inner(), batchKey(e.t, e.refs.Inner(), "a")
+			data, _, err := raw.Get(e.ctx, key)
 			if err != nil {
 				e.t.Fatal(err)
 			}
-			if _, err := raw.Put(e.ctx, manifest.Key("a"), flip(data, len(data)/2), objstore.PutOptions{}); err != nil {
+			if _, err := raw.Put(e.ctx, key, flip(data, len(data)/2), objstore.PutOptions{}); err != nil {
 				e.t.Fatal(err)
 			}
 			return func() {
-				if _, err := raw.Put(e.ctx, manifest.Key("a"), data, objstore.PutOptions{}); err != nil {
+				if _, err := raw.Put(e.ctx, key, data, objstore.PutOptions{}); err != nil {
 					e.t.Fatal(err)
 				}
 			}

@@ -5,8 +5,11 @@ import (
 	"testing"
 
 	catparquet "github.com/stowken/stowken/catalog/parquet"
+	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/internal/fakeclock"
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
 	objmem "github.com/stowken/stowken/objstore/mem"
 	"github.com/stowken/stowken/refcount"
@@ -67,4 +70,41 @@ func storeAll(t testing.TB, v *Vault, convs []*conversation.Conversation) {
 			}
 		}
 	}
+}
+
+// retireAfter is how long after a StoreBatch started (with the default StoreTimeout and
+// ClaimTTL) GC may retire its batch: past the writer deadline by half a claim.
+const retireAfter = DefaultStoreTimeout + DefaultClaimTTL/2
+
+// collectDeleted lets the writer deadline of every batch pass on clock, with the margin GC
+// keeps, and runs GC twice: the first retires the batches none of whose conversations is
+// stored, the second collects what only they used.
+func collectDeleted(t testing.TB, v *Vault, clock *fakeclock.Clock) {
+	t.Helper()
+	clock.Advance(retireAfter)
+	for range 2 {
+		if _, err := v.GC(context.Background(), GCOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// batchKey is the key of the batch object that holds conversation id's manifest.
+func batchKey(t testing.TB, r refcount.Backend, id string) string {
+	t.Helper()
+	p, err := r.GetPointer(context.Background(), id)
+	if err != nil {
+		t.Fatalf("pointer of %q: %v", id, err)
+	}
+	return manifest.BatchKey(p.Batch)
+}
+
+// zstdOf is data as one zstd frame, as batch objects are stored.
+func zstdOf(t testing.TB, data []byte) []byte {
+	t.Helper()
+	z, err := codec.NewZstd(codec.LevelDocuments, 0, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z.Compress(data)
 }

@@ -50,7 +50,8 @@ type Stats struct {
 	// StatsOptions.References). Whatever backs the store, the DynamoDB figures are those of
 	// the same items in DynamoDB.
 	StoredBytes, SegmentBytes, ManifestBytes, ModelBytes, CatalogBytes, RefBytes int64
-	Segments, Models, CatalogFiles                                               int64
+	// Segments, Batches (batch objects), Models and CatalogFiles count the bucket's objects.
+	Segments, Batches, Models, CatalogFiles int64
 	// RefWriteUnits is the DynamoDB write units writing each of the reference store's items
 	// once costs.
 	RefWriteUnits float64
@@ -113,7 +114,7 @@ func (v *Vault) Stats(ctx context.Context, opts StatsOptions) (Stats, error) {
 		prefix       string
 		count, bytes *int64
 	}{
-		{segment.Prefix, &st.Segments, &st.SegmentBytes}, {manifest.Prefix, nil, &st.ManifestBytes}, {codec.ModelPrefix, &st.Models, &st.ModelBytes},
+		{segment.Prefix, &st.Segments, &st.SegmentBytes}, {manifest.BatchPrefix, &st.Batches, &st.ManifestBytes}, {codec.ModelPrefix, &st.Models, &st.ModelBytes},
 		{catalog.FilePrefix, &st.CatalogFiles, &st.CatalogBytes}, {catalog.DeletedPrefix, nil, &st.CatalogBytes},
 	} {
 		err := v.bucket.List(ctx, p.prefix, func(a objstore.Attrs) error {
@@ -153,6 +154,11 @@ func (v *Vault) refItems(ctx context.Context) (bytes int64, writeUnits float64, 
 		return nil
 	}
 	err = v.refs.ListHeads(ctx, func(h refcount.Head) error { return add(ddbitem.HeadOf(ns, h)) })
+	if err == nil {
+		err = v.refs.ListPointers(ctx, func(id string, p refcount.Pointer) error {
+			return add(ddbitem.Pointer(ns, id, p.Batch, p.Nonce))
+		})
+	}
 	if err == nil {
 		err = v.refs.ListRefs(ctx, func(r refcount.Ref) error {
 			return add(ddbitem.Ref(ns, r.Segment, r.Owner, r.Created.UnixMilli()))

@@ -11,6 +11,7 @@ import (
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/objstore"
+	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/segment"
 	"github.com/stowken/stowken/tokenizer"
 )
@@ -61,25 +62,90 @@ func (v *Vault) readManifest(ctx context.Context, id string) (*manifest.Manifest
 	return m, err
 }
 
-// readManifestSized reads the manifest of id and returns its stored size too.
+// readManifestSized reads the manifest of id through its pointer, and returns its share of
+// its batch object's size too. The manifest has the pointer's nonce and batch.
 func (v *Vault) readManifestSized(ctx context.Context, id string) (*manifest.Manifest, int64, error) {
 	if err := conversation.ValidateID(id); err != nil {
 		return nil, 0, err
 	}
-	m, size, err := v.readManifestKey(ctx, manifest.Key(id))
-	if errors.Is(err, ErrNotFound) {
+	ptr, err := v.refs.GetPointer(ctx, id)
+	if errors.Is(err, refcount.ErrNotFound) {
 		return nil, 0, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("vault: read the pointer of %q: %w", id, err)
 	}
-	if m.ID != id {
-		return nil, 0, fmt.Errorf("%w: manifest under %q names conversation %q", ErrCorrupt, id, m.ID)
+	b, err := v.readBatch(ctx, ptr.Batch)
+	if err != nil {
+		return nil, 0, fmt.Errorf("conversation %q: %w", id, err)
 	}
-	return m, size, nil
+	stored := b.manifests[id]
+	if stored == nil {
+		return nil, 0, fmt.Errorf("%w: batch object %s does not hold conversation %q", ErrCorrupt, ptr.Batch, id)
+	}
+	m := *stored // the cached manifest is shared: set the copy's pointer fields
+	m.Nonce, m.Batch = ptr.Nonce, ptr.Batch
+	return &m, b.size / int64(len(b.manifests)), nil
 }
 
-// readManifestKey reads and decodes the manifest stored under key, and returns its size.
+// batchObject is a decoded batch object: its manifests by conversation id (shared: never
+// modified), its writer deadline, and its stored size.
+type batchObject struct {
+	manifests map[string]*manifest.Manifest
+	deadline  time.Time
+	size      int64
+}
+
+// readBatch returns the decoded batch object id, from the cache or the bucket, checked (its
+// checksum, its format, every manifest in it). Concurrent reads of one batch object share one
+// GET, as segment reads do. A batch object that does not exist is ErrMissingSegment.
+func (v *Vault) readBatch(ctx context.Context, id string) (*batchObject, error) {
+	if b, ok := v.batches.Get(id); ok {
+		return b, nil
+	}
+	done, leader := v.startFlight(id)
+	if leader {
+		defer v.endFlight(id, done)
+	} else {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		if b, ok := v.batches.Get(id); ok {
+			return b, nil
+		}
+	}
+	data, _, err := v.bucket.Get(ctx, manifest.BatchKey(id))
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: batch object %s", ErrMissingSegment, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vault: read batch object %s: %w", id, err)
+	}
+	var decoded manifest.Batch
+	err = v.withModel(ctx, func() error {
+		decoded, err = v.manifests.DecodeBatch(data)
+		return err
+	})
+	if err != nil {
+		return nil, decodeError("batch object "+id, err)
+	}
+	if len(decoded.Manifests) == 0 {
+		return nil, fmt.Errorf("%w: batch object %s holds no manifest", ErrCorrupt, id)
+	}
+	b := &batchObject{manifests: make(map[string]*manifest.Manifest, len(decoded.Manifests)),
+		deadline: time.UnixMilli(decoded.Deadline), size: int64(len(data))}
+	for _, m := range decoded.Manifests {
+		m.Batch = id
+		b.manifests[m.ID] = m
+	}
+	v.batches.Add(id, b)
+	return b, nil
+}
+
+// readManifestKey reads and decodes a manifest of the layout before batches, stored under key
+// (Migrate reads them), and returns its size.
 func (v *Vault) readManifestKey(ctx context.Context, key string) (*manifest.Manifest, int64, error) {
 	data, _, err := v.bucket.Get(ctx, key)
 	if errors.Is(err, objstore.ErrNotFound) {
@@ -207,7 +273,7 @@ func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]in
 	return tokens, err
 }
 
-// startFlight registers a read of segment id, or finds the one in progress: leader reports
+// startFlight registers a read of segment (or batch object) id, or finds the one in progress: leader reports
 // whether the caller is to read it, and done is closed when that read is over.
 func (v *Vault) startFlight(id string) (done chan struct{}, leader bool) {
 	v.flightsMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -22,7 +23,8 @@ type SegmentUse struct {
 	Tokens int
 	// Bytes is the segment object's size.
 	Bytes int64
-	// Conversations is the number of stored copies of conversations referencing it.
+	// Conversations is the number of stored conversations using it (a deleted conversation
+	// counts until GC retires its batch).
 	Conversations int
 	// SavedBytes is what storing the segment once saves against storing it with every
 	// conversation: (Conversations - 1) × Bytes.
@@ -31,94 +33,111 @@ type SegmentUse struct {
 	Text string
 }
 
-// TopSegments returns the n segments referenced by the most conversations, most first (ties by
-// id), with a preview of preview characters. Packs, which hold the unique parts of many
-// conversations rather than shared content, are left out. It lists every reference, so its
-// cost follows the size of the reference store; then it reads, per segment reported, the
-// segment and one manifest using it.
+// TopSegments returns the n segments used by the most stored conversations, most first (ties
+// by id), with a preview of preview characters. Packs, which hold the unique parts of many
+// conversations rather than shared content, are left out. It lists every reference (its cost
+// follows the size of the reference store) to find the batches that own one, reads each of
+// their batch objects once (a GET per batch), and then reads each segment reported. A
+// deleted conversation counts until GC retires its batch.
 func (v *Vault) TopSegments(ctx context.Context, n, preview int) ([]SegmentUse, error) {
-	owners := map[string][]string{}
+	batches := map[string]bool{}
 	if err := v.refs.ListRefs(ctx, func(r refcount.Ref) error {
-		owners[r.Segment] = append(owners[r.Segment], r.Owner)
+		if manifest.IsBatchID(r.Owner) { // not an audit's own reference
+			batches[r.Owner] = true
+		}
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("vault: top segments: list references: %w", err)
 	}
-	ids := make([]string, 0, len(owners))
-	for id := range owners {
-		if id != gcLeaseHead {
-			ids = append(ids, id)
+	ids := slices.Collect(maps.Keys(batches))
+	read := make([]*batchObject, len(ids))
+	if err := forEach(ctx, len(ids), v.concurrency, func(ctx context.Context, i int) error {
+		b, err := v.readBatch(ctx, ids[i])
+		if errors.Is(err, ErrMissingSegment) {
+			return nil // collected since the listing
+		}
+		read[i] = b
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("vault: top segments: %w", err)
+	}
+	uses := map[string]*SegmentUse{}
+	first := map[string]*manifest.Manifest{} // a conversation using each segment
+	for _, b := range read {
+		if b == nil {
+			continue
+		}
+		for _, m := range b.manifests {
+			for _, id := range m.Segments() {
+				if uses[id] == nil {
+					uses[id] = &SegmentUse{ID: id}
+				}
+				if first[id] == nil || m.ID < first[id].ID {
+					first[id] = m
+				}
+				uses[id].Conversations++
+			}
 		}
 	}
-	slices.SortFunc(ids, func(a, b string) int {
-		if d := len(owners[b]) - len(owners[a]); d != 0 {
+	segs := slices.Collect(maps.Keys(uses))
+	slices.SortFunc(segs, func(a, b string) int {
+		if d := uses[b].Conversations - uses[a].Conversations; d != 0 {
 			return d
 		}
 		return strings.Compare(a, b)
 	})
 	var out []SegmentUse
-	for _, id := range ids {
+	for _, id := range segs {
 		if len(out) == n {
 			break
 		}
-		use, ok, err := v.segmentUse(ctx, id, owners[id], preview)
+		ok, err := v.describeSegment(ctx, uses[id], first[id], preview)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			out = append(out, use)
+			out = append(out, *uses[id])
 		}
 	}
 	return out, nil
 }
 
-// segmentUse describes segment id from a conversation of one of its owners; ok is false when
-// the segment is a pack, or no owner's conversation can be read (they were all deleted).
-func (v *Vault) segmentUse(ctx context.Context, id string, owners []string, preview int) (SegmentUse, bool, error) {
-	use := SegmentUse{ID: id, Conversations: len(owners)}
-	for _, owner := range owners {
-		nonce, convID := manifest.ParseOwner(owner)
-		m, err := v.readManifest(ctx, convID)
-		if errors.Is(err, ErrNotFound) || err == nil && m.Nonce != nonce {
-			continue // deleted or stored again since
-		}
-		if err != nil {
-			return use, false, fmt.Errorf("vault: top segments: %w", err)
-		}
-		tokens, err := v.readSegment(ctx, m.Tokenizer, id)
-		if err != nil {
-			return use, false, fmt.Errorf("vault: top segments: %w", err)
-		}
-		// Find the segment in the stream, and the message it starts in.
-		pos, msg, msgEnd := 0, 0, 0
-		if len(m.Messages) > 0 {
-			msgEnd = m.Messages[0].Tokens
-		}
-		for _, ch := range m.Chunks {
-			for msg < len(m.Messages)-1 && pos >= msgEnd {
-				msg++
-				msgEnd += m.Messages[msg].Tokens
-			}
-			if ch.Segment != id {
-				pos += ch.Tokens
-				continue
-			}
-			if ch.Offset != 0 || ch.Tokens != len(tokens) {
-				return use, false, nil // a slice of a pack
-			}
-			use.Role = m.Messages[msg].Role
-			break
-		}
-		attrs, err := v.bucket.Stat(ctx, segment.Key(id))
-		if err != nil {
-			return use, false, fmt.Errorf("vault: top segments: segment %s: %w", id, err)
-		}
-		use.Tokens, use.Bytes = len(tokens), attrs.Size
-		use.SavedBytes = int64(use.Conversations-1) * use.Bytes
-		use.Text = previewText(m.Tokenizer, tokens, preview)
-		return use, true, nil
+// describeSegment fills in use from m, a conversation using the segment; ok is false when the
+// segment is a pack (m uses a slice of it).
+func (v *Vault) describeSegment(ctx context.Context, use *SegmentUse, m *manifest.Manifest, preview int) (bool, error) {
+	id := use.ID
+	tokens, err := v.readSegment(ctx, m.Tokenizer, id)
+	if err != nil {
+		return false, fmt.Errorf("vault: top segments: %w", err)
 	}
-	return use, false, nil
+	// Find the segment in the stream, and the message it starts in.
+	pos, msg, msgEnd := 0, 0, 0
+	if len(m.Messages) > 0 {
+		msgEnd = m.Messages[0].Tokens
+	}
+	for _, ch := range m.Chunks {
+		for msg < len(m.Messages)-1 && pos >= msgEnd {
+			msg++
+			msgEnd += m.Messages[msg].Tokens
+		}
+		if ch.Segment != id {
+			pos += ch.Tokens
+			continue
+		}
+		if ch.Offset != 0 || ch.Tokens != len(tokens) {
+			return false, nil // a slice of a pack
+		}
+		use.Role = m.Messages[msg].Role
+		break
+	}
+	attrs, err := v.bucket.Stat(ctx, segment.Key(id))
+	if err != nil {
+		return false, fmt.Errorf("vault: top segments: segment %s: %w", id, err)
+	}
+	use.Tokens, use.Bytes = len(tokens), attrs.Size
+	use.SavedBytes = int64(use.Conversations-1) * use.Bytes
+	use.Text = previewText(m.Tokenizer, tokens, preview)
+	return true, nil
 }
 
 // previewText decodes the first tokens of a segment into at most n characters of text.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,64 +30,64 @@ type StoreResult struct {
 	Tokens  int
 	// NewSegments counts segment objects this Store uploaded; Segments all it references.
 	NewSegments, Segments int
-	// StoredBytes is what this Store added to the bucket: new segments, the manifest, and a
-	// compression model when this Store was the one that built it.
+	// StoredBytes is what this Store added to the bucket: new segments, its share of the batch
+	// object, and a compression model when this Store was the one that built it.
 	StoredBytes int64
-	// Usage is what this Store's requests cost. In a StoreBatch, the upload of a segment
-	// several conversations share counts for the first of them, and the batch's look-ups
-	// deciding what to pack count for none. The Vault's one check of the bucket's conditional
-	// writes (CheckConditionalWrites), made before its first write, counts for the Store that
-	// made it, and for none in a StoreBatch.
+	// Usage is what this Store's requests cost. In a StoreBatch, what the batch does once (its
+	// references, its batch object, the upload of a segment several conversations share, the
+	// look-ups deciding what to pack, the catalog file) counts for the first conversation
+	// using it. The Vault's one check of the bucket's conditional writes
+	// (CheckConditionalWrites), made before its first write, counts for the Store that made
+	// it, and for none in a StoreBatch.
 	Usage cost.Usage
 }
 
 // Store validates c, tokenizes its text, and stores it. An empty c.ID is replaced by a new
-// UUIDv7 (sortable by time), written back into c.ID.
+// UUIDv7 (sortable by time), written back into c.ID. A Store is a batch of one (StoreBatch):
+// the same writes, without packing.
 //
 // Storing the identical conversation again is a no-op that reports Existed; storing a different
 // conversation under an existing id fails with ErrConflict. Invalid input fails with an error
 // wrapping conversation.ErrInvalid (or tokenizer.ErrUnknown, tokenizer.ErrTokenRange, ...) and
 // changes nothing. On a bucket that ignores conditional writes, Store fails with an error
 // wrapping objstore.ErrConditionsIgnored and writes nothing (see CheckConditionalWrites).
-//
-// Order of writes (docs/design.md, "The protocol and its invariant"): references first, then
-// missing segment objects, then the manifest, which publishes the conversation. A crash at any point leaves at most leaked
-// references or objects, never a manifest pointing at something missing.
 func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreResult, error) {
-	if v.readOnly {
-		return StoreResult{}, ErrReadOnly
-	}
-	start := v.now()
-	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
-	defer cancel()
-	p := v.begin(c, start)
-	ctx = cost.WithMeter(ctx, &p.ops)
-	v.requireConditionsFor(ctx, []*pendingStore{p})
-	v.takeRefs(ctx, p)
-	v.upload(ctx, []*pendingStore{p})
-	v.finish(ctx, p, start)
-	v.putCatalog(ctx, []*pendingStore{p})
-	p.res.Usage = p.ops.Usage()
-	return p.res, p.err
+	rs, errs := v.storeBatch(ctx, []*conversation.Conversation{c}, false)
+	return rs[0], errs[0]
 }
 
-// StoreBatch stores the conversations concurrently. The i-th result and error belong to cs[i];
+// StoreBatch stores the conversations as one batch. The i-th result and error belong to cs[i];
 // one failure does not stop the others.
 //
-// Unlike Store, StoreBatch packs the unique parts of conversations of the same application
-// into shared pack segments, so that they compress with each other's context (see pack.go). A
-// pack is a segment like any other, referenced by every conversation in it, and deleted when
-// the last of them is; until then it keeps the bytes of deleted members too. Storing a batch
-// again whose conversations are all stored already may upload packs (or segments) that end up
+// A batch is the unit of writing (docs/design.md, "Store"): its manifests go into one batch
+// object, and the batch owns the references of every segment its conversations use, so that
+// a batch of a thousand conversations makes a few PUTs and a few reference items, plus one
+// pointer item per conversation, which publishes it.
+//
+// Order of writes (docs/design.md, "The protocol and its invariant"): the batch's references
+// first, then the missing segment objects and the batch object, then the pointers. A crash at
+// any point leaves at most leaked references or objects, never a pointer to something missing.
+//
+// StoreBatch also packs the unique parts of conversations of the same application into shared
+// pack segments, so that they compress with each other's context (see pack.go). A pack, like
+// every segment and the batch object, is kept until no conversation of the batch is stored:
+// until then it keeps the bytes of deleted members too. Storing a batch again whose
+// conversations are all stored already uploads a batch object (and maybe packs) that end up
 // unused: they are marked for the collector, like everything a failed Store leaves (writers
-// never delete segments).
+// never delete objects).
 func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation) ([]StoreResult, []error) {
+	return v.storeBatch(ctx, cs, true)
+}
+
+// storeBatch is Store and StoreBatch: it packs when pack is set.
+func (v *Vault) storeBatch(ctx context.Context, cs []*conversation.Conversation, pack bool) ([]StoreResult, []error) {
+	results := make([]StoreResult, len(cs))
+	errs := make([]error, len(cs))
 	if v.readOnly {
-		errs := make([]error, len(cs))
 		for i := range errs {
 			errs[i] = ErrReadOnly
 		}
-		return make([]StoreResult, len(cs)), errs
+		return results, errs
 	}
 	start := v.now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(v.storeTTL))
@@ -96,22 +97,24 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 		ps[i] = v.begin(cs[i], start)
 		return nil
 	})
-	v.pack(ctx, ps)
-	v.requireConditionsFor(ctx, ps)
-	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
-		v.takeRefs(cost.WithMeter(ctx, &ps[i].ops), ps[i])
+	if len(ps) == 1 {
+		ctx = cost.WithMeter(ctx, &ps[0].ops) // everything counts for the one conversation
+	}
+	dups := sameIDs(ps)
+	if pack {
+		v.pack(ctx, ps)
+	}
+	b := v.newBatch(ctx, ps, start.Add(v.storeTTL))
+	v.requireConditionsFor(ctx, b.members)
+	v.takeRefs(ctx, b, start)
+	v.upload(ctx, b)
+	forEach(ctx, len(b.members), v.concurrency, func(ctx context.Context, i int) error {
+		v.publish(cost.WithMeter(ctx, &b.members[i].ops), b, b.members[i], start)
 		return nil
 	})
-	// Every conversation referenced its segments above; now each distinct segment of the
-	// batch, packs included, is uploaded once.
-	v.upload(ctx, ps)
-	forEach(ctx, len(ps), v.concurrency, func(ctx context.Context, i int) error {
-		v.finish(cost.WithMeter(ctx, &ps[i].ops), ps[i], start)
-		return nil
-	})
+	v.settleSameIDs(dups)
 	v.putCatalog(ctx, ps)
-	results := make([]StoreResult, len(cs))
-	errs := make([]error, len(cs))
+	v.endBatch(b)
 	for i, p := range ps {
 		p.res.Usage = p.ops.Usage()
 		results[i], errs[i] = p.res, p.err
@@ -119,21 +122,36 @@ func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation)
 	return results, errs
 }
 
-// pendingStore is one conversation on its way through Store or StoreBatch. Each step does
+// pendingStore is one conversation on its way through a Store or StoreBatch. Each step does
 // nothing once err is set.
 type pendingStore struct {
 	c    *conversation.Conversation
 	plan *storePlan
 	res  StoreResult
 	err  error
-	// refs lists the segments owner references once takeRefs succeeded (nil before).
-	refs []string
 	// entry is the catalog entry of the conversation once this Store stored it (a write
 	// found applied included), for putCatalog; nil otherwise.
 	entry *catalog.Entry
 	// ops meters this conversation's requests: the Vault's metered backends also record in
 	// the meter of a context made by cost.WithMeter.
 	ops cost.Meter
+}
+
+// batch is the batch of one Store or StoreBatch on its way.
+type batch struct {
+	id string
+	// members are the conversations its batch object holds: those prepared without error, one
+	// per id.
+	members []*pendingStore
+	// segs are the distinct segments the members reference, packs included, then the batch
+	// object; users are the members using each, by id.
+	segs  []*segmentPlan
+	users map[string][]*pendingStore
+	// refs lists what the batch references once takeRefs succeeded (nil before).
+	refs []string
+	// sent is set once a pointer write of the batch may have been applied. Until then, a
+	// batch that stores nothing drops its references at once.
+	sent atomic.Bool
 }
 
 // begin validates, tokenizes and segments c, without I/O.
@@ -153,9 +171,53 @@ func (v *Vault) begin(c *conversation.Conversation, start time.Time) *pendingSto
 	}
 	m := p.plan.manifest
 	m.StoredAt = start.UnixMilli()
-	m.Nonce = randomHex(6)
 	p.res.Tokens = m.Totals.Tokens
 	return p
+}
+
+// sameIDs finds the conversations of a batch whose id an earlier one of the batch has, and
+// takes them out of the batch (err set): each later one maps to the first. settleSameIDs
+// gives them their outcome.
+func sameIDs(ps []*pendingStore) map[*pendingStore]*pendingStore {
+	first := map[string]*pendingStore{}
+	dups := map[*pendingStore]*pendingStore{}
+	for _, p := range ps {
+		if p.err != nil {
+			continue
+		}
+		if f := first[p.c.ID]; f != nil {
+			dups[p] = f
+			p.err = errSameID
+			continue
+		}
+		first[p.c.ID] = p
+	}
+	return dups
+}
+
+// errSameID marks a conversation whose id an earlier one of its batch has, until
+// settleSameIDs replaces it.
+var errSameID = errors.New("vault: the id occurs earlier in the batch")
+
+// settleSameIDs gives a conversation whose id occurs earlier in its batch the outcome of the
+// first: Existed when the two are identical and the first was stored, ErrConflict when they
+// differ.
+func (v *Vault) settleSameIDs(dups map[*pendingStore]*pendingStore) {
+	for p, f := range dups {
+		a, aerr := conversation.Marshal(p.c)
+		b, berr := conversation.Marshal(f.c)
+		switch {
+		case errors.Join(aerr, berr) != nil:
+			p.err = errors.Join(aerr, berr)
+		case !bytes.Equal(a, b):
+			p.err = fmt.Errorf("%w: %q (twice in one batch, with different content)", ErrConflict, p.c.ID)
+		case f.err != nil:
+			p.err = fmt.Errorf("vault: store %q: not stored (it occurs twice in the batch): %w", p.c.ID, f.err)
+		default:
+			p.err = nil
+			p.res.Existed, p.res.Segments = true, f.res.Segments
+		}
+	}
 }
 
 // segmentIDs returns the ids of every segment the plan references, its packs included.
@@ -170,98 +232,161 @@ func (plan *storePlan) segmentIDs() []string {
 	return ids
 }
 
-// takeRefs takes the conversation's references on all its segments: the first write.
-func (v *Vault) takeRefs(ctx context.Context, p *pendingStore) {
-	if p.err != nil {
-		return
-	}
-	ids := p.plan.segmentIDs()
-	p.res.Segments = len(ids)
-	if err := v.refs.AddRefs(ctx, p.plan.manifest.Owner(), ids, time.UnixMilli(p.plan.manifest.StoredAt)); err != nil {
-		p.err = fmt.Errorf("vault: store %q: take references: %w", p.c.ID, err)
-		return
-	}
-	p.refs = ids
-}
-
-// fail records err for the conversation and drops the references it took.
-func (v *Vault) fail(p *pendingStore, err error) {
-	p.err = fmt.Errorf("vault: store %q: %w", p.c.ID, err)
-	if p.refs != nil {
-		v.dropRefs(p.plan.manifest.Owner(), p.refs)
-	}
-}
-
-// upload encodes every distinct segment the conversations reference and makes sure it exists,
-// each at most once (a batch's conversations often share one: a system prompt), once all of
-// them took their references. A conversation whose segment fails fails and drops its
-// references. Each segment uploaded is credited to the first conversation using it.
-func (v *Vault) upload(ctx context.Context, ps []*pendingStore) {
-	var segs []*segmentPlan
-	users := map[string][]*pendingStore{}
+// newBatch gathers the prepared conversations into a batch: it encodes every distinct segment
+// they reference (once), completes their manifests, and encodes the batch object, which
+// records the writer deadline. It does no I/O. When the batch object cannot be encoded, every member fails.
+func (v *Vault) newBatch(ctx context.Context, ps []*pendingStore, deadline time.Time) *batch {
+	b := &batch{id: manifest.NewBatchID(), users: map[string][]*pendingStore{}}
 	for _, p := range ps {
 		if p.err != nil {
 			continue
 		}
+		b.members = append(b.members, p)
 		for i := range p.plan.segments {
-			s := &p.plan.segments[i]
-			if users[s.id] == nil {
-				segs = append(segs, s)
-			}
-			users[s.id] = append(users[s.id], p)
+			b.use(&p.plan.segments[i], p)
 		}
 		for _, pk := range p.plan.packs {
-			if users[pk.id] == nil {
-				segs = append(segs, pk)
-			}
-			users[pk.id] = append(users[pk.id], p)
+			b.use(pk, p)
 		}
+		p.res.Segments = len(p.plan.segmentIDs())
 	}
-	created := make([]bool, len(segs))
-	encoded := make([]bool, len(segs)) // here, not as a pack (whose bytes are shared out when built)
-	errs := make([]error, len(segs))
-	forEach(ctx, len(segs), v.concurrency, func(ctx context.Context, i int) error {
-		s, first := segs[i], users[segs[i].id][0]
+	if len(b.members) == 0 {
+		return b
+	}
+	// Encode what no pack encoded already (a pack's bytes were shared out when it was built).
+	encoded := make([]bool, len(b.segs))
+	errs := make([]error, len(b.segs))
+	forEach(ctx, len(b.segs), v.concurrency, func(ctx context.Context, i int) error {
+		s := b.segs[i]
 		if s.frame == nil {
-			if s.frame, errs[i] = v.codec.Encode(s.tokens, first.plan.model); errs[i] != nil {
-				return nil
-			}
-			encoded[i] = true
+			s.frame, errs[i] = v.codec.Encode(s.tokens, b.users[s.id][0].plan.model)
+			encoded[i] = errs[i] == nil
 		}
-		created[i], errs[i] = v.ensureSegment(cost.WithMeter(ctx, &first.ops), s.id, s.frame)
 		return nil
 	})
-	for i, s := range segs {
-		for _, p := range users[s.id] {
+	for i, s := range b.segs {
+		for _, p := range b.users[s.id] {
 			if encoded[i] {
 				p.plan.manifest.Totals.SegmentBytes += int64(len(s.frame))
 			}
 			if errs[i] != nil && p.err == nil {
-				v.fail(p, errs[i])
+				p.err = fmt.Errorf("vault: store %q: encode segment %s: %w", p.c.ID, s.id, errs[i])
+			}
+		}
+	}
+	b.members = slices.DeleteFunc(b.members, func(p *pendingStore) bool { return p.err != nil })
+	ms := make([]*manifest.Manifest, len(b.members))
+	for i, p := range b.members {
+		ms[i] = p.plan.manifest
+		ms[i].Batch = b.id
+	}
+	if len(ms) == 0 {
+		return b
+	}
+	object, err := v.manifests.EncodeBatch(manifest.Batch{Deadline: deadline.UnixMilli(), Manifests: ms}, b.members[0].plan.model)
+	if err != nil {
+		for _, p := range b.members {
+			p.err = fmt.Errorf("vault: store %q: encode the batch object: %w", p.c.ID, err)
+		}
+		b.members = nil
+		return b
+	}
+	b.use(&segmentPlan{id: b.id, frame: object}, b.members...)
+	share := int64(len(object)) / int64(len(b.members))
+	for i, p := range b.members {
+		p.plan.objectBytes = share
+		if i == 0 {
+			p.plan.objectBytes += int64(len(object)) - share*int64(len(b.members))
+		}
+	}
+	return b
+}
+
+// use records that the members use segment s.
+func (b *batch) use(s *segmentPlan, members ...*pendingStore) {
+	if b.users[s.id] == nil {
+		b.segs = append(b.segs, s)
+	}
+	b.users[s.id] = append(b.users[s.id], members...)
+}
+
+// live returns the members without an error.
+func (b *batch) live() []*pendingStore {
+	var out []*pendingStore
+	for _, p := range b.members {
+		if p.err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// takeRefs takes the batch's references on every segment its members use and on its batch
+// object: the first write. Its requests count for the first member.
+func (v *Vault) takeRefs(ctx context.Context, b *batch, start time.Time) {
+	live := b.live()
+	if len(live) == 0 {
+		return
+	}
+	ids := make([]string, len(b.segs))
+	for i, s := range b.segs {
+		ids[i] = s.id
+	}
+	if err := v.refs.AddRefs(cost.WithMeter(ctx, &live[0].ops), b.id, ids, start); err != nil {
+		// Some may have been written: drop them all.
+		v.dropRefs(b.id, ids)
+		for _, p := range live {
+			p.err = fmt.Errorf("vault: store %q: take references: %w", p.c.ID, err)
+		}
+		return
+	}
+	b.refs = ids
+}
+
+// upload makes sure that every distinct segment of the batch and its batch object exist, each
+// at most once, once the batch holds its references. A member whose segment fails fails. Each
+// object uploaded is credited to the first member using it.
+func (v *Vault) upload(ctx context.Context, b *batch) {
+	if b.refs == nil {
+		return
+	}
+	created := make([]bool, len(b.segs))
+	errs := make([]error, len(b.segs))
+	forEach(ctx, len(b.segs), v.concurrency, func(ctx context.Context, i int) error {
+		s, first := b.segs[i], b.users[b.segs[i].id][0]
+		created[i], errs[i] = v.ensureSegment(cost.WithMeter(ctx, &first.ops), s.id, s.frame)
+		return nil
+	})
+	for i, s := range b.segs {
+		for _, p := range b.users[s.id] {
+			if errs[i] != nil && p.err == nil {
+				p.err = fmt.Errorf("vault: store %q: %w", p.c.ID, errs[i])
 			}
 		}
 		if created[i] {
-			p := users[s.id][0]
-			p.res.NewSegments++
+			p := b.users[s.id][0]
 			p.res.StoredBytes += int64(len(s.frame))
+			if s.id != b.id {
+				p.res.NewSegments++
+			}
 		}
 	}
 }
 
-// manifestWrites bounds the manifest writes of one Store: writes whose response was lost, and
-// writes that found a manifest deleted before it could be read.
-const manifestWrites = 4
+// pointerWrites bounds the pointer writes of one conversation: writes whose outcome is unknown,
+// and writes that found a pointer deleted before it could be read.
+const pointerWrites = 4
 
-// finish publishes the conversation's manifest, its segments being in place.
+// publish writes the member's pointer, which stores it, its batch's objects and references
+// being in place.
 //
-// Each manifest write is sent once (PutOptions.SingleAttempt) under an owner (nonce and id)
-// that no other write uses: to write again, the Store first takes references under a new
-// nonce, and only then drops those of a write that was not applied. So an owner is sent in at
-// most one request, and a Delete that read an owner's manifest and dropped its references never
-// sees that owner published again (races (g) and (q) in the package documentation). The
-// references of a write whose outcome is unknown stay: the write may have been applied, and
-// Verify reclaims them once past the writer deadline if it was not.
-func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
+// Each pointer write has a nonce of its own, and is sent once (refcount.Backend.CreatePointer):
+// a write whose outcome is unknown is written again under a new nonce, and a write that then
+// finds the pointer of one of its own earlier writes has succeeded. The batch's references stay
+// until no pointer names the batch and its writer deadline has passed (GC checks it), so a
+// write that lands late never publishes a conversation whose segments are going (races (g) and
+// (q) in the package documentation).
+func (v *Vault) publish(ctx context.Context, b *batch, p *pendingStore, start time.Time) {
 	if p.err != nil {
 		return
 	}
@@ -271,79 +396,45 @@ func (v *Vault) finish(ctx context.Context, p *pendingStore, start time.Time) {
 			p.res.StoredBytes += v.observe(ctx, p.c.Tokenizer, plan.runs, payload)
 		}
 	}
-	var (
-		sent   []string // nonces of writes whose outcome is unknown: they may have been applied
-		unused string   // owner of a write that was not applied, whose references go once new ones are taken
-		err    error
-	)
+	var err error
 writes:
-	for write := 0; write < manifestWrites; write++ {
+	for write := 0; write < pointerWrites; write++ {
 		if v.now().Sub(start) >= v.storeTTL {
 			err = fmt.Errorf("writer deadline of %s passed", v.storeTTL)
 			break
 		}
-		if write > 0 {
-			if err = v.takeNewOwner(ctx, p); err != nil {
-				break
-			}
-		}
-		if unused != "" {
-			v.dropRefs(unused, p.refs)
-			unused = ""
-		}
-		var encoded []byte
-		if encoded, err = v.manifests.Encode(m, plan.model); err != nil {
-			break
-		}
-		_, err = v.bucket.Put(ctx, manifest.Key(p.c.ID), encoded, objstore.PutOptions{IfNoneMatch: true, SingleAttempt: true, ContentType: "application/json"})
+		m.Nonce = randomHex(6)
+		err = v.refs.CreatePointer(ctx, p.c.ID, refcount.Pointer{Batch: b.id, Nonce: m.Nonce})
 		switch {
 		case err == nil:
-			p.res.StoredBytes += int64(len(encoded))
-			p.entry = catalogEntry(m, int64(len(encoded)))
+			b.sent.Store(true)
+			p.res.StoredBytes += plan.objectBytes
+			p.entry = catalogEntry(m, plan.objectBytes)
 			r := p.ops.Usage()
-			v.log.Debug("stored", "id", p.c.ID, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
+			v.log.Debug("stored", "id", p.c.ID, "batch", b.id, "tokens", p.res.Tokens, "segments", p.res.Segments, "new_segments", p.res.NewSegments,
 				"bytes", p.res.StoredBytes, "s3_put_class", r.S3PutClass, "s3_get_class", r.S3GetClass, "ddb_wru", r.DDBWRU, "ddb_rru", r.DDBRRU)
 			return
-		case errors.Is(err, objstore.ErrExists):
-			// Not applied: a manifest was there before this write.
-			if v.storeExisted(ctx, p, sent) {
+		case errors.Is(err, refcount.ErrExists):
+			// Not applied: a pointer was there before this write.
+			if v.storeExisted(ctx, b, p) {
 				return
 			}
-			// It was deleted before it could be read: write again, under a new owner.
-			unused = m.Owner()
-			err = fmt.Errorf("%w: stored and deleted again while this store ran, %d times over", ErrConflict, manifestWrites)
+			// It was deleted before it could be read: write again.
+			err = fmt.Errorf("%w: stored and deleted again while this store ran, %d times over", ErrConflict, pointerWrites)
 		default:
-			sent = append(sent, m.Nonce)
-			err = fmt.Errorf("write manifest: %w", err)
+			b.sent.Store(true)
+			err = fmt.Errorf("write pointer: %w", err)
 			if ctx.Err() != nil || v.now().Sub(start) >= v.storeTTL {
 				break writes // the writer deadline or the caller ended the Store
 			}
-			v.log.Warn("manifest write failed; writing again under a new owner", "id", p.c.ID, "err", err)
+			v.log.Warn("pointer write failed; writing again under a new nonce", "id", p.c.ID, "err", err)
 			v.backoff(ctx, write)
 		}
-	}
-	// Failed. The references of writes that may have been applied stay (Verify reclaims them
-	// if they were not); those of the current owner go unless its write was sent.
-	if unused != "" {
-		v.dropRefs(unused, p.refs)
-	} else if !slices.Contains(sent, m.Nonce) {
-		v.dropRefs(m.Owner(), p.refs)
 	}
 	p.err = fmt.Errorf("vault: store %q: %w", p.c.ID, err)
 }
 
-// takeNewOwner gives the pending Store a new nonce and takes references under it, for another
-// manifest write.
-func (v *Vault) takeNewOwner(ctx context.Context, p *pendingStore) error {
-	m := p.plan.manifest
-	m.Nonce = randomHex(6)
-	if err := v.refs.AddRefs(ctx, m.Owner(), p.refs, time.UnixMilli(m.StoredAt)); err != nil {
-		return fmt.Errorf("take references for another manifest write: %w", err)
-	}
-	return nil
-}
-
-// backoff waits before write number n+1 of a manifest: 50ms, 100ms, 200ms, ... with jitter,
+// backoff waits before write number n+1 of a pointer: 50ms, 100ms, 200ms, ... with jitter,
 // or until ctx is done.
 func (v *Vault) backoff(ctx context.Context, n int) {
 	d := time.Duration(50<<n) * time.Millisecond
@@ -354,65 +445,75 @@ func (v *Vault) backoff(ctx context.Context, n int) {
 	}
 }
 
-// storeExisted finishes a Store whose manifest write found a manifest already there, and
-// reports whether it did. The manifest found is this Store's own when an earlier write of it
-// (nonce in sent) was applied but its response lost: success, that owner's references kept.
-// Another Store's manifest of the same conversation is success too (Existed), of a different
-// one ErrConflict; either way this Store's references go. When the manifest is deleted before
-// it can be read (or compared), storeExisted reports false with the references kept, and the
-// caller writes again under a new owner.
+// storeExisted finishes a pointer write that found a pointer already there, and reports
+// whether it did. A pointer naming this batch is one of this Store's own earlier writes, applied
+// with its response lost: success. Another batch's pointer of the same conversation is success
+// too (Existed), of a different one ErrConflict. When the pointer is deleted before it can be
+// read (or compared), storeExisted reports false, and the caller writes again.
 //
 // A conversation found stored (Existed) writes no catalog entry: storing it again changes
 // nothing. An entry a crash left out is written by Verify with Repair.
-func (v *Vault) storeExisted(ctx context.Context, p *pendingStore, sent []string) bool {
-	c, m := p.c, p.plan.manifest
-	existing, existingSize, err := v.readManifestSized(ctx, c.ID)
+func (v *Vault) storeExisted(ctx context.Context, b *batch, p *pendingStore) bool {
+	c := p.c
+	existing, size, err := v.readManifestSized(ctx, c.ID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return false
 	case err != nil:
-		// Our write was not applied; the manifest there is unknown.
-		v.dropRefs(m.Owner(), p.refs)
-		p.err = fmt.Errorf("vault: store %q: manifest exists but cannot be read: %w", c.ID, err)
+		p.err = fmt.Errorf("vault: store %q: a pointer exists but its conversation cannot be read: %w", c.ID, err)
 		return true
-	case existing.Nonce == m.Nonce:
-		// A backend that retried our write itself (not the S3 one: the write is sent once).
-		p.res.StoredBytes += existingSize
-		p.entry = catalogEntry(existing, existingSize)
-		return true
-	case slices.Contains(sent, existing.Nonce):
-		v.dropRefs(m.Owner(), p.refs)
-		p.res.StoredBytes += existingSize
-		p.entry = catalogEntry(existing, existingSize)
+	case existing.Batch == b.id:
+		b.sent.Store(true)
+		p.plan.manifest.Nonce = existing.Nonce
+		p.res.StoredBytes += size
+		p.entry = catalogEntry(existing, size)
 		return true
 	}
 	stored, err := v.assemble(ctx, existing)
 	if err != nil {
 		// The existing conversation may have been deleted (and collected) while we read it:
-		// then ours is written after all, our references still held.
+		// then ours is written after all.
 		if now, rerr := v.readManifest(ctx, c.ID); errors.Is(rerr, ErrNotFound) || rerr == nil && now.Nonce != existing.Nonce {
 			return false
 		}
-		v.dropRefs(m.Owner(), p.refs)
 		p.err = fmt.Errorf("vault: store %q: read the stored conversation: %w", c.ID, err)
 		return true
 	}
-	// Drop our references and mark all our segments for the collector: one the existing
-	// conversation uses may have lost its last reference too, if it was deleted meanwhile.
-	v.dropRefs(m.Owner(), p.refs)
 	a, aerr := conversation.Marshal(stored)
-	b, berr := conversation.Marshal(c)
+	bb, berr := conversation.Marshal(c)
 	if err := errors.Join(aerr, berr); err != nil {
 		p.err = err
 		return true
 	}
-	if !bytes.Equal(a, b) {
+	if !bytes.Equal(a, bb) {
 		p.err = fmt.Errorf("%w: %q", ErrConflict, c.ID)
 		return true
 	}
 	// Segments this call uploaded stay counted: they are stored until GC collects them.
 	p.res.Existed = true
 	return true
+}
+
+// endBatch settles the batch's references once its members are done. A batch no pointer can
+// name (none was written, or every write was refused) drops them at once and marks what they
+// kept for the collector. A batch of which some pointer write may have been applied keeps them:
+// GC drops them once no pointer names the batch and its writer deadline has passed; when no
+// member is known to be stored, the batch is marked for GC to check.
+func (v *Vault) endBatch(b *batch) {
+	if b.refs == nil {
+		return
+	}
+	stored := slices.ContainsFunc(b.members, func(p *pendingStore) bool { return p.entry != nil })
+	switch {
+	case !b.sent.Load():
+		v.dropRefs(b.id, b.refs)
+	case !stored:
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := v.refs.MarkCandidates(ctx, []string{b.id}, v.now()); err != nil {
+			v.log.Warn("could not mark a batch for gc; verify --repair reclaims it", "batch", b.id, "err", err)
+		}
+	}
 }
 
 // dropRefs removes owner's references (of a Store that failed or found its conversation stored
@@ -430,13 +531,13 @@ func (v *Vault) dropRefs(owner string, ids []string) {
 	}
 }
 
-// ensureSegment makes sure the segment object exists and its head is live, following the
-// writer side of the protocol; the caller already holds a reference. It reports whether it
+// ensureSegment makes sure the segment object (or batch object) exists and its head is live,
+// following the writer side of the protocol; the caller already holds a reference. It reports whether it
 // uploaded the object.
 func (v *Vault) ensureSegment(ctx context.Context, id string, frame []byte) (bool, error) {
 	uploaded := false
 	upload := func() error {
-		_, err := v.bucket.Put(ctx, segment.Key(id), frame, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/octet-stream"})
+		_, err := v.bucket.Put(ctx, objectKey(id), frame, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/octet-stream"})
 		if err == nil {
 			uploaded = true
 			return nil
@@ -501,6 +602,8 @@ type storePlan struct {
 	// own, and those of the conversation whose messages it continues (see pack.go).
 	packs []*segmentPlan
 	model uint32 // compression model of the frames and the manifest, 0 for none
+	// objectBytes is the conversation's share of its batch object.
+	objectBytes int64
 	// sampling is set while the vault samples data to build the tokenizer's next model; runs
 	// then holds the conversation's pieces.
 	sampling bool

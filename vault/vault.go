@@ -40,6 +40,9 @@ var (
 	ErrMissingSegment = errors.New("vault: segment missing")
 	// ErrNoCatalog: the call needs a catalog and the vault was opened without one.
 	ErrNoCatalog = errors.New("vault: no catalog (Options.Catalog)")
+	// ErrOldLayout: the store holds conversations in the layout of a stowken before batches
+	// (a manifest object per conversation); Migrate (stowken migrate) moves them.
+	ErrOldLayout = errors.New("vault: the store holds conversations in the layout of an older stowken (one manifest object each): run 'stowken migrate' to move them into batches")
 	// ErrReadOnly: the call would write, and the vault was opened read-only (Options.ReadOnly);
 	// nothing was changed.
 	ErrReadOnly = errors.New("vault: the store was opened read-only")
@@ -63,8 +66,9 @@ type Options struct {
 	Catalog catalog.Backend
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// CacheBytes bounds each of the vault's two caches (default 64 MiB each): the encoded
-	// segments Retrieve reads, and the tokens of the message texts Store tokenized lately.
+	// CacheBytes bounds each of the vault's three caches (default 64 MiB each): the encoded
+	// segments Retrieve reads, the decoded batch objects (manifests) it reads, and the tokens
+	// of the message texts Store tokenized lately.
 	// (An API log sends a conversation's whole history again with every request, and
 	// tokenizing it again would be most of the CPU a Store takes.) Negative: no caching.
 	CacheBytes int
@@ -84,6 +88,10 @@ type Options struct {
 	// The local store (location/local) also opens its files read-only, so that several
 	// readers can share the store.
 	ReadOnly bool
+	// Migrate opens a store that holds conversations in the layout before batches, which is
+	// otherwise refused with ErrOldLayout, so that Migrate can move them. Nothing but Migrate
+	// should be called on such a vault.
+	Migrate bool
 }
 
 // Vault stores and retrieves conversations. Use New, or open one at a location (package
@@ -95,8 +103,9 @@ type Vault struct {
 	log       *slog.Logger
 	codec     *codec.Codec
 	manifests *manifest.Encoder
-	cache     *lru.Cache[[]byte] // encoded segment frames, by segment id
-	tokens    *lru.Cache[[]int]  // message tokens, by tokenizer name and text (see tokenize)
+	cache     *lru.Cache[[]byte]       // encoded segment frames, by segment id
+	batches   *lru.Cache[*batchObject] // decoded batch objects, by batch id
+	tokens    *lru.Cache[[]int]        // message tokens, by tokenizer name and text (see tokenize)
 	// flights are the segment reads in progress, by segment id (see readSegment).
 	flightsMu   sync.Mutex
 	flights     map[string]chan struct{}
@@ -161,6 +170,8 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 		cacheBytes = DefaultCacheBytes
 	}
 	v.cache = lru.New(cacheBytes, func(_ string, frame []byte) int { return len(frame) })
+	// A decoded batch object takes about ten times its compressed size.
+	v.batches = lru.New(cacheBytes, func(_ string, b *batchObject) int { return 10 * int(b.size) })
 	v.tokens = lru.New(cacheBytes, func(key string, tokens []int) int { return len(key) + 8*len(tokens) + 64 })
 	v.flights = map[string]chan struct{}{}
 	v.reporter, _ = opts.Refs.(meter.Reporter)
@@ -171,6 +182,15 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 	}
 	if err := v.loadModels(ctx); err != nil {
 		return nil, err
+	}
+	if !opts.Migrate {
+		old, err := v.hasOldLayout(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if old {
+			return nil, ErrOldLayout
+		}
 	}
 	return v, nil
 }
@@ -233,7 +253,7 @@ func partOf(key string) cost.Part {
 	switch {
 	case strings.HasPrefix(key, segment.Prefix):
 		return cost.Segments
-	case strings.HasPrefix(key, manifest.Prefix):
+	case strings.HasPrefix(key, manifest.BatchPrefix), strings.HasPrefix(key, manifest.Prefix):
 		return cost.Manifests
 	case strings.HasPrefix(key, codec.ModelPrefix):
 		return cost.Models
@@ -241,6 +261,15 @@ func partOf(key string) cost.Part {
 		return cost.Catalog
 	}
 	return cost.Other
+}
+
+// objectKey is the object key of an object the reference store protects: a segment, or a
+// batch object.
+func objectKey(id string) string {
+	if manifest.IsBatchID(id) {
+		return manifest.BatchKey(id)
+	}
+	return segment.Key(id)
 }
 
 // randomHex returns n random bytes in hex.

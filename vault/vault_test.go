@@ -17,7 +17,7 @@ import (
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/corpus"
-	"github.com/stowken/stowken/manifest"
+	"github.com/stowken/stowken/internal/fakeclock"
 	"github.com/stowken/stowken/objstore"
 	objfaulty "github.com/stowken/stowken/objstore/faulty"
 	objmem "github.com/stowken/stowken/objstore/mem"
@@ -271,7 +271,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 func TestCorruptSegmentAndManifest(t *testing.T) {
-	v, b, _ := newMemVault(t, Options{CacheBytes: -1})
+	v, b, r := newMemVault(t, Options{CacheBytes: -1})
 	ctx := context.Background()
 	c := &conversation.Conversation{ID: "c", Tokenizer: "cl100k_base", Messages: []conversation.Message{{Role: "user", Content: words(9, 3000)}}}
 	if _, err := v.Store(ctx, c); err != nil {
@@ -307,20 +307,22 @@ func TestCorruptSegmentAndManifest(t *testing.T) {
 	}
 	b.Put(ctx, segKey, frame, objstore.PutOptions{})
 
-	mkey := manifest.Key("c")
+	mkey := batchKey(t, r, "c")
 	m, _, _ := b.Get(ctx, mkey)
 	for name, bad := range map[string][]byte{
 		"flipped byte": flip(m, len(m)/2),
 		"truncated":    m[:len(m)/2],
-		"not json":     []byte("hello"),
+		"not zstd":     []byte("hello"),
+		"not a batch":  zstdOf(t, []byte(`{"schema_version":1}`)),
 	} {
 		b.Put(ctx, mkey, bad, objstore.PutOptions{})
 		if _, err := v.Retrieve(ctx, "c"); !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNewerVersion) {
-			t.Fatalf("%s manifest: err = %v, want ErrCorrupt", name, err)
+			t.Fatalf("%s batch object: err = %v, want ErrCorrupt", name, err)
 		}
 	}
 	// A manifest of a newer schema is no corruption: this build cannot read it.
-	b.Put(ctx, mkey, []byte(`{"schema_version":99}`), objstore.PutOptions{})
+	newer := append([]byte("stowken-batch 1\n\x01\x15"), `{"schema_version":99}`...)
+	b.Put(ctx, mkey, zstdOf(t, newer), objstore.PutOptions{})
 	_, err = v.Retrieve(ctx, "c")
 	if !errors.Is(err, ErrNewerVersion) || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "newer stowken") {
 		t.Fatalf("newer schema manifest: err = %v, want ErrNewerVersion saying a newer stowken wrote it", err)
@@ -451,19 +453,22 @@ func TestConcurrentStoreRetrieveDelete(t *testing.T) {
 		t.Logf("repaired %d stale and %d missing catalog entries", rep.StaleCatalogEntries, rep.MissingCatalogEntries)
 	}
 	manifests := 0
-	b.List(ctx, manifest.Prefix, func(objstore.Attrs) error { manifests++; return nil })
+	v.refs.ListPointers(ctx, func(string, refcount.Pointer) error { manifests++; return nil })
 	// Delete everything, collect, and nothing may remain.
 	page, _ := v.List(ctx, catalog.Query{Limit: 1000})
 	if len(page.Entries) != manifests {
-		t.Fatalf("the repaired catalog lists %d conversations, the bucket holds %d manifests", len(page.Entries), manifests)
+		t.Fatalf("the repaired catalog lists %d conversations, the store holds %d pointers", len(page.Entries), manifests)
 	}
 	for _, s := range page.Entries {
 		if err := v.Delete(ctx, s.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := v.GC(ctx, GCOptions{}); err != nil {
-		t.Fatal(err)
+	// The batches retire past their writer deadline: collect as a run two days later would.
+	for range 2 {
+		if _, err := later.GC(ctx, GCOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n := countSegments(t, b); n != 0 {
 		t.Fatalf("%d segment objects left after deleting everything and GC", n)
@@ -474,7 +479,8 @@ func TestConcurrentStoreRetrieveDelete(t *testing.T) {
 // its members one by one: the pack stays while any member needs it and is collected with the
 // last; storing the same batch again changes nothing.
 func TestPackLifecycle(t *testing.T) {
-	v, b, _ := newMemVault(t, Options{})
+	clock := &fakeclock.Clock{}
+	v, b, _ := newMemVault(t, Options{Now: clock.Now})
 	ctx := context.Background()
 	prompt := words(21, 1500)
 	var convs []*conversation.Conversation
@@ -531,9 +537,7 @@ func TestPackLifecycle(t *testing.T) {
 		if err := v.Delete(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := v.GC(ctx, GCOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		collectDeleted(t, v, clock)
 		_, err := b.Stat(ctx, segment.Key(packID))
 		if last := i == len(convs)-1; last != errors.Is(err, objstore.ErrNotFound) {
 			t.Fatalf("after deleting %d of %d members: pack stat err = %v", i+1, len(convs), err)
@@ -621,8 +625,8 @@ func TestRetrieveBatchSharesReads(t *testing.T) {
 		}
 	}
 	gets := reader.Usage().Sub(before).S3GetClass
-	if want := float64(len(ids) + segments); gets != want {
-		t.Errorf("RetrieveBatch of %d conversations over %d segments made %v GETs, want %v (one per manifest and per segment)", len(ids), segments, gets, want)
+	if want := float64(1 + segments); gets != want {
+		t.Errorf("RetrieveBatch of %d conversations over %d segments made %v GETs, want %v (one for their batch object and one per segment)", len(ids), segments, gets, want)
 	}
 	t.Logf("%d conversations, %d segments, %d models: %v GETs", len(ids), segments, models, gets)
 }
@@ -632,7 +636,8 @@ func TestRetrieveBatchSharesReads(t *testing.T) {
 // not every request's), every request round-trips, and deleting the requests a later one
 // continues, then collecting, leaves it intact.
 func TestBatchContinuesBase(t *testing.T) {
-	v, b, _ := newMemVault(t, Options{})
+	clock := &fakeclock.Clock{}
+	v, b, _ := newMemVault(t, Options{Now: clock.Now})
 	ctx := context.Background()
 	var convs []*conversation.Conversation
 	unique := 0
@@ -673,9 +678,7 @@ func TestBatchContinuesBase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := v.GC(ctx, GCOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	collectDeleted(t, v, clock)
 	got, err := v.Retrieve(ctx, "log#6")
 	if err != nil || !reflect.DeepEqual(got, convs[5]) {
 		t.Fatalf("log#6 after its bases were deleted and collected: %v", err)
@@ -683,9 +686,7 @@ func TestBatchContinuesBase(t *testing.T) {
 	if err := v.Delete(ctx, "log#6"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.GC(ctx, GCOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	collectDeleted(t, v, clock)
 	if n := countSegments(t, b); n != 0 {
 		t.Fatalf("%d segments left after deleting everything", n)
 	}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,7 +25,7 @@ const DefaultMinAge = 24 * time.Hour
 type VerifyOptions struct {
 	// Repair fixes what can be fixed without risk: it adds missing references of stored
 	// conversations, removes leaked references, hands unreferenced segments to the collector,
-	// and rebuilds the catalog's entries from the manifests.
+	// and rebuilds the catalog's entries from the pointers and their manifests.
 	Repair bool
 	// MinAge protects in-flight writes: references and objects younger than this are never
 	// treated as leaks (default 24h; never less than the writer deadline, Options.StoreTimeout).
@@ -43,17 +45,20 @@ type VerifyReport struct {
 	// transient error; run Verify again) or a newer stowken wrote them.
 	Unreadable int `json:"unreadable"`
 	// Reference problems, repairable.
-	MissingRefs   int `json:"missing_refs"`   // a stored conversation lacks a reference on a segment it uses
-	MissingHeads  int `json:"missing_heads"`  // a referenced object has no head item
-	LeakedRefs    int `json:"leaked_refs"`    // references whose owner has no manifest (older than MinAge)
-	LeakedObjects int `json:"leaked_objects"` // objects without a head and without references (older than MinAge)
-	Unreferenced  int `json:"unreferenced"`   // live heads with no reference, handed to the collector
-	DanglingHeads int `json:"dangling_heads"` // heads whose object is missing and that no manifest uses
+	MissingRefs  int `json:"missing_refs"`  // a stored conversation lacks a reference on a segment it uses
+	MissingHeads int `json:"missing_heads"` // a referenced object has no head item
+	LeakedRefs   int `json:"leaked_refs"`   // references of a batch no stored conversation is in, unmarked (older than MinAge)
+	// RetiringBatches: batches none of whose conversations is stored, marked for GC, which
+	// drops their references once their writer deadline has passed.
+	RetiringBatches int `json:"retiring_batches"`
+	LeakedObjects   int `json:"leaked_objects"` // objects without a head and without references (older than MinAge)
+	Unreferenced    int `json:"unreferenced"`   // live heads with no reference, handed to the collector
+	DanglingHeads   int `json:"dangling_heads"` // heads whose object is missing and that no manifest uses
 	// ExpiredClaims: deleting heads whose claim expired (their collector died), with an object
 	// but no reference and no manifest using them, handed to the collector again.
 	ExpiredClaims int `json:"expired_claims"`
-	// What deleted conversations still hold: UnusedSegmentBytes is the segment objects no
-	// stored conversation uses (GC collects them past the grace period); PendingDeletions the
+	// What deleted conversations still hold: UnusedSegmentBytes is the segment and batch
+	// objects no stored conversation uses (GC collects them past the grace period); PendingDeletions the
 	// deleted conversations whose catalog rows the catalog's files still hold (until GC
 	// compacts them), the oldest deleted at OldestPendingDeletion.
 	UnusedSegmentBytes int64 `json:"unused_segment_bytes"`
@@ -88,9 +93,10 @@ func (r VerifyReport) MarshalJSON() ([]byte, error) {
 	}{r.OK(), fields(r)})
 }
 
-// Verify checks the whole store: every manifest decodes; every segment it references exists,
-// decodes, matches its checksum and hashes to its id; every such segment has a live head and a
-// reference from the manifest's owner; and nothing is leaked. With Repair it fixes reference
+// Verify checks the whole store: every pointer leads to a batch object that decodes and holds
+// its manifest; every segment a manifest references exists, decodes, matches its checksum and
+// hashes to its id; every such segment and batch object has a live head and a reference from
+// the batch; and nothing is leaked. With Repair it fixes reference
 // problems (see VerifyOptions). It reads every object once.
 func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
 	if v.readOnly && opts.Repair {
@@ -110,33 +116,57 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 		rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
 	}
 
-	// Manifests first: whatever a manifest uses existed before it was written, so listing
-	// references, heads and objects afterwards sees it unless the conversation was deleted in
-	// the meantime, which verifyManifest checks before it reports anything.
-	var manifests []*manifest.Manifest
-	// Keys of manifests that exist but could not be read (a transient error, a model that
-	// failed to load, corruption): their owners are unknown, and their references are not leaks.
-	unreadable := map[string]bool{}
-	if err := v.bucket.List(ctx, manifest.Prefix, func(a objstore.Attrs) error {
-		m, _, err := v.readManifestKey(ctx, a.Key)
-		switch {
-		case errors.Is(err, ErrNotFound): // deleted since the listing
-		case err != nil:
-			if errors.Is(err, ErrCorrupt) {
-				rep.CorruptManifests++
-			} else {
-				rep.Unreadable++
-			}
-			unreadable[a.Key] = true
-			problem("manifest %s: %v", a.Key, err)
-		default:
-			manifests = append(manifests, m)
-		}
+	// Pointers and manifests first: whatever a conversation uses existed before its pointer
+	// was written, so listing references, heads and objects afterwards sees it unless the
+	// conversation was deleted in the meantime, which verifyManifest checks before it reports
+	// anything.
+	batches := map[string][]refcount.Pointer{} // batch → pointers naming it
+	ids := map[refcount.Pointer]string{}
+	if err := v.refs.ListPointers(ctx, func(id string, p refcount.Pointer) error {
+		batches[p.Batch] = append(batches[p.Batch], p)
+		ids[p] = id
 		return nil
 	}); err != nil {
-		return rep, fmt.Errorf("vault: verify: list manifests: %w", err)
+		return rep, fmt.Errorf("vault: verify: list pointers: %w", err)
 	}
-	rep.Manifests = len(manifests) + len(unreadable)
+	var manifests []*manifest.Manifest
+	// Batches whose object exists but could not be read (a transient error, a model that
+	// failed to load, corruption): their references are not leaks.
+	unreadable := map[string]bool{}
+	for _, batch := range slices.Sorted(maps.Keys(batches)) {
+		b, berr := v.readBatch(ctx, batch)
+		for _, p := range batches[batch] {
+			id, err := ids[p], berr
+			var m *manifest.Manifest
+			switch {
+			case err == nil && b.manifests[id] == nil:
+				err = fmt.Errorf("%w: batch object %s does not hold %q", ErrCorrupt, batch, id)
+			case err == nil:
+				c := *b.manifests[id]
+				c.Nonce = p.Nonce
+				m = &c
+			}
+			if err != nil && !v.stillStored(ctx, id, p.Nonce) {
+				continue // deleted since the listing
+			}
+			switch {
+			case m != nil:
+				manifests = append(manifests, m)
+			case errors.Is(err, ErrMissingSegment):
+				rep.MissingSegments++
+				problem("conversation %q: %v", id, err)
+			case errors.Is(err, ErrCorrupt):
+				rep.CorruptManifests++
+				unreadable[batch] = true
+				problem("conversation %q: %v", id, err)
+			default:
+				rep.Unreadable++
+				unreadable[batch] = true
+				problem("conversation %q: %v", id, err)
+			}
+		}
+	}
+	rep.Manifests = len(ids)
 
 	refs := map[string]map[string]time.Time{} // segment → owner → created
 	if err := v.refs.ListRefs(ctx, func(r refcount.Ref) error {
@@ -158,7 +188,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	}); err != nil {
 		return rep, fmt.Errorf("vault: verify: list heads: %w", err)
 	}
-	objects := map[string]objstore.Attrs{}
+	objects := map[string]objstore.Attrs{} // segments and batch objects, by id
 	if err := v.bucket.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
 		objects[segment.KeyID(a.Key)] = a
 		return nil
@@ -166,28 +196,51 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 		return rep, fmt.Errorf("vault: verify: list segments: %w", err)
 	}
 	rep.Segments = len(objects)
+	if err := v.bucket.List(ctx, manifest.BatchPrefix, func(a objstore.Attrs) error {
+		objects[strings.TrimPrefix(a.Key, manifest.BatchPrefix)] = a
+		return nil
+	}); err != nil {
+		return rep, fmt.Errorf("vault: verify: list batch objects: %w", err)
+	}
 
 	owners := map[string]bool{}
 	used := map[string]bool{}
 	checked := map[string]error{}
 	use := segmentUse{tokens: map[string]int{}, slices: map[string][][2]int{}}
+	for batch := range batches {
+		owners[batch] = true
+	}
 	for _, m := range manifests {
-		owners[m.Owner()] = true
 		if err := v.verifyManifest(ctx, m, objects, heads, refs, used, checked, use, &rep, opts.Repair, problem); err != nil {
 			return rep, fmt.Errorf("vault: verify: %w", err)
 		}
 	}
 
-	// Leaks: references without an owner, objects nobody uses, heads nobody references.
+	// Leaks: references without an owner, objects nobody uses, heads nobody references. A
+	// batch none of whose conversations is stored any more, and which is marked for the
+	// collector, is no leak: GC retires it.
+	marked := map[string]bool{}
+	if err := v.refs.ListCandidates(ctx, func(c refcount.Candidate) error {
+		marked[c.Segment] = manifest.IsBatchID(c.Segment)
+		return nil
+	}); err != nil {
+		return rep, fmt.Errorf("vault: verify: list candidates: %w", err)
+	}
+	retiring := map[string]bool{}
 	var leakedRefs = map[string][]string{} // owner → segments
 	for seg, byOwner := range refs {
 		for owner, created := range byOwner {
-			if !owners[owner] && created.Before(cutoff) && !unreadable[ownerManifestKey(owner)] {
+			switch {
+			case owners[owner] || unreadable[owner]:
+			case marked[owner]:
+				retiring[owner] = true
+			case created.Before(cutoff):
 				rep.LeakedRefs++
 				leakedRefs[owner] = append(leakedRefs[owner], seg)
 			}
 		}
 	}
+	rep.RetiringBatches = len(retiring)
 	var toCollect []string
 	for seg, a := range objects {
 		if _, ok := heads[seg]; !ok && len(refs[seg]) == 0 && !used[seg] && a.ModTime.Before(cutoff) {
@@ -250,7 +303,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 		}
 	}
 	if rep.LeakedRefs > 0 {
-		problem("%d leaked references (owner has no manifest)", rep.LeakedRefs)
+		problem("%d leaked references (no stored conversation's batch owns them)", rep.LeakedRefs)
 	}
 	if err := v.verifyCatalog(ctx, manifests, cutoff, &rep, opts.Repair, problem); err != nil {
 		return rep, fmt.Errorf("vault: verify: %w", err)
@@ -279,13 +332,10 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 			use.slices[c.Segment] = append(use.slices[c.Segment], [2]int{c.Offset, c.Offset + c.Tokens})
 		}
 	}
-	// A finding about a conversation deleted since the manifests were listed is no finding.
-	stillStored := func() bool {
-		_, err := v.bucket.Stat(ctx, manifest.Key(m.ID))
-		return !errors.Is(err, objstore.ErrNotFound)
-	}
+	// A finding about a conversation deleted since the pointers were listed is no finding.
+	stillStored := func() bool { return v.stillStored(ctx, m.ID, m.Nonce) }
 	var missingRefs []string
-	for _, seg := range m.Segments() {
+	for _, seg := range append(m.Segments(), m.Batch) {
 		used[seg] = true
 		if _, ok := objects[seg]; !ok && !stillStored() {
 			return nil
@@ -296,7 +346,7 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 			continue
 		}
 		err, done := checked[seg]
-		if !done {
+		if !done && seg != m.Batch { // the batch object was read and checked already
 			var tokens []int
 			tokens, err = v.readSegment(ctx, m.Tokenizer, seg)
 			checked[seg], use.tokens[seg] = err, len(tokens)
@@ -314,7 +364,7 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 			rep.Unreadable++
 			problem("conversation %q: %v", m.ID, err)
 		}
-		if _, ok := refs[seg][m.Owner()]; !ok {
+		if _, ok := refs[seg][m.Batch]; !ok {
 			if !stillStored() {
 				return nil
 			}
@@ -336,7 +386,7 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 		}
 	}
 	if repair && len(missingRefs) > 0 {
-		if err := v.refs.AddRefs(ctx, m.Owner(), missingRefs, v.now()); err != nil {
+		if err := v.refs.AddRefs(ctx, m.Batch, missingRefs, v.now()); err != nil {
 			return fmt.Errorf("add missing references of %q: %w", m.ID, err)
 		}
 		rep.Repaired += len(missingRefs)
@@ -388,7 +438,7 @@ func (v *Vault) adoptSegment(ctx context.Context, seg string) error {
 	if err := v.refs.AddRefs(ctx, owner, []string{seg}, start); err != nil {
 		return err
 	}
-	frame, _, err := v.bucket.Get(ctx, segment.Key(seg))
+	frame, _, err := v.bucket.Get(ctx, objectKey(seg))
 	if err == nil {
 		_, err = v.ensureSegment(ctx, seg, frame)
 	} else if errors.Is(err, objstore.ErrNotFound) {
@@ -401,11 +451,11 @@ func (v *Vault) adoptSegment(ctx context.Context, seg string) error {
 	return errors.Join(err, v.refs.RemoveRefs(rctx, owner, []string{seg}))
 }
 
-// ownerManifestKey returns the key of the manifest an owner (manifest.Owner: nonce, ":", id)
-// would be stored under.
-func ownerManifestKey(owner string) string {
-	_, id := manifest.ParseOwner(owner)
-	return manifest.Key(id)
+// stillStored reports whether the copy of conversation id with nonce is stored: its pointer
+// is there. A pointer that cannot be read counts as there.
+func (v *Vault) stillStored(ctx context.Context, id, nonce string) bool {
+	p, err := v.refs.GetPointer(ctx, id)
+	return err == nil && p.Nonce == nonce || err != nil && !errors.Is(err, refcount.ErrNotFound)
 }
 
 // catalogRepairBatch is how many missing catalog entries Verify's repair writes at once.

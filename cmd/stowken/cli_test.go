@@ -263,7 +263,9 @@ func TestImportBadLines(t *testing.T) {
 		t.Errorf("re-import summary %+v, want all %d already present", sum, len(lines))
 	}
 	// The reference items may change: a re-store refreshes its references' times and marks
-	// what it took and did not need for the collector.
+	// what it took and did not need for the collector: its batch objects, which the next
+	// collection deletes.
+	s.ok("gc", "--grace", "0s")
 	after := s.stats()
 	after.StoredBytes, after.RefBytes = after.StoredBytes-after.RefBytes+before.RefBytes, before.RefBytes
 	if after != before {
@@ -604,23 +606,21 @@ func TestStatsGCVerify(t *testing.T) {
 	if rep := gc(); rep["deleted"].(float64) != 0 || rep["too_young"].(float64) == 0 {
 		t.Errorf("gc with the default grace of 1h deleted right after rm: %v", rep)
 	}
-	if rep := gc("--grace", "0s", "--dry-run"); rep["deleted"].(float64) == 0 || !rep["dry_run"].(bool) {
+	if rep := gc("--grace", "0s", "--dry-run"); rep["deleted"].(float64) != 0 || !rep["dry_run"].(bool) {
 		t.Errorf("gc --dry-run --grace 0s: %v", rep)
 	}
 	if st := s.stats(); st.Segments != before.Segments {
 		t.Errorf("dry run changed the segment count: %d → %d", before.Segments, st.Segments)
 	}
+	// The conversation's batch was stored moments ago: GC retires a batch only once its
+	// writer deadline has passed (vault tests collect with a fake clock), so nothing goes yet.
 	rep := gc("--grace", "0s")
 	after := s.stats()
-	if rep["deleted"].(float64) == 0 || after.Segments >= before.Segments ||
-		after.Segments != before.Segments-int64(rep["deleted"].(float64)) {
-		t.Errorf("gc --grace 0s after rm: report %v, segments %d → %d", rep, before.Segments, after.Segments)
+	if rep["deleted"].(float64) != 0 || rep["too_young"].(float64) == 0 || after.Segments != before.Segments {
+		t.Errorf("gc --grace 0s right after rm: report %v, segments %d → %d; want the batch too young", rep, before.Segments, after.Segments)
 	}
 	if after.Conversations != before.Conversations-1 {
 		t.Errorf("conversations %d → %d", before.Conversations, after.Conversations)
-	}
-	if text := s.ok("gc", "--grace", "0s"); !strings.Contains(text, "deleted                0 segments") {
-		t.Errorf("second gc:\n%s", text)
 	}
 	verify()
 	// Everything still there is intact.

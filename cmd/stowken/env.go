@@ -62,7 +62,7 @@ type command struct {
 // commands lists the subcommands in the order "stowken help" shows them.
 var commands = []*command{
 	initCommand, putCommand, importCommand, getCommand, rmCommand, lsCommand,
-	statsCommand, segmentsCommand, exportCommand, gcCommand, verifyCommand, demoCommand, benchCommand,
+	statsCommand, segmentsCommand, exportCommand, gcCommand, verifyCommand, migrateCommand, demoCommand, benchCommand,
 }
 
 func findCommand(name string) *command {
@@ -182,6 +182,9 @@ const (
 	readWrite
 	// create is for commands that write and create a local store that does not exist yet.
 	create
+	// migrating is for the migrate command: it writes, and opens a store in the layout
+	// before batches (vault.Options.Migrate).
+	migrating
 )
 
 // backends are the store backends the CLI opens: the embedded local store and S3 + DynamoDB.
@@ -205,7 +208,7 @@ func (e *env) open(ctx context.Context, mode access) (*vault.Vault, error) {
 		return nil, err
 	}
 	e.log.Debug("opening store", "store", e.store, "refs", e.refs, "read_only", mode == readOnly)
-	v, err := location.OpenVault(ctx, loc, vault.Options{Logger: e.log, ReadOnly: mode == readOnly}, mode == create)
+	v, err := location.OpenVault(ctx, loc, vault.Options{Logger: e.log, ReadOnly: mode == readOnly, Migrate: mode == migrating}, mode == create)
 	if errors.Is(err, location.ErrNoStore) {
 		return nil, fmt.Errorf("no store at %s (create one with 'stowken init', put or import; or give --store)", loc)
 	}

@@ -323,12 +323,12 @@ func printGroups(e *env, by []string, groups []catalog.Group) {
 }
 
 // storeParts is what storing a store's contents costs, by part, modelled from Stats: every
-// object PUT once (a manifest per conversation, each catalog file), every DynamoDB item
-// written once, and the bytes kept.
+// object PUT once (each batch object and catalog file), every DynamoDB item written once, and
+// the bytes kept.
 func storeParts(st vault.Stats) map[cost.Part]cost.Usage {
 	parts := st.StoredByPart()
 	for p, u := range map[cost.Part]cost.Usage{
-		cost.Segments: {S3PutClass: float64(st.Segments)}, cost.Manifests: {S3PutClass: float64(st.Conversations)},
+		cost.Segments: {S3PutClass: float64(st.Segments)}, cost.Manifests: {S3PutClass: float64(st.Batches)},
 		cost.Models: {S3PutClass: float64(st.Models)}, cost.Catalog: {S3PutClass: float64(st.CatalogFiles)},
 		cost.References: {DDBWRU: st.RefWriteUnits},
 	} {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stowken/stowken/internal/progress"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -150,6 +151,64 @@ func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 		}
 		if !rep.OK() {
 			return &exitError{code: exitFailed, err: fmt.Errorf("verify found damaged or unreadable conversations or missing references (%d problems)", len(rep.Problems))}
+		}
+		return nil
+	})
+}
+
+var migrateCommand = &command{
+	name:    "migrate",
+	summary: "move conversations stored by an older stowken into batches",
+	doc: `Moves every conversation a stowken before the batched layout stored (one manifest object per
+conversation under manifests/) into batches of --batch conversations: each is read, checked,
+stored again in a batch, and only then its old manifest, catalog row and references are removed.
+Other commands refuse such a store until it is migrated. Run it once, with no other writer; a
+migration that stops can be run again, and finishes what is left. On a terminal a progress line
+is drawn on stderr.`,
+	run: runMigrate,
+}
+
+func runMigrate(ctx context.Context, e *env, c *command, args []string) error {
+	fs := e.flagSet(c.name)
+	batch := fs.Int("batch", vault.DefaultMigrateBatch, "conversations per batch (`N`)")
+	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	pos, err := e.parseCommand(c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageErrorf("migrate takes no arguments")
+	}
+	if *batch <= 0 {
+		return usageErrorf("--batch must be positive")
+	}
+	return e.withVault(ctx, migrating, func(v *vault.Vault) error {
+		var bar *progress.Reporter
+		last := 0
+		rep, err := v.Migrate(ctx, *batch, func(done, total int) {
+			if bar == nil {
+				bar = progress.New(e.stderr, int64(total), "migrate")
+			}
+			bar.Add(int64(done - last))
+			last = done
+		})
+		bar.Done()
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if err := writeJSON(e.stdout, rep); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(e.stdout, "moved into batches     %d (of them stored before: %d)\n", rep.Moved, rep.Existed)
+			fmt.Fprintf(e.stdout, "left in the old layout %d\n", rep.Failed)
+			for _, p := range rep.Problems {
+				fmt.Fprintf(e.stdout, "  %s\n", p)
+			}
+		}
+		if rep.Failed > 0 {
+			return fmt.Errorf("%d conversations could not be migrated (listed above); the store stays refused until they are", rep.Failed)
 		}
 		return nil
 	})

@@ -48,6 +48,34 @@ func TestUnits(t *testing.T) {
 	}
 }
 
+// TestPointerSize: a pointer of a 31-byte id in a 17-byte namespace (the averages the cost
+// figures use), worked out by hand.
+func TestPointerSize(t *testing.T) {
+	ns := "9f86d081884c7d65:"               // 17 bytes: location/aws.Namespace
+	id := "conv-2026-12-03-123456789abcdef" // 31 bytes
+	p := Pointer(ns, id, "b-0123456789abcdef01234567", "0123456789ab")
+	if len(ns) != 17 || len(id) != 31 {
+		t.Fatalf("fixture: namespace of %d bytes, id of %d", len(ns), len(id))
+	}
+	if pk := p[AttrPK]; pk != S("id#9f86d081884c7d65:conv-2026-12-03-123456789abcdef") || p[AttrSK] != S("p") {
+		t.Fatalf("key %v", PointerKey(ns, id))
+	}
+	// pk: 2 + 3 + 17 + 31; sk: 2 + 1; b: 1 + 26; n: 1 + 12.
+	const want = 53 + 3 + 27 + 13
+	if got := Size(p); got != want {
+		t.Errorf("Size(pointer) = %d, want %d", got, want)
+	}
+	if WriteUnits(p) != 1 || StoredBytes(p) != want+100 {
+		t.Errorf("a pointer: WriteUnits %v, StoredBytes %d; want 1 and %d", WriteUnits(p), StoredBytes(p), want+100)
+	}
+	if got := Size(PointerKey(ns, id)); got != 53+3 {
+		t.Errorf("Size(pointer key) = %d, want %d", got, 53+3)
+	}
+	if PointerPrefix(ns) != "id#"+ns {
+		t.Errorf("PointerPrefix(%q) = %q", ns, PointerPrefix(ns))
+	}
+}
+
 // TestShardIsStable: the shard functions are part of the stored format; these values must
 // never change. They are checked against an independent FNV-1a too.
 func TestShardIsStable(t *testing.T) {

@@ -8,7 +8,7 @@
 //
 // # Table
 //
-// Partition key pk (S), sort key sk (S), no secondary index. Three kinds of item share it, all
+// Partition key pk (S), sort key sk (S), no secondary index. Four kinds of item share it, all
 // written by refcount/dynamodb:
 //
 //	item       pk                            sk         other attributes
@@ -17,13 +17,15 @@
 //	reference  "ref#" + NS + segment + "#" + shard(owner)
 //	                                         owner      created (N)
 //	candidate  "gc#" + shard(NS + segment)   NS + segment   since (N)
+//	pointer    "id#" + NS + id               "p"        b (S: the batch id), n (S: the nonce)
 //
 // NS is the table's namespace (ddbtable.Options.Namespace): S3 stores that share a table each
-// use their own, and "" is fine for a table of one store. shard(x) is FNV-1a (32 bit) of x
-// modulo RefShards, in decimal. Times are numbers of Unix milliseconds. All of it is part of
-// the stored format and never changes; the package documentation of refcount/dynamodb has the
-// protocol of each kind of item. (Tables written before the catalog moved into the bucket also
-// hold catalog items, pk NS + "conv#" + id and sk "catalog", which nothing reads any more.)
+// use their own, and "" is fine for a table of one store. id is a stored conversation's id and
+// b the id of the batch that stored it. shard(x) is FNV-1a (32 bit) of x modulo RefShards, in
+// decimal. Times are numbers of Unix milliseconds. All of it is part of the stored format and
+// never changes; the package documentation of refcount/dynamodb has the protocol of each kind
+// of item. (Tables written before the catalog moved into the bucket also hold catalog items, pk
+// NS + "conv#" + id and sk "catalog", which nothing reads any more.)
 //
 // # Size
 //

@@ -21,6 +21,10 @@ const (
 	AttrClaimID      = "claim_id"
 	AttrClaimExpires = "claim_expires"
 	AttrSince        = "since"
+
+	// Pointers (refcount/dynamodb).
+	AttrBatch = "b" // the batch that stored the conversation
+	AttrNonce = "n" // the nonce of the stored copy
 )
 
 // HasRefsFanout is how many of a segment's RefShards reference partitions the DynamoDB store's
@@ -36,11 +40,15 @@ const RefShards = 16
 // SKHead is the sort key of every head.
 const SKHead = "head"
 
+// SKPointer is the sort key of every pointer.
+const SKPointer = "p"
+
 // Key prefixes.
 const (
 	prefixHead      = "seg#"
 	prefixRef       = "ref#"
 	prefixCandidate = "gc#"
+	prefixPointer   = "id#"
 )
 
 // fnvShard is FNV-1a (32 bit) of key modulo n. Part of the stored format.
@@ -132,5 +140,21 @@ func CandidateKey(ns, segment string) Item {
 func Candidate(ns, segment string, sinceMs int64) Item {
 	it := CandidateKey(ns, segment)
 	it[AttrSince] = Num(sinceMs)
+	return it
+}
+
+// PointerPrefix is what every pointer's partition key in namespace ns starts with.
+func PointerPrefix(ns string) string { return prefixPointer + ns }
+
+// PointerKey is the key of a conversation's pointer.
+func PointerKey(ns, id string) Item {
+	return Item{AttrPK: S(PointerPrefix(ns) + id), AttrSK: S(SKPointer)}
+}
+
+// Pointer is a conversation's pointer item: the batch that stored it and the nonce of the
+// stored copy.
+func Pointer(ns, id, batch, nonce string) Item {
+	it := PointerKey(ns, id)
+	it[AttrBatch], it[AttrNonce] = S(batch), S(nonce)
 	return it
 }

@@ -3,6 +3,7 @@ package meter
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,79 @@ func TestModel(t *testing.T) {
 	if got := total.Parts()[cost.References]; got != want {
 		t.Errorf("references: %+v, want %+v", got, want)
 	}
+}
 
+// TestModelPointers: the pointer calls are modelled from the pointer item, failed conditions
+// and missing pointers included, and sized by the item (a 5,000-byte id makes a pointer of
+// two read units and five write units).
+func TestModelPointers(t *testing.T) {
+	ctx := context.Background()
+	var total cost.Meter
+	r := Refs(refmem.New(), &total)
+	p := refcount.Pointer{Batch: "b-0123456789abcdef01234567", Nonce: "0123456789ab"}
+	check := func(what string, want cost.Usage) {
+		t.Helper()
+		if got := total.Parts()[cost.References]; got != want {
+			t.Fatalf("after %s: %+v, want %+v", what, got, want)
+		}
+	}
+	var want cost.Usage
+	if err := r.CreatePointer(ctx, "c1", p); err != nil {
+		t.Fatal(err)
+	}
+	want.DDBWRU++
+	check("CreatePointer", want)
+	if err := r.CreatePointer(ctx, "c1", p); !errors.Is(err, refcount.ErrExists) {
+		t.Fatal(err)
+	}
+	want.DDBWRU++ // a failed condition is billed
+	check("CreatePointer of an existing id", want)
+	if got, err := r.GetPointer(ctx, "c1"); err != nil || got != p {
+		t.Fatalf("GetPointer: %+v, %v", got, err)
+	}
+	want.DDBRRU++
+	check("GetPointer", want)
+	if _, err := r.GetPointer(ctx, "missing"); !errors.Is(err, refcount.ErrNotFound) {
+		t.Fatal(err)
+	}
+	want.DDBRRU++
+	check("GetPointer of a missing id", want)
+	if err := r.DeletePointer(ctx, "c1", "other-nonce"); !errors.Is(err, refcount.ErrConflict) {
+		t.Fatal(err)
+	}
+	want.DDBWRU++
+	check("DeletePointer with another nonce", want)
+	if err := r.DeletePointer(ctx, "c1", p.Nonce); err != nil {
+		t.Fatal(err)
+	}
+	want.DDBWRU++
+	check("DeletePointer", want)
+	if err := r.CreatePointer(ctx, "", p); err == nil { // invalid: nothing sent, nothing billed
+		t.Fatal("CreatePointer accepted an empty id")
+	}
+	check("an invalid CreatePointer", want)
+
+	long := strings.Repeat("x", 5000)
+	if err := r.CreatePointer(ctx, long, p); err != nil {
+		t.Fatal(err)
+	}
+	want.DDBWRU += 5 // 2 + 3 + 5000 + 3 + 27 + 13 = 5,048 bytes: five 1 KB units
+	check("CreatePointer of a long id", want)
+	if _, err := r.GetPointer(ctx, long); err != nil {
+		t.Fatal(err)
+	}
+	want.DDBRRU += 2 // two 4 KB units, strongly consistent
+	check("GetPointer of a long id", want)
+	if err := r.CreatePointer(ctx, "c2", p); err != nil {
+		t.Fatal(err)
+	}
+	want.DDBWRU++
+	n := 0
+	if err := r.ListPointers(ctx, func(string, refcount.Pointer) error { n++; return nil }); err != nil || n != 2 {
+		t.Fatalf("ListPointers: %d pointers, %v", n, err)
+	}
+	want.DDBRRU += 2 // one page of 5,048 + 50 bytes
+	check("ListPointers", want)
 }
 
 // bucketCatalog is a catalog that keeps a file per Put in a Charging bucket, as

@@ -171,3 +171,45 @@ func (r *refs) RemoveCandidate(ctx context.Context, segment string, since time.T
 			return cost.Usage{DDBWRU: ddbitem.WriteUnits(ddbitem.Candidate("", segment, since.UnixMilli()))}
 		})
 }
+
+func (r *refs) CreatePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.CreatePointer(ctx, id, p) },
+		func() cost.Usage {
+			return cost.Usage{DDBWRU: ddbitem.WriteUnits(ddbitem.Pointer("", id, p.Batch, p.Nonce))}
+		})
+}
+
+func (r *refs) GetPointer(ctx context.Context, id string) (refcount.Pointer, error) {
+	var (
+		p     refcount.Pointer
+		found bool
+	)
+	err := r.write(ctx, func(ctx context.Context) (err error) {
+		p, err = r.Backend.GetPointer(ctx, id)
+		found = err == nil
+		return err
+	}, func() cost.Usage {
+		if !found {
+			return cost.Usage{DDBRRU: cost.ReadUnits(0, true)}
+		}
+		return cost.Usage{DDBRRU: cost.ReadUnits(ddbitem.Size(ddbitem.Pointer("", id, p.Batch, p.Nonce)), true)}
+	})
+	return p, err
+}
+
+// DeletePointer is modelled as a write of the pointer's key: the batch of the pointer it
+// deletes is unknown, and a pointer is one write unit anyway unless its id is near 1 KB.
+func (r *refs) DeletePointer(ctx context.Context, id, nonce string) error {
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.DeletePointer(ctx, id, nonce) },
+		func() cost.Usage { return cost.Usage{DDBWRU: ddbitem.WriteUnits(ddbitem.PointerKey("", id))} })
+}
+
+func (r *refs) ListPointers(ctx context.Context, fn func(id string, p refcount.Pointer) error) error {
+	var sizes []int
+	return r.list(ctx, func(ctx context.Context) error {
+		return r.Backend.ListPointers(ctx, func(id string, p refcount.Pointer) error {
+			sizes = append(sizes, ddbitem.Size(ddbitem.Pointer("", id, p.Batch, p.Nonce)))
+			return fn(id, p)
+		})
+	}, func() cost.Usage { return cost.Usage{DDBRRU: scanReads(sizes)} })
+}

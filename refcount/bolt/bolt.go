@@ -10,7 +10,7 @@
 //
 // # Layout
 //
-// Three buckets:
+// Four buckets:
 //
 //   - "refs": key segment + 0x00 + owner, value the reference's creation time as 8 bytes of
 //     big-endian Unix milliseconds. All of one segment's references are adjacent, so HasRefs is
@@ -20,6 +20,9 @@
 //     live (it names the last holder, so a retried Release or Revive succeeds); GetHead reports no
 //     claim for a live head.
 //   - "candidates": key segment, value the mark time as 8 bytes of big-endian Unix milliseconds.
+//   - "pointers": key conversation id, value a JSON object {"batch","nonce"}. A file written
+//     before pointers existed lacks the bucket until it is opened for writing; a read-only open
+//     reads it as holding no pointer.
 //
 // Names may not be empty or contain a NUL byte.
 //
@@ -62,6 +65,7 @@ var (
 	bucketRefs       = []byte("refs")
 	bucketHeads      = []byte("heads")
 	bucketCandidates = []byte("candidates")
+	bucketPointers   = []byte("pointers")
 )
 
 // Store is a refcount.Backend in a bbolt file. Create it with Open or OpenReadOnly.
@@ -106,7 +110,12 @@ func open(path string, timeout time.Duration, readOnly bool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refcount/bolt: open %s: %w", path, err)
 	}
-	if err := boltbuckets.Ensure(db, bucketRefs, bucketHeads, bucketCandidates); err != nil {
+	buckets := [][]byte{bucketRefs, bucketHeads, bucketCandidates}
+	if !readOnly {
+		// A read-only open of a file from before pointers reads the missing bucket as empty.
+		buckets = append(buckets, bucketPointers)
+	}
+	if err := boltbuckets.Ensure(db, buckets...); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("refcount/bolt: open %s: %w", path, err)
 	}
@@ -221,7 +230,11 @@ func (s *Store) listPages(ctx context.Context, bucket []byte, fn func(k, v []byt
 	for {
 		var page []kv
 		err := s.view(ctx, func(tx *bbolt.Tx) error {
-			c := tx.Bucket(bucket).Cursor()
+			b := tx.Bucket(bucket)
+			if b == nil {
+				return nil // the pointers of a file opened read-only before its first write
+			}
+			c := b.Cursor()
 			var k, v []byte
 			if after == nil {
 				k, v = c.First()
@@ -433,6 +446,106 @@ func (s *Store) RemoveCandidate(ctx context.Context, segment string, since time.
 			return nil
 		}
 		return b.Delete([]byte(segment))
+	})
+}
+
+// pointerRecord is a stored pointer.
+type pointerRecord struct {
+	Batch string `json:"batch"`
+	Nonce string `json:"nonce"`
+}
+
+// getPointer returns id's pointer, or nil when it has none.
+func getPointer(tx *bbolt.Tx, id string) (*refcount.Pointer, error) {
+	b := tx.Bucket(bucketPointers)
+	if b == nil {
+		return nil, nil // a file opened read-only before its first write
+	}
+	v := b.Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	return decodePointer(id, v)
+}
+
+func decodePointer(id string, v []byte) (*refcount.Pointer, error) {
+	var r pointerRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("refcount/bolt: corrupt pointer %q: %w", id, err)
+	}
+	return &refcount.Pointer{Batch: r.Batch, Nonce: r.Nonce}, nil
+}
+
+// CreatePointer stores id's pointer, or returns refcount.ErrExists when id has one.
+func (s *Store) CreatePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	if err := rules.CheckPointer(id, p); err != nil {
+		return err
+	}
+	v, err := json.Marshal(pointerRecord{Batch: p.Batch, Nonce: p.Nonce})
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketPointers)
+		if b.Get([]byte(id)) != nil {
+			return fmt.Errorf("refcount/bolt: create pointer %q: %w", id, refcount.ErrExists)
+		}
+		return b.Put([]byte(id), v)
+	})
+}
+
+// GetPointer returns id's pointer or refcount.ErrNotFound.
+func (s *Store) GetPointer(ctx context.Context, id string) (refcount.Pointer, error) {
+	if err := rules.CheckName("id", id); err != nil {
+		return refcount.Pointer{}, err
+	}
+	var p refcount.Pointer
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		r, err := getPointer(tx, id)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return fmt.Errorf("refcount/bolt: pointer %q: %w", id, refcount.ErrNotFound)
+		}
+		p = *r
+		return nil
+	})
+	return p, err
+}
+
+// DeletePointer deletes id's pointer if its nonce is nonce; refcount.ErrConflict when it has
+// another, nil when id has none.
+func (s *Store) DeletePointer(ctx context.Context, id, nonce string) error {
+	if err := rules.CheckName("id", id); err != nil {
+		return err
+	}
+	if err := rules.CheckName("nonce", nonce); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		r, err := getPointer(tx, id)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return nil
+		}
+		if r.Nonce != nonce {
+			return fmt.Errorf("refcount/bolt: delete pointer %q: %w", id, refcount.ErrConflict)
+		}
+		return tx.Bucket(bucketPointers).Delete([]byte(id))
+	})
+}
+
+// ListPointers calls fn for every pointer.
+func (s *Store) ListPointers(ctx context.Context, fn func(id string, p refcount.Pointer) error) error {
+	return s.listPages(ctx, bucketPointers, func(k, v []byte) error {
+		p, err := decodePointer(string(k), v)
+		if err != nil {
+			return err
+		}
+		return fn(string(k), *p)
 	})
 }
 

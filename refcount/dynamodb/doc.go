@@ -6,11 +6,13 @@
 //
 //	dynamodb://TABLE[?region=REGION][&endpoint=URL]
 //
-// and Options (ddbtable.Options), or New a ddbtable.Table. Three kinds of item are this
+// and Options (ddbtable.Options), or New a ddbtable.Table. Four kinds of item are this
 // store's: a head per segment ("seg#" + NS + segment, sk "head"), references ("ref#" + NS +
-// segment + "#" + shard(owner), sk owner) and candidate marks ("gc#" + shard(NS + segment),
-// sk NS + segment), where NS is the table's namespace: every segment name carries it, so that
-// S3 stores sharing one table never see each other's items.
+// segment + "#" + shard(owner), sk owner), candidate marks ("gc#" + shard(NS + segment), sk
+// NS + segment) and a pointer per stored conversation ("id#" + NS + id, sk "p", with b the
+// batch id and n the nonce, both strings), where NS is the table's namespace: every segment
+// name and conversation id carries it, so that S3 stores sharing one table never see each
+// other's items.
 //
 // Times are numbers of Unix milliseconds. shard(x) is FNV-1a (32 bit) of x modulo RefShards,
 // written in decimal; it is part of the stored format and never changes. claim_expires exists
@@ -46,14 +48,17 @@
 //	Revive      UpdateItem  attribute_exists(pk) AND claim_id = :id AND (state = live OR claim_expires < :now)
 //	DeleteHead  DeleteItem  attribute_not_exists(pk) OR (state = deleting AND claim_id = :id)
 //	RemoveCandidate DeleteItem attribute_not_exists(pk) OR since <= :since
+//	CreatePointer PutItem   attribute_not_exists(pk)
+//	DeletePointer DeleteItem attribute_not_exists(pk) OR n = :n
 //
 // Each condition also accepts the state its own earlier success produced, so a request the SDK
 // retries after the server applied it (the response was lost) succeeds again; a retried
-// CreateHead reports refcount.ErrExists, which writers treat like "somebody created it". A failed
-// condition is refcount.ErrConflict (refcount.ErrExists for CreateHead); Claim then reads the head
-// (strongly consistent) to report refcount.ErrNotFound when there is none (dynalite ignores
-// ReturnValuesOnConditionCheckFailure, so the store does not rely on it). RemoveCandidate treats a
-// failed condition (a newer mark) as success.
+// CreateHead reports refcount.ErrExists, which writers treat like "somebody created it".
+// CreatePointer is not retried that way (see below). A failed condition is
+// refcount.ErrConflict (refcount.ErrExists for CreateHead and CreatePointer); Claim then reads
+// the head (strongly consistent) to report refcount.ErrNotFound when there is none (dynalite
+// ignores ReturnValuesOnConditionCheckFailure, so the store does not rely on it).
+// RemoveCandidate treats a failed condition (a newer mark) as success.
 //
 // AddRefs, RemoveRefs and MarkCandidates send BatchWriteItem requests of refcount.BatchSize
 // items, retrying UnprocessedItems with exponential backoff and full jitter. Since they are plain
@@ -62,10 +67,14 @@
 //
 // Every request goes through the retryer ddbtable configures, which retries throttling
 // (ProvisionedThroughputExceededException, ThrottlingException, RequestLimitExceeded), 5xx and
-// connection errors. GetHead, HasRefs and the listings use strongly consistent reads.
+// connection errors, except CreatePointer's: its retryer retries the throttling errors alone,
+// which prove the server did not apply the put. After any other failure the put may have been
+// applied, and a second request would report the caller's own pointer as refcount.ErrExists:
+// the caller gets the error instead, and knows that the outcome is unknown. GetHead,
+// GetPointer, HasRefs and the listings use strongly consistent reads.
 //
-// ListRefs and ListHeads scan the whole table (they serve audits, not the hot path); their
-// filters keep the store's own items, of its namespace.
+// ListRefs, ListHeads and ListPointers scan the whole table (they serve audits, not the hot
+// path); their filters keep the store's own items, of its namespace.
 //
 // docs/design.md ("Layout") shows the table with the rest of the store.
 package dynamodb

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -81,6 +82,10 @@ func (st *Store) refKey(segment, owner string) item {
 
 func (st *Store) candidateKey(segment string) item {
 	return ddbtable.Marshal(ddbitem.CandidateKey(st.t.Namespace, segment))
+}
+
+func (st *Store) pointerKey(id string) item {
+	return ddbtable.Marshal(ddbitem.PointerKey(st.t.Namespace, id))
 }
 
 // str and ms are the SDK's values of a string and a time (Unix milliseconds).
@@ -571,6 +576,125 @@ func (st *Store) RemoveCandidate(ctx context.Context, segment string, since time
 		return nil // marked again after since: the mark stays
 	}
 	return err
+}
+
+// throttleCodes are the error codes of the throttling errors: DynamoDB refused the request
+// without applying it.
+var throttleCodes = retry.RetryableErrorCode{Codes: map[string]struct{}{
+	"ProvisionedThroughputExceededException": {},
+	"ThrottlingException":                    {},
+	"RequestLimitExceeded":                   {},
+}}
+
+// throttledOnly is the client's retryer (ddbtable's: its attempts, backoff and quota) retrying
+// throttling errors alone.
+type throttledOnly struct{ aws.RetryerV2 }
+
+// IsErrorRetryable reports whether err is a throttling error.
+func (throttledOnly) IsErrorRetryable(err error) bool {
+	return throttleCodes.IsErrorRetryable(err).Bool()
+}
+
+// onlyThrottled is the option of a request that must not be sent again once the server may
+// have applied it: its retryer retries throttling errors alone (a retryer of an unknown kind is
+// replaced by none).
+func onlyThrottled(o *ddb.Options) {
+	if r, ok := o.Retryer.(aws.RetryerV2); ok {
+		o.Retryer = throttledOnly{r}
+	} else {
+		o.Retryer = aws.NopRetryer{}
+	}
+}
+
+func decodePointer(it item) (refcount.Pointer, error) {
+	batch, err := getS(it, ddbitem.AttrBatch, true)
+	if err != nil {
+		return refcount.Pointer{}, err
+	}
+	nonce, err := getS(it, ddbitem.AttrNonce, true)
+	if err != nil {
+		return refcount.Pointer{}, err
+	}
+	return refcount.Pointer{Batch: batch, Nonce: nonce}, nil
+}
+
+// CreatePointer puts id's pointer on the condition that id has none. The request is sent again
+// only after a throttling error: after any other failure the server may have applied it, and a
+// second request would report the caller's own pointer as refcount.ErrExists.
+func (st *Store) CreatePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	if err := rules.CheckPointer(id, p); err != nil {
+		return err
+	}
+	_, err := st.t.Client.PutItem(ctx, &ddb.PutItemInput{
+		TableName:                aws.String(st.t.Name),
+		Item:                     ddbtable.Marshal(ddbitem.Pointer(st.t.Namespace, id, p.Batch, p.Nonce)),
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": ddbitem.AttrPK},
+	}, onlyThrottled)
+	err = st.translate("create pointer", id, err)
+	if errors.Is(err, refcount.ErrConflict) {
+		return fmt.Errorf("refcount/dynamodb: create pointer %q: %w", id, refcount.ErrExists)
+	}
+	return err
+}
+
+// GetPointer reads id's pointer with a strongly consistent GetItem.
+func (st *Store) GetPointer(ctx context.Context, id string) (refcount.Pointer, error) {
+	if err := rules.CheckName("id", id); err != nil {
+		return refcount.Pointer{}, err
+	}
+	out, err := st.t.Client.GetItem(ctx, &ddb.GetItemInput{
+		TableName:      aws.String(st.t.Name),
+		Key:            st.pointerKey(id),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return refcount.Pointer{}, st.translate("get pointer", id, err)
+	}
+	if out.Item == nil {
+		return refcount.Pointer{}, fmt.Errorf("refcount/dynamodb: pointer %q: %w", id, refcount.ErrNotFound)
+	}
+	return decodePointer(out.Item)
+}
+
+// DeletePointer deletes id's pointer on the condition that its nonce is nonce, or that it is
+// gone (so a retried delete whose first request was applied succeeds).
+func (st *Store) DeletePointer(ctx context.Context, id, nonce string) error {
+	if err := rules.CheckName("id", id); err != nil {
+		return err
+	}
+	if err := rules.CheckName("nonce", nonce); err != nil {
+		return err
+	}
+	_, err := st.t.Client.DeleteItem(ctx, &ddb.DeleteItemInput{
+		TableName:                 aws.String(st.t.Name),
+		Key:                       st.pointerKey(id),
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #n = :n"),
+		ExpressionAttributeNames:  headNames(ddbitem.AttrPK, ddbitem.AttrNonce),
+		ExpressionAttributeValues: item{":n": str(nonce)},
+	})
+	return st.translate("delete pointer", id, err)
+}
+
+// ListPointers scans the table for pointer items.
+func (st *Store) ListPointers(ctx context.Context, fn func(id string, p refcount.Pointer) error) error {
+	return st.scan(ctx, "list pointers", "begins_with(#pk, :p) AND #sk = :sk",
+		map[string]string{"#pk": ddbitem.AttrPK, "#sk": ddbitem.AttrSK}, item{":p": str(ddbitem.PointerPrefix(st.t.Namespace)), ":sk": str(ddbitem.SKPointer)},
+		func(it item) error {
+			pk, err := getS(it, ddbitem.AttrPK, true)
+			if err != nil {
+				return err
+			}
+			id, ok := strings.CutPrefix(pk, ddbitem.PointerPrefix(st.t.Namespace))
+			if !ok {
+				return nil // not reached: the filter passes only this namespace's pointers
+			}
+			p, err := decodePointer(it)
+			if err != nil {
+				return err
+			}
+			return fn(id, p)
+		})
 }
 
 // ItemNamespace returns the namespace of the store's items. With it the store is a

@@ -45,12 +45,17 @@ const (
 	OpMarkCandidates  Op = "MarkCandidates"
 	OpListCandidates  Op = "ListCandidates"
 	OpRemoveCandidate Op = "RemoveCandidate"
+	OpCreatePointer   Op = "CreatePointer"
+	OpGetPointer      Op = "GetPointer"
+	OpDeletePointer   Op = "DeletePointer"
+	OpListPointers    Op = "ListPointers"
 )
 
 // Call is one method call.
 type Call struct {
 	Op Op
-	// Segments are the call's segments: one for the single-segment methods, none for listings.
+	// Segments are the call's segments: one for the single-segment methods, none for listings
+	// and the pointer methods.
 	Segments []string
 	Owner    string // AddRefs, RemoveRefs
 	ClaimID  string // Claim, Release, Revive, DeleteHead
@@ -58,6 +63,10 @@ type Call struct {
 	// Expires a Claim's expiry, Since a RemoveCandidate's time.
 	Now, Expires, Since time.Time
 	Size                int64 // CreateHead
+	// ID is the conversation id of CreatePointer, GetPointer and DeletePointer.
+	ID string
+	// Pointer is CreatePointer's pointer; DeletePointer puts its nonce in Pointer.Nonce.
+	Pointer refcount.Pointer
 }
 
 // Segment returns the call's first segment, or "".
@@ -71,10 +80,14 @@ func (c *Call) Segment() string {
 // Has reports whether the call concerns segment.
 func (c *Call) Has(segment string) bool { return slices.Contains(c.Segments, segment) }
 
+// SingleAttempt reports whether the client sends the call only once: CreatePointer is (see
+// refcount.Backend), so a Duplicate fault loses its response instead of retrying it.
+func (c *Call) SingleAttempt() bool { return c.Op == OpCreatePointer }
+
 // Write reports whether the call can change the store.
 func (c *Call) Write() bool {
 	switch c.Op {
-	case OpHasRefs, OpListRefs, OpGetHead, OpListHeads, OpListCandidates:
+	case OpHasRefs, OpListRefs, OpGetHead, OpListHeads, OpListCandidates, OpGetPointer, OpListPointers:
 		return false
 	}
 	return true
@@ -114,6 +127,12 @@ func OnOwner(op Op, owner string) func(*Call) bool {
 	return func(c *Call) bool { return c.Op == op && c.Owner == owner }
 }
 
+// OnID matches the calls of one method (CreatePointer, GetPointer, DeletePointer) by
+// conversation id.
+func OnID(op Op, id string) func(*Call) bool {
+	return func(c *Call) bool { return c.Op == op && c.ID == id }
+}
+
 // Store is a fault-injecting refcount.Backend. Its Injector methods (Add, SetHook, Clear,
 // Pending, Stats, VirtualDeadlines) program it.
 type Store struct {
@@ -133,7 +152,8 @@ func New(s refcount.Backend) *Store {
 func (s *Store) Inner() refcount.Backend { return s.inner }
 
 // SortLists makes ListRefs, ListHeads and ListCandidates report in order of segment (then
-// owner), so that callers iterating them behave the same from run to run.
+// owner), and ListPointers in order of id, so that callers iterating them behave the same from
+// run to run.
 func (s *Store) SortLists(on bool) { s.sorted.Store(on) }
 
 // AddRefs implements refcount.Backend.
@@ -296,6 +316,62 @@ func (s *Store) RemoveCandidate(ctx context.Context, segment string, since time.
 	return s.Do(ctx, &Call{Op: OpRemoveCandidate, Segments: []string{segment}, Since: since}, func() error {
 		return s.inner.RemoveCandidate(ctx, segment, since)
 	})
+}
+
+// CreatePointer implements refcount.Backend.
+func (s *Store) CreatePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	return s.Do(ctx, &Call{Op: OpCreatePointer, ID: id, Pointer: p}, func() error {
+		return s.inner.CreatePointer(ctx, id, p)
+	})
+}
+
+// GetPointer implements refcount.Backend.
+func (s *Store) GetPointer(ctx context.Context, id string) (refcount.Pointer, error) {
+	var p refcount.Pointer
+	err := s.Do(ctx, &Call{Op: OpGetPointer, ID: id}, func() error {
+		var err error
+		p, err = s.inner.GetPointer(ctx, id)
+		return err
+	})
+	if err != nil {
+		return refcount.Pointer{}, err
+	}
+	return p, nil
+}
+
+// DeletePointer implements refcount.Backend.
+func (s *Store) DeletePointer(ctx context.Context, id, nonce string) error {
+	return s.Do(ctx, &Call{Op: OpDeletePointer, ID: id, Pointer: refcount.Pointer{Nonce: nonce}}, func() error {
+		return s.inner.DeletePointer(ctx, id, nonce)
+	})
+}
+
+// ListPointers implements refcount.Backend.
+func (s *Store) ListPointers(ctx context.Context, fn func(id string, p refcount.Pointer) error) error {
+	type entry struct {
+		id string
+		p  refcount.Pointer
+	}
+	var all []entry
+	err := s.Do(ctx, &Call{Op: OpListPointers}, func() error {
+		all = all[:0]
+		return s.inner.ListPointers(ctx, func(id string, p refcount.Pointer) error {
+			all = append(all, entry{id, p})
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if s.sorted.Load() {
+		slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.id, b.id) })
+	}
+	for _, e := range all {
+		if err := fn(e.id, e.p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the wrapped store.

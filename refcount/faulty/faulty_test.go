@@ -174,3 +174,109 @@ func TestSortedListsAndDeadlines(t *testing.T) {
 		t.Fatalf("a call refused at its deadline was applied: %v", r)
 	}
 }
+
+// TestPointerFaults: a pointer write failing after it applied leaves the pointer there, a
+// duplicated create reports ErrExists the second time, a duplicated delete succeeds, and the
+// calls carry their id and pointer.
+func TestPointerFaults(t *testing.T) {
+	ctx := context.Background()
+	inner := mem.New()
+	s := faulty.New(inner)
+	p := refcount.Pointer{Batch: "b-0123456789abcdef01234567", Nonce: "0123456789ab"}
+
+	s.Add(&faulty.Fault{Match: faulty.OnID(faulty.OpCreatePointer, "c1"), Kind: faulty.FailBefore})
+	if err := s.CreatePointer(ctx, "c1", p); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("fail-before CreatePointer: %v", err)
+	}
+	if _, err := inner.GetPointer(ctx, "c1"); !errors.Is(err, refcount.ErrNotFound) {
+		t.Fatalf("fail-before CreatePointer was applied: %v", err)
+	}
+	applied := make(chan *faulty.Call, 1)
+	s.Add(&faulty.Fault{Match: faulty.OnID(faulty.OpCreatePointer, "c1"), Kind: faulty.FailAfter, Applied: applied})
+	if err := s.CreatePointer(ctx, "c1", p); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("fail-after CreatePointer: %v", err)
+	}
+	if c := <-applied; c.ID != "c1" || c.Pointer != p || !c.Write() {
+		t.Fatalf("CreatePointer call %+v (a write: %v)", c, c.Write())
+	}
+	if got, err := inner.GetPointer(ctx, "c1"); err != nil || got != p {
+		t.Fatalf("fail-after CreatePointer not applied: %+v, %v", got, err)
+	}
+	// Another id does not match.
+	s.Add(&faulty.Fault{Match: faulty.OnID(faulty.OpCreatePointer, "other"), Kind: faulty.FailBefore})
+	if err := s.CreatePointer(ctx, "c2", p); err != nil {
+		t.Fatalf("CreatePointer(c2) hit a fault on another id: %v", err)
+	}
+	s.Clear()
+
+	// A create is sent once (refcount.Backend): a Duplicate fault applies it once and loses its
+	// response, as its client would not retry it.
+	s.Add(&faulty.Fault{Match: faulty.OnID(faulty.OpCreatePointer, "c3"), Kind: faulty.Duplicate})
+	if err := s.CreatePointer(ctx, "c3", p); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("duplicated CreatePointer: %v, want the lost response", err)
+	}
+	if got, err := inner.GetPointer(ctx, "c3"); err != nil || got != p {
+		t.Fatalf("duplicated CreatePointer not applied: %+v, %v", got, err)
+	}
+	// A delete sent twice: the second finds nothing to delete, which is success.
+	s.Add(&faulty.Fault{Match: faulty.OnID(faulty.OpDeletePointer, "c3"), Kind: faulty.Duplicate, Applied: applied})
+	if err := s.DeletePointer(ctx, "c3", p.Nonce); err != nil {
+		t.Fatalf("duplicated DeletePointer: %v", err)
+	}
+	if c := <-applied; c.ID != "c3" || c.Pointer.Nonce != p.Nonce || c.Pointer.Batch != "" {
+		t.Fatalf("DeletePointer call %+v", c)
+	}
+	if _, err := inner.GetPointer(ctx, "c3"); !errors.Is(err, refcount.ErrNotFound) {
+		t.Fatalf("after a duplicated DeletePointer: %v", err)
+	}
+	// Reads fail like reads.
+	s.Add(&faulty.Fault{Match: faulty.OnID(faulty.OpGetPointer, "c1"), Kind: faulty.FailAfter})
+	if got, err := s.GetPointer(ctx, "c1"); !errors.Is(err, faulty.ErrInjected) || got != (refcount.Pointer{}) {
+		t.Fatalf("failed GetPointer reported %+v, %v", got, err)
+	}
+	s.Add(&faulty.Fault{Match: faulty.OnOp(faulty.OpListPointers), Kind: faulty.FailBefore})
+	if err := s.ListPointers(ctx, func(string, refcount.Pointer) error { return nil }); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("ListPointers: %v", err)
+	}
+	if st := s.Stats(); st.FailBefore != 2 || st.FailAfter != 3 || st.Duplicate != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	var writes, reads int
+	s.SetHook(func(_ context.Context, c *faulty.Call) *faulty.Fault {
+		if c.Write() {
+			writes++
+		} else {
+			reads++
+		}
+		return nil
+	})
+	s.GetPointer(ctx, "c1")
+	s.ListPointers(ctx, func(string, refcount.Pointer) error { return nil })
+	s.DeletePointer(ctx, "c1", p.Nonce)
+	if writes != 1 || reads != 2 {
+		t.Fatalf("hook saw %d writes, %d reads", writes, reads)
+	}
+}
+
+func TestSortedPointers(t *testing.T) {
+	ctx := context.Background()
+	s := faulty.New(mem.New())
+	s.SortLists(true)
+	for _, id := range []string{"e", "b", "d", "a", "c"} {
+		if err := s.CreatePointer(ctx, id, refcount.Pointer{Batch: "b-" + id, Nonce: "n-" + id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got string
+	err := s.ListPointers(ctx, func(id string, p refcount.Pointer) error {
+		if p.Batch != "b-"+id || p.Nonce != "n-"+id {
+			t.Errorf("%s: %+v", id, p)
+		}
+		got += id
+		return nil
+	})
+	if err != nil || got != "abcde" {
+		t.Fatalf("ListPointers sorted: %q, %v", got, err)
+	}
+}

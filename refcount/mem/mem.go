@@ -27,6 +27,7 @@ type Store struct {
 	refs       map[string]map[string]int64 // segment → owner → created (Unix ms)
 	heads      map[string]rules.Record     // segment → head
 	candidates map[string]int64            // segment → since (Unix ms)
+	pointers   map[string]refcount.Pointer // conversation id → pointer
 }
 
 var _ refcount.Backend = (*Store)(nil)
@@ -37,6 +38,7 @@ func New() *Store {
 		refs:       make(map[string]map[string]int64),
 		heads:      make(map[string]rules.Record),
 		candidates: make(map[string]int64),
+		pointers:   make(map[string]refcount.Pointer),
 	}
 }
 
@@ -290,11 +292,87 @@ func (s *Store) RemoveCandidate(ctx context.Context, segment string, since time.
 	return nil
 }
 
+// CreatePointer stores id's pointer, or returns refcount.ErrExists when id has one.
+func (s *Store) CreatePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	if err := rules.CheckPointer(id, p); err != nil {
+		return err
+	}
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.pointers[id]; ok {
+		return fmt.Errorf("refcount/mem: create pointer %q: %w", id, refcount.ErrExists)
+	}
+	s.pointers[id] = p
+	return nil
+}
+
+// GetPointer returns id's pointer or refcount.ErrNotFound.
+func (s *Store) GetPointer(ctx context.Context, id string) (refcount.Pointer, error) {
+	if err := rules.CheckName("id", id); err != nil {
+		return refcount.Pointer{}, err
+	}
+	if err := s.lock(ctx); err != nil {
+		return refcount.Pointer{}, err
+	}
+	defer s.mu.Unlock()
+	p, ok := s.pointers[id]
+	if !ok {
+		return refcount.Pointer{}, fmt.Errorf("refcount/mem: pointer %q: %w", id, refcount.ErrNotFound)
+	}
+	return p, nil
+}
+
+// DeletePointer deletes id's pointer if its nonce is nonce; refcount.ErrConflict when it has
+// another, nil when id has none.
+func (s *Store) DeletePointer(ctx context.Context, id, nonce string) error {
+	if err := rules.CheckName("id", id); err != nil {
+		return err
+	}
+	if err := rules.CheckName("nonce", nonce); err != nil {
+		return err
+	}
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	p, ok := s.pointers[id]
+	if !ok {
+		return nil
+	}
+	if p.Nonce != nonce {
+		return fmt.Errorf("refcount/mem: delete pointer %q: %w", id, refcount.ErrConflict)
+	}
+	delete(s.pointers, id)
+	return nil
+}
+
+// ListPointers calls fn for every pointer.
+func (s *Store) ListPointers(ctx context.Context, fn func(id string, p refcount.Pointer) error) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(s.pointers))
+	ps := make([]refcount.Pointer, 0, len(s.pointers))
+	for id, p := range s.pointers {
+		ids = append(ids, id)
+		ps = append(ps, p)
+	}
+	s.mu.Unlock()
+	for i, id := range ids {
+		if err := fn(id, ps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close drops the store's contents; later calls fail.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.refs, s.heads, s.candidates = nil, nil, nil
+	s.refs, s.heads, s.candidates, s.pointers = nil, nil, nil, nil
 	return nil
 }

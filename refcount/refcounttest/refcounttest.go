@@ -3,15 +3,17 @@
 // Run exercises every method under every condition the protocol in package refcount relies on:
 // idempotent reference writes, strongly consistent reads, each conditional head transition
 // (including retries of a call that already took effect), candidate marks, concurrent claims and
-// creates, and batches larger than refcount.BatchSize. Some subtests are probes: they fail with
+// creates, batches larger than refcount.BatchSize, and pointers (conditional creates and
+// deletes, unusual ids, concurrent creates of one id). Some subtests are probes: they fail with
 // "backend ignores ConditionExpression" when a server accepts a write whose condition does not
 // hold, as some DynamoDB emulators do.
 //
 // Times: stores keep Unix milliseconds. The suite passes millisecond-truncated times and compares
 // them exactly, except where it checks that a finer time is kept to within a millisecond.
 //
-// Every subtest uses fresh random segment, owner and claim names and only looks at items carrying
-// its own prefix, so the suite can run again and again against one shared real table.
+// Every subtest uses fresh random segment, owner, claim and conversation names and only looks at
+// items carrying its own prefix, so the suite can run again and again against one shared real
+// table.
 package refcounttest
 
 import (
@@ -39,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	t.Run("Revive", func(t *testing.T) { testTransitions(t, newStore, reviveCases()) })
 	t.Run("DeleteHead", func(t *testing.T) { testTransitions(t, newStore, deleteCases()) })
 	t.Run("Candidates", func(t *testing.T) { testCandidates(t, newStore) })
+	t.Run("Pointers", func(t *testing.T) { testPointers(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
 	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, newStore) })
@@ -83,6 +86,7 @@ func (f *fixture) cleanup() {
 	id := f.name("cleanup")
 	var refs []refcount.Ref
 	var heads, cands []string
+	pointers := map[string]string{} // id → nonce
 	err := errors.Join(
 		f.s.ListRefs(ctx, func(r refcount.Ref) error {
 			if strings.HasPrefix(r.Segment, f.p) {
@@ -102,6 +106,12 @@ func (f *fixture) cleanup() {
 			}
 			return nil
 		}),
+		f.s.ListPointers(ctx, func(id string, p refcount.Pointer) error {
+			if strings.HasPrefix(id, f.p) {
+				pointers[id] = p.Nonce
+			}
+			return nil
+		}),
 	)
 	for _, r := range refs {
 		err = errors.Join(err, f.s.RemoveRefs(ctx, r.Owner, []string{r.Segment}))
@@ -111,6 +121,9 @@ func (f *fixture) cleanup() {
 	}
 	for _, seg := range cands {
 		err = errors.Join(err, f.s.RemoveCandidate(ctx, seg, far))
+	}
+	for id, nonce := range pointers {
+		err = errors.Join(err, f.s.DeletePointer(ctx, id, nonce))
 	}
 	if err != nil {
 		f.t.Logf("cleaning up after the test: %v", err)
@@ -844,11 +857,14 @@ func testCandidates(t *testing.T, newStore func(t *testing.T) refcount.Backend) 
 const racers = 16
 
 // race runs fn(i) for i in [0, racers) at once and returns the errors by index.
-func race(fn func(i int) error) []error {
-	errs := make([]error, racers)
+func race(fn func(i int) error) []error { return raceN(racers, fn) }
+
+// raceN runs fn(i) for i in [0, n) at once and returns the errors by index.
+func raceN(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range racers {
+	for i := range n {
 		wg.Go(func() {
 			<-start
 			errs[i] = fn(i)
@@ -1010,6 +1026,12 @@ func testCanceled(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 			return f.s.ListCandidates(ctx, func(c refcount.Candidate) error { return nop(c) })
 		},
 		"RemoveCandidate": func() error { return f.s.RemoveCandidate(ctx, seg, f.now) },
+		"CreatePointer":   func() error { return f.s.CreatePointer(ctx, f.name("conv"), f.pointer(1)) },
+		"GetPointer":      func() error { _, err := f.s.GetPointer(ctx, f.name("conv")); return err },
+		"DeletePointer":   func() error { return f.s.DeletePointer(ctx, f.name("conv"), f.pointer(1).Nonce) },
+		"ListPointers": func() error {
+			return f.s.ListPointers(ctx, func(id string, p refcount.Pointer) error { return nop(p) })
+		},
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
@@ -1022,6 +1044,7 @@ func testCanceled(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 	if _, err := f.s.GetHead(f.ctx, f.name("other")); !errors.Is(err, refcount.ErrNotFound) {
 		t.Fatalf("CreateHead with a canceled context created the head: %v", err)
 	}
+	f.wantPointers(map[string]refcount.Pointer{})
 }
 
 func testInvalidNames(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
@@ -1060,4 +1083,277 @@ func testInvalidNames(t *testing.T, newStore func(t *testing.T) refcount.Backend
 	}
 	f.wantRefs(map[refKey]time.Time{})
 	f.wantCandidates(map[string]time.Time{})
+}
+
+// pointer returns the fixture's i-th pointer: a batch id and a 12-hex-digit nonce, as the vault
+// writes them.
+func (f *fixture) pointer(i int) refcount.Pointer {
+	return refcount.Pointer{
+		Batch: fmt.Sprintf("b-%s%08x", f.p[len(f.p)-16:], i),
+		Nonce: fmt.Sprintf("%s%04x", f.p[len(f.p)-8:], i),
+	}
+}
+
+func (f *fixture) createPointer(id string, p refcount.Pointer) {
+	f.t.Helper()
+	if err := f.s.CreatePointer(f.ctx, id, p); err != nil {
+		f.t.Fatalf("CreatePointer(%q): %v", id, err)
+	}
+}
+
+// wantPointer checks id's pointer with GetPointer: want, or ErrNotFound when want is nil.
+func (f *fixture) wantPointer(id string, want *refcount.Pointer) {
+	f.t.Helper()
+	p, err := f.s.GetPointer(f.ctx, id)
+	if want == nil {
+		if !errors.Is(err, refcount.ErrNotFound) {
+			f.t.Fatalf("GetPointer(%q) = %+v, %v; want ErrNotFound", id, p, err)
+		}
+		return
+	}
+	if err != nil {
+		f.t.Fatalf("GetPointer(%q): %v", id, err)
+	}
+	if p != *want {
+		f.t.Fatalf("GetPointer(%q) = %+v, want %+v", id, p, *want)
+	}
+}
+
+// pointers lists this fixture's pointers.
+func (f *fixture) pointers() map[string]refcount.Pointer {
+	f.t.Helper()
+	got := map[string]refcount.Pointer{}
+	err := f.s.ListPointers(f.ctx, func(id string, p refcount.Pointer) error {
+		if !strings.HasPrefix(id, f.p) {
+			return nil
+		}
+		if _, dup := got[id]; dup {
+			return fmt.Errorf("ListPointers reported %q twice", id)
+		}
+		got[id] = p
+		return nil
+	})
+	if err != nil {
+		f.t.Fatalf("ListPointers: %v", err)
+	}
+	return got
+}
+
+// wantPointers checks that ListPointers reports exactly want.
+func (f *fixture) wantPointers(want map[string]refcount.Pointer) {
+	f.t.Helper()
+	got := f.pointers()
+	for id, w := range want {
+		g, ok := got[id]
+		if !ok {
+			f.t.Errorf("ListPointers: missing %q", id)
+		} else if g != w {
+			f.t.Errorf("ListPointers: %q is %+v, want %+v", id, g, w)
+		}
+	}
+	for id := range got {
+		if _, ok := want[id]; !ok {
+			f.t.Errorf("ListPointers: unexpected %q", id)
+		}
+	}
+	if f.t.Failed() {
+		f.t.FailNow()
+	}
+}
+
+// pointerRacers is how many goroutines create one id's pointer at once.
+const pointerRacers = 8
+
+func testPointers(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
+	t.Run("CreateGet", func(t *testing.T) {
+		f := setup(t, newStore)
+		id, p := f.name("conv"), f.pointer(1)
+		f.wantPointer(id, nil)
+		f.createPointer(id, p)
+		f.wantPointer(id, &p)
+	})
+
+	t.Run("GetMissing", func(t *testing.T) {
+		f := setup(t, newStore)
+		_, err := f.s.GetPointer(f.ctx, f.name("missing"))
+		wantErr(t, "GetPointer(missing)", err, refcount.ErrNotFound)
+	})
+
+	t.Run("CreateTwiceIsErrExists", func(t *testing.T) {
+		f := setup(t, newStore)
+		id, first := f.name("conv"), f.pointer(1)
+		f.createPointer(id, first)
+		err := f.s.CreatePointer(f.ctx, id, f.pointer(2))
+		if err == nil {
+			t.Fatal("PROBE: backend ignores ConditionExpression: a second CreatePointer replaced an existing pointer")
+		}
+		wantErr(t, "second CreatePointer", err, refcount.ErrExists)
+		f.wantPointer(id, &first)
+		// The same pointer again is no exception: id has a pointer.
+		wantErr(t, "CreatePointer of the same pointer again", f.s.CreatePointer(f.ctx, id, first), refcount.ErrExists)
+		f.wantPointer(id, &first)
+	})
+
+	t.Run("DeleteWrongNonce", func(t *testing.T) {
+		f := setup(t, newStore)
+		id, p := f.name("conv"), f.pointer(1)
+		f.createPointer(id, p)
+		err := f.s.DeletePointer(f.ctx, id, f.pointer(2).Nonce)
+		if err == nil {
+			t.Fatal("PROBE: backend ignores ConditionExpression: DeletePointer with another nonce succeeded")
+		}
+		wantErr(t, "DeletePointer with another nonce", err, refcount.ErrConflict)
+		f.wantPointer(id, &p)
+		// A nonce is compared whole: a prefix of the right one is another nonce.
+		wantErr(t, "DeletePointer with a prefix of the nonce", f.s.DeletePointer(f.ctx, id, p.Nonce[:len(p.Nonce)-1]), refcount.ErrConflict)
+		f.wantPointer(id, &p)
+	})
+
+	t.Run("DeleteRightNonce", func(t *testing.T) {
+		f := setup(t, newStore)
+		id, other, p := f.name("conv"), f.name("other"), f.pointer(1)
+		f.createPointer(id, p)
+		f.createPointer(other, p) // same batch and nonce, another id: untouched
+		if err := f.s.DeletePointer(f.ctx, id, p.Nonce); err != nil {
+			t.Fatalf("DeletePointer: %v", err)
+		}
+		f.wantPointer(id, nil)
+		f.wantPointer(other, &p)
+		// Deleting again, with any nonce, finds nothing to delete: a retried delete succeeds.
+		for _, nonce := range []string{p.Nonce, f.pointer(2).Nonce} {
+			if err := f.s.DeletePointer(f.ctx, id, nonce); err != nil {
+				t.Fatalf("DeletePointer(%s) of a deleted pointer: %v", nonce, err)
+			}
+		}
+		if err := f.s.DeletePointer(f.ctx, f.name("never"), p.Nonce); err != nil {
+			t.Fatalf("DeletePointer of a pointer that never existed: %v", err)
+		}
+		f.wantPointers(map[string]refcount.Pointer{other: p})
+	})
+
+	t.Run("CreateAfterDelete", func(t *testing.T) {
+		f := setup(t, newStore)
+		id, first, second := f.name("conv"), f.pointer(1), f.pointer(2)
+		f.createPointer(id, first)
+		if err := f.s.DeletePointer(f.ctx, id, first.Nonce); err != nil {
+			t.Fatalf("DeletePointer: %v", err)
+		}
+		f.createPointer(id, second)
+		f.wantPointer(id, &second)
+		wantErr(t, "DeletePointer with the old nonce", f.s.DeletePointer(f.ctx, id, first.Nonce), refcount.ErrConflict)
+		f.wantPointer(id, &second)
+	})
+
+	t.Run("List", func(t *testing.T) {
+		f := setup(t, newStore)
+		want := map[string]refcount.Pointer{}
+		for i, id := range f.names("conv", 7) {
+			want[id] = f.pointer(i)
+			f.createPointer(id, want[id])
+		}
+		gone := f.name("conv", 3)
+		if err := f.s.DeletePointer(f.ctx, gone, want[gone].Nonce); err != nil {
+			t.Fatalf("DeletePointer: %v", err)
+		}
+		delete(want, gone)
+		f.wantPointers(want)
+		stop := errors.New("stop")
+		calls := 0
+		err := f.s.ListPointers(f.ctx, func(string, refcount.Pointer) error { calls++; return stop })
+		if !errors.Is(err, stop) || calls != 1 {
+			t.Fatalf("ListPointers with failing fn: err %v after %d calls; want the fn's error after 1 call", err, calls)
+		}
+	})
+
+	t.Run("UnusualIDs", func(t *testing.T) {
+		f := setup(t, newStore)
+		ids := []string{
+			f.p + "-é-日本語-🙂",
+			f.p + "#p",
+			f.p + "#a#b#",
+			f.p + "/a/b/../c",
+			f.p + "/",
+			f.p + " with spaces, %20 and \\",
+			f.p + "-" + strings.Repeat("x", 300-len(f.p)-1), // 300 bytes
+			f.p,             // a prefix of every other id
+			f.p + "-conv-1", // and its extension
+		}
+		if n := len(ids[6]); n != 300 {
+			t.Fatalf("the long id has %d bytes", n)
+		}
+		want := map[string]refcount.Pointer{}
+		for i, id := range ids {
+			want[id] = f.pointer(i)
+			f.createPointer(id, want[id])
+		}
+		for id, p := range want {
+			f.wantPointer(id, &p)
+		}
+		f.wantPointers(want)
+		for i, id := range ids {
+			if i%2 == 0 {
+				if err := f.s.DeletePointer(f.ctx, id, want[id].Nonce); err != nil {
+					t.Fatalf("DeletePointer(%q): %v", id, err)
+				}
+				delete(want, id)
+			}
+		}
+		for _, id := range ids {
+			if p, ok := want[id]; ok {
+				f.wantPointer(id, &p)
+			} else {
+				f.wantPointer(id, nil)
+			}
+		}
+		f.wantPointers(want)
+	})
+
+	t.Run("InvalidArguments", func(t *testing.T) {
+		f := setup(t, newStore)
+		id, p := f.name("conv"), f.pointer(1)
+		f.createPointer(id, p)
+		other := f.name("other")
+		sentinels := []error{refcount.ErrNotFound, refcount.ErrExists, refcount.ErrConflict}
+		calls := map[string]func() error{
+			"CreatePointer(empty id)": func() error { return f.s.CreatePointer(f.ctx, "", p) },
+			"CreatePointer(empty batch)": func() error {
+				return f.s.CreatePointer(f.ctx, other, refcount.Pointer{Nonce: p.Nonce})
+			},
+			"CreatePointer(empty nonce)": func() error {
+				return f.s.CreatePointer(f.ctx, other, refcount.Pointer{Batch: p.Batch})
+			},
+			"CreatePointer(NUL in id)":            func() error { return f.s.CreatePointer(f.ctx, other+"\x00x", p) },
+			"CreatePointer(existing, no nonce)":   func() error { return f.s.CreatePointer(f.ctx, id, refcount.Pointer{Batch: p.Batch}) },
+			"GetPointer(empty id)":                func() error { _, err := f.s.GetPointer(f.ctx, ""); return err },
+			"GetPointer(NUL in id)":               func() error { _, err := f.s.GetPointer(f.ctx, id+"\x00"); return err },
+			"DeletePointer(empty id)":             func() error { return f.s.DeletePointer(f.ctx, "", p.Nonce) },
+			"DeletePointer(empty nonce)":          func() error { return f.s.DeletePointer(f.ctx, id, "") },
+			"DeletePointer(NUL in id)":            func() error { return f.s.DeletePointer(f.ctx, id+"\x00", p.Nonce) },
+			"DeletePointer(missing, empty nonce)": func() error { return f.s.DeletePointer(f.ctx, other, "") },
+		}
+		for name, call := range calls {
+			err := call()
+			if err == nil {
+				t.Errorf("%s: no error", name)
+				continue
+			}
+			for _, s := range sentinels {
+				if errors.Is(err, s) {
+					t.Errorf("%s: %v; an invalid argument must not look like %v", name, err, s)
+				}
+			}
+		}
+		f.wantPointer(id, &p)
+		f.wantPointers(map[string]refcount.Pointer{id: p})
+	})
+
+	t.Run("CreateExactlyOneWins", func(t *testing.T) {
+		f := setup(t, newStore)
+		id := f.name("conv")
+		errs := raceN(pointerRacers, func(i int) error { return f.s.CreatePointer(f.ctx, id, f.pointer(i)) })
+		w := oneWinner(t, fmt.Sprintf("%d concurrent CreatePointers", pointerRacers), errs, refcount.ErrExists)
+		want := f.pointer(w)
+		f.wantPointer(id, &want)
+		f.wantPointers(map[string]refcount.Pointer{id: want})
+	})
 }

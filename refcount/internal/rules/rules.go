@@ -1,5 +1,5 @@
 // Package rules holds the head-state transitions, name checks and time encoding shared by the
-// in-process refcount stores (refcount/mem and refcount/bolt). The DynamoDB store states the same
+// refcount stores (refcount/mem and refcount/bolt; refcount/dynamodb uses the checks and times). The DynamoDB store states the same
 // rules as condition expressions; refcount/refcounttest checks that all of them agree.
 //
 // Times are kept as Unix milliseconds, the precision every store keeps (DynamoDB stores numbers
@@ -44,6 +44,18 @@ func CheckNames(kind string, names []string) error {
 		}
 	}
 	return nil
+}
+
+// CheckPointer rejects a pointer no backend can store: an empty or NUL-carrying id, batch or
+// nonce.
+func CheckPointer(id string, p refcount.Pointer) error {
+	if err := CheckName("id", id); err != nil {
+		return err
+	}
+	if err := CheckName("batch", p.Batch); err != nil {
+		return err
+	}
+	return CheckName("nonce", p.Nonce)
 }
 
 // Dedup returns names without repeats, keeping the first occurrence's order.
