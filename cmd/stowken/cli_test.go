@@ -22,7 +22,7 @@ import (
 )
 
 // allCommands is every subcommand the CLI must offer.
-var allCommands = []string{"init", "put", "import", "get", "rm", "ls", "stats", "gc", "verify", "demo", "bench"}
+var allCommands = []string{"init", "put", "import", "get", "rm", "ls", "stats", "gc", "verify", "migrate", "demo", "bench"}
 
 func TestHelp(t *testing.T) {
 	t.Parallel()
@@ -731,5 +731,24 @@ func TestDeletionReported(t *testing.T) {
 	}
 	if got := s.listIDs(); !slices.Equal(got, []string{"c4", "c3", "c1", "c0"}) {
 		t.Fatalf("ls after rm and gc: %v", got)
+	}
+}
+
+// TestMigrateCurrentStore: migrate on a store in the batched layout has nothing to move, says
+// so, and changes nothing. (vault.TestMigrate moves a store of the old layout.)
+func TestMigrateCurrentStore(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	_, lines := demoJSONL(t, 7, 4)
+	s.ok("import", writeFile(t, "demo.jsonl", []byte(strings.Join(lines, "\n"))))
+	before := s.stats()
+	if out := s.ok("migrate"); !strings.Contains(out, "moved into batches     0") || !strings.Contains(out, "left in the old layout 0") {
+		t.Errorf("migrate of a current store:\n%s", out)
+	}
+	if after := s.stats(); after != before {
+		t.Errorf("migrate changed the store: %+v → %+v", before, after)
+	}
+	if r := s.run("", "migrate", "--batch", "0"); r.code != 2 {
+		t.Errorf("migrate --batch 0: %v, want a usage error", r)
 	}
 }
