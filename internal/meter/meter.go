@@ -16,18 +16,15 @@
 //	AddRefs, RemoveRefs, MarkCandidates  the write units of each item (duplicates once)
 //	CreateHead, Claim, Release, Revive,  the write units of the head (with the claim), also
 //	DeleteHead, RemoveCandidate          when the condition fails
-//	GetHead, catalog Get                 a strongly consistent read of the item (1 unit when missing)
+//	CreatePointer                        the write units of the pointer, also when it exists
+//	DeletePointer                        the write units of the pointer's key
+//	GetHead, GetPointer                  a strongly consistent read of the item (1 unit when missing)
 //	HasRefs                              one strongly consistent Query per shard queried: the
 //	                                     first group of ddbitem.HasRefsFanout when one is found,
 //	                                     all ddbitem.RefShards when none is
 //	ListCandidates                       one Query per shard, the marks it returns
-//	ListRefs, ListHeads                  a consistent Scan of the items returned, per 1 MB page
+//	ListRefs, ListHeads, ListPointers    a consistent Scan of the items returned, per 1 MB page
 //	                                     (the server also bills the other items it reads)
-//	catalog Put                          the item's write units in the table and each index
-//	catalog Delete                       the same, of the entry it deletes (read first from
-//	                                     the local backend, which bills nothing)
-//	catalog List                         one eventually consistent Query per shard, the
-//	                                     entries of the page between them
 //
 // A call that fails for any other reason than its outcome (ErrConflict, ErrExists,
 // ErrNotFound) is not modelled: invalid input sends nothing.

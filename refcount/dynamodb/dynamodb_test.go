@@ -355,6 +355,21 @@ func TestRetriedAfterApplied(t *testing.T) {
 	}, nil)
 	step("RemoveCandidate", "DeleteItem", lost, func() error { return st.RemoveCandidate(ctx, seg, now) }, nil)
 
+	// CreatePointer is sent once: a throttled request (not applied) is retried, a lost
+	// response is not (the caller reads the pointer to learn the outcome). A retried
+	// DeletePointer finds its pointer gone: success.
+	conv, ptr := p+"-conv", refcount.Pointer{Batch: "b-0123456789abcdef01234567", Nonce: "0123456789ab"}
+	step("CreatePointer throttled", "PutItem", []fault{throttle}, func() error { return st.CreatePointer(ctx, conv, ptr) }, nil)
+	step("DeletePointer", "DeleteItem", lost, func() error { return st.DeletePointer(ctx, conv, ptr.Nonce) }, nil)
+	fc.arm("PutItem", loseResponse)
+	if err := st.CreatePointer(ctx, conv, ptr); err == nil || errors.Is(err, refcount.ErrExists) {
+		t.Fatalf("CreatePointer with its response lost: %v; want the lost response, not a retry", err)
+	}
+	fc.done(t, 1)
+	if got, err := st.GetPointer(ctx, conv); err != nil || got != ptr {
+		t.Fatalf("pointer after the lost response: %+v, %v; want it applied", got, err)
+	}
+
 	// Unprocessed items: a batch of 60 (three requests), the first request answered
 	// "all unprocessed" twice, then throttled once.
 	segs := make([]string, 60)
