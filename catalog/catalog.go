@@ -2,10 +2,10 @@
 // tokenizer, times, message and token counts, stored size and top-level metadata) and lists the
 // summaries with filters, page by page, without reading a single manifest.
 //
-// The catalog is derived data. The vault puts an entry after it wrote a conversation's manifest
-// and deletes it after it deleted the manifest; a crash in between leaves an entry missing or
-// stale, never a conversation lost. Everything in it can be rebuilt from the manifests, and it is
-// never the only copy of anything.
+// The catalog is derived data. The vault puts an entry after it wrote a conversation's pointer
+// and deletes it after it deleted the pointer; a crash in between leaves an entry missing or
+// stale, never a conversation lost. Everything in it can be rebuilt from the pointers and
+// manifests, and it is never the only copy of anything.
 //
 // # Ordering
 //

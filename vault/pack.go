@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/refcount"
@@ -15,9 +16,13 @@ import (
 // long pieces never recur (an answer, a question), and alone they compress poorly. StoreBatch
 // therefore puts everything of a conversation that is known to be unique — its inline runs, and
 // every long piece that occurs once in the batch and is not in the store yet — into a pack: one
-// segment per packTokens tokens of conversations of the same application, where each piece
+// segment per packTokens tokens of conversations of the batch, where each piece
 // compresses with the context of its neighbours. Pieces that recur within the batch or already
 // exist in the store (system prompts, tool schemas, shared documents) stay segments of their own.
+// Packs are per tokenizer and compression model, not per application: every pack is a PUT and a
+// reference item, and an API log of fifty applications would otherwise make fifty per batch.
+// Within a pack, the conversations of one application are next to each other, so that what
+// they have in common compresses as well as in a pack of their own.
 //
 // A conversation often continues another of the same batch: an API log's request repeats the
 // previous request's messages and adds a turn; variants of one conversation share all but the
@@ -31,14 +36,15 @@ import (
 const packTokens = 32 << 10
 
 // pack decides which pieces of the prepared conversations go into packs, builds the packs per
-// tokenizer, application and compression model, in input order, and rewrites the members'
-// manifests to reference their slices. A conversation alone in its group is left as it is.
+// tokenizer and compression model, in input order grouped by application, and rewrites the
+// members' manifests to reference their slices. A conversation alone in its group is left as
+// it is.
 func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 	bases := findBases(ps)
 	unique := v.uniqueSegments(ctx, ps)
 	type key struct {
-		tokenizer, application string
-		model                  uint32
+		tokenizer string
+		model     uint32
 	}
 	open := map[key][]*pendingStore{}
 	size := map[key]int{}
@@ -51,7 +57,9 @@ func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 		}
 		v.buildPack(k.tokenizer, k.model, members, unique)
 	}
-	for _, p := range ps {
+	byApp := slices.Clone(ps)
+	slices.SortStableFunc(byApp, func(a, b *pendingStore) int { return strings.Compare(a.c.Application, b.c.Application) })
+	for _, p := range byApp {
 		if p.err != nil {
 			continue
 		}
@@ -59,7 +67,7 @@ func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 		if n == 0 || n >= packTokens {
 			continue
 		}
-		k := key{p.c.Tokenizer, p.c.Application, p.plan.model}
+		k := key{p.c.Tokenizer, p.plan.model}
 		open[k] = append(open[k], p)
 		size[k] += n
 		if size[k] >= packTokens {

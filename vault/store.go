@@ -68,7 +68,7 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 // first, then the missing segment objects and the batch object, then the pointers. A crash at
 // any point leaves at most leaked references or objects, never a pointer to something missing.
 //
-// StoreBatch also packs the unique parts of conversations of the same application into shared
+// StoreBatch also packs the unique parts of its conversations into shared
 // pack segments, so that they compress with each other's context (see pack.go). A pack, like
 // every segment and the batch object, is kept until no conversation of the batch is stored:
 // until then it keeps the bytes of deleted members too. Storing a batch again whose

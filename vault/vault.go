@@ -60,8 +60,8 @@ type Options struct {
 	Bucket objstore.Bucket
 	Refs   refcount.Backend
 	// Catalog keeps a summary of every stored conversation, for List, Stats and export. Store
-	// writes an entry after the manifest and Delete removes it after the manifest; it is
-	// rebuilt from the manifests by Verify with Repair. The backends of package location always
+	// writes an entry after the pointer and Delete removes it after the pointer; it is
+	// rebuilt from the pointers and manifests by Verify with Repair. The backends of package location always
 	// include one; without it, List and Stats fail with ErrNoCatalog.
 	Catalog catalog.Backend
 	// Logger receives structured logs; nil discards them.
@@ -74,8 +74,9 @@ type Options struct {
 	CacheBytes int
 	// Concurrency bounds parallel requests of one batch call (default 4 × GOMAXPROCS).
 	Concurrency int
-	// StoreTimeout is the writer deadline: a Store that has not published its manifest within
-	// it gives up and leaves its references to be reclaimed (default 10 minutes). Verify's
+	// StoreTimeout is the writer deadline: a Store that has not published its pointers within
+	// it gives up and leaves its references to be reclaimed (default 10 minutes). Its batch
+	// object records the deadline, and GC retires the batch no sooner. Verify's
 	// repair never touches references younger than this.
 	StoreTimeout time.Duration
 	// ClaimTTL is how long a GC claim on a segment lasts (default 30 minutes). A collector

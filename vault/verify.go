@@ -462,9 +462,9 @@ func (v *Vault) stillStored(ctx context.Context, id, nonce string) bool {
 const catalogRepairBatch = 10000
 
 // verifyCatalog checks that every stored conversation has its catalog entry and that every
-// entry summarizes a stored conversation, and with repair makes it so: the manifests are the
-// truth. Entries and manifests younger than cutoff are left alone (a Store or Delete may be
-// between its steps), and each repair re-reads the manifest first, so a conversation stored
+// entry summarizes a stored conversation, and with repair makes it so: the pointers and their
+// manifests are the truth. Entries and conversations younger than cutoff are left alone (a
+// Store or Delete may be between its steps), and each repair reads the pointer again first, so a conversation stored
 // or deleted since the listing keeps its entry or its absence.
 func (v *Vault) verifyCatalog(ctx context.Context, manifests []*manifest.Manifest, cutoff time.Time, rep *VerifyReport, repair bool, problem func(string, ...any)) error {
 	if v.catalog == nil {

@@ -12,8 +12,9 @@ import (
 var gcCommand = &command{
 	name:    "gc",
 	summary: "delete segments that no conversation references any more",
-	doc: `Collects garbage: deletes segment objects that no stored conversation references and that
-have been unreferenced for longer than --grace. Safe to run while other processes store and
+	doc: `Collects garbage: retires the batches none of whose conversations is stored any more (past
+their writer deadline), and deletes the segment and batch objects that nothing references and
+that have been unreferenced for longer than --grace. Safe to run while other processes store and
 delete (on an S3 store; the local store has one writer at a time). --dry-run reports what would
 be deleted and changes nothing.`,
 	run: runGC,
@@ -74,9 +75,10 @@ func runGC(ctx context.Context, e *env, c *command, args []string) error {
 var verifyCommand = &command{
 	name:    "verify",
 	summary: "check every stored conversation and the references; optionally repair",
-	doc: `Checks the whole store: every manifest decodes, every segment it uses exists, decodes,
-matches its checksum and its id, and is referenced; and looks for leaks (references, objects and
-heads nobody owns) older than --min-age. Prints the counts and every problem found. The exit
+	doc: `Checks the whole store: every conversation's pointer leads to a batch object that decodes and
+holds its manifest, every segment it uses exists, decodes, matches its checksum and its id, and is
+referenced by its batch; and looks for leaks (references, objects and heads nobody owns) older
+than --min-age. Prints the counts and every problem found. The exit
 status is 1 when a stored conversation is damaged or lacks a reference (leaks alone are not
 failures). --repair fixes reference problems and hands leaked segments to the collector.`,
 	run: runVerify,
@@ -116,7 +118,7 @@ func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 			}
 		} else {
 			w := e.stdout
-			fmt.Fprintf(w, "manifests              %d\n", rep.Manifests)
+			fmt.Fprintf(w, "conversations          %d\n", rep.Manifests)
 			fmt.Fprintf(w, "segment objects        %d\n", rep.Segments)
 			fmt.Fprintf(w, "corrupt manifests      %d\n", rep.CorruptManifests)
 			fmt.Fprintf(w, "missing segments       %d\n", rep.MissingSegments)
@@ -129,9 +131,10 @@ func runVerify(ctx context.Context, e *env, c *command, args []string) error {
 			fmt.Fprintf(w, "unreferenced segments  %d\n", rep.Unreferenced)
 			fmt.Fprintf(w, "dangling heads         %d\n", rep.DanglingHeads)
 			fmt.Fprintf(w, "expired claims         %d\n", rep.ExpiredClaims)
+			fmt.Fprintf(w, "retiring batches       %d (every conversation deleted; GC drops their references)\n", rep.RetiringBatches)
 			fmt.Fprintf(w, "missing catalog rows   %d\n", rep.MissingCatalogEntries)
 			fmt.Fprintf(w, "stale catalog rows     %d\n", rep.StaleCatalogEntries)
-			fmt.Fprintf(w, "held for deletions     %s in unused segments (GC deletes them past the grace period), %s in %d packs (until every conversation of the pack is deleted)\n",
+			fmt.Fprintf(w, "held for deletions     %s in unused objects (GC deletes them past the grace period), %s in %d packs (until every conversation of the batch is deleted)\n",
 				formatBytes(rep.UnusedSegmentBytes), formatBytes(rep.HeldInPacksBytes), rep.PacksHolding)
 			if rep.PendingDeletions > 0 {
 				fmt.Fprintf(w, "pending deletions      %d catalog rows, the oldest deleted %s (GC erases them)\n",

@@ -173,8 +173,10 @@ var rmCommand = &command{
 	name:    "rm",
 	args:    "ID...",
 	summary: "delete stored conversations",
-	doc: `Deletes the conversations with the given ids. A conversation is gone as soon as its manifest
-is; the segments it alone used are freed by the next "stowken gc" after the grace period.
+	doc: `Deletes the conversations with the given ids. A conversation is gone as soon as its pointer
+is. Once every conversation of its batch is deleted (a conversation stored with "put" is a batch
+of its own), "stowken gc" frees what only the batch used: no sooner than 25 minutes after it
+was stored, and after the grace period.
 An id that is not stored is an error (the others are still deleted).`,
 	run: runRm,
 }
