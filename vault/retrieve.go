@@ -238,12 +238,23 @@ func (v *Vault) assemble(ctx context.Context, m *manifest.Manifest) (*conversati
 	return c, nil
 }
 
-// readSegment returns the tokens of a segment, from the cache or the bucket, verified against
-// the frame checksum and the segment id. Concurrent reads of a segment that is not cached
-// share one GET: the first fetches it, the others wait for it to be cached.
+// decodedSegment is a segment's tokens as read, decoded and verified once, for the cache.
+type decodedSegment struct {
+	tokenizer string
+	tokens    []int
+}
+
+// readSegment returns the tokens of a segment, from the cache or the bucket; a read from the
+// bucket is verified against the frame checksum and the segment id before it is cached. The
+// tokens are shared with the cache: callers must not modify them. Concurrent reads of a segment
+// that is not cached share one GET: the first fetches it, the others wait for it to be cached.
 func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]int, error) {
-	if frame, ok := v.cache.Get(id); ok {
-		return v.decodeFrame(ctx, tokenizerName, id, frame)
+	cached := func() ([]int, bool) {
+		s, ok := v.cache.Get(id)
+		return s.tokens, ok && s.tokenizer == tokenizerName
+	}
+	if tokens, ok := cached(); ok {
+		return tokens, nil
 	}
 	done, leader := v.startFlight(id)
 	if leader {
@@ -254,10 +265,10 @@ func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]in
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
-		if frame, ok := v.cache.Get(id); ok {
-			return v.decodeFrame(ctx, tokenizerName, id, frame)
+		if tokens, ok := cached(); ok {
+			return tokens, nil
 		}
-		// The read failed, or the frame is too large to cache: read it here.
+		// The read failed, or the segment is too large to cache: read it here.
 	}
 	frame, _, err := v.bucket.Get(ctx, segment.Key(id))
 	if errors.Is(err, objstore.ErrNotFound) {
@@ -268,7 +279,7 @@ func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]in
 	}
 	tokens, err := v.decodeFrame(ctx, tokenizerName, id, frame)
 	if err == nil {
-		v.cache.Add(id, frame)
+		v.cache.Add(id, decodedSegment{tokenizerName, tokens})
 	}
 	return tokens, err
 }

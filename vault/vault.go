@@ -66,8 +66,8 @@ type Options struct {
 	Catalog catalog.Backend
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// CacheBytes bounds each of the vault's three caches (default 64 MiB each): the encoded
-	// segments Retrieve reads, the decoded batch objects (manifests) it reads, and the tokens
+	// CacheBytes bounds each of the vault's three caches (default 64 MiB each): the decoded
+	// segments Retrieve reads (checked once, when read from the bucket), the decoded batch objects (manifests) it reads, and the tokens
 	// of the message texts Store tokenized lately.
 	// (An API log sends a conversation's whole history again with every request, and
 	// tokenizing it again would be most of the CPU a Store takes.) Negative: no caching.
@@ -104,9 +104,9 @@ type Vault struct {
 	log       *slog.Logger
 	codec     *codec.Codec
 	manifests *manifest.Encoder
-	cache     *lru.Cache[[]byte]       // encoded segment frames, by segment id
-	batches   *lru.Cache[*batchObject] // decoded batch objects, by batch id
-	tokens    *lru.Cache[[]int]        // message tokens, by tokenizer name and text (see tokenize)
+	cache     *lru.Cache[decodedSegment] // decoded, verified segments, by segment id
+	batches   *lru.Cache[*batchObject]   // decoded batch objects, by batch id
+	tokens    *lru.Cache[[]int]          // message tokens, by tokenizer name and text (see tokenize)
 	// flights are the segment reads in progress, by segment id (see readSegment).
 	flightsMu   sync.Mutex
 	flights     map[string]chan struct{}
@@ -170,7 +170,7 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 	if cacheBytes == 0 {
 		cacheBytes = DefaultCacheBytes
 	}
-	v.cache = lru.New(cacheBytes, func(_ string, frame []byte) int { return len(frame) })
+	v.cache = lru.New(cacheBytes, func(_ string, s decodedSegment) int { return 8*len(s.tokens) + 64 })
 	// A decoded batch object takes about ten times its compressed size.
 	v.batches = lru.New(cacheBytes, func(_ string, b *batchObject) int { return 10 * int(b.size) })
 	v.tokens = lru.New(cacheBytes, func(key string, tokens []int) int { return len(key) + 8*len(tokens) + 64 })
