@@ -182,8 +182,16 @@ func continueBase(plan, base *storePlan) {
 	}
 }
 
-// uniqueSegments returns the ids of segments that occur once in the batch and do not exist in
-// the store (a strongly consistent read of each head). A failed read keeps the segment out.
+// packUses is how often a piece may occur in a batch and still be packed: a new piece used
+// fewer times (the shared history of a pair of answers to one prompt, say) is packed once and
+// referenced as a slice by each user in its pack; one used more often (a new system prompt) is
+// likely to recur in later batches, and becomes a segment of its own, which they deduplicate
+// against.
+const packUses = 4
+
+// uniqueSegments returns the ids of segments that occur fewer than packUses times in the batch
+// and do not exist in the store (a strongly consistent read of each head). A failed read keeps
+// the segment out.
 func (v *Vault) uniqueSegments(ctx context.Context, ps []*pendingStore) map[string]bool {
 	count := map[string]int{}
 	for _, p := range ps {
@@ -198,7 +206,7 @@ func (v *Vault) uniqueSegments(ctx context.Context, ps []*pendingStore) map[stri
 	}
 	var once []string
 	for id, n := range count {
-		if n == 1 {
+		if n < packUses {
 			once = append(once, id)
 		}
 	}
@@ -228,13 +236,24 @@ func packable(plan *storePlan, unique map[string]bool) int {
 	return n
 }
 
+// appendSlice appends a slice of the pack being built (Segment still empty) to chunks, merged
+// with the last one when it continues it.
+func appendSlice(chunks []manifest.Chunk, offset, n int) []manifest.Chunk {
+	if last := len(chunks) - 1; last >= 0 && chunks[last].Segment == "" && chunks[last].Offset+chunks[last].Tokens == offset {
+		chunks[last].Tokens += n
+		return chunks
+	}
+	return append(chunks, manifest.Chunk{Offset: offset, Tokens: n})
+}
+
 // buildPack encodes the members' packable pieces as one segment and points their chunks at
 // their slices of it. If encoding fails, it leaves the members as they were.
 func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStore, unique map[string]bool) {
 	var tokens []int
 	regions := make([][]manifest.Chunk, len(members))
+	placed := map[string]int{} // the offset of each piece in the pack
 	for i, p := range members {
-		tokens, regions[i] = appendPacked(tokens, p.plan, unique)
+		tokens, regions[i] = appendPacked(tokens, p.plan, unique, placed)
 	}
 	frame, err := v.codec.Encode(tokens, model)
 	if err != nil {
@@ -267,8 +286,9 @@ func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStor
 
 // appendPacked appends the plan's packable pieces to tokens and returns the plan's new chunk
 // list, in which packed pieces are slices (Segment still empty) at their offsets in tokens;
-// adjacent slices are merged.
-func appendPacked(tokens []int, plan *storePlan, unique map[string]bool) ([]int, []manifest.Chunk) {
+// adjacent slices are merged. A piece already in the pack (placed, by id: its offset) is not
+// appended again: the chunk is a slice of the copy there.
+func appendPacked(tokens []int, plan *storePlan, unique map[string]bool, placed map[string]int) ([]int, []manifest.Chunk) {
 	segTokens := map[string][]int{}
 	for _, s := range plan.segments {
 		segTokens[s.id] = s.tokens
@@ -280,18 +300,18 @@ func appendPacked(tokens []int, plan *storePlan, unique map[string]bool) ([]int,
 		switch {
 		case ch.Segment == "":
 			piece, inline = inline[:ch.Tokens], inline[ch.Tokens:]
-		case unique[ch.Segment]:
-			piece = segTokens[ch.Segment]
-		default:
+		case !unique[ch.Segment]:
 			chunks = append(chunks, ch)
 			continue
+		default:
+			if off, ok := placed[ch.Segment]; ok {
+				chunks = appendSlice(chunks, off, ch.Tokens)
+				continue
+			}
+			placed[ch.Segment] = len(tokens)
+			piece = segTokens[ch.Segment]
 		}
-		n := len(chunks)
-		if n > 0 && chunks[n-1].Segment == "" && chunks[n-1].Offset+chunks[n-1].Tokens == len(tokens) {
-			chunks[n-1].Tokens += len(piece)
-		} else {
-			chunks = append(chunks, manifest.Chunk{Offset: len(tokens), Tokens: len(piece)})
-		}
+		chunks = appendSlice(chunks, len(tokens), len(piece))
 		tokens = append(tokens, piece...)
 	}
 	return tokens, chunks

@@ -691,3 +691,55 @@ func TestBatchContinuesBase(t *testing.T) {
 		t.Fatalf("%d segments left after deleting everything", n)
 	}
 }
+
+// TestPackSharesRecurringPiece: a new long piece that a few conversations of a batch share (two
+// answers to one long prompt) is packed once, and both reference its slice; a piece shared by
+// packUses of them or more becomes a segment of its own.
+func TestPackSharesRecurringPiece(t *testing.T) {
+	ctx := context.Background()
+	for _, users := range []int{2, packUses} {
+		v, b, _ := newMemVault(t, Options{})
+		prompt := words(77, 1500)
+		var convs []*conversation.Conversation
+		var lines [][]byte
+		for i := range users {
+			c := &conversation.Conversation{ID: fmt.Sprintf("pair-%d", i), Tokenizer: "cl100k_base", Messages: []conversation.Message{
+				{Role: "user", Content: prompt}, {Role: "assistant", Content: words(80+i, 60)}}}
+			line, _ := conversation.Marshal(c)
+			convs, lines = append(convs, c), append(lines, line)
+		}
+		if _, errs := v.StoreBatch(ctx, convs); errors.Join(errs...) != nil {
+			t.Fatal(errors.Join(errs...))
+		}
+		checkRoundTrip(t, v, convs, lines)
+		var stored int
+		if err := b.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
+			data, _, err := b.Get(ctx, a.Key)
+			if err != nil {
+				return err
+			}
+			h, err := codec.ReadHeader(data)
+			stored += h.Tokens
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		promptTokens := len(v.tokenize(mustTokenizer(t), prompt))
+		objects := countSegments(t, b)
+		switch {
+		case users < packUses && (objects != 1 || stored >= 2*promptTokens):
+			t.Errorf("%d users of a new long piece: %d segment objects holding %d tokens; want one pack holding the %d-token piece once", users, objects, stored, promptTokens)
+		case users >= packUses && objects < 2:
+			t.Errorf("%d users of a new long piece: %d segment objects; want the piece's own segments next to the pack", users, objects)
+		}
+	}
+}
+
+func mustTokenizer(t *testing.T) *tokenizer.Tokenizer {
+	t.Helper()
+	tok, err := tokenizer.Get("cl100k_base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
