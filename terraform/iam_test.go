@@ -6,8 +6,11 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stowken/stowken/internal/ddbitem"
 )
 
 // Resources of the module's grants, as the source text the policies use (locals of main.tf).
@@ -15,7 +18,8 @@ const (
 	resBucket    = "local.bucket_arn"    // the bucket itself (ListBucket), with an s3:prefix condition
 	resObjects   = "local.objects_arn"   // every object under the store's prefix
 	resSegments  = "local.segments_arn"  // segment objects only
-	resManifests = "local.manifests_arn" // manifests only
+	resManifests = "local.manifests_arn" // manifests of the layout before batches only
+	resBatches   = "local.batches_arn"   // batch objects only
 	resModels    = "local.models_arn"    // compression models only
 	resChecks    = "local.checks_arn"    // the startup probe's marker and scratch objects
 	resCatalog   = "local.catalog_arn"   // the catalog's Parquet files
@@ -43,8 +47,8 @@ var sdkCalls = []sdkCall{
 	// objstore/s3
 	{"objstore/s3", "PutObject", "s3:PutObject", "", resSegments,
 		"Bucket.Put: vault.Store uploads segments (If-None-Match: *); the GC function writes nothing"},
-	{"objstore/s3", "PutObject", "s3:PutObject", "", resManifests,
-		"Bucket.Put: vault.Store uploads manifests (If-None-Match: *)"},
+	{"objstore/s3", "PutObject", "s3:PutObject", "", resBatches,
+		"Bucket.Put: vault.StoreBatch uploads its batch object (If-None-Match: *)"},
 	{"objstore/s3", "PutObject", "s3:PutObject", "", resModels,
 		"Bucket.Put: vault.Store uploads compression models (If-None-Match: *)"},
 	{"objstore/s3", "PutObject", "s3:PutObject", resCatalog, resCatalog,
@@ -54,11 +58,13 @@ var sdkCalls = []sdkCall{
 	{"objstore/s3", "PutObject", "s3:PutObject", "", resChecks,
 		"Bucket.Put: the startup probe of conditional writes puts its marker and a scratch object (If-None-Match: *), then replaces the scratch object (If-Match)"},
 	{"objstore/s3", "GetObject", "s3:GetObject", resObjects, resObjects,
-		"Bucket.Get: vault.New loads models/, Retrieve reads manifests and segments, List and the catalog's compaction its files, Verify (the function's verify action) reads manifests and segments"},
+		"Bucket.Get: vault.New loads models/, Retrieve reads batch objects and segments, List and the catalog's compaction its files, GC reads the batch objects of batches it retires, Verify (the function's verify action) reads batch objects and segments"},
 	{"objstore/s3", "HeadObject", "s3:GetObject", resObjects, "",
-		"Bucket.Stat: only vault.Verify (is a manifest still there); HEAD is authorized by s3:GetObject"},
+		"Bucket.Stat: the collector's release (is the object still there), Verify; HEAD is authorized by s3:GetObject"},
 	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resSegments, resManifests,
-		"Bucket.Delete: the collector deletes segments; vault.Delete deletes the manifest and never a segment"},
+		"Bucket.Delete: the collector deletes segments; stowken migrate deletes the manifests of the layout before batches, never a segment"},
+	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resBatches, "",
+		"Bucket.Delete: the collector deletes the batch objects of retired batches"},
 	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", "", resChecks,
 		"Bucket.Delete: the startup probe deletes its scratch objects"},
 	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resCatalog, "",
@@ -66,7 +72,7 @@ var sdkCalls = []sdkCall{
 	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resDeletions, "",
 		"Bucket.Delete: the catalog's compaction deletes the deletions it applied"},
 	{"objstore/s3", "NewListObjectsV2Paginator", "s3:ListBucket", resBucket, resBucket,
-		"Bucket.List: models/ when a vault opens, catalog/ and catalog-deleted/ for List, Stats and the compaction, segments/ for Stats and Verify"},
+		"Bucket.List: models/ and manifests/ when a vault opens, catalog/ and catalog-deleted/ for List, Stats and the compaction, segments/ and batches/ for Stats and Verify"},
 	{"objstore/s3", "HeadBucket", "s3:ListBucket", "", "",
 		"Bucket.EnsureBucket (stowken init) only: Terraform creates the bucket"},
 	{"objstore/s3", "CreateBucket", "s3:CreateBucket", "", "",
@@ -74,19 +80,19 @@ var sdkCalls = []sdkCall{
 
 	// refcount/dynamodb
 	{"refcount/dynamodb", "GetItem", "dynamodb:GetItem", resTable, resTable,
-		"GetHead: every Store reads each segment's head; the collector reads it before claiming; Verify"},
+		"GetHead: every Store reads each segment's head; the collector reads it before claiming; Verify. GetPointer: Retrieve, Delete, and the collector retiring a batch"},
 	{"refcount/dynamodb", "PutItem", "dynamodb:PutItem", resTable, resTable,
-		"CreateHead: Store creates the head of a new segment; the collector creates the GC lease's head once (and verify --repair, which the function never runs)"},
+		"CreateHead: Store creates the head of a new segment; the collector creates the GC lease's head once (and verify --repair, which the function never runs). CreatePointer: Store"},
 	{"refcount/dynamodb", "UpdateItem", "dynamodb:UpdateItem", resTable, resTable,
 		"Claim and Release (collector), Revive (a writer re-uploading a segment whose claim expired)"},
-	{"refcount/dynamodb", "DeleteItem", "dynamodb:DeleteItem", resTable, "",
-		"DeleteHead and RemoveCandidate: the collector only"},
+	{"refcount/dynamodb", "DeleteItem", "dynamodb:DeleteItem", resTable, resTable,
+		"DeleteHead and RemoveCandidate: the collector only; DeletePointer: vault.Delete, limited to the pointers' partition keys"},
 	{"refcount/dynamodb", "Query", "dynamodb:Query", resTable, "",
 		"HasRefs (one strongly consistent query per shard): the collector only"},
 	{"refcount/dynamodb", "NewQueryPaginator", "dynamodb:Query", resTable, "",
 		"ListCandidates: the collector only"},
 	{"refcount/dynamodb", "NewScanPaginator", "dynamodb:Scan", resTable, "",
-		"ListRefs and ListHeads: Verify only (the function's verify action)"},
+		"ListRefs, ListHeads and ListPointers: Verify only (the function's verify action)"},
 	{"refcount/dynamodb", "BatchWriteItem", "dynamodb:BatchWriteItem", "", resTable,
 		"AddRefs (Store), RemoveRefs and MarkCandidates (Delete, a failed Store); the collector never batch-writes"},
 
@@ -298,7 +304,7 @@ func TestWriterPolicyGrantsWhatTheCodeCalls(t *testing.T) {
 	checkKMS(t, sts, map[string][]string{"": {"kms:Decrypt", "kms:GenerateDataKey"}, dynamoDBViaService: tableKMSActions})
 	checkNoTableDelete(t, sts)
 	checkConditionalPuts(t, sts, map[string][]string{
-		"s3:if-none-match": {resCatalog, resChecks, resDeletions, resManifests, resModels, resSegments},
+		"s3:if-none-match": {resBatches, resCatalog, resChecks, resDeletions, resModels, resSegments},
 		"s3:if-match":      {resChecks},
 	})
 
@@ -387,13 +393,24 @@ func checkListCondition(t *testing.T, sts []statement) {
 	}
 }
 
-// checkNoTableDelete: the writer deletes no item of the table (the references and heads are
-// the collector's to delete).
+// checkNoTableDelete: the writer deletes no item of the table but pointers (the references and
+// heads are the collector's to delete): dynamodb:DeleteItem stands alone, limited to partition
+// keys of pointers (ddbitem.PointerPrefix).
 func checkNoTableDelete(t *testing.T, sts []statement) {
 	t.Helper()
 	for _, st := range sts {
-		if slices.Contains(st.Actions, "dynamodb:DeleteItem") {
-			t.Errorf("%s: grants dynamodb:DeleteItem; references and heads are the collector's to delete", st.Doc)
+		if !slices.Contains(st.Actions, "dynamodb:DeleteItem") {
+			continue
+		}
+		ok := false
+		for _, c := range st.Conditions {
+			if literalString(t, c, "test") == "ForAllValues:StringLike" && literalString(t, c, "variable") == "dynamodb:LeadingKeys" &&
+				slices.Equal(elementSrcs(t, c, c.mustAttr(t, "values").Expr), []string{strconv.Quote(ddbitem.PointerPrefix("") + "*")}) {
+				ok = true
+			}
+		}
+		if !ok || len(st.Actions) != 1 {
+			t.Errorf("%s: grants dynamodb:DeleteItem beyond the pointers (id#*); references and heads are the collector's to delete", st.Doc)
 		}
 	}
 }

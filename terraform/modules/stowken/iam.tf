@@ -5,20 +5,21 @@
 #   s3 ListObjectsV2 (Bucket.List)       s3:ListBucket        yes           yes
 #   s3 GetObject (Bucket.Get)            s3:GetObject         yes           yes
 #   s3 HeadObject (Bucket.Stat)          s3:GetObject         yes (verify)  yes
-#   s3 PutObject (Bucket.Put)            s3:PutObject         catalog/*     segments/*, manifests/*,
+#   s3 PutObject (Bucket.Put)            s3:PutObject         catalog/*     segments/*, batches/*,
 #                                                             with If-      models/*, catalog/*,
 #                                                             None-Match    catalog-deleted/*, checks/*
 #                                                                           with If-None-Match; checks/*
 #                                                                           with If-Match
-#   s3 DeleteObjects (Bucket.Delete)     s3:DeleteObject      segments/*,   manifests/*, checks/*
+#   s3 DeleteObjects (Bucket.Delete)     s3:DeleteObject      segments/*,   manifests/* (migrate),
+#                                                             batches/*,    checks/*
 #                                                             catalog/*,
 #                                                             catalog-deleted/*
-#   dynamodb GetItem (GetHead)           dynamodb:GetItem     yes           yes
-#   dynamodb PutItem (CreateHead)        dynamodb:PutItem     yes (lease)   yes
+#   dynamodb GetItem (GetHead, GetPointer) dynamodb:GetItem   yes           yes
+#   dynamodb PutItem (CreateHead, CreatePointer) dynamodb:PutItem yes (lease) yes
 #   dynamodb UpdateItem (Claim/Release/Revive) dynamodb:UpdateItem yes      yes (Revive)
-#   dynamodb DeleteItem (DeleteHead, RemoveCandidate) dynamodb:DeleteItem yes no
+#   dynamodb DeleteItem (DeleteHead, RemoveCandidate, DeletePointer) dynamodb:DeleteItem yes pointers (id#*)
 #   dynamodb Query (HasRefs, ListCandidates) dynamodb:Query   yes           no
-#   dynamodb Scan (ListRefs, ListHeads)  dynamodb:Scan        yes (verify)  no
+#   dynamodb Scan (ListRefs, ListHeads, ListPointers) dynamodb:Scan yes (verify) no
 #   dynamodb BatchWriteItem (AddRefs, RemoveRefs, MarkCandidates) dynamodb:BatchWriteItem no yes
 #
 # HeadBucket/CreateBucket and DescribeTable/CreateTable are only sent by `stowken init`
@@ -47,8 +48,9 @@ resource "aws_iam_role" "gc" {
 }
 
 data "aws_iam_policy_document" "gc" {
-  # vault.New lists models/; vault.Verify lists manifests/ and segments/; the catalog's
-  # compaction lists catalog/ and catalog-deleted/ (ListObjectsV2).
+  # vault.New lists models/ and manifests/ (a store of the layout before batches is refused);
+  # vault.Verify lists segments/ and batches/; the catalog's compaction lists catalog/ and
+  # catalog-deleted/ (ListObjectsV2).
   statement {
     sid       = "ListStorePrefix"
     effect    = "Allow"
@@ -61,8 +63,9 @@ data "aws_iam_policy_document" "gc" {
     }
   }
 
-  # Compression models when the vault opens; manifests and segments for verify; the catalog's
-  # files for its compaction (GetObject, HeadObject).
+  # Compression models when the vault opens; batch objects when GC retires a batch; batch
+  # objects and segments for verify; the catalog's files for its compaction (GetObject,
+  # HeadObject).
   # Accepted wildcard: every object under the store's prefix in this bucket, nothing else.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
@@ -72,15 +75,15 @@ data "aws_iam_policy_document" "gc" {
     resources = [local.objects_arn]
   }
 
-  # The collector deletes segment objects, and the catalog's compaction the files it merged and
-  # the deletions it applied (DeleteObjects), nothing else.
-  # Accepted wildcard: the segment objects and the catalog's objects under the store's prefix.
+  # The collector deletes segment and batch objects, and the catalog's compaction the files it
+  # merged and the deletions it applied (DeleteObjects), nothing else.
+  # Accepted wildcard: the segment, batch and catalog objects under the store's prefix.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
     sid       = "DeleteSegmentsAndCatalogFiles"
     effect    = "Allow"
     actions   = ["s3:DeleteObject"]
-    resources = [local.segments_arn, local.catalog_arn, local.deletions_arn]
+    resources = [local.segments_arn, local.batches_arn, local.catalog_arn, local.deletions_arn]
   }
 
   # The catalog's compaction writes the merged files (PutObject), with If-None-Match: * as every
@@ -100,9 +103,9 @@ data "aws_iam_policy_document" "gc" {
   }
 
   # The collector side of the protocol in package refcount: ListCandidates and HasRefs (Query),
-  # GetHead (GetItem), Claim and Release (UpdateItem), DeleteHead and RemoveCandidate
-  # (DeleteItem), the GC lease's head (CreateHead: PutItem, once); verify's ListRefs and
-  # ListHeads (Scan).
+  # GetHead and GetPointer (GetItem), Claim and Release (UpdateItem), DeleteHead and
+  # RemoveCandidate (DeleteItem), the GC lease's head (CreateHead: PutItem, once); verify's
+  # ListRefs, ListHeads and ListPointers (Scan).
   statement {
     sid    = "ReferenceTable"
     effect = "Allow"
@@ -177,7 +180,7 @@ data "aws_iam_policy_document" "writer" {
     }
   }
 
-  # Retrieve reads manifests and segments, vault.New the compression models, List the
+  # Retrieve reads batch objects and segments, vault.New the compression models, List the
   # catalog's files (GetObject).
   # Accepted wildcard: every object under the store's prefix in this bucket, nothing else.
   #tfsec:ignore:aws-iam-no-policy-wildcards
@@ -188,7 +191,7 @@ data "aws_iam_policy_document" "writer" {
     resources = [local.objects_arn]
   }
 
-  # Store uploads segments, manifests, compression models and the catalog's files, and Delete
+  # Store uploads segments, batch objects, compression models and the catalog's files, and Delete
   # the catalog's deletions, with If-None-Match: * (PutObject), which S3 refuses when the key
   # exists. S3 enforces it: a PutObject without the header lacks the s3:if-none-match condition
   # key and is denied, so no application can overwrite an object that other conversations
@@ -200,7 +203,7 @@ data "aws_iam_policy_document" "writer" {
     sid       = "CreateStoreObjects"
     effect    = "Allow"
     actions   = ["s3:PutObject"]
-    resources = [local.segments_arn, local.manifests_arn, local.models_arn, local.catalog_arn, local.deletions_arn, local.checks_arn]
+    resources = [local.segments_arn, local.batches_arn, local.models_arn, local.catalog_arn, local.deletions_arn, local.checks_arn]
     condition {
       test     = "Null"
       variable = "s3:if-none-match"
@@ -224,10 +227,10 @@ data "aws_iam_policy_document" "writer" {
     }
   }
 
-  # vault.Delete removes the conversation's manifest; the startup probe removes its scratch
-  # objects (DeleteObjects). Segment objects are deleted only by the collector, after it won the
-  # claim: applications must never delete them.
-  # Accepted wildcard: manifests and the probe's objects, never a segment.
+  # stowken migrate removes the manifests of the layout before batches; the startup probe
+  # removes its scratch objects (DeleteObjects). Segment and batch objects are deleted only by
+  # the collector, after it won the claim: applications must never delete them.
+  # Accepted wildcard: old manifests and the probe's objects, never a segment.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
     sid       = "DeleteManifestsAndProbeObjects"
@@ -237,7 +240,8 @@ data "aws_iam_policy_document" "writer" {
   }
 
   # The writer side of the protocol: AddRefs, RemoveRefs and MarkCandidates (BatchWriteItem),
-  # GetHead (GetItem), CreateHead (PutItem), Revive (UpdateItem).
+  # GetHead and GetPointer (GetItem), CreateHead and CreatePointer (PutItem), Revive
+  # (UpdateItem).
   statement {
     sid    = "ReferenceTable"
     effect = "Allow"
@@ -248,6 +252,21 @@ data "aws_iam_policy_document" "writer" {
       "dynamodb:UpdateItem",
     ]
     resources = [local.table_arn]
+  }
+
+  # vault.Delete deletes the conversation's pointer (DeleteItem), and no other item: the
+  # partition keys it may delete are the pointers' (id#...). References and heads are the
+  # collector's to delete.
+  statement {
+    sid       = "DeletePointers"
+    effect    = "Allow"
+    actions   = ["dynamodb:DeleteItem"]
+    resources = [local.table_arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["id#*"]
+    }
   }
 
   # Writing SSE-KMS objects needs GenerateDataKey, reading them Decrypt.

@@ -11,14 +11,15 @@ locals {
   # "" or "PREFIX/": what the Go code puts before every object key (objstore/s3).
   key_prefix = var.prefix == "" ? "" : "${var.prefix}/"
 
-  # The object key layout of package vault: segments/<2 hex>/<2 hex>/<id>, manifests/<id>.json.zst,
-  # models/<id>; the catalog's Parquet files under catalog/ and its deletions under
+  # The object key layout of package vault: segments/<2 hex>/<2 hex>/<id>, batches/<batch id>,
+  # models/<id>, and manifests/<id>.json.zst of the layout before batches (stowken migrate); the catalog's Parquet files under catalog/ and its deletions under
   # catalog-deleted/ (catalog/parquet); and checks/, where the startup probe of conditional
   # writes puts its scratch objects and its marker. IAM grants are scoped with these ARNs.
   bucket_arn    = aws_s3_bucket.this.arn
   objects_arn   = "${aws_s3_bucket.this.arn}/${local.key_prefix}*"
   segments_arn  = "${aws_s3_bucket.this.arn}/${local.key_prefix}segments/*"
   manifests_arn = "${aws_s3_bucket.this.arn}/${local.key_prefix}manifests/*"
+  batches_arn   = "${aws_s3_bucket.this.arn}/${local.key_prefix}batches/*"
   models_arn    = "${aws_s3_bucket.this.arn}/${local.key_prefix}models/*"
   checks_arn    = "${aws_s3_bucket.this.arn}/${local.key_prefix}checks/*"
   catalog_arn   = "${aws_s3_bucket.this.arn}/${local.key_prefix}catalog/*"
