@@ -345,7 +345,8 @@ func (v *Vault) takeRefs(ctx context.Context, b *batch, start time.Time) {
 
 // upload makes sure that every distinct segment of the batch and its batch object exist, each
 // at most once, once the batch holds its references. A member whose segment fails fails. Each
-// object uploaded is credited to the first member using it.
+// segment uploaded is credited to the first member using it; each member stored gets its share
+// of the batch object (publish).
 func (v *Vault) upload(ctx context.Context, b *batch) {
 	if b.refs == nil {
 		return
@@ -363,12 +364,10 @@ func (v *Vault) upload(ctx context.Context, b *batch) {
 				p.err = fmt.Errorf("vault: store %q: %w", p.c.ID, errs[i])
 			}
 		}
-		if created[i] {
+		if created[i] && s.id != b.id { // the batch object's bytes are shared out by publish
 			p := b.users[s.id][0]
 			p.res.StoredBytes += int64(len(s.frame))
-			if s.id != b.id {
-				p.res.NewSegments++
-			}
+			p.res.NewSegments++
 		}
 	}
 }
