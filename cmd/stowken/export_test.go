@@ -131,7 +131,7 @@ func TestExportRoundTrips(t *testing.T) {
 func TestSegmentsTop(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	_, lines := demoJSONL(t, 5, 12)
+	_, lines := demoJSONL(t, 5, 40)
 	s.ok("import", writeFile(t, "demo.jsonl", []byte(strings.Join(lines, "\n"))))
 	var segs []segmentJSON
 	for _, line := range strings.Split(strings.TrimSpace(s.ok("segments", "--top", "3", "--json")), "\n") {
