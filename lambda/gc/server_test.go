@@ -104,9 +104,13 @@ func newTestStore(t *testing.T) testStore {
 }
 
 // open opens a fresh vault on the store (no cache shared with any other vault).
-func (ts testStore) open(t *testing.T) *vault.Vault {
+// retireTimeout is the writer deadline of the test's writers and the claim TTL of the collector
+// that retires their batches.
+const retireTimeout = 3 * time.Second
+
+func (ts testStore) open(t *testing.T, opts vault.Options) *vault.Vault {
 	t.Helper()
-	v, err := backends.Open(context.Background(), ts.Store, ts.Refs, vault.Options{}, false)
+	v, err := backends.Open(context.Background(), ts.Store, ts.Refs, opts, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +191,9 @@ func TestGCAgainstServers(t *testing.T) {
 
 	// Store the kept conversation first, then two that share its system prompt: the segments
 	// each of them adds are its own.
-	v := ts.open(t)
+	// The conversations are stored by writers with a writer deadline of seconds, so that the
+	// batches of the deleted ones can be retired in the test's time (see below).
+	v := ts.open(t, vault.Options{StoreTimeout: retireTimeout})
 	kept := conv("kept", 100)
 	keptJSON, err := conversation.Marshal(kept)
 	if err != nil {
@@ -226,6 +232,14 @@ func TestGCAgainstServers(t *testing.T) {
 		if err := v.Delete(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Retire the deleted conversations' batches (a batch of one each) past their writer
+	// deadline, with a collector whose claims are as short: their references go and their
+	// segments become candidates, as the scheduled runs below then find them.
+	time.Sleep(retireTimeout + retireTimeout/2 + time.Second)
+	retirer := ts.open(t, vault.Options{StoreTimeout: retireTimeout, ClaimTTL: retireTimeout})
+	if rep, err := retirer.GC(ctx, vault.GCOptions{}); err != nil || rep.Deleted != 2 {
+		t.Fatalf("retiring the deleted conversations' batches: %+v, %v; want their two batch objects deleted", rep, err)
 	}
 	t.Logf("kept conversation: %d segments; deleted ones: %d segments of their own", len(keptSegs), len(doomed))
 
@@ -305,7 +319,7 @@ func TestGCAgainstServers(t *testing.T) {
 		}
 
 		// A fresh vault (no cache) reads the kept conversation back exactly.
-		fresh := ts.open(t)
+		fresh := ts.open(t, vault.Options{})
 		got2, err := fresh.Retrieve(ctx, "kept")
 		if err != nil {
 			t.Fatal(err)
