@@ -281,11 +281,11 @@ type gcModel struct {
 		// packed: batch members stored that reference a pack (a chunk at an offset).
 		continuations, packed int
 	}
-	manifestCache map[refcount.Pointer]*manifest.Manifest // pointer → manifest
-	retrieved     map[string]int                          // id, manifest etag and segment etags → content matched
-	dirty         bool                                    // something was written since the last check
-	trace         []string                                // the last scheduling decisions, for failures
-	traceFile     *os.File                                // every decision, with STOWKEN_MODEL_TRACE
+	manifestCache map[string]*manifest.Manifest // id, batch and nonce → manifest
+	retrieved     map[string]int                // id, manifest etag and segment etags → content matched
+	dirty         bool                          // something was written since the last check
+	trace         []string                      // the last scheduling decisions, for failures
+	traceFile     *os.File                      // every decision, with STOWKEN_MODEL_TRACE
 }
 
 // note records a scheduling decision; a failure prints the last ones.
@@ -304,7 +304,7 @@ func (m *gcModel) note(format string, args ...any) {
 func newGCModel(t *testing.T, seed uint64) *gcModel {
 	e := newGCEnv(t)
 	m := &gcModel{t: t, e: e, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), ids: map[string]*mIDState{},
-		kinds: map[string]int{}, outcomes: map[string]int{}, manifestCache: map[refcount.Pointer]*manifest.Manifest{}, retrieved: map[string]int{}}
+		kinds: map[string]int{}, outcomes: map[string]int{}, manifestCache: map[string]*manifest.Manifest{}, retrieved: map[string]int{}}
 	e.refs.SortLists(true)
 	if path := os.Getenv("STOWKEN_MODEL_TRACE"); path != "" {
 		f, err := os.Create(path)
@@ -774,7 +774,8 @@ func (m *gcModel) check() {
 // decodeManifest decodes the manifest of a listed pointer, once per pointer (a batch object
 // never changes).
 func (m *gcModel) decodeManifest(id string, p refcount.Pointer) (*manifest.Manifest, error) {
-	if man, ok := m.manifestCache[p]; ok {
+	key := id + "@" + p.Batch + "/" + p.Nonce
+	if man, ok := m.manifestCache[key]; ok {
 		return man, nil
 	}
 	b, err := m.e.check.readBatch(context.Background(), p.Batch)
@@ -787,7 +788,7 @@ func (m *gcModel) decodeManifest(id string, p refcount.Pointer) (*manifest.Manif
 	}
 	man := *stored
 	man.Nonce = p.Nonce
-	m.manifestCache[p] = &man
+	m.manifestCache[key] = &man
 	return &man, nil
 }
 

@@ -100,22 +100,12 @@ type batchObject struct {
 // checksum, its format, every manifest in it). Concurrent reads of one batch object share one
 // GET, as segment reads do. A batch object that does not exist is ErrMissingSegment.
 func (v *Vault) readBatch(ctx context.Context, id string) (*batchObject, error) {
-	if b, ok := v.batches.Get(id); ok {
-		return b, nil
-	}
-	done, leader := v.startFlight(id)
-	if leader {
-		defer v.endFlight(id, done)
-	} else {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		}
-		if b, ok := v.batches.Get(id); ok {
-			return b, nil
-		}
-	}
+	return sharedRead(ctx, v, id, func() (*batchObject, bool) { return v.batches.Get(id) },
+		func() (*batchObject, error) { return v.fetchBatch(ctx, id) })
+}
+
+// fetchBatch reads, checks, decodes and caches batch object id.
+func (v *Vault) fetchBatch(ctx context.Context, id string) (*batchObject, error) {
 	data, _, err := v.bucket.Get(ctx, manifest.BatchKey(id))
 	if errors.Is(err, objstore.ErrNotFound) {
 		return nil, fmt.Errorf("%w: batch object %s", ErrMissingSegment, id)
@@ -253,8 +243,15 @@ func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]in
 		s, ok := v.cache.Get(id)
 		return s.tokens, ok && s.tokenizer == tokenizerName
 	}
-	if tokens, ok := cached(); ok {
-		return tokens, nil
+	return sharedRead(ctx, v, id, cached, func() ([]int, error) { return v.fetchSegment(ctx, tokenizerName, id) })
+}
+
+// sharedRead returns what cached finds for id, or what read returns (read caches it).
+// Concurrent calls for one id share one read: the first reads, the others wait for it and look
+// in the cache again, and read themselves only when its read failed or was too large to cache.
+func sharedRead[V any](ctx context.Context, v *Vault, id string, cached func() (V, bool), read func() (V, error)) (V, error) {
+	if x, ok := cached(); ok {
+		return x, nil
 	}
 	done, leader := v.startFlight(id)
 	if leader {
@@ -263,13 +260,18 @@ func (v *Vault) readSegment(ctx context.Context, tokenizerName, id string) ([]in
 		select {
 		case <-done:
 		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+			var zero V
+			return zero, context.Cause(ctx)
 		}
-		if tokens, ok := cached(); ok {
-			return tokens, nil
+		if x, ok := cached(); ok {
+			return x, nil
 		}
-		// The read failed, or the segment is too large to cache: read it here.
 	}
+	return read()
+}
+
+// fetchSegment reads segment id from the bucket, verifies and decodes it, and caches its tokens.
+func (v *Vault) fetchSegment(ctx context.Context, tokenizerName, id string) ([]int, error) {
 	frame, _, err := v.bucket.Get(ctx, segment.Key(id))
 	if errors.Is(err, objstore.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrMissingSegment, id)

@@ -463,7 +463,6 @@ func (v *Vault) storeExisted(ctx context.Context, b *batch, p *pendingStore) boo
 		return true
 	case existing.Batch == b.id:
 		b.sent.Store(true)
-		p.plan.manifest.Nonce = existing.Nonce
 		p.res.StoredBytes += size
 		p.entry = catalogEntry(existing, size)
 		return true

@@ -657,20 +657,7 @@ func TestBatchContinuesBase(t *testing.T) {
 	if m, err := v.readManifest(ctx, "log#6"); err != nil || len(m.Chunks) != 1 {
 		t.Errorf("log#6's manifest has chunks %+v (%v), want one slice of the pack", m.Chunks, err)
 	}
-	stored := 0
-	err := b.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
-		data, _, err := b.Get(ctx, a.Key)
-		if err != nil {
-			return err
-		}
-		h, err := codec.ReadHeader(data)
-		stored += h.Tokens
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if max := unique + 10; stored > max {
+	if max, stored := unique+10, storedTokens(t, b); stored > max {
 		t.Errorf("segments hold %d tokens; the six requests have %d unique tokens (each request's history stored again?)", stored, unique)
 	}
 	for _, id := range []string{"log#1", "log#2", "log#3", "log#4", "log#5"} {
@@ -697,6 +684,7 @@ func TestBatchContinuesBase(t *testing.T) {
 // packUses of them or more becomes a segment of its own.
 func TestPackSharesRecurringPiece(t *testing.T) {
 	ctx := context.Background()
+	tok, _ := tokenizer.Get("cl100k_base")
 	for _, users := range []int{2, packUses} {
 		v, b, _ := newMemVault(t, Options{})
 		prompt := words(77, 1500)
@@ -712,19 +700,7 @@ func TestPackSharesRecurringPiece(t *testing.T) {
 			t.Fatal(errors.Join(errs...))
 		}
 		checkRoundTrip(t, v, convs, lines)
-		var stored int
-		if err := b.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
-			data, _, err := b.Get(ctx, a.Key)
-			if err != nil {
-				return err
-			}
-			h, err := codec.ReadHeader(data)
-			stored += h.Tokens
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		promptTokens := len(v.tokenize(mustTokenizer(t), prompt))
+		stored, promptTokens := storedTokens(t, b), len(tok.Encode(prompt))
 		objects := countSegments(t, b)
 		switch {
 		case users < packUses && (objects != 1 || stored >= 2*promptTokens):
@@ -735,11 +711,21 @@ func TestPackSharesRecurringPiece(t *testing.T) {
 	}
 }
 
-func mustTokenizer(t *testing.T) *tokenizer.Tokenizer {
+// storedTokens is the number of tokens the bucket's segment objects hold, packs included.
+func storedTokens(t *testing.T, b objstore.Bucket) int {
 	t.Helper()
-	tok, err := tokenizer.Get("cl100k_base")
+	ctx, stored := context.Background(), 0
+	err := b.List(ctx, segment.Prefix, func(a objstore.Attrs) error {
+		data, _, err := b.Get(ctx, a.Key)
+		if err != nil {
+			return err
+		}
+		h, err := codec.ReadHeader(data)
+		stored += h.Tokens
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	return stored
 }

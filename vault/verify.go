@@ -120,11 +120,13 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	// was written, so listing references, heads and objects afterwards sees it unless the
 	// conversation was deleted in the meantime, which verifyManifest checks before it reports
 	// anything.
-	batches := map[string][]refcount.Pointer{} // batch → pointers naming it
-	ids := map[refcount.Pointer]string{}
+	batches := map[string]map[string]string{} // batch → id → nonce of the pointers naming it
 	if err := v.refs.ListPointers(ctx, func(id string, p refcount.Pointer) error {
-		batches[p.Batch] = append(batches[p.Batch], p)
-		ids[p] = id
+		if batches[p.Batch] == nil {
+			batches[p.Batch] = map[string]string{}
+		}
+		batches[p.Batch][id] = p.Nonce
+		rep.Manifests++
 		return nil
 	}); err != nil {
 		return rep, fmt.Errorf("vault: verify: list pointers: %w", err)
@@ -135,18 +137,18 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	unreadable := map[string]bool{}
 	for _, batch := range slices.Sorted(maps.Keys(batches)) {
 		b, berr := v.readBatch(ctx, batch)
-		for _, p := range batches[batch] {
-			id, err := ids[p], berr
+		for _, id := range slices.Sorted(maps.Keys(batches[batch])) {
+			nonce, err := batches[batch][id], berr
 			var m *manifest.Manifest
 			switch {
 			case err == nil && b.manifests[id] == nil:
 				err = fmt.Errorf("%w: batch object %s does not hold %q", ErrCorrupt, batch, id)
 			case err == nil:
 				c := *b.manifests[id]
-				c.Nonce = p.Nonce
+				c.Nonce = nonce
 				m = &c
 			}
-			if err != nil && !v.stillStored(ctx, id, p.Nonce) {
+			if err != nil && !v.stillStored(ctx, id, nonce) {
 				continue // deleted since the listing
 			}
 			switch {
@@ -166,7 +168,6 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			}
 		}
 	}
-	rep.Manifests = len(ids)
 
 	refs := map[string]map[string]time.Time{} // segment → owner → created
 	if err := v.refs.ListRefs(ctx, func(r refcount.Ref) error {
