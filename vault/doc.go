@@ -107,7 +107,10 @@
 // (h) A Delete is applied but reported as failed, then retried. The pointer goes first, so a
 // failure of any later step leaves only the catalog row or an unmarked batch. The retry reports
 // ErrNotFound, and the audit reclaims an unmarked batch's references as leaks. TestGCRaceDeleteRetried
-// (PointerDeleteLostResponse, PointerDeleteDuplicated, MarkCandidatesFailed).
+// (PointerDeleteLostResponse, PointerDeleteDuplicated, MarkCandidatesFailed). A Delete whose
+// conversation was deleted and stored again after it read the pointer finds another nonce on
+// its conditional delete, reads again and deletes the copy stored now.
+// TestGCRaceDeleteAfterRestore.
 //
 // (i) Verify --repair runs while a Store is in flight. References younger than max(MinAge,
 // StoreTimeout) are never leaks, and an object with references is not a leaked object.

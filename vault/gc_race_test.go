@@ -1192,6 +1192,33 @@ func TestGCRaceDeleteBetweenPointerWrites(t *testing.T) {
 	})
 }
 
+// (h') A Delete whose conversation is deleted and stored again between its read of the pointer
+// and its conditional delete: the delete finds another nonce, reads again, and deletes the copy
+// stored now.
+func TestGCRaceDeleteAfterRestore(t *testing.T) {
+	e := newGCEnv(t)
+	a := gcConv("a", 1, 1, 1)
+	e.store(a)
+	atDelete, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpDeletePointer, "a"), Reached: atDelete, Wait: release})
+	deleted := goDo(func() (struct{}, error) { return struct{}{}, e.v.Delete(e.ctx, "a") })
+	recv(t, atDelete)
+	w := e.vault()
+	if err := w.Delete(e.ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	again := *a
+	if _, err := w.Store(e.ctx, &again); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if r := recv(t, deleted); r.err != nil {
+		t.Fatalf("delete across a re-store: %v", r.err)
+	}
+	e.checkAbsent("a")
+	e.cleanUp()
+}
+
 // (h) Delete applied but reported as failed, then retried.
 func TestGCRaceDeleteRetried(t *testing.T) {
 	for _, tc := range []struct {
