@@ -149,9 +149,13 @@ type Backend interface {
 	CreatePointer(ctx context.Context, id string, p Pointer) error
 	// GetPointer returns id's pointer with a strongly consistent read, or ErrNotFound.
 	GetPointer(ctx context.Context, id string) (Pointer, error)
-	// DeletePointer deletes id's pointer if its nonce is nonce. It returns ErrConflict when id's
-	// pointer has another nonce, and nil when id has no pointer.
-	DeletePointer(ctx context.Context, id, nonce string) error
+	// MovePointer replaces id's pointer from with to, in one conditional write, and returns
+	// ErrConflict when id has no pointer or another one (batch or nonce) than from. Like
+	// CreatePointer, a request that may have been applied is not sent again.
+	MovePointer(ctx context.Context, id string, from, to Pointer) error
+	// DeletePointer deletes id's pointer if it is p (batch and nonce). It returns ErrConflict
+	// when id's pointer is another, and nil when id has no pointer.
+	DeletePointer(ctx context.Context, id string, p Pointer) error
 	// ListPointers calls fn for every pointer, in no particular order.
 	ListPointers(ctx context.Context, fn func(id string, p Pointer) error) error
 

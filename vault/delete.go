@@ -9,7 +9,8 @@ import (
 )
 
 // deleteAttempts bounds the attempts of one Delete: an attempt whose conversation was deleted
-// and stored again between reading the pointer and deleting it starts again.
+// and stored again, or moved to another batch by GC's compaction, between reading the pointer
+// and deleting it starts again.
 const deleteAttempts = 3
 
 // Delete removes a stored conversation: first its pointer (the conversation is gone from that
@@ -18,9 +19,9 @@ const deleteAttempts = 3
 // pointer is gone may leave the catalog entry or the mark, which Verify reclaims; it never
 // loses data. Deleting a conversation that does not exist returns ErrNotFound.
 //
-// The manifest stays in its batch object, and the unique text in the batch's packs, until the
-// batch's last conversation is deleted and GC collects them (docs/design.md, "What a deletion
-// erases").
+// The manifest stays in its batch object, and the unique text in the batch's packs, until GC
+// compacts the batch without it, or retires it when no conversation of it is left, and
+// collects them (docs/design.md, "What a deletion erases").
 func (v *Vault) Delete(ctx context.Context, id string) error {
 	if v.readOnly {
 		return ErrReadOnly
@@ -43,9 +44,9 @@ func (v *Vault) Delete(ctx context.Context, id string) error {
 			}
 			m = nil
 		}
-		err = v.refs.DeletePointer(ctx, id, ptr.Nonce)
+		err = v.refs.DeletePointer(ctx, id, ptr)
 		if errors.Is(err, refcount.ErrConflict) && attempt < deleteAttempts {
-			continue // deleted and stored again since the read
+			continue // deleted and stored again, or moved, since the read
 		}
 		if err != nil {
 			return fmt.Errorf("vault: delete %q: %w", id, err)

@@ -39,7 +39,7 @@ func toOldLayout(t *testing.T, v *Vault, ids []string) {
 		if err := v.refs.AddRefs(ctx, m.LegacyOwner(), m.Segments(), v.now()); err != nil {
 			t.Fatal(err)
 		}
-		if err := v.refs.DeletePointer(ctx, id, m.Nonce); err != nil {
+		if err := v.refs.DeletePointer(ctx, id, refcount.Pointer{Batch: m.Batch, Nonce: m.Nonce}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -16,8 +16,8 @@
 //	AddRefs, RemoveRefs, MarkCandidates  the write units of each item (duplicates once)
 //	CreateHead, Claim, Release, Revive,  the write units of the head (with the claim), also
 //	DeleteHead, RemoveCandidate          when the condition fails
-//	CreatePointer                        the write units of the pointer, also when it exists
-//	DeletePointer                        the write units of the pointer's key
+//	CreatePointer, MovePointer,          the write units of the pointer (the new one), also
+//	DeletePointer                        when the condition fails
 //	GetHead, GetPointer                  a strongly consistent read of the item (1 unit when missing)
 //	HasRefs                              one strongly consistent Query per shard queried: the
 //	                                     first group of ddbitem.HasRefsFanout when one is found,

@@ -84,12 +84,24 @@ func TestModelPointers(t *testing.T) {
 	}
 	want.DDBRRU++
 	check("GetPointer of a missing id", want)
-	if err := r.DeletePointer(ctx, "c1", "other-nonce"); !errors.Is(err, refcount.ErrConflict) {
+	if err := r.DeletePointer(ctx, "c1", refcount.Pointer{Batch: p.Batch, Nonce: "other-nonce"}); !errors.Is(err, refcount.ErrConflict) {
 		t.Fatal(err)
 	}
 	want.DDBWRU++
 	check("DeletePointer with another nonce", want)
-	if err := r.DeletePointer(ctx, "c1", p.Nonce); err != nil {
+	q := refcount.Pointer{Batch: p.Batch + "0", Nonce: p.Nonce}
+	if err := r.MovePointer(ctx, "c1", p, q); err != nil {
+		t.Fatal(err)
+	}
+	want.DDBWRU++
+	check("MovePointer", want)
+	if err := r.MovePointer(ctx, "c1", p, q); !errors.Is(err, refcount.ErrConflict) {
+		t.Fatal(err)
+	}
+	want.DDBWRU++
+	check("MovePointer from the old pointer", want)
+	p = q
+	if err := r.DeletePointer(ctx, "c1", p); err != nil {
 		t.Fatal(err)
 	}
 	want.DDBWRU++

@@ -197,11 +197,18 @@ func (r *refs) GetPointer(ctx context.Context, id string) (refcount.Pointer, err
 	return p, err
 }
 
-// DeletePointer is modelled as a write of the pointer's key: the batch of the pointer it
-// deletes is unknown, and a pointer is one write unit anyway unless its id is near 1 KB.
-func (r *refs) DeletePointer(ctx context.Context, id, nonce string) error {
-	return r.write(ctx, func(ctx context.Context) error { return r.Backend.DeletePointer(ctx, id, nonce) },
-		func() cost.Usage { return cost.Usage{DDBWRU: ddbitem.WriteUnits(ddbitem.PointerKey("", id))} })
+func (r *refs) MovePointer(ctx context.Context, id string, from, to refcount.Pointer) error {
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.MovePointer(ctx, id, from, to) },
+		func() cost.Usage {
+			return cost.Usage{DDBWRU: ddbitem.WriteUnits(ddbitem.Pointer("", id, to.Batch, to.Nonce))}
+		})
+}
+
+func (r *refs) DeletePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	return r.write(ctx, func(ctx context.Context) error { return r.Backend.DeletePointer(ctx, id, p) },
+		func() cost.Usage {
+			return cost.Usage{DDBWRU: ddbitem.WriteUnits(ddbitem.Pointer("", id, p.Batch, p.Nonce))}
+		})
 }
 
 func (r *refs) ListPointers(ctx context.Context, fn func(id string, p refcount.Pointer) error) error {

@@ -514,13 +514,32 @@ func (s *Store) GetPointer(ctx context.Context, id string) (refcount.Pointer, er
 	return p, err
 }
 
-// DeletePointer deletes id's pointer if its nonce is nonce; refcount.ErrConflict when it has
-// another, nil when id has none.
-func (s *Store) DeletePointer(ctx context.Context, id, nonce string) error {
-	if err := rules.CheckName("id", id); err != nil {
+// MovePointer replaces id's pointer from with to; refcount.ErrConflict when id has another
+// pointer or none.
+func (s *Store) MovePointer(ctx context.Context, id string, from, to refcount.Pointer) error {
+	if err := errors.Join(rules.CheckPointer(id, from), rules.CheckPointer(id, to)); err != nil {
 		return err
 	}
-	if err := rules.CheckName("nonce", nonce); err != nil {
+	v, err := json.Marshal(pointerRecord{Batch: to.Batch, Nonce: to.Nonce})
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		r, err := getPointer(tx, id)
+		if err != nil {
+			return err
+		}
+		if r == nil || *r != from {
+			return fmt.Errorf("refcount/bolt: move pointer %q: %w", id, refcount.ErrConflict)
+		}
+		return tx.Bucket(bucketPointers).Put([]byte(id), v)
+	})
+}
+
+// DeletePointer deletes id's pointer if it is p; refcount.ErrConflict when it is another, nil
+// when id has none.
+func (s *Store) DeletePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	if err := rules.CheckPointer(id, p); err != nil {
 		return err
 	}
 	return s.update(ctx, func(tx *bbolt.Tx) error {
@@ -531,7 +550,7 @@ func (s *Store) DeletePointer(ctx context.Context, id, nonce string) error {
 		if r == nil {
 			return nil
 		}
-		if r.Nonce != nonce {
+		if *r != p {
 			return fmt.Errorf("refcount/bolt: delete pointer %q: %w", id, refcount.ErrConflict)
 		}
 		return tx.Bucket(bucketPointers).Delete([]byte(id))

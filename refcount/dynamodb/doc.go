@@ -49,12 +49,13 @@
 //	DeleteHead  DeleteItem  attribute_not_exists(pk) OR (state = deleting AND claim_id = :id)
 //	RemoveCandidate DeleteItem attribute_not_exists(pk) OR since <= :since
 //	CreatePointer PutItem   attribute_not_exists(pk)
-//	DeletePointer DeleteItem attribute_not_exists(pk) OR n = :n
+//	MovePointer PutItem     b = :from_b AND n = :from_n
+//	DeletePointer DeleteItem attribute_not_exists(pk) OR (b = :b AND n = :n)
 //
 // Each condition also accepts the state its own earlier success produced, so a request the SDK
 // retries after the server applied it (the response was lost) succeeds again; a retried
 // CreateHead reports refcount.ErrExists, which writers treat like "somebody created it".
-// CreatePointer is not retried that way (see below). A failed condition is
+// CreatePointer and MovePointer are not retried that way (see below). A failed condition is
 // refcount.ErrConflict (refcount.ErrExists for CreateHead and CreatePointer); Claim then reads
 // the head (strongly consistent) to report refcount.ErrNotFound when there is none (dynalite
 // ignores ReturnValuesOnConditionCheckFailure, so the store does not rely on it).
@@ -67,10 +68,11 @@
 //
 // Every request goes through the retryer ddbtable configures, which retries throttling
 // (ProvisionedThroughputExceededException, ThrottlingException, RequestLimitExceeded), 5xx and
-// connection errors, except CreatePointer's: its retryer retries the throttling errors alone,
-// which prove the server did not apply the put. After any other failure the put may have been
-// applied, and a second request would report the caller's own pointer as refcount.ErrExists:
-// the caller gets the error instead, and knows that the outcome is unknown. GetHead,
+// connection errors, except CreatePointer's and MovePointer's: their retryer retries the
+// throttling errors alone, which prove the server did not apply the put. After any other
+// failure the put may have been applied, and a second request would report the caller's own
+// pointer as refcount.ErrExists (or, for a move, refcount.ErrConflict): the caller gets the
+// error instead, and knows that the outcome is unknown. GetHead,
 // GetPointer, HasRefs and the listings use strongly consistent reads.
 //
 // ListRefs, ListHeads and ListPointers scan the whole table (they serve audits, not the hot

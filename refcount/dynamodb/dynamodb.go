@@ -657,21 +657,35 @@ func (st *Store) GetPointer(ctx context.Context, id string) (refcount.Pointer, e
 	return decodePointer(out.Item)
 }
 
-// DeletePointer deletes id's pointer on the condition that its nonce is nonce, or that it is
-// gone (so a retried delete whose first request was applied succeeds).
-func (st *Store) DeletePointer(ctx context.Context, id, nonce string) error {
-	if err := rules.CheckName("id", id); err != nil {
+// MovePointer puts id's pointer to on the condition that it is from (batch and nonce). Like
+// CreatePointer, the request is sent again only after a throttling error: a second request
+// after the first was applied would find to and report refcount.ErrConflict.
+func (st *Store) MovePointer(ctx context.Context, id string, from, to refcount.Pointer) error {
+	if err := errors.Join(rules.CheckPointer(id, from), rules.CheckPointer(id, to)); err != nil {
 		return err
 	}
-	if err := rules.CheckName("nonce", nonce); err != nil {
+	_, err := st.t.Client.PutItem(ctx, &ddb.PutItemInput{
+		TableName:                 aws.String(st.t.Name),
+		Item:                      ddbtable.Marshal(ddbitem.Pointer(st.t.Namespace, id, to.Batch, to.Nonce)),
+		ConditionExpression:       aws.String("#b = :b AND #n = :n"),
+		ExpressionAttributeNames:  headNames(ddbitem.AttrBatch, ddbitem.AttrNonce),
+		ExpressionAttributeValues: item{":b": str(from.Batch), ":n": str(from.Nonce)},
+	}, onlyThrottled)
+	return st.translate("move pointer", id, err)
+}
+
+// DeletePointer deletes id's pointer on the condition that it is p (batch and nonce), or that
+// it is gone (so a retried delete whose first request was applied succeeds).
+func (st *Store) DeletePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	if err := rules.CheckPointer(id, p); err != nil {
 		return err
 	}
 	_, err := st.t.Client.DeleteItem(ctx, &ddb.DeleteItemInput{
 		TableName:                 aws.String(st.t.Name),
 		Key:                       st.pointerKey(id),
-		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #n = :n"),
-		ExpressionAttributeNames:  headNames(ddbitem.AttrPK, ddbitem.AttrNonce),
-		ExpressionAttributeValues: item{":n": str(nonce)},
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR (#b = :b AND #n = :n)"),
+		ExpressionAttributeNames:  headNames(ddbitem.AttrPK, ddbitem.AttrBatch, ddbitem.AttrNonce),
+		ExpressionAttributeValues: item{":b": str(p.Batch), ":n": str(p.Nonce)},
 	})
 	return st.translate("delete pointer", id, err)
 }

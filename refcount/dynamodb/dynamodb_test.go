@@ -360,7 +360,7 @@ func TestRetriedAfterApplied(t *testing.T) {
 	// DeletePointer finds its pointer gone: success.
 	conv, ptr := p+"-conv", refcount.Pointer{Batch: "b-0123456789abcdef01234567", Nonce: "0123456789ab"}
 	step("CreatePointer throttled", "PutItem", []fault{throttle}, func() error { return st.CreatePointer(ctx, conv, ptr) }, nil)
-	step("DeletePointer", "DeleteItem", lost, func() error { return st.DeletePointer(ctx, conv, ptr.Nonce) }, nil)
+	step("DeletePointer", "DeleteItem", lost, func() error { return st.DeletePointer(ctx, conv, ptr) }, nil)
 	fc.arm("PutItem", loseResponse)
 	if err := st.CreatePointer(ctx, conv, ptr); err == nil || errors.Is(err, refcount.ErrExists) {
 		t.Fatalf("CreatePointer with its response lost: %v; want the lost response, not a retry", err)
@@ -368,6 +368,18 @@ func TestRetriedAfterApplied(t *testing.T) {
 	fc.done(t, 1)
 	if got, err := st.GetPointer(ctx, conv); err != nil || got != ptr {
 		t.Fatalf("pointer after the lost response: %+v, %v; want it applied", got, err)
+	}
+	// MovePointer likewise: retried when throttled, not after a lost response (a retry would
+	// find the pointer moved and report ErrConflict).
+	moved := refcount.Pointer{Batch: "b-76543210fedcba9876543210", Nonce: ptr.Nonce}
+	step("MovePointer throttled", "PutItem", []fault{throttle}, func() error { return st.MovePointer(ctx, conv, ptr, moved) }, nil)
+	fc.arm("PutItem", loseResponse)
+	if err := st.MovePointer(ctx, conv, moved, ptr); err == nil || errors.Is(err, refcount.ErrConflict) {
+		t.Fatalf("MovePointer with its response lost: %v; want the lost response, not a retry", err)
+	}
+	fc.done(t, 1)
+	if got, err := st.GetPointer(ctx, conv); err != nil || got != ptr {
+		t.Fatalf("pointer after the lost move response: %+v, %v; want it applied", got, err)
 	}
 
 	// Unprocessed items: a batch of 60 (three requests), the first request answered

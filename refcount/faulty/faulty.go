@@ -46,6 +46,7 @@ const (
 	OpListCandidates  Op = "ListCandidates"
 	OpRemoveCandidate Op = "RemoveCandidate"
 	OpCreatePointer   Op = "CreatePointer"
+	OpMovePointer     Op = "MovePointer"
 	OpGetPointer      Op = "GetPointer"
 	OpDeletePointer   Op = "DeletePointer"
 	OpListPointers    Op = "ListPointers"
@@ -63,10 +64,11 @@ type Call struct {
 	// Expires a Claim's expiry, Since a RemoveCandidate's time.
 	Now, Expires, Since time.Time
 	Size                int64 // CreateHead
-	// ID is the conversation id of CreatePointer, GetPointer and DeletePointer.
+	// ID is the conversation id of CreatePointer, MovePointer, GetPointer and DeletePointer.
 	ID string
-	// Pointer is CreatePointer's pointer; DeletePointer puts its nonce in Pointer.Nonce.
-	Pointer refcount.Pointer
+	// Pointer is CreatePointer's pointer, MovePointer's new one (From the one it replaces),
+	// and DeletePointer's.
+	Pointer, From refcount.Pointer
 }
 
 // Segment returns the call's first segment, or "".
@@ -80,9 +82,10 @@ func (c *Call) Segment() string {
 // Has reports whether the call concerns segment.
 func (c *Call) Has(segment string) bool { return slices.Contains(c.Segments, segment) }
 
-// SingleAttempt reports whether the client sends the call only once: CreatePointer is (see
-// refcount.Backend), so a Duplicate fault loses its response instead of retrying it.
-func (c *Call) SingleAttempt() bool { return c.Op == OpCreatePointer }
+// SingleAttempt reports whether the client sends the call only once: CreatePointer and
+// MovePointer are (see refcount.Backend), so a Duplicate fault loses its response instead of
+// retrying it.
+func (c *Call) SingleAttempt() bool { return c.Op == OpCreatePointer || c.Op == OpMovePointer }
 
 // Write reports whether the call can change the store.
 func (c *Call) Write() bool {
@@ -127,7 +130,7 @@ func OnOwner(op Op, owner string) func(*Call) bool {
 	return func(c *Call) bool { return c.Op == op && c.Owner == owner }
 }
 
-// OnID matches the calls of one method (CreatePointer, GetPointer, DeletePointer) by
+// OnID matches the calls of one method (CreatePointer, MovePointer, GetPointer, DeletePointer) by
 // conversation id.
 func OnID(op Op, id string) func(*Call) bool {
 	return func(c *Call) bool { return c.Op == op && c.ID == id }
@@ -339,10 +342,17 @@ func (s *Store) GetPointer(ctx context.Context, id string) (refcount.Pointer, er
 	return p, nil
 }
 
+// MovePointer implements refcount.Backend.
+func (s *Store) MovePointer(ctx context.Context, id string, from, to refcount.Pointer) error {
+	return s.Do(ctx, &Call{Op: OpMovePointer, ID: id, Pointer: to, From: from}, func() error {
+		return s.inner.MovePointer(ctx, id, from, to)
+	})
+}
+
 // DeletePointer implements refcount.Backend.
-func (s *Store) DeletePointer(ctx context.Context, id, nonce string) error {
-	return s.Do(ctx, &Call{Op: OpDeletePointer, ID: id, Pointer: refcount.Pointer{Nonce: nonce}}, func() error {
-		return s.inner.DeletePointer(ctx, id, nonce)
+func (s *Store) DeletePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	return s.Do(ctx, &Call{Op: OpDeletePointer, ID: id, Pointer: p}, func() error {
+		return s.inner.DeletePointer(ctx, id, p)
 	})
 }
 

@@ -218,12 +218,27 @@ func TestPointerFaults(t *testing.T) {
 	if got, err := inner.GetPointer(ctx, "c3"); err != nil || got != p {
 		t.Fatalf("duplicated CreatePointer not applied: %+v, %v", got, err)
 	}
+	// A move is sent once too.
+	q := refcount.Pointer{Batch: p.Batch + "0", Nonce: p.Nonce}
+	s.Add(&faulty.Fault{Match: faulty.OnID(faulty.OpMovePointer, "c3"), Kind: faulty.Duplicate, Applied: applied})
+	if err := s.MovePointer(ctx, "c3", p, q); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("duplicated MovePointer: %v, want the lost response", err)
+	}
+	if c := <-applied; c.ID != "c3" || c.From != p || c.Pointer != q || !c.Write() {
+		t.Fatalf("MovePointer call %+v", c)
+	}
+	if got, err := inner.GetPointer(ctx, "c3"); err != nil || got != q {
+		t.Fatalf("duplicated MovePointer not applied: %+v, %v", got, err)
+	}
+	if err := s.MovePointer(ctx, "c3", q, p); err != nil {
+		t.Fatal(err)
+	}
 	// A delete sent twice: the second finds nothing to delete, which is success.
 	s.Add(&faulty.Fault{Match: faulty.OnID(faulty.OpDeletePointer, "c3"), Kind: faulty.Duplicate, Applied: applied})
-	if err := s.DeletePointer(ctx, "c3", p.Nonce); err != nil {
+	if err := s.DeletePointer(ctx, "c3", p); err != nil {
 		t.Fatalf("duplicated DeletePointer: %v", err)
 	}
-	if c := <-applied; c.ID != "c3" || c.Pointer.Nonce != p.Nonce || c.Pointer.Batch != "" {
+	if c := <-applied; c.ID != "c3" || c.Pointer != p {
 		t.Fatalf("DeletePointer call %+v", c)
 	}
 	if _, err := inner.GetPointer(ctx, "c3"); !errors.Is(err, refcount.ErrNotFound) {
@@ -238,7 +253,7 @@ func TestPointerFaults(t *testing.T) {
 	if err := s.ListPointers(ctx, func(string, refcount.Pointer) error { return nil }); !errors.Is(err, faulty.ErrInjected) {
 		t.Fatalf("ListPointers: %v", err)
 	}
-	if st := s.Stats(); st.FailBefore != 2 || st.FailAfter != 3 || st.Duplicate != 1 {
+	if st := s.Stats(); st.FailBefore != 2 || st.FailAfter != 4 || st.Duplicate != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 
@@ -253,7 +268,7 @@ func TestPointerFaults(t *testing.T) {
 	})
 	s.GetPointer(ctx, "c1")
 	s.ListPointers(ctx, func(string, refcount.Pointer) error { return nil })
-	s.DeletePointer(ctx, "c1", p.Nonce)
+	s.DeletePointer(ctx, "c1", p)
 	if writes != 1 || reads != 2 {
 		t.Fatalf("hook saw %d writes, %d reads", writes, reads)
 	}

@@ -324,24 +324,38 @@ func (s *Store) GetPointer(ctx context.Context, id string) (refcount.Pointer, er
 	return p, nil
 }
 
-// DeletePointer deletes id's pointer if its nonce is nonce; refcount.ErrConflict when it has
-// another, nil when id has none.
-func (s *Store) DeletePointer(ctx context.Context, id, nonce string) error {
-	if err := rules.CheckName("id", id); err != nil {
-		return err
-	}
-	if err := rules.CheckName("nonce", nonce); err != nil {
+// MovePointer replaces id's pointer from with to; refcount.ErrConflict when id has another
+// pointer or none.
+func (s *Store) MovePointer(ctx context.Context, id string, from, to refcount.Pointer) error {
+	if err := errors.Join(rules.CheckPointer(id, from), rules.CheckPointer(id, to)); err != nil {
 		return err
 	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	p, ok := s.pointers[id]
+	if p, ok := s.pointers[id]; !ok || p != from {
+		return fmt.Errorf("refcount/mem: move pointer %q: %w", id, refcount.ErrConflict)
+	}
+	s.pointers[id] = to
+	return nil
+}
+
+// DeletePointer deletes id's pointer if it is p; refcount.ErrConflict when it is another, nil
+// when id has none.
+func (s *Store) DeletePointer(ctx context.Context, id string, p refcount.Pointer) error {
+	if err := rules.CheckPointer(id, p); err != nil {
+		return err
+	}
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	cur, ok := s.pointers[id]
 	if !ok {
 		return nil
 	}
-	if p.Nonce != nonce {
+	if cur != p {
 		return fmt.Errorf("refcount/mem: delete pointer %q: %w", id, refcount.ErrConflict)
 	}
 	delete(s.pointers, id)

@@ -86,7 +86,7 @@ func (f *fixture) cleanup() {
 	id := f.name("cleanup")
 	var refs []refcount.Ref
 	var heads, cands []string
-	pointers := map[string]string{} // id → nonce
+	pointers := map[string]refcount.Pointer{}
 	err := errors.Join(
 		f.s.ListRefs(ctx, func(r refcount.Ref) error {
 			if strings.HasPrefix(r.Segment, f.p) {
@@ -108,7 +108,7 @@ func (f *fixture) cleanup() {
 		}),
 		f.s.ListPointers(ctx, func(id string, p refcount.Pointer) error {
 			if strings.HasPrefix(id, f.p) {
-				pointers[id] = p.Nonce
+				pointers[id] = p
 			}
 			return nil
 		}),
@@ -122,8 +122,8 @@ func (f *fixture) cleanup() {
 	for _, seg := range cands {
 		err = errors.Join(err, f.s.RemoveCandidate(ctx, seg, far))
 	}
-	for id, nonce := range pointers {
-		err = errors.Join(err, f.s.DeletePointer(ctx, id, nonce))
+	for id, p := range pointers {
+		err = errors.Join(err, f.s.DeletePointer(ctx, id, p))
 	}
 	if err != nil {
 		f.t.Logf("cleaning up after the test: %v", err)
@@ -1028,7 +1028,10 @@ func testCanceled(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 		"RemoveCandidate": func() error { return f.s.RemoveCandidate(ctx, seg, f.now) },
 		"CreatePointer":   func() error { return f.s.CreatePointer(ctx, f.name("conv"), f.pointer(1)) },
 		"GetPointer":      func() error { _, err := f.s.GetPointer(ctx, f.name("conv")); return err },
-		"DeletePointer":   func() error { return f.s.DeletePointer(ctx, f.name("conv"), f.pointer(1).Nonce) },
+		"MovePointer": func() error {
+			return f.s.MovePointer(ctx, f.name("conv"), f.pointer(1), f.pointer(2))
+		},
+		"DeletePointer": func() error { return f.s.DeletePointer(ctx, f.name("conv"), f.pointer(1)) },
 		"ListPointers": func() error {
 			return f.s.ListPointers(ctx, func(id string, p refcount.Pointer) error { return nop(p) })
 		},
@@ -1194,19 +1197,58 @@ func testPointers(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 		f.wantPointer(id, &first)
 	})
 
-	t.Run("DeleteWrongNonce", func(t *testing.T) {
+	t.Run("DeleteWrongPointer", func(t *testing.T) {
 		f := setup(t, newStore)
 		id, p := f.name("conv"), f.pointer(1)
 		f.createPointer(id, p)
-		err := f.s.DeletePointer(f.ctx, id, f.pointer(2).Nonce)
+		err := f.s.DeletePointer(f.ctx, id, refcount.Pointer{Batch: p.Batch, Nonce: f.pointer(2).Nonce})
 		if err == nil {
 			t.Fatal("PROBE: backend ignores ConditionExpression: DeletePointer with another nonce succeeded")
 		}
 		wantErr(t, "DeletePointer with another nonce", err, refcount.ErrConflict)
 		f.wantPointer(id, &p)
-		// A nonce is compared whole: a prefix of the right one is another nonce.
-		wantErr(t, "DeletePointer with a prefix of the nonce", f.s.DeletePointer(f.ctx, id, p.Nonce[:len(p.Nonce)-1]), refcount.ErrConflict)
+		wantErr(t, "DeletePointer with another batch", f.s.DeletePointer(f.ctx, id, refcount.Pointer{Batch: f.pointer(2).Batch, Nonce: p.Nonce}), refcount.ErrConflict)
 		f.wantPointer(id, &p)
+		// A nonce is compared whole: a prefix of the right one is another nonce.
+		wantErr(t, "DeletePointer with a prefix of the nonce", f.s.DeletePointer(f.ctx, id, refcount.Pointer{Batch: p.Batch, Nonce: p.Nonce[:len(p.Nonce)-1]}), refcount.ErrConflict)
+		f.wantPointer(id, &p)
+	})
+
+	t.Run("Move", func(t *testing.T) {
+		f := setup(t, newStore)
+		id, other, p, q := f.name("conv"), f.name("other"), f.pointer(1), f.pointer(2)
+		f.createPointer(id, p)
+		f.createPointer(other, p) // same batch and nonce, another id: untouched
+		if err := f.s.MovePointer(f.ctx, id, p, q); err != nil {
+			t.Fatalf("MovePointer: %v", err)
+		}
+		f.wantPointer(id, &q)
+		f.wantPointer(other, &p)
+		// Moving again from the old pointer finds the new one: a move is not repeated.
+		wantErr(t, "MovePointer from the old pointer", f.s.MovePointer(f.ctx, id, p, f.pointer(3)), refcount.ErrConflict)
+		f.wantPointer(id, &q)
+		wantErr(t, "DeletePointer of the old pointer", f.s.DeletePointer(f.ctx, id, p), refcount.ErrConflict)
+		if err := f.s.DeletePointer(f.ctx, id, q); err != nil {
+			t.Fatalf("DeletePointer of the moved pointer: %v", err)
+		}
+		f.wantPointer(id, nil)
+	})
+
+	t.Run("MoveWrongPointer", func(t *testing.T) {
+		f := setup(t, newStore)
+		id, p, q := f.name("conv"), f.pointer(1), f.pointer(2)
+		f.createPointer(id, p)
+		err := f.s.MovePointer(f.ctx, id, refcount.Pointer{Batch: p.Batch, Nonce: q.Nonce}, q)
+		if err == nil {
+			t.Fatal("PROBE: backend ignores ConditionExpression: MovePointer from another nonce succeeded")
+		}
+		wantErr(t, "MovePointer from another nonce", err, refcount.ErrConflict)
+		wantErr(t, "MovePointer from another batch", f.s.MovePointer(f.ctx, id, refcount.Pointer{Batch: q.Batch, Nonce: p.Nonce}, q), refcount.ErrConflict)
+		f.wantPointer(id, &p)
+		// A pointer that is not there is not created.
+		missing := f.name("missing")
+		wantErr(t, "MovePointer of a missing pointer", f.s.MovePointer(f.ctx, missing, p, q), refcount.ErrConflict)
+		f.wantPointer(missing, nil)
 	})
 
 	t.Run("DeleteRightNonce", func(t *testing.T) {
@@ -1214,18 +1256,18 @@ func testPointers(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 		id, other, p := f.name("conv"), f.name("other"), f.pointer(1)
 		f.createPointer(id, p)
 		f.createPointer(other, p) // same batch and nonce, another id: untouched
-		if err := f.s.DeletePointer(f.ctx, id, p.Nonce); err != nil {
+		if err := f.s.DeletePointer(f.ctx, id, p); err != nil {
 			t.Fatalf("DeletePointer: %v", err)
 		}
 		f.wantPointer(id, nil)
 		f.wantPointer(other, &p)
-		// Deleting again, with any nonce, finds nothing to delete: a retried delete succeeds.
-		for _, nonce := range []string{p.Nonce, f.pointer(2).Nonce} {
-			if err := f.s.DeletePointer(f.ctx, id, nonce); err != nil {
-				t.Fatalf("DeletePointer(%s) of a deleted pointer: %v", nonce, err)
+		// Deleting again, with any pointer, finds nothing to delete: a retried delete succeeds.
+		for _, q := range []refcount.Pointer{p, f.pointer(2)} {
+			if err := f.s.DeletePointer(f.ctx, id, q); err != nil {
+				t.Fatalf("DeletePointer(%+v) of a deleted pointer: %v", q, err)
 			}
 		}
-		if err := f.s.DeletePointer(f.ctx, f.name("never"), p.Nonce); err != nil {
+		if err := f.s.DeletePointer(f.ctx, f.name("never"), p); err != nil {
 			t.Fatalf("DeletePointer of a pointer that never existed: %v", err)
 		}
 		f.wantPointers(map[string]refcount.Pointer{other: p})
@@ -1235,12 +1277,12 @@ func testPointers(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 		f := setup(t, newStore)
 		id, first, second := f.name("conv"), f.pointer(1), f.pointer(2)
 		f.createPointer(id, first)
-		if err := f.s.DeletePointer(f.ctx, id, first.Nonce); err != nil {
+		if err := f.s.DeletePointer(f.ctx, id, first); err != nil {
 			t.Fatalf("DeletePointer: %v", err)
 		}
 		f.createPointer(id, second)
 		f.wantPointer(id, &second)
-		wantErr(t, "DeletePointer with the old nonce", f.s.DeletePointer(f.ctx, id, first.Nonce), refcount.ErrConflict)
+		wantErr(t, "DeletePointer of the old pointer", f.s.DeletePointer(f.ctx, id, first), refcount.ErrConflict)
 		f.wantPointer(id, &second)
 	})
 
@@ -1252,7 +1294,7 @@ func testPointers(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 			f.createPointer(id, want[id])
 		}
 		gone := f.name("conv", 3)
-		if err := f.s.DeletePointer(f.ctx, gone, want[gone].Nonce); err != nil {
+		if err := f.s.DeletePointer(f.ctx, gone, want[gone]); err != nil {
 			t.Fatalf("DeletePointer: %v", err)
 		}
 		delete(want, gone)
@@ -1292,7 +1334,7 @@ func testPointers(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 		f.wantPointers(want)
 		for i, id := range ids {
 			if i%2 == 0 {
-				if err := f.s.DeletePointer(f.ctx, id, want[id].Nonce); err != nil {
+				if err := f.s.DeletePointer(f.ctx, id, want[id]); err != nil {
 					t.Fatalf("DeletePointer(%q): %v", id, err)
 				}
 				delete(want, id)
@@ -1326,10 +1368,15 @@ func testPointers(t *testing.T, newStore func(t *testing.T) refcount.Backend) {
 			"CreatePointer(existing, no nonce)":   func() error { return f.s.CreatePointer(f.ctx, id, refcount.Pointer{Batch: p.Batch}) },
 			"GetPointer(empty id)":                func() error { _, err := f.s.GetPointer(f.ctx, ""); return err },
 			"GetPointer(NUL in id)":               func() error { _, err := f.s.GetPointer(f.ctx, id+"\x00"); return err },
-			"DeletePointer(empty id)":             func() error { return f.s.DeletePointer(f.ctx, "", p.Nonce) },
-			"DeletePointer(empty nonce)":          func() error { return f.s.DeletePointer(f.ctx, id, "") },
-			"DeletePointer(NUL in id)":            func() error { return f.s.DeletePointer(f.ctx, id+"\x00", p.Nonce) },
-			"DeletePointer(missing, empty nonce)": func() error { return f.s.DeletePointer(f.ctx, other, "") },
+			"MovePointer(empty id)":               func() error { return f.s.MovePointer(f.ctx, "", p, f.pointer(2)) },
+			"MovePointer(empty from nonce)":       func() error { return f.s.MovePointer(f.ctx, id, refcount.Pointer{Batch: p.Batch}, f.pointer(2)) },
+			"MovePointer(empty to batch)":         func() error { return f.s.MovePointer(f.ctx, id, p, refcount.Pointer{Nonce: p.Nonce}) },
+			"MovePointer(missing, empty nonce)":   func() error { return f.s.MovePointer(f.ctx, other, p, refcount.Pointer{Batch: p.Batch}) },
+			"DeletePointer(empty id)":             func() error { return f.s.DeletePointer(f.ctx, "", p) },
+			"DeletePointer(empty nonce)":          func() error { return f.s.DeletePointer(f.ctx, id, refcount.Pointer{Batch: p.Batch}) },
+			"DeletePointer(empty batch)":          func() error { return f.s.DeletePointer(f.ctx, id, refcount.Pointer{Nonce: p.Nonce}) },
+			"DeletePointer(NUL in id)":            func() error { return f.s.DeletePointer(f.ctx, id+"\x00", p) },
+			"DeletePointer(missing, empty nonce)": func() error { return f.s.DeletePointer(f.ctx, other, refcount.Pointer{Batch: p.Batch}) },
 		}
 		for name, call := range calls {
 			err := call()
