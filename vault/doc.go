@@ -108,8 +108,8 @@
 // failure of any later step leaves only the catalog row or an unmarked batch. The retry reports
 // ErrNotFound, and the audit reclaims an unmarked batch's references as leaks. TestGCRaceDeleteRetried
 // (PointerDeleteLostResponse, PointerDeleteDuplicated, MarkCandidatesFailed). A Delete whose
-// conversation was deleted and stored again after it read the pointer finds another nonce on
-// its conditional delete, reads again and deletes the copy stored now.
+// conversation was deleted and stored again after it read the pointer finds another pointer
+// on its conditional delete, reads again and deletes the copy stored now.
 // TestGCRaceDeleteAfterRestore.
 //
 // (i) Verify --repair runs while a Store is in flight. References younger than max(MinAge,
@@ -191,6 +191,23 @@
 // not (condcheck.go), so that every create-if-absent means what it says.
 // TestStoreRefusesBucketIgnoringConditions, and TestConditionalWritesIgnoredCLI in the
 // integration tests against MinIO behind a proxy that strips the headers.
+//
+// (t) GC compacts a batch some of whose conversations were deleted (compact.go): it stores the
+// others again as a new batch and moves their pointers to it, then retires the old batch.
+// The new batch is written like a StoreBatch (references first, pointers last) and is marked
+// for the collector before any pointer moves, so a conversation deleted between the
+// compactor's read of its pointer and its move, whose copy the new batch holds, is compacted
+// out of it later (TestCompactionRaceDeleteBeforeMove). A move keeps the nonce, so a Delete's
+// conditional delete names the batch as well: a Delete that read the pointer before it moved
+// finds it changed, reads again and marks the new batch
+// (TestCompactionRaceDeleteWithPointerReadBeforeMove). A move is sent once; one whose
+// outcome is unknown keeps the new batch's references and the old batch's mark
+// (TestCompactionRaceMoveLostResponse); a compaction cut short leaves both batches marked, and
+// later runs converge (TestCompactionCutShort). A Retrieve, or a Store comparing with the
+// stored copy, that read the old pointer and finds the old objects collected reads the pointer
+// again (TestCompactionRaceRetrieve, TestCompactionRaceStoreAgain). The old batch retires
+// only when no pointer names it, as any batch: nothing writes a pointer naming a batch past
+// its writer deadline.
 //
 // Pack segments and batch objects follow the same rules: the batch references them before they
 // are uploaded. TestGCModel covers them.

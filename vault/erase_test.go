@@ -21,11 +21,16 @@ import (
 )
 
 // TestDeleteErases stores 50 conversations that share a system prompt, each with a secret of
-// its own in its text and its metadata, deletes one, and runs GC without a grace period: no
-// object of the bucket holds the deleted conversation's secret text (every segment decoded),
-// its manifest, or its id and metadata (every catalog file decoded, and every object as
-// bytes); the others are intact.
+// its own in its text and its metadata, one at a time or as one batch, deletes one, and runs
+// GC without a grace period: no object of the bucket holds the deleted conversation's secret
+// text (every segment decoded), its manifest, or its id and metadata (every catalog file
+// decoded, and every object as bytes); the others are intact.
 func TestDeleteErases(t *testing.T) {
+	t.Run("Store", func(t *testing.T) { testDeleteErases(t, false) })
+	t.Run("StoreBatch", func(t *testing.T) { testDeleteErases(t, true) })
+}
+
+func testDeleteErases(t *testing.T, batch bool) {
 	clock := &fakeclock.Clock{}
 	v, b, _ := newMemVault(t, Options{Now: clock.Now})
 	ctx := context.Background()
@@ -37,9 +42,19 @@ func TestDeleteErases(t *testing.T) {
 			Messages: []conversation.Message{{Role: "system", Content: prompt}, {Role: "user", Content: secret(i)},
 				{Role: "assistant", Content: "Noted."}}}
 	}
+	var all []*conversation.Conversation
 	for i := range 50 {
-		if _, err := v.Store(ctx, conv(i)); err != nil {
-			t.Fatal(err)
+		all = append(all, conv(i))
+	}
+	if batch {
+		if _, errs := v.StoreBatch(ctx, all); errors.Join(errs...) != nil {
+			t.Fatal(errors.Join(errs...))
+		}
+	} else {
+		for _, c := range all {
+			if _, err := v.Store(ctx, c); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	const gone = 17
@@ -47,8 +62,8 @@ func TestDeleteErases(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(retireAfter)
-	if rep, err := v.GC(ctx, GCOptions{}); err != nil || rep.Deleted != 1 {
-		t.Fatalf("gc: %+v, %v; want the deleted conversation's batch retired and its batch object deleted", rep, err)
+	if rep, err := v.GC(ctx, GCOptions{}); err != nil || rep.Deleted != 1 || batch && rep.Moved != 49 {
+		t.Fatalf("gc: %+v, %v; want the deleted conversation's batch retired (the others moved out of it first) and its batch object deleted", rep, err)
 	}
 	if rep, err := v.GC(ctx, GCOptions{}); err != nil || rep.Deleted == 0 {
 		t.Fatalf("gc: %+v, %v; want the secret's segments deleted", rep, err)
@@ -116,7 +131,7 @@ func TestDeleteErases(t *testing.T) {
 }
 
 // listKeys returns every key under prefix.
-func listKeys(t *testing.T, b objstore.Bucket, prefix string) []string {
+func listKeys(t testing.TB, b objstore.Bucket, prefix string) []string {
 	t.Helper()
 	var keys []string
 	if err := b.List(context.Background(), prefix, func(a objstore.Attrs) error {

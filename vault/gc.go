@@ -50,6 +50,11 @@ type GCReport struct {
 	Deleted    int   `json:"deleted"`     // segment objects deleted (or, in a dry run, that would be)
 	BytesFreed int64 `json:"bytes_freed"`
 	NoHead     int   `json:"no_head"` // candidates without a head (left to Verify)
+	// Compacted counts the batches compacted because some of their conversations were
+	// deleted (in a dry run: that would be), and Moved the conversations moved out of them
+	// into new batches.
+	Compacted int `json:"compacted_batches"`
+	Moved     int `json:"moved_conversations"`
 	// Catalog is what the compaction of the catalog did (see catalog.Compactor): files merged
 	// and deleted entries erased. Dry runs do not compact.
 	Catalog catalog.CompactResult `json:"catalog,omitzero"`
@@ -112,6 +117,7 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error
 			"candidates", rep.Candidates, "too_young", rep.TooYoung,
 			"referenced", rep.Referenced, "claimed", rep.Claimed, "lost_claims", rep.LostClaims,
 			"deleted", rep.Deleted, "bytes_freed", rep.BytesFreed, "no_head", rep.NoHead,
+			"compacted_batches", rep.Compacted, "moved_conversations", rep.Moved,
 			"catalog_files_merged", rep.Catalog.FilesDeleted, "catalog_rows_erased", rep.Catalog.RowsErased, "duration", rep.Duration)
 	}()
 	runID := randomHex(12)
@@ -143,6 +149,7 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error
 	}
 	rep.TooYoung, rep.Referenced, rep.Claimed = int(run.tooYoung.Load()), int(run.referenced.Load()), int(run.claimed.Load())
 	rep.LostClaims, rep.Deleted, rep.NoHead, rep.BytesFreed = int(run.lost.Load()), int(run.deleted.Load()), int(run.noHead.Load()), run.freed.Load()
+	rep.Compacted, rep.Moved = int(run.compacted.Load()), int(run.moved.Load())
 	rep.Partial = run.stopped.Load() || err != nil || len(cands) > 0
 	if err == nil && !rep.Partial && !opts.DryRun {
 		rep.Catalog, err = v.compactCatalog(ctx, start)
@@ -212,7 +219,7 @@ type gcRun struct {
 	// candidate that ends up not deleted gives its unit back.
 	reserved                                             atomic.Int64
 	tooYoung, referenced, claimed, lost, deleted, noHead atomic.Int64
-	freed                                                atomic.Int64
+	freed, compacted, moved                              atomic.Int64
 	stopped                                              atomic.Bool
 }
 
@@ -265,7 +272,7 @@ func (r *gcRun) window(ctx context.Context, cands []refcount.Candidate) error {
 			r.stopped.Store(true)
 			return nil
 		}
-		p, outcome, err := v.claimCandidate(ctx, c, r.claimID, r.opts.DryRun)
+		p, outcome, err := r.claimCandidate(ctx, c)
 		if err != nil {
 			r.giveBack()
 			return fmt.Errorf("vault: gc segment %s: %w", c.Segment, err)
@@ -389,7 +396,8 @@ const (
 
 // claimCandidate runs the collector protocol on one candidate up to the delete: check, claim,
 // re-check. gcDeleted means the claim is held and the object may be deleted until p.deadline.
-func (v *Vault) claimCandidate(ctx context.Context, c refcount.Candidate, claimID string, dryRun bool) (*gcPending, gcOutcome, error) {
+func (r *gcRun) claimCandidate(ctx context.Context, c refcount.Candidate) (*gcPending, gcOutcome, error) {
+	v, claimID, dryRun := r.v, r.claimID, r.opts.DryRun
 	head, err := v.refs.GetHead(ctx, c.Segment)
 	if errors.Is(err, refcount.ErrNotFound) {
 		if !dryRun {
@@ -406,7 +414,7 @@ func (v *Vault) claimCandidate(ctx context.Context, c refcount.Candidate, claimI
 	}
 	if referenced && manifest.IsBatchID(c.Segment) {
 		// A batch object is referenced by its batch: retire the batch if it is over.
-		switch outcome, err := v.retireBatch(ctx, c.Segment, dryRun); {
+		switch outcome, err := v.retireBatch(ctx, r, c.Segment); {
 		case err != nil:
 			return nil, 0, err
 		case outcome == gcTooYoung:
@@ -453,11 +461,13 @@ func (v *Vault) claimCandidate(ctx context.Context, c refcount.Candidate, claimI
 // the collector deletes what only it used. A batch is retired once the writer deadline its
 // object records has passed by ClaimTTL/2 (so that no pointer write of it can still land, with
 // clocks that agree to within the margin the collector's claims assume) and no pointer names
-// it, read with strongly consistent reads; it is gcReferenced while one does, gcTooYoung
-// before that time, and gcDeleted once retired. A batch object that is gone, or cannot be
-// decoded (with a warning), keeps its references for Verify to report. In a dry run nothing
-// is dropped.
-func (v *Vault) retireBatch(ctx context.Context, id string, dryRun bool) (gcOutcome, error) {
+// it, read with strongly consistent reads. Before that time it is gcTooYoung. A batch some of
+// whose conversations are stored and others not (deleted) is compacted first (compact.go),
+// which moves the stored ones to a new batch; it is gcReferenced when every conversation is
+// stored, or when compaction left one in it (with its mark kept, for a later run), and
+// gcDeleted once retired. A batch object that is gone, or cannot be decoded (with a warning),
+// keeps its references for Verify to report. In a dry run nothing is written.
+func (v *Vault) retireBatch(ctx context.Context, r *gcRun, id string) (gcOutcome, error) {
 	b, err := v.readBatch(ctx, id)
 	switch {
 	case errors.Is(err, ErrMissingSegment):
@@ -471,6 +481,52 @@ func (v *Vault) retireBatch(ctx context.Context, id string, dryRun bool) (gcOutc
 	if v.now().Before(b.deadline.Add(v.claimTTL / 2)) {
 		return gcTooYoung, nil
 	}
+	ids := make([]string, 0, len(b.manifests))
+	for cid := range b.manifests {
+		ids = append(ids, cid)
+	}
+	ptrs := make([]refcount.Pointer, len(ids))
+	err = forEach(ctx, len(ids), v.concurrency, func(ctx context.Context, i int) error {
+		ptr, err := v.refs.GetPointer(ctx, ids[i])
+		switch {
+		case errors.Is(err, refcount.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("read the pointer of %q: %w", ids[i], err)
+		case ptr.Batch == id:
+			ptrs[i] = ptr
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	live := map[string]refcount.Pointer{}
+	for i, ptr := range ptrs {
+		if ptr.Batch != "" {
+			live[ids[i]] = ptr
+		}
+	}
+	switch {
+	case len(live) == len(ids):
+		return gcReferenced, nil
+	case len(live) > 0 && r.opts.DryRun:
+		r.compacted.Add(1)
+		return gcReferenced, nil
+	case len(live) > 0:
+		moved, vacated, err := v.compactBatch(ctx, id, b, live)
+		r.compacted.Add(1)
+		r.moved.Add(int64(moved))
+		if err != nil {
+			return 0, fmt.Errorf("compact batch %s: %w", id, err)
+		}
+		if !vacated {
+			return gcTooYoung, nil // the mark stays: a later run compacts what is left
+		}
+	case r.opts.DryRun:
+		return gcDeleted, nil
+	}
+	// No pointer names the batch now: compaction moved or found changed every one that did,
+	// and only the batch's own writer, past its deadline, writes pointers naming it.
 	var segs []string
 	seen := map[string]bool{id: true}
 	for _, m := range b.manifests {
@@ -480,31 +536,6 @@ func (v *Vault) retireBatch(ctx context.Context, id string, dryRun bool) (gcOutc
 				segs = append(segs, s)
 			}
 		}
-	}
-	ids := make([]string, 0, len(b.manifests))
-	for cid := range b.manifests {
-		ids = append(ids, cid)
-	}
-	var live atomic.Bool
-	err = forEach(ctx, len(ids), v.concurrency, func(ctx context.Context, i int) error {
-		if live.Load() {
-			return nil
-		}
-		ptr, err := v.refs.GetPointer(ctx, ids[i])
-		switch {
-		case errors.Is(err, refcount.ErrNotFound):
-		case err != nil:
-			return fmt.Errorf("read the pointer of %q: %w", ids[i], err)
-		case ptr.Batch == id:
-			live.Store(true)
-		}
-		return nil
-	})
-	if err != nil || live.Load() {
-		return gcReferenced, err
-	}
-	if dryRun {
-		return gcDeleted, nil
 	}
 	// The batch's reference on its own object goes last: until then, a retirement that failed
 	// half-way keeps the batch referenced and marked, and the next collection finishes it.
@@ -523,7 +554,8 @@ func (v *Vault) retireBatch(ctx context.Context, id string, dryRun bool) (gcOutc
 
 // collect runs the whole collector protocol on one candidate, deleting it alone.
 func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID string, dryRun bool) (gcOutcome, int64, error) {
-	p, outcome, err := v.claimCandidate(ctx, c, claimID, dryRun)
+	r := &gcRun{v: v, opts: GCOptions{DryRun: dryRun}, claimID: claimID}
+	p, outcome, err := r.claimCandidate(ctx, c)
 	if err != nil || outcome != gcDeleted {
 		var size int64
 		if p != nil {
@@ -531,7 +563,6 @@ func (v *Vault) collect(ctx context.Context, c refcount.Candidate, claimID strin
 		}
 		return outcome, size, err
 	}
-	r := &gcRun{v: v, claimID: claimID}
 	if err := r.deleteBatch(ctx, []*gcPending{p}); err != nil {
 		return 0, 0, err
 	}

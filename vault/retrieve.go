@@ -21,21 +21,26 @@ import (
 // a missing or corrupt segment is an error naming it (ErrMissingSegment, ErrCorrupt), never a
 // partial conversation.
 //
-// A conversation deleted while it is read is ErrNotFound; one deleted and stored again is
-// read again.
+// A conversation deleted while it is read is ErrNotFound; one deleted and stored again, or
+// moved to another batch by GC's compaction while it is read, is read again.
 func (v *Vault) Retrieve(ctx context.Context, id string) (*conversation.Conversation, error) {
 	for attempt := 1; ; attempt++ {
-		m, err := v.readManifest(ctx, id)
+		ptr, err := v.pointer(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		c, err := v.assemble(ctx, m)
+		m, _, err := v.manifestAt(ctx, id, ptr)
+		var c *conversation.Conversation
+		if err == nil {
+			c, err = v.assemble(ctx, m)
+		}
 		if !errors.Is(err, ErrMissingSegment) || attempt == 3 {
 			return c, err
 		}
-		// Its segments may have been collected after a Delete that followed our manifest read.
-		if now, rerr := v.readManifest(ctx, id); rerr == nil && now.Nonce == m.Nonce {
-			return nil, err // still stored: the segment is really missing
+		// Its objects may have been collected after a Delete or a compaction that followed
+		// our pointer read.
+		if now, perr := v.refs.GetPointer(ctx, id); perr == nil && now == ptr {
+			return nil, err // still stored there: the object is really missing
 		}
 	}
 }
@@ -63,18 +68,33 @@ func (v *Vault) readManifest(ctx context.Context, id string) (*manifest.Manifest
 }
 
 // readManifestSized reads the manifest of id through its pointer, and returns its share of
-// its batch object's size too. The manifest has the pointer's nonce and batch.
+// its batch object's size too.
 func (v *Vault) readManifestSized(ctx context.Context, id string) (*manifest.Manifest, int64, error) {
-	if err := conversation.ValidateID(id); err != nil {
+	ptr, err := v.pointer(ctx, id)
+	if err != nil {
 		return nil, 0, err
+	}
+	return v.manifestAt(ctx, id, ptr)
+}
+
+// pointer reads id's pointer: ErrNotFound when id is not stored.
+func (v *Vault) pointer(ctx context.Context, id string) (refcount.Pointer, error) {
+	if err := conversation.ValidateID(id); err != nil {
+		return refcount.Pointer{}, err
 	}
 	ptr, err := v.refs.GetPointer(ctx, id)
 	if errors.Is(err, refcount.ErrNotFound) {
-		return nil, 0, fmt.Errorf("%w: %q", ErrNotFound, id)
+		return ptr, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("vault: read the pointer of %q: %w", id, err)
+		return ptr, fmt.Errorf("vault: read the pointer of %q: %w", id, err)
 	}
+	return ptr, nil
+}
+
+// manifestAt reads the manifest of id from the batch object ptr names, and its share of the
+// batch object's size. The manifest has the pointer's nonce and batch.
+func (v *Vault) manifestAt(ctx context.Context, id string, ptr refcount.Pointer) (*manifest.Manifest, int64, error) {
 	b, err := v.readBatch(ctx, ptr.Batch)
 	if err != nil {
 		return nil, 0, fmt.Errorf("conversation %q: %w", id, err)
@@ -165,11 +185,41 @@ func (v *Vault) assemble(ctx context.Context, m *manifest.Manifest) (*conversati
 		// The manifest decoded and validated: a tokenizer this build lacks is a newer one.
 		return nil, fmt.Errorf("%w: manifest of %q: %w", ErrNewerVersion, m.ID, err)
 	}
+	streams, err := v.streams(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	c := &conversation.Conversation{
+		ID: m.ID, Application: m.Application, Model: m.Model, Tokenizer: m.Tokenizer,
+		Metadata: m.Metadata, Messages: make([]conversation.Message, len(m.Messages)),
+	}
+	if m.CreatedAt != "" {
+		if c.CreatedAt, err = time.Parse(time.RFC3339Nano, m.CreatedAt); err != nil {
+			return nil, fmt.Errorf("%w: manifest of %q: created_at: %w", ErrCorrupt, m.ID, err)
+		}
+	}
+	for i, mm := range m.Messages {
+		msg := conversation.Message{Role: mm.Role, Name: mm.Name, ToolCallID: mm.ToolCallID, ContentNull: mm.ContentNull}
+		if mm.AsTokens {
+			msg.Tokens = append([]int{}, streams[i]...)
+		} else if msg.Content, err = tok.Decode(streams[i]); err != nil {
+			return nil, fmt.Errorf("%w: message %d of %q: %w", ErrCorrupt, i, m.ID, err)
+		}
+		for _, tc := range mm.ToolCalls {
+			msg.ToolCalls = append(msg.ToolCalls, conversation.ToolCall{ID: tc.ID, Type: tc.Type, Name: tc.Name, Arguments: tc.Arguments})
+		}
+		c.Messages[i] = msg
+	}
+	return c, nil
+}
+
+// streams reads the tokens of m's messages, one slice per message (sharing one array).
+func (v *Vault) streams(ctx context.Context, m *manifest.Manifest) ([][]int, error) {
 	inline := m.Inline
 	segs := m.Segments()
 	decoded := make(map[string][]int, len(segs))
 	var mu sync.Mutex
-	err = forEach(ctx, len(segs), v.concurrency, func(ctx context.Context, i int) error {
+	err := forEach(ctx, len(segs), v.concurrency, func(ctx context.Context, i int) error {
 		tokens, err := v.readSegment(ctx, m.Tokenizer, segs[i])
 		if err != nil {
 			return fmt.Errorf("conversation %q: %w", m.ID, err)
@@ -201,31 +251,14 @@ func (v *Vault) assemble(ctx context.Context, m *manifest.Manifest) (*conversati
 	if len(inline) != 0 {
 		return nil, fmt.Errorf("%w: inline tokens of %q: %d left over", ErrCorrupt, m.ID, len(inline))
 	}
-
-	c := &conversation.Conversation{
-		ID: m.ID, Application: m.Application, Model: m.Model, Tokenizer: m.Tokenizer,
-		Metadata: m.Metadata, Messages: make([]conversation.Message, len(m.Messages)),
-	}
-	if m.CreatedAt != "" {
-		if c.CreatedAt, err = time.Parse(time.RFC3339Nano, m.CreatedAt); err != nil {
-			return nil, fmt.Errorf("%w: manifest of %q: created_at: %w", ErrCorrupt, m.ID, err)
-		}
-	}
+	streams := make([][]int, len(m.Messages))
 	for i, mm := range m.Messages {
-		tokens := stream[:mm.Tokens:mm.Tokens]
-		stream = stream[mm.Tokens:]
-		msg := conversation.Message{Role: mm.Role, Name: mm.Name, ToolCallID: mm.ToolCallID, ContentNull: mm.ContentNull}
-		if mm.AsTokens {
-			msg.Tokens = append([]int{}, tokens...)
-		} else if msg.Content, err = tok.Decode(tokens); err != nil {
-			return nil, fmt.Errorf("%w: message %d of %q: %w", ErrCorrupt, i, m.ID, err)
+		if len(stream) < mm.Tokens {
+			return nil, fmt.Errorf("%w: the messages of %q have more tokens than its chunks", ErrCorrupt, m.ID)
 		}
-		for _, tc := range mm.ToolCalls {
-			msg.ToolCalls = append(msg.ToolCalls, conversation.ToolCall{ID: tc.ID, Type: tc.Type, Name: tc.Name, Arguments: tc.Arguments})
-		}
-		c.Messages[i] = msg
+		streams[i], stream = stream[:mm.Tokens:mm.Tokens], stream[mm.Tokens:]
 	}
-	return c, nil
+	return streams, nil
 }
 
 // decodedSegment is a segment's tokens as read, decoded and verified once, for the cache.

@@ -470,8 +470,8 @@ func (v *Vault) storeExisted(ctx context.Context, b *batch, p *pendingStore) boo
 	stored, err := v.assemble(ctx, existing)
 	if err != nil {
 		// The existing conversation may have been deleted (and collected) while we read it:
-		// then ours is written after all.
-		if now, rerr := v.readManifest(ctx, c.ID); errors.Is(rerr, ErrNotFound) || rerr == nil && now.Nonce != existing.Nonce {
+		// then ours is written after all. If GC's compaction moved it, it is read again.
+		if now, rerr := v.readManifest(ctx, c.ID); errors.Is(rerr, ErrNotFound) || rerr == nil && (now.Nonce != existing.Nonce || now.Batch != existing.Batch) {
 			return false
 		}
 		p.err = fmt.Errorf("vault: store %q: read the stored conversation: %w", c.ID, err)
@@ -679,10 +679,16 @@ func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
 		m.Totals.Tokens += len(streams[i])
 	}
 
+	return v.newPlan(m, streams), nil
+}
+
+// newPlan plans the storing of manifest m (without chunks, inline tokens and segment bytes yet)
+// whose messages have the streams' tokens: it cuts them into pieces.
+func (v *Vault) newPlan(m *manifest.Manifest, streams [][]int) *storePlan {
 	plan := &storePlan{manifest: m, streams: streams}
-	plan.model, plan.sampling = v.activeModel(c.Tokenizer)
-	plan.addPieces(c.Tokenizer, streams)
-	return plan, nil
+	plan.model, plan.sampling = v.activeModel(m.Tokenizer)
+	plan.addPieces(m.Tokenizer, streams)
+	return plan
 }
 
 // minCachedText is the shortest text whose tokens the token cache keeps: shorter ones

@@ -476,8 +476,9 @@ func TestConcurrentStoreRetrieveDelete(t *testing.T) {
 }
 
 // TestPackLifecycle stores a batch whose small unique parts are packed together, then deletes
-// its members one by one: the pack stays while any member needs it and is collected with the
-// last; storing the same batch again changes nothing.
+// its members one by one: each deletion's collection compacts the batch into one pack of the
+// members left (the pack before it is collected), and the last deletion leaves no segment;
+// storing the same batch again changes nothing.
 func TestPackLifecycle(t *testing.T) {
 	clock := &fakeclock.Clock{}
 	v, b, _ := newMemVault(t, Options{Now: clock.Now})
@@ -538,9 +539,18 @@ func TestPackLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		collectDeleted(t, v, clock)
-		_, err := b.Stat(ctx, segment.Key(packID))
-		if last := i == len(convs)-1; last != errors.Is(err, objstore.ErrNotFound) {
-			t.Fatalf("after deleting %d of %d members: pack stat err = %v", i+1, len(convs), err)
+		if _, err := b.Stat(ctx, segment.Key(packID)); !errors.Is(err, objstore.ErrNotFound) {
+			t.Fatalf("after deleting %d of %d members: the pack before is still there (%v)", i+1, len(convs), err)
+		}
+		if i < len(convs)-2 {
+			m, err := v.Manifest(ctx, convs[i+1].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			packID = m.Chunks[len(m.Chunks)-1].Segment
+			if n := countSegments(t, b); n != shared+1 {
+				t.Fatalf("after deleting %d of %d members: %d segment objects, want %d prompt segments + 1 pack", i+1, len(convs), n, shared)
+			}
 		}
 		if i < len(convs)-1 {
 			checkRoundTrip(t, v, convs[i+1:], lines[i+1:])
