@@ -45,18 +45,18 @@ type sdkCall struct {
 // and who needs it.
 var sdkCalls = []sdkCall{
 	// objstore/s3
-	{"objstore/s3", "PutObject", "s3:PutObject", "", resSegments,
-		"Bucket.Put: vault.Store uploads segments (If-None-Match: *); the GC function writes nothing"},
-	{"objstore/s3", "PutObject", "s3:PutObject", "", resBatches,
-		"Bucket.Put: vault.StoreBatch uploads its batch object (If-None-Match: *)"},
+	{"objstore/s3", "PutObject", "s3:PutObject", resSegments, resSegments,
+		"Bucket.Put: vault.Store uploads segments, the collector's compaction of a batch the packs of the batch replacing it (If-None-Match: *)"},
+	{"objstore/s3", "PutObject", "s3:PutObject", resBatches, resBatches,
+		"Bucket.Put: vault.StoreBatch uploads its batch object, the collector's compaction that of the batch replacing a compacted one (If-None-Match: *)"},
 	{"objstore/s3", "PutObject", "s3:PutObject", "", resModels,
 		"Bucket.Put: vault.Store uploads compression models (If-None-Match: *)"},
 	{"objstore/s3", "PutObject", "s3:PutObject", resCatalog, resCatalog,
 		"Bucket.Put: Store and StoreBatch write the catalog file of their conversations, the GC function's compaction the merged files (catalog/parquet; If-None-Match: *)"},
 	{"objstore/s3", "PutObject", "s3:PutObject", "", resDeletions,
 		"Bucket.Put: vault.Delete writes the catalog's deletion of the conversation (catalog/parquet; If-None-Match: *)"},
-	{"objstore/s3", "PutObject", "s3:PutObject", "", resChecks,
-		"Bucket.Put: the startup probe of conditional writes puts its marker and a scratch object (If-None-Match: *), then replaces the scratch object (If-Match)"},
+	{"objstore/s3", "PutObject", "s3:PutObject", resChecks, resChecks,
+		"Bucket.Put: the startup probe of conditional writes (before a process's first upload: a Store, or the collector's compaction) puts its marker and a scratch object (If-None-Match: *), then replaces the scratch object (If-Match)"},
 	{"objstore/s3", "GetObject", "s3:GetObject", resObjects, resObjects,
 		"Bucket.Get: vault.New loads models/, Retrieve reads batch objects and segments, List and the catalog's compaction its files, GC reads the batch objects of batches it retires, Verify (the function's verify action) reads batch objects and segments"},
 	{"objstore/s3", "HeadObject", "s3:GetObject", resObjects, "",
@@ -65,7 +65,7 @@ var sdkCalls = []sdkCall{
 		"Bucket.Delete: the collector deletes segments; stowken migrate deletes the manifests of the layout before batches, never a segment"},
 	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resBatches, "",
 		"Bucket.Delete: the collector deletes the batch objects of retired batches"},
-	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", "", resChecks,
+	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resChecks, resChecks,
 		"Bucket.Delete: the startup probe deletes its scratch objects"},
 	{"objstore/s3", "DeleteObjects", "s3:DeleteObject", resCatalog, "",
 		"Bucket.Delete: the catalog's compaction deletes the files it merged"},
@@ -82,9 +82,9 @@ var sdkCalls = []sdkCall{
 	{"refcount/dynamodb", "GetItem", "dynamodb:GetItem", resTable, resTable,
 		"GetHead: every Store reads each segment's head; the collector reads it before claiming; Verify. GetPointer: Retrieve, Delete, and the collector retiring a batch"},
 	{"refcount/dynamodb", "PutItem", "dynamodb:PutItem", resTable, resTable,
-		"CreateHead: Store creates the head of a new segment; the collector creates the GC lease's head once (and verify --repair, which the function never runs). CreatePointer: Store"},
+		"CreateHead: Store and the collector's compaction create the head of a new segment; the collector creates the GC lease's head once. CreatePointer: Store. MovePointer: the collector's compaction"},
 	{"refcount/dynamodb", "UpdateItem", "dynamodb:UpdateItem", resTable, resTable,
-		"Claim and Release (collector), Revive (a writer re-uploading a segment whose claim expired)"},
+		"Claim and Release (collector), Revive (a writer, or the collector's compaction, re-uploading a segment whose claim expired)"},
 	{"refcount/dynamodb", "DeleteItem", "dynamodb:DeleteItem", resTable, resTable,
 		"DeleteHead and RemoveCandidate: the collector only; DeletePointer: vault.Delete, limited to the pointers' partition keys"},
 	{"refcount/dynamodb", "Query", "dynamodb:Query", resTable, "",
@@ -93,8 +93,8 @@ var sdkCalls = []sdkCall{
 		"ListCandidates: the collector only"},
 	{"refcount/dynamodb", "NewScanPaginator", "dynamodb:Scan", resTable, "",
 		"ListRefs, ListHeads and ListPointers: Verify only (the function's verify action)"},
-	{"refcount/dynamodb", "BatchWriteItem", "dynamodb:BatchWriteItem", "", resTable,
-		"AddRefs (Store), RemoveRefs and MarkCandidates (Delete, a failed Store); the collector never batch-writes"},
+	{"refcount/dynamodb", "BatchWriteItem", "dynamodb:BatchWriteItem", resTable, resTable,
+		"AddRefs (Store, the collector's compaction), RemoveRefs and MarkCandidates (Delete, a failed Store, the collector retiring a batch)"},
 
 	// internal/ddbtable
 	{"internal/ddbtable", "DescribeTable", "dynamodb:DescribeTable", "", "",
@@ -275,9 +275,12 @@ func TestGCRoleGrantsWhatTheCodeCalls(t *testing.T) {
 		t.Errorf("the GC role's logs grants %v, want %v", logs, want)
 	}
 	// KMS: Decrypt (it reads objects) and GenerateDataKey (it writes the catalog's merged
-	// files), and only when a key is given.
+	// files and what a batch's compaction writes), and only when a key is given.
 	checkKMS(t, sts, map[string][]string{"": {"kms:Decrypt", "kms:GenerateDataKey"}, dynamoDBViaService: tableKMSActions})
-	checkConditionalPuts(t, sts, map[string][]string{"s3:if-none-match": {resCatalog}})
+	checkConditionalPuts(t, sts, map[string][]string{
+		"s3:if-none-match": {resBatches, resCatalog, resChecks, resSegments},
+		"s3:if-match":      {resChecks},
+	})
 
 	role := mod.one(t, "resource", "aws_iam_role_policy", "gc")
 	if role.attrSrc("role") != "aws_iam_role.gc.id" || role.attrSrc("policy") != "data.aws_iam_policy_document.gc.json" {

@@ -5,22 +5,25 @@
 #   s3 ListObjectsV2 (Bucket.List)       s3:ListBucket        yes           yes
 #   s3 GetObject (Bucket.Get)            s3:GetObject         yes           yes
 #   s3 HeadObject (Bucket.Stat)          s3:GetObject         yes (verify)  yes
-#   s3 PutObject (Bucket.Put)            s3:PutObject         catalog/*     segments/*, batches/*,
-#                                                             with If-      models/*, catalog/*,
-#                                                             None-Match    catalog-deleted/*, checks/*
-#                                                                           with If-None-Match; checks/*
-#                                                                           with If-Match
+#   s3 PutObject (Bucket.Put)            s3:PutObject         segments/*,   segments/*, batches/*,
+#                                                             batches/*,    models/*, catalog/*,
+#                                                             catalog/*,    catalog-deleted/*, checks/*
+#                                                             checks/*      with If-None-Match; checks/*
+#                                                             with If-None- with If-Match
+#                                                             Match; checks/*
+#                                                             with If-Match
 #   s3 DeleteObjects (Bucket.Delete)     s3:DeleteObject      segments/*,   manifests/* (migrate),
 #                                                             batches/*,    checks/*
 #                                                             catalog/*,
-#                                                             catalog-deleted/*
+#                                                             catalog-deleted/*,
+#                                                             checks/*
 #   dynamodb GetItem (GetHead, GetPointer) dynamodb:GetItem   yes           yes
 #   dynamodb PutItem (CreateHead, CreatePointer) dynamodb:PutItem yes (lease) yes
 #   dynamodb UpdateItem (Claim/Release/Revive) dynamodb:UpdateItem yes      yes (Revive)
 #   dynamodb DeleteItem (DeleteHead, RemoveCandidate, DeletePointer) dynamodb:DeleteItem yes pointers (id#*)
 #   dynamodb Query (HasRefs, ListCandidates) dynamodb:Query   yes           no
 #   dynamodb Scan (ListRefs, ListHeads, ListPointers) dynamodb:Scan yes (verify) no
-#   dynamodb BatchWriteItem (AddRefs, RemoveRefs, MarkCandidates) dynamodb:BatchWriteItem no yes
+#   dynamodb BatchWriteItem (AddRefs, RemoveRefs, MarkCandidates) dynamodb:BatchWriteItem yes yes
 #
 # HeadBucket/CreateBucket and DescribeTable/CreateTable are only sent by `stowken init`
 # (location.Registry.Init), which this module replaces: neither role gets them. With kms_key_arn, both
@@ -75,26 +78,29 @@ data "aws_iam_policy_document" "gc" {
     resources = [local.objects_arn]
   }
 
-  # The collector deletes segment and batch objects, and the catalog's compaction the files it
-  # merged and the deletions it applied (DeleteObjects), nothing else.
-  # Accepted wildcard: the segment, batch and catalog objects under the store's prefix.
+  # The collector deletes segment and batch objects, the catalog's compaction the files it
+  # merged and the deletions it applied, and the startup probe its scratch objects
+  # (DeleteObjects), nothing else.
+  # Accepted wildcard: the segment, batch, catalog and probe objects under the store's prefix.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
     sid       = "DeleteSegmentsAndCatalogFiles"
     effect    = "Allow"
     actions   = ["s3:DeleteObject"]
-    resources = [local.segments_arn, local.batches_arn, local.catalog_arn, local.deletions_arn]
+    resources = [local.segments_arn, local.batches_arn, local.catalog_arn, local.deletions_arn, local.checks_arn]
   }
 
-  # The catalog's compaction writes the merged files (PutObject), with If-None-Match: * as every
-  # write of a catalog file, under catalog/ only.
-  # Accepted wildcard: the catalog's files, and only with If-None-Match.
+  # The compaction of a batch some of whose conversations were deleted writes the packs and the
+  # batch object of the batch replacing it, the catalog's compaction the merged files, and the
+  # startup probe (before the first upload) its marker and scratch objects (PutObject), all with
+  # If-None-Match: *, which S3 enforces: the collector overwrites nothing.
+  # Accepted wildcard: the key layout of package vault, and only with If-None-Match.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
-    sid       = "WriteCatalogFiles"
+    sid       = "CreateStoreObjects"
     effect    = "Allow"
     actions   = ["s3:PutObject"]
-    resources = [local.catalog_arn]
+    resources = [local.segments_arn, local.batches_arn, local.catalog_arn, local.checks_arn]
     condition {
       test     = "Null"
       variable = "s3:if-none-match"
@@ -102,14 +108,33 @@ data "aws_iam_policy_document" "gc" {
     }
   }
 
+  # The startup probe then overwrites its scratch object with If-Match (PutObject): under
+  # checks/ only, and only conditionally.
+  # Accepted wildcard: the probe's objects under checks/, and only with If-Match.
+  #tfsec:ignore:aws-iam-no-policy-wildcards
+  statement {
+    sid       = "ReplaceProbeObjects"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = [local.checks_arn]
+    condition {
+      test     = "Null"
+      variable = "s3:if-match"
+      values   = ["false"]
+    }
+  }
+
   # The collector side of the protocol in package refcount: ListCandidates and HasRefs (Query),
   # GetHead and GetPointer (GetItem), Claim and Release (UpdateItem), DeleteHead and
-  # RemoveCandidate (DeleteItem), the GC lease's head (CreateHead: PutItem, once); verify's
-  # ListRefs, ListHeads and ListPointers (Scan).
+  # RemoveCandidate (DeleteItem), the GC lease's head (CreateHead: PutItem, once), RemoveRefs
+  # and MarkCandidates of a retired batch (BatchWriteItem); the compaction of a batch writes
+  # like a Store (AddRefs: BatchWriteItem; CreateHead: PutItem; Revive: UpdateItem) and moves
+  # pointers (MovePointer: PutItem); verify's ListRefs, ListHeads and ListPointers (Scan).
   statement {
     sid    = "ReferenceTable"
     effect = "Allow"
     actions = [
+      "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
