@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/vault"
 )
 
 // TestDeleteThenGC stores sample and generated conversations in two batches, deletes some of
 // the first and all of the second, and collects with no grace period once the batches' writer
-// deadline has passed: the second batch retires, and exactly the segments only it used are
-// deleted (a prompt that the first batch shares stays, one only the second used goes), while
-// the first keeps every segment its conversations used; the kept conversations still retrieve
-// exactly, the deleted ones are gone, and Verify is OK. A deleted conversation stored again
+// deadline has passed: the first batch is compacted into a new one, both retire, and exactly
+// the segments the kept conversations use now are left (a prompt that the first batch shares
+// stays, one only the second used goes); the kept conversations still retrieve exactly, the
+// deleted ones are gone, and Verify is OK. A deleted conversation stored again
 // afterwards uploads its segments anew.
 func TestDeleteThenGC(t *testing.T) {
 	t.Parallel()
@@ -124,34 +125,51 @@ func TestDeleteThenGC(t *testing.T) {
 	if n := len(st.segmentObjects(t)); n != len(before) {
 		t.Errorf("GC with a 1h grace changed the segment objects from %d to %d", len(before), n)
 	}
-	// An hour later, past the batches' writer deadline: the first run retires the second
-	// batch and deletes its batch object, the second collects what only that batch used.
+	// An hour later, past the batches' writer deadline: the first run compacts the first
+	// batch (its kept conversations move to a new batch) and retires it and the second, and
+	// deletes their batch objects; the second collects what only they used: the segments of
+	// the deleted conversations and the first batch's packs, which the new batch replaced.
 	later := st.open(t, vault.Options{Now: func() time.Time { return time.Now().Add(time.Hour) }})
-	if rep, err = later.GC(ctx, vault.GCOptions{Grace: 0}); err != nil || rep.Deleted != 1 {
-		t.Errorf("GC an hour later: %+v, %v; want the second batch retired and its batch object deleted", rep, err)
+	kept := len(convs) - len(deleted)
+	if rep, err = later.GC(ctx, vault.GCOptions{Grace: 0}); err != nil || rep.Deleted != 2 || rep.Compacted != 1 || rep.Moved != kept {
+		t.Errorf("GC an hour later: %+v, %v; want the first batch compacted (%d conversations moved), both batches retired and their batch objects deleted", rep, err, kept)
 	}
 	rep, err = later.GC(ctx, vault.GCOptions{Grace: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
+	keptNow := map[string]bool{}     // the segments the kept conversations use now
+	keptBatches := map[string]bool{} // and their batch objects
+	for _, c := range convs {
+		if deleted[c.ID] {
+			continue
+		}
+		m, err := later.Manifest(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range m.Segments() {
+			keptNow[s] = true
+		}
+		keptBatches[m.Batch] = true
+	}
+	if objects := st.keys(t, manifest.BatchPrefix); len(keptBatches) != 1 || !maps.Equal(objects, keptBatches) {
+		t.Errorf("batch objects %v, want only the one of the kept conversations %v", slices.Sorted(maps.Keys(objects)), slices.Sorted(maps.Keys(keptBatches)))
+	}
 	after := st.segmentObjects(t)
-	if rep.Deleted != len(goneSegs) || len(after) != len(keptSegs) {
-		t.Errorf("GC: deleted %d, %d segment objects left; want %d deleted, %d left (%+v)", rep.Deleted, len(after), len(goneSegs), len(keptSegs), rep)
+	if !maps.Equal(after, keptNow) {
+		t.Errorf("GC: %d segment objects left, want the %d the kept conversations use now (%+v)", len(after), len(keptNow), rep)
 	}
 	for s := range goneSegs {
 		if after[s] {
 			t.Errorf("segment %s, used only by deleted conversations, survived GC", s)
 		}
 	}
-	for s := range keptSegs {
-		if !after[s] {
-			t.Errorf("segment %s, used by a kept conversation, was deleted", s)
-		}
-	}
 	t.Logf("deleted %d of %d conversations; GC: %d candidates, %d deleted (%d bytes), %d still referenced; %d -> %d segment objects",
 		len(deleted), len(convs), rep.Candidates, rep.Deleted, rep.BytesFreed, rep.Referenced, len(before), len(after))
-	if rep, err := later.GC(ctx, vault.GCOptions{Grace: 0}); err != nil || rep.Deleted != 0 || rep.Candidates != 0 {
-		t.Errorf("second GC: %+v, %v; want nothing to do", rep, err)
+	// Left: the mark of the new batch, which GC checks once its writer deadline has passed.
+	if rep, err := later.GC(ctx, vault.GCOptions{Grace: 0}); err != nil || rep.Deleted != 0 || rep.Candidates != 1 || rep.TooYoung != 1 {
+		t.Errorf("third GC: %+v, %v; want nothing to do but the new batch's mark, too young", rep, err)
 	}
 
 	reader := st.open(t, vault.Options{StoreTimeout: auditTimeout})
@@ -173,10 +191,10 @@ func TestDeleteThenGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !vrep.OK() || vrep.Manifests != len(convs)-len(deleted) || vrep.Segments != len(keptSegs) || len(vrep.Problems) != 0 ||
+	if !vrep.OK() || vrep.Manifests != kept || vrep.Segments != len(keptNow) || len(vrep.Problems) != 0 ||
 		vrep.LeakedRefs+vrep.LeakedObjects+vrep.DanglingHeads+vrep.Unreferenced != 0 {
 		t.Errorf("verify: OK %v, %d manifests, %d segments (want %d, %d), problems %q; want no leaks: %+v", vrep.OK(), vrep.Manifests, vrep.Segments,
-			len(convs)-len(deleted), len(keptSegs), vrep.Problems, vrep)
+			kept, len(keptNow), vrep.Problems, vrep)
 	}
 
 	// Storing a deleted conversation again uploads the segments GC removed. (Stored alone, it
