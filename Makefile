@@ -65,9 +65,10 @@ bench-e2e:
 	scripts/tools.sh all
 	scripts/with-servers.sh scripts/bench-e2e.sh $(BENCH_CORPUS)
 
-## lambda: build the GC Lambda (lambda/gc) for the provided.al2023 runtime: dist/lambda-ARCH/bootstrap
-## and the deployment package dist/stowken-gc-ARCH.zip for ARCH in $(LAMBDA_ARCHS). Needs only Go: the
-## archive is written by lambda/mkzip (bootstrap at its root, mode 0755, fixed timestamps).
+## lambda: build the Lambda functions for the provided.al2023 runtime, for ARCH in $(LAMBDA_ARCHS): the
+## GC function (lambda/gc: dist/lambda-ARCH/bootstrap, package dist/stowken-gc-ARCH.zip) and the ingest
+## function (lambda/ingest: dist/ingest-ARCH/bootstrap, package dist/stowken-ingest-ARCH.zip). Needs
+## only Go: the archives are written by lambda/mkzip (bootstrap at the root, mode 0755, fixed timestamps).
 LAMBDA_ARCHS ?= arm64 amd64
 lambda:
 	@set -e; for arch in $(LAMBDA_ARCHS); do \
@@ -76,6 +77,11 @@ lambda:
 			-o dist/lambda-$$arch/bootstrap ./lambda/gc; \
 		$(GO) run ./lambda/mkzip -o dist/stowken-gc-$$arch.zip dist/lambda-$$arch/bootstrap; \
 		echo "lambda: dist/stowken-gc-$$arch.zip (dist/lambda-$$arch/bootstrap, linux/$$arch)"; \
+		mkdir -p dist/ingest-$$arch; \
+		GOOS=linux GOARCH=$$arch CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+			-o dist/ingest-$$arch/bootstrap ./lambda/ingest; \
+		$(GO) run ./lambda/mkzip -o dist/stowken-ingest-$$arch.zip dist/ingest-$$arch/bootstrap; \
+		echo "lambda: dist/stowken-ingest-$$arch.zip (dist/ingest-$$arch/bootstrap, linux/$$arch)"; \
 	done
 
 clean:

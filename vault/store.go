@@ -637,15 +637,41 @@ func (plan *storePlan) addPieces(tokenizer string, streams [][]int) {
 	}
 }
 
-// prepare validates and tokenizes c and builds its manifest (without owner and time) and its
-// segments (not encoded yet). It does no I/O.
-func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
+// Validate returns the error Store would return for c's content, or nil when Store would
+// accept it: every such error wraps conversation.ErrInvalid. It checks what Store checks
+// before any I/O (the conversation's fields and limits, its tokenizer, the range of its
+// token ids), so that a producer can refuse a conversation before sending it anywhere
+// (package ingest). An empty id is valid: Store gives the conversation one.
+func Validate(c *conversation.Conversation) error {
+	_, err := validate(c)
+	return err
+}
+
+// validate is Validate, returning c's tokenizer.
+func validate(c *conversation.Conversation) (*tokenizer.Tokenizer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	tok, err := tokenizer.Get(c.Tokenizer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", conversation.ErrInvalid, err)
+	}
+	for i := range c.Messages {
+		if msg := &c.Messages[i]; msg.HasTokens() {
+			if err := tok.Validate(msg.Tokens); err != nil {
+				return nil, fmt.Errorf("%w: message %d: %w", conversation.ErrInvalid, i, err)
+			}
+		}
+	}
+	return tok, nil
+}
+
+// prepare validates and tokenizes c and builds its manifest (without owner and time) and its
+// segments (not encoded yet). It does no I/O.
+func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
+	tok, err := validate(c)
+	if err != nil {
+		return nil, err
 	}
 	m := &manifest.Manifest{
 		SchemaVersion: manifest.SchemaVersion,
@@ -663,9 +689,6 @@ func (v *Vault) prepare(c *conversation.Conversation) (*storePlan, error) {
 	for i := range c.Messages {
 		msg := &c.Messages[i]
 		if msg.HasTokens() {
-			if err := tok.Validate(msg.Tokens); err != nil {
-				return nil, fmt.Errorf("%w: message %d: %w", conversation.ErrInvalid, i, err)
-			}
 			streams[i] = msg.Tokens
 		} else {
 			streams[i] = v.tokenize(tok, msg.Content)
