@@ -14,6 +14,7 @@ import (
 
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/ingest"
+	"github.com/stowken/stowken/internal/meter"
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/location/aws"
 	"github.com/stowken/stowken/objstore"
@@ -33,14 +34,22 @@ type Handler struct {
 
 	mu     sync.Mutex
 	v      *vault.Vault
-	bucket objstore.Bucket
+	bucket objstore.Bucket // metered in inboxUsage
+	// inboxUsage meters the requests for inbox objects (reading, reporting and deleting
+	// them), which the vault's own meter does not see.
+	inboxUsage cost.Meter
 }
 
 // InboxResult is the result of an invocation by S3 notifications.
 type InboxResult struct {
-	Objects  []ingest.InboxReport `json:"objects"`
-	Requests cost.Usage           `json:"requests"`
+	Objects []ingest.InboxReport `json:"objects"`
+	// Requests is what the invocation's requests cost, in billing units: the vault's and
+	// those for the inbox objects.
+	Requests cost.Usage `json:"requests"`
 }
+
+// usage is what the vault's requests and the inbox's have cost so far.
+func (h *Handler) usage(v *vault.Vault) cost.Usage { return v.Usage().Add(h.inboxUsage.Usage()) }
 
 // open returns the vault and its bucket, opening them at the first call.
 func (h *Handler) open(ctx context.Context) (*vault.Vault, objstore.Bucket, error) {
@@ -57,8 +66,8 @@ func (h *Handler) open(ctx context.Context) (*vault.Vault, objstore.Bucket, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("stowken ingest: open %s (refs %s): %w", h.Config.Store, h.Config.Refs, err)
 	}
-	h.v, h.bucket = v, b
-	return v, b, nil
+	h.v, h.bucket = v, meter.Bucket(b, &h.inboxUsage, func(string) cost.Part { return cost.Other })
+	return h.v, h.bucket, nil
 }
 
 // openStore opens the store cfg names.
@@ -124,7 +133,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (any, error
 // skipped with a warning (a notification configured too broadly). Every object is processed;
 // if any failed, the invocation fails, so that Lambda delivers the event again.
 func (h *Handler) inbox(ctx context.Context, log *slog.Logger, v *vault.Vault, bucket objstore.Bucket, e events.S3Event) (InboxResult, error) {
-	before := v.Usage()
+	before := h.usage(v)
 	var res InboxResult
 	var errs []error
 	for _, r := range e.Records {
@@ -145,7 +154,7 @@ func (h *Handler) inbox(ctx context.Context, log *slog.Logger, v *vault.Vault, b
 			log.Warn("lines rejected", "key", key, "rejected", rep.Rejected, "rejects", rep.RejectsKey)
 		}
 	}
-	res.Requests = v.Usage().Sub(before)
+	res.Requests = h.usage(v).Sub(before)
 	log.Info("ingested", "source", "s3", "result", res)
 	return res, errors.Join(errs...)
 }

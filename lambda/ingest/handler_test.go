@@ -108,6 +108,10 @@ func TestHandleS3(t *testing.T) {
 	if len(res.Objects) != 1 || res.Objects[0].Stored != 3 || res.Objects[0].Key != key {
 		t.Fatalf("result %+v; want the one inbox object, 3 lines stored", res)
 	}
+	// The inbox object's GET and DELETE count, beside the batch's writes.
+	if r := res.Requests; r.S3GetClass < 1 || r.S3Delete < 1 || r.S3PutClass < 2 || r.DDBWRU < 3 {
+		t.Fatalf("requests %+v; want the inbox object's GET and DELETE and the batch's PUTs and writes", r)
+	}
 	if _, err := b.Stat(ctx, key); err == nil {
 		t.Fatal("the inbox object is still there")
 	}
