@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/objstore"
@@ -193,6 +194,23 @@ func putOnce(ctx context.Context, bucket objstore.Bucket, key string, data []byt
 func lineText(c *conversation.Conversation) string {
 	data, _ := conversation.Marshal(c)
 	return string(data)
+}
+
+// Waiting counts the objects under InboxPrefix and returns when the oldest was written (zero
+// when there is none): objects that wait long are objects the ingest function fails on, or
+// whose notification is missing.
+func Waiting(ctx context.Context, bucket objstore.Bucket) (objects int, oldest time.Time, err error) {
+	err = bucket.List(ctx, InboxPrefix, func(a objstore.Attrs) error {
+		objects++
+		if oldest.IsZero() || a.ModTime.Before(oldest) {
+			oldest = a.ModTime
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("ingest: list %s: %w", InboxPrefix, err)
+	}
+	return objects, oldest, nil
 }
 
 // Message is a queue message: its id and its body, one line.

@@ -286,7 +286,7 @@ func TestGCRoleGrantsWhatTheCodeCalls(t *testing.T) {
 	if role.attrSrc("role") != "aws_iam_role.gc.id" || role.attrSrc("policy") != "data.aws_iam_policy_document.gc.json" {
 		t.Errorf("the GC policy is attached as %s to %s", role.attrSrc("policy"), role.attrSrc("role"))
 	}
-	if got := mod.one(t, "resource", "aws_lambda_function").attrSrc("role"); got != "aws_iam_role.gc.arn" {
+	if got := mod.one(t, "resource", "aws_lambda_function", "gc").attrSrc("role"); got != "aws_iam_role.gc.arn" {
 		t.Errorf("the function runs as %s", got)
 	}
 	assume := policyStatements(t, mod, "gc_assume")

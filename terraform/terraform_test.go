@@ -250,72 +250,77 @@ func makeTarget(t *testing.T, target string) (recipe string, vars map[string]str
 // `make lambda` builds, and the example's zip path is where it puts the package.
 func TestLambdaMatchesMakefile(t *testing.T) {
 	mod := loadConfig(t, moduleDir)
-	fns := mod.blocks("resource", "aws_lambda_function")
-	if len(fns) != 1 {
-		t.Fatalf("%d Lambda functions, want 1", len(fns))
+	if fns := mod.blocks("resource", "aws_lambda_function"); len(fns) != 2 {
+		t.Fatalf("%d Lambda functions, want 2 (gc, ingest)", len(fns))
 	}
-	fn := fns[0]
 	recipe, vars := makeTarget(t, "lambda")
 	compact := strings.Join(strings.Fields(recipe), " ")
-
-	runtime := literalString(t, fn, "runtime")
-	handler := literalString(t, fn, "handler")
-	if runtime != "provided.al2023" {
-		t.Errorf("runtime %q, want provided.al2023 (the OS-only runtime for Go)", runtime)
-	}
-	// The OS-only runtimes run the executable named bootstrap; the handler names it.
-	if handler != "bootstrap" {
-		t.Errorf("handler %q, want bootstrap", handler)
-	}
-	for _, want := range []string{
-		"GOOS=linux", "GOARCH=$$arch", "CGO_ENABLED=0", "-tags lambda.norpc",
-		"-o dist/lambda-$$arch/" + handler + " ./lambda/gc",
-		"-o dist/stowken-gc-$$arch.zip dist/lambda-$$arch/" + handler,
-	} {
-		if !strings.Contains(compact, want) {
-			t.Errorf("the lambda target does not contain %q:\n%s", want, recipe)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(repoRoot, "lambda/gc/main.go")); err != nil {
-		t.Errorf("the function's main package is gone: %v", err)
-	}
-	built := strings.Fields(vars["LAMBDA_ARCHS"])
-	archs := literalStrings(t, fn, fn.mustAttr(t, "architectures").Expr)
-	if !slices.Equal(archs, []string{"arm64"}) {
-		t.Errorf("architectures %v, want [arm64]", archs)
-	}
-	for _, a := range archs {
-		if goarch, ok := lambdaArchToGOARCH[a]; !ok || !slices.Contains(built, goarch) {
-			t.Errorf("architecture %s: `make lambda` builds %v (LAMBDA_ARCHS)", a, built)
-		}
-	}
-
-	if got := fn.attrSrc("filename"); got != "var.lambda_zip_path" {
-		t.Errorf("filename = %s, want var.lambda_zip_path", got)
-	}
-	if got := fn.attrSrc("source_code_hash"); got != "filebase64sha256(var.lambda_zip_path)" {
-		t.Errorf("source_code_hash = %s, want filebase64sha256(var.lambda_zip_path)", got)
-	}
-	if got := fn.attrSrc("timeout"); got != "var.lambda_timeout" {
-		t.Errorf("timeout = %s", got)
-	}
-	if got := fn.attrSrc("memory_size"); got != "var.lambda_memory_size" {
-		t.Errorf("memory_size = %s", got)
-	}
-	for name, want := range map[string]int64{"lambda_timeout": 900, "lambda_memory_size": 512} {
-		if v := mod.variableDefault(t, name); !v.Equals(cty.NumberIntVal(want)).True() {
-			t.Errorf("variable %s defaults to %s, want %d", name, v.GoString(), want)
-		}
-	}
-
-	// The example's default zip path, from its directory, is the arm64 package of `make lambda`.
 	ex := loadConfig(t, exampleDir)
-	zip := ex.variableDefault(t, "lambda_zip_path").AsString()
-	if got, want := path.Join("terraform", exampleDir, zip), "dist/stowken-gc-"+lambdaArchToGOARCH[archs[0]]+".zip"; got != want {
-		t.Errorf("the example's lambda_zip_path %q resolves to %s, `make lambda` writes %s", zip, got, want)
-	}
-	if got := ex.one(t, "module", "stowken").attrSrc("lambda_zip_path"); got != "var.lambda_zip_path" {
-		t.Errorf("the example passes lambda_zip_path = %s", got)
+	for _, f := range []struct {
+		name, pkg, dir, zip, zipVar, timeoutVar, memoryVar string
+		timeout, memory                                   int64
+	}{
+		{"gc", "./lambda/gc", "lambda", "stowken-gc", "lambda_zip_path", "lambda_timeout", "lambda_memory_size", 900, 512},
+		{"ingest", "./lambda/ingest", "ingest", "stowken-ingest", "ingest_lambda_zip_path", "ingest_timeout", "ingest_memory_size", 300, 1024},
+	} {
+		fn := mod.one(t, "resource", "aws_lambda_function", f.name)
+		runtime := literalString(t, fn, "runtime")
+		handler := literalString(t, fn, "handler")
+		if runtime != "provided.al2023" {
+			t.Errorf("%s: runtime %q, want provided.al2023 (the OS-only runtime for Go)", f.name, runtime)
+		}
+		// The OS-only runtimes run the executable named bootstrap; the handler names it.
+		if handler != "bootstrap" {
+			t.Errorf("%s: handler %q, want bootstrap", f.name, handler)
+		}
+		for _, want := range []string{
+			"GOOS=linux", "GOARCH=$$arch", "CGO_ENABLED=0", "-tags lambda.norpc",
+			"-o dist/" + f.dir + "-$$arch/" + handler + " " + f.pkg,
+			"-o dist/" + f.zip + "-$$arch.zip dist/" + f.dir + "-$$arch/" + handler,
+		} {
+			if !strings.Contains(compact, want) {
+				t.Errorf("the lambda target does not contain %q:\n%s", want, recipe)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(repoRoot, f.pkg, "main.go")); err != nil {
+			t.Errorf("the function's main package is gone: %v", err)
+		}
+		built := strings.Fields(vars["LAMBDA_ARCHS"])
+		archs := literalStrings(t, fn, fn.mustAttr(t, "architectures").Expr)
+		if !slices.Equal(archs, []string{"arm64"}) {
+			t.Errorf("%s: architectures %v, want [arm64]", f.name, archs)
+		}
+		for _, a := range archs {
+			if goarch, ok := lambdaArchToGOARCH[a]; !ok || !slices.Contains(built, goarch) {
+				t.Errorf("%s: architecture %s: `make lambda` builds %v (LAMBDA_ARCHS)", f.name, a, built)
+			}
+		}
+		if got := fn.attrSrc("filename"); got != "var."+f.zipVar {
+			t.Errorf("%s: filename = %s, want var.%s", f.name, got, f.zipVar)
+		}
+		if got := fn.attrSrc("source_code_hash"); got != "filebase64sha256(var."+f.zipVar+")" {
+			t.Errorf("%s: source_code_hash = %s, want filebase64sha256(var.%s)", f.name, got, f.zipVar)
+		}
+		if got := fn.attrSrc("timeout"); got != "var."+f.timeoutVar {
+			t.Errorf("%s: timeout = %s", f.name, got)
+		}
+		if got := fn.attrSrc("memory_size"); got != "var."+f.memoryVar {
+			t.Errorf("%s: memory_size = %s", f.name, got)
+		}
+		for name, want := range map[string]int64{f.timeoutVar: f.timeout, f.memoryVar: f.memory} {
+			if v := mod.variableDefault(t, name); !v.Equals(cty.NumberIntVal(want)).True() {
+				t.Errorf("variable %s defaults to %s, want %d", name, v.GoString(), want)
+			}
+		}
+
+		// The example's default zip path, from its directory, is the arm64 package of `make lambda`.
+		zip := ex.variableDefault(t, f.zipVar).AsString()
+		if got, want := path.Join("terraform", exampleDir, zip), "dist/"+f.zip+"-"+lambdaArchToGOARCH[archs[0]]+".zip"; got != want {
+			t.Errorf("the example's %s %q resolves to %s, `make lambda` writes %s", f.zipVar, zip, got, want)
+		}
+		if got := ex.one(t, "module", "stowken").attrSrc(f.zipVar); got != "var."+f.zipVar {
+			t.Errorf("the example passes %s = %s", f.zipVar, got)
+		}
 	}
 }
 
@@ -323,34 +328,41 @@ func TestLambdaMatchesMakefile(t *testing.T) {
 // store and table this module creates.
 func TestLambdaEnvironment(t *testing.T) {
 	mod := loadConfig(t, moduleDir)
-	fn := mod.one(t, "resource", "aws_lambda_function")
-	env := objectItems(t, fn, fn.child(t, "environment").mustAttr(t, "variables").Expr)
-	want := map[string]string{
-		"STOWKEN_STORE":      "local.store_url",
-		"STOWKEN_REFS":       "local.refs_url",
-		"STOWKEN_GC_GRACE":   "var.gc_grace",
-		"STOWKEN_GC_BUDGET":  "tostring(var.gc_budget)",
-		"STOWKEN_GC_DRY_RUN": "tostring(var.gc_dry_run)",
-	}
-	for k, v := range want {
-		if env[k] != v {
-			t.Errorf("environment %s = %q, want %s", k, env[k], v)
+	for name, want := range map[string]map[string]string{
+		"gc": {
+			"STOWKEN_STORE":      "local.store_url",
+			"STOWKEN_REFS":       "local.refs_url",
+			"STOWKEN_GC_GRACE":   "var.gc_grace",
+			"STOWKEN_GC_BUDGET":  "tostring(var.gc_budget)",
+			"STOWKEN_GC_DRY_RUN": "tostring(var.gc_dry_run)",
+		},
+		"ingest": {
+			"STOWKEN_STORE": "local.store_url",
+			"STOWKEN_REFS":  "local.refs_url",
+		},
+	} {
+		fn := mod.one(t, "resource", "aws_lambda_function", name)
+		env := objectItems(t, fn, fn.child(t, "environment").mustAttr(t, "variables").Expr)
+		for k, v := range want {
+			if env[k] != v {
+				t.Errorf("%s: environment %s = %q, want %s", name, k, env[k], v)
+			}
 		}
-	}
-	var goSrc strings.Builder
-	files, _ := filepath.Glob(filepath.Join(repoRoot, "lambda/gc/*.go"))
-	for _, f := range files {
-		if !strings.HasSuffix(f, "_test.go") {
-			b, _ := os.ReadFile(f)
-			goSrc.Write(b)
+		var goSrc strings.Builder
+		files, _ := filepath.Glob(filepath.Join(repoRoot, "lambda", name, "*.go"))
+		for _, f := range files {
+			if !strings.HasSuffix(f, "_test.go") {
+				b, _ := os.ReadFile(f)
+				goSrc.Write(b)
+			}
 		}
-	}
-	for k := range env {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected environment variable %s", k)
-		}
-		if !strings.Contains(goSrc.String(), `"`+k+`"`) {
-			t.Errorf("lambda/gc does not read %s", k)
+		for k := range env {
+			if _, ok := want[k]; !ok {
+				t.Errorf("%s: unexpected environment variable %s", name, k)
+			}
+			if !strings.Contains(goSrc.String(), `"`+k+`"`) {
+				t.Errorf("lambda/%s does not read %s", name, k)
+			}
 		}
 	}
 	locals := mod.locals(t)
@@ -427,8 +439,13 @@ func TestAlarms(t *testing.T) {
 		if got := a.attrSrc("alarm_actions"); got != "var.alarm_actions" {
 			t.Errorf("%s: alarm_actions = %q", a.name(), got)
 		}
-		if literalString(t, a, "comparison_operator") != "GreaterThanThreshold" || !literal(t, a, a.mustAttr(t, "threshold").Expr).Equals(cty.Zero).True() {
-			t.Errorf("%s: want > 0", a.name())
+		// Alarms on ages fire past an hour; the others on any occurrence.
+		threshold := cty.Zero
+		if name := a.Labels[1]; name == "ingest_queue_age" || name == "inbox_age" {
+			threshold = cty.NumberIntVal(3600)
+		}
+		if literalString(t, a, "comparison_operator") != "GreaterThanThreshold" || !literal(t, a, a.mustAttr(t, "threshold").Expr).Equals(threshold).True() {
+			t.Errorf("%s: want > %s", a.name(), threshold.AsBigFloat())
 		}
 	}
 	errs := mod.one(t, "resource", "aws_cloudwatch_metric_alarm", "gc_errors")
@@ -442,7 +459,7 @@ func TestAlarms(t *testing.T) {
 	if got := mod.locals(t)["log_group_name"]; got != `"/aws/lambda/${local.function_name}"` || logGroup.attrSrc("name") != "local.log_group_name" {
 		t.Errorf("log group %s = %s: Lambda writes to /aws/lambda/<function name>", logGroup.attrSrc("name"), got)
 	}
-	if got := mod.one(t, "resource", "aws_lambda_function").attrSrc("function_name"); got != "local.function_name" {
+	if got := mod.one(t, "resource", "aws_lambda_function", "gc").attrSrc("function_name"); got != "local.function_name" {
 		t.Errorf("function_name = %s", got)
 	}
 	if v := mod.variableDefault(t, "log_retention_days"); !v.Equals(cty.NumberIntVal(30)).True() {

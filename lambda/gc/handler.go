@@ -11,8 +11,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/stowken/stowken/cost"
+	"github.com/stowken/stowken/ingest"
 	"github.com/stowken/stowken/location"
 	"github.com/stowken/stowken/location/aws"
+	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -43,10 +45,12 @@ type Result struct {
 	Requests cost.Usage `json:"requests"`
 }
 
-// collector is what the handler needs of a vault.
+// collector is what the handler needs of a vault, and of its bucket: what waits in the
+// ingest function's inbox (ingest.Waiting).
 type collector interface {
 	GC(ctx context.Context, opts vault.GCOptions) (vault.GCReport, error)
 	Verify(ctx context.Context, opts vault.VerifyOptions) (vault.VerifyReport, error)
+	Inbox(ctx context.Context) (objects int, oldest time.Time, err error)
 	Usage() cost.Usage
 	Close() error
 }
@@ -58,8 +62,30 @@ type openFunc func(ctx context.Context, cfg Config, log *slog.Logger) (collector
 // no local store.
 var backends = location.NewRegistry(aws.Backend{})
 
+// store is the vault the function opens, with its bucket.
+type store struct {
+	*vault.Vault
+	bucket objstore.Bucket
+}
+
+func (s store) Inbox(ctx context.Context) (int, time.Time, error) {
+	return ingest.Waiting(ctx, s.bucket)
+}
+
 func openVault(ctx context.Context, cfg Config, log *slog.Logger) (collector, error) {
-	return backends.Open(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log}, false)
+	loc, err := backends.Parse(cfg.Store, cfg.Refs)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := loc.Open(ctx, vault.Options{Logger: log}, false)
+	if err != nil {
+		return nil, err
+	}
+	v, err := vault.New(ctx, opts)
+	if err != nil {
+		return nil, errors.Join(err, opts.Bucket.Close(), opts.Catalog.Close(), opts.Refs.Close())
+	}
+	return store{v, opts.Bucket}, nil
 }
 
 // Handle runs one invocation: it opens the vault cfg names, runs the event's action (the
@@ -144,9 +170,25 @@ func handle(ctx context.Context, cfg Config, event json.RawMessage, log *slog.Lo
 			return res, err
 		}
 		res.Partial = rep.Partial
+		logInbox(wctx, v, log)
 		log.Info("gc finished", "result", res)
 		return res, nil
 	}
+}
+
+// logInbox logs what waits in the ingest function's inbox, for the inbox-age alarm:
+// {"msg":"inbox","objects":N,"oldest_seconds":S}.
+func logInbox(ctx context.Context, v collector, log *slog.Logger) {
+	n, oldest, err := v.Inbox(ctx)
+	if err != nil {
+		log.Warn("inbox not listed", "err", err)
+		return
+	}
+	age := 0.0
+	if n > 0 {
+		age = time.Since(oldest).Seconds()
+	}
+	log.Info("inbox", "objects", n, "oldest_seconds", age)
 }
 
 // actionOf returns the action an event asks for: its "action" field when it is a JSON object

@@ -165,6 +165,9 @@ func (f *fakeVault) GC(ctx context.Context, o vault.GCOptions) (vault.GCReport, 
 func (f *fakeVault) Verify(ctx context.Context, o vault.VerifyOptions) (vault.VerifyReport, error) {
 	return f.verify(ctx, o)
 }
+func (f *fakeVault) Inbox(context.Context) (int, time.Time, error) {
+	return 2, time.Now().Add(-90 * time.Minute), nil
+}
 func (f *fakeVault) Close() error      { f.closed = true; return nil }
 func (f *fakeVault) Usage() cost.Usage { return cost.Usage{S3Delete: 1} }
 
@@ -332,6 +335,12 @@ func TestHandle(t *testing.T) {
 			invoked := findLog(t, lines, "invoked")
 			if got, _ := json.Marshal(invoked["event"]); !jsonEqual(t, got, []byte(tt.event)) {
 				t.Errorf("logged event %s, want %s", got, tt.event)
+			}
+			// A collection logs what waits in the inbox, for the inbox-age alarm.
+			if tt.wantLog == "gc finished" {
+				if l := findLog(t, lines, "inbox"); l["objects"] != 2.0 || l["oldest_seconds"].(float64) < 5400 {
+					t.Errorf("inbox log line %v, want 2 objects, the oldest 90 minutes old", l)
+				}
 			}
 			// The logged result is the returned one.
 			logged, _ := json.Marshal(last["result"])

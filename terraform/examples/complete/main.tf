@@ -1,7 +1,8 @@
-# A complete stowken deployment: the store (bucket and table), the scheduled GC function with
-# its alarms sent to an SNS topic, and the writer policy attached to the applications' roles.
+# A complete stowken deployment: the store (bucket and table), the scheduled GC function and
+# the ingest function with their alarms sent to an SNS topic, the writer policy attached to the
+# applications' roles and the producer policy to the producers'.
 #
-#   make lambda                         # at the repository root: dist/stowken-gc-arm64.zip
+#   make lambda                         # at the repository root: dist/stowken-{gc,ingest}-arm64.zip
 #   cd terraform/examples/complete
 #   terraform init && terraform apply
 #
@@ -41,7 +42,9 @@ module "stowken" {
 
   access_log_bucket = var.access_log_bucket
 
-  lambda_zip_path = var.lambda_zip_path
+  lambda_zip_path        = var.lambda_zip_path
+  ingest_lambda_zip_path = var.ingest_lambda_zip_path
+  ingest_firehose        = var.ingest_firehose
 
   gc_grace   = var.gc_grace
   gc_budget  = var.gc_budget
@@ -57,4 +60,10 @@ resource "aws_iam_role_policy_attachment" "app_writer" {
   for_each   = toset(var.app_role_names)
   role       = each.value
   policy_arn = module.stowken.writer_policy_arn
+}
+
+resource "aws_iam_role_policy_attachment" "producer" {
+  for_each   = toset(var.producer_role_names)
+  role       = each.value
+  policy_arn = module.stowken.producer_policy_arn
 }

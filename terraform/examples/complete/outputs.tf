@@ -37,3 +37,13 @@ output "alarm_topic_arn" {
   description = "SNS topic the alarms notify."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "ingest_queue_url" {
+  description = "The SQS queue producers send lines to (ingest.Encode)."
+  value       = module.stowken.ingest_queue_url
+}
+
+output "inbox_url" {
+  description = "Where producers may write inbox objects."
+  value       = module.stowken.inbox_url
+}

@@ -40,6 +40,24 @@ variable "lambda_zip_path" {
   default     = "../../../dist/stowken-gc-arm64.zip"
 }
 
+variable "ingest_lambda_zip_path" {
+  description = "The ingest function's deployment package, built by `make lambda` at the repository root; relative to this directory."
+  type        = string
+  default     = "../../../dist/stowken-ingest-arm64.zip"
+}
+
+variable "ingest_firehose" {
+  description = "Also create a Firehose delivery stream into the store's inbox."
+  type        = bool
+  default     = false
+}
+
+variable "producer_role_names" {
+  description = "IAM roles of the producers (an LLM gateway's Lambda functions) that get the producer policy: send to the ingest queue or stream, or write inbox objects."
+  type        = list(string)
+  default     = []
+}
+
 variable "gc_grace" {
   description = "How long a segment must have been unreferenced before the GC deletes it (Go duration)."
   type        = string

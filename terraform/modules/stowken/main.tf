@@ -26,6 +26,12 @@ locals {
   deletions_arn = "${aws_s3_bucket.this.arn}/${local.key_prefix}catalog-deleted/*"
   table_arn     = aws_dynamodb_table.this.arn
 
+  # The ingest function's inbox (package ingest): the objects it stores, the reports of the
+  # lines it rejects, and the records the delivery stream failed to deliver.
+  inbox_arn        = "${aws_s3_bucket.this.arn}/${local.key_prefix}inbox/*"
+  rejects_arn      = "${aws_s3_bucket.this.arn}/${local.key_prefix}inbox-rejects/*"
+  inbox_errors_arn = "${aws_s3_bucket.this.arn}/${local.key_prefix}inbox-errors/*"
+
   # The catalog's files, as query engines address them (glue.tf).
   catalog_location   = "s3://${aws_s3_bucket.this.id}/${local.key_prefix}catalog/"
   glue_database_name = coalesce(var.glue_database_name, replace(var.name, "-", "_"))
@@ -37,6 +43,9 @@ locals {
   # The log group Lambda writes to; created here so that it has a retention and exists before
   # the function runs.
   log_group_name = "/aws/lambda/${local.function_name}"
+
+  ingest_function_name  = "${var.name}-ingest"
+  ingest_log_group_name = "/aws/lambda/${local.ingest_function_name}"
 
   metric_namespace = "${var.metric_namespace}/${var.name}"
 }

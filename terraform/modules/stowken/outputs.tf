@@ -91,3 +91,33 @@ output "glue_table_name" {
   description = "Name of the Glue table over the catalog's Parquet files, for Athena: DATABASE.catalog (null without glue_catalog)."
   value       = var.glue_catalog ? aws_glue_catalog_table.catalog[0].name : null
 }
+
+output "ingest_function_name" {
+  description = "Name of the ingest Lambda function."
+  value       = aws_lambda_function.ingest.function_name
+}
+
+output "ingest_queue_url" {
+  description = "URL of the SQS ingest queue producers send lines to (null without ingest_queue)."
+  value       = one(aws_sqs_queue.ingest[*].url)
+}
+
+output "ingest_dead_letter_queue_url" {
+  description = "URL of the ingest queue's dead-letter queue (null without ingest_queue)."
+  value       = one(aws_sqs_queue.ingest_dead_letters[*].url)
+}
+
+output "ingest_delivery_stream_name" {
+  description = "Name of the Firehose delivery stream producers put lines to (null without ingest_firehose)."
+  value       = one(aws_kinesis_firehose_delivery_stream.ingest[*].name)
+}
+
+output "inbox_url" {
+  description = "Where producers may write inbox objects (JSONL or JSONL.gz): s3://BUCKET/PREFIX/inbox/."
+  value       = "s3://${aws_s3_bucket.this.id}/${local.key_prefix}inbox/"
+}
+
+output "producer_policy_arn" {
+  description = "ARN of the IAM policy to attach to producers: send to the ingest queue, put to the delivery stream, or write under the inbox; nothing else."
+  value       = aws_iam_policy.producer.arn
+}

@@ -128,6 +128,111 @@ variable "lambda_timeout" {
   }
 }
 
+variable "ingest_lambda_zip_path" {
+  description = "Path of the ingest function's deployment package built by `make lambda` for arm64 (dist/stowken-ingest-arm64.zip), relative to the directory terraform runs in."
+  type        = string
+}
+
+variable "ingest_memory_size" {
+  description = "Memory of the ingest function in MB (CPU scales with it: tokenizing is most of its work)."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.ingest_memory_size >= 128 && var.ingest_memory_size <= 10240
+    error_message = "ingest_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "ingest_timeout" {
+  description = "Timeout of the ingest function in seconds. The queue's visibility timeout is six times this."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.ingest_timeout >= 30 && var.ingest_timeout <= 900
+    error_message = "ingest_timeout must be between 30 and 900 seconds."
+  }
+}
+
+variable "ingest_queue" {
+  description = "Create the SQS ingest queue (encrypted), its dead-letter queue and the event source mapping that feeds the ingest function."
+  type        = bool
+  default     = true
+}
+
+variable "ingest_batch_size" {
+  description = "Most messages the event source mapping hands the ingest function at once (up to 10,000; the payload stays under 6 MB). Larger batches mean fewer invocations and fuller StoreBatch calls."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.ingest_batch_size >= 1 && var.ingest_batch_size <= 10000
+    error_message = "ingest_batch_size must be between 1 and 10000."
+  }
+}
+
+variable "ingest_batching_window_seconds" {
+  description = "How long the event source mapping gathers messages before it invokes the function (up to 300 seconds): the latency traded for fuller batches."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.ingest_batching_window_seconds >= 0 && var.ingest_batching_window_seconds <= 300
+    error_message = "ingest_batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "ingest_max_concurrency" {
+  description = "Most concurrent invocations of the ingest function by the queue's event source mapping (2 to 1000)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.ingest_max_concurrency >= 2 && var.ingest_max_concurrency <= 1000
+    error_message = "ingest_max_concurrency must be between 2 and 1000."
+  }
+}
+
+variable "ingest_max_receive_count" {
+  description = "Deliveries of a message before the queue moves it to the dead-letter queue (a message that cannot be stored, logged with its reason)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.ingest_max_receive_count >= 1 && var.ingest_max_receive_count <= 1000
+    error_message = "ingest_max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "ingest_firehose" {
+  description = "Create an Amazon Data Firehose delivery stream whose destination is the store's inbox (gzip objects, which the ingest function stores)."
+  type        = bool
+  default     = false
+}
+
+variable "ingest_firehose_buffer_mb" {
+  description = "The delivery stream's buffer size in MB (1 to 128): it writes an inbox object when this much is buffered."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.ingest_firehose_buffer_mb >= 1 && var.ingest_firehose_buffer_mb <= 128
+    error_message = "ingest_firehose_buffer_mb must be between 1 and 128."
+  }
+}
+
+variable "ingest_firehose_buffer_seconds" {
+  description = "The delivery stream's buffer interval in seconds (0 to 900): it writes an inbox object at least this often while records arrive."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.ingest_firehose_buffer_seconds >= 0 && var.ingest_firehose_buffer_seconds <= 900
+    error_message = "ingest_firehose_buffer_seconds must be between 0 and 900."
+  }
+}
+
 variable "gc_grace" {
   description = "STOWKEN_GC_GRACE: a segment is collected only once it has been unreferenced for this long (a Go duration such as \"24h\" or \"90m\")."
   type        = string
