@@ -92,6 +92,12 @@ type Options struct {
 	// conversation each with vault.Store, as services logging every call would. Isolated runs
 	// store each conversation alone with Store.
 	Batch int
+	// Via, when set, hands every batch to the ingest code by a route of Routes (as producers
+	// that send one conversation at a time would, through lambda/ingest), instead of calling
+	// StoreBatch: the batch becomes one inbox object (ViaInbox, ViaFirehose) or one event
+	// source mapping batch (ViaSQS), and the report's cost counts the route (part
+	// cost.Ingest). Not with Isolated.
+	Via string
 	// Limit stops after that many corpus lines (0: all).
 	Limit int
 	// Progress, when set, is called as each phase begins.
@@ -120,6 +126,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Isolated && o.Target != nil {
 		return nil, errors.New("bench: an isolated run uses its own in-memory stores; it takes no target")
+	}
+	if o.Via != "" && (o.Isolated || !slices.Contains(Routes, o.Via)) {
+		return nil, fmt.Errorf("bench: route %q: want one of %v, and not an isolated run", o.Via, Routes)
 	}
 	if o.Clients <= 0 {
 		o.Clients = DefaultClients
@@ -219,7 +228,7 @@ func (r *runner) report(t *totals, where string) *Report {
 	b := &t.base
 	rep := &Report{
 		Workload: r.o.Workload, Corpus: r.o.Corpus, Store: where, Isolated: r.o.Isolated,
-		Clients: r.o.Clients, StoreClients: r.storeClients(), Batch: r.o.Batch,
+		Clients: r.o.Clients, StoreClients: r.storeClients(), Batch: r.o.Batch, Via: r.o.Via,
 		Conversations: b.Conversations, Messages: b.Messages, Tokens: b.Tokens, TextBytes: b.TextBytes,
 		StoredBytes: t.stats.StoredBytes, BytesPerToken: perToken(t.stats.StoredBytes, b.Tokens),
 		SegmentBytes: t.stats.SegmentBytes, ManifestBytes: t.stats.ManifestBytes, ModelBytes: t.stats.ModelBytes,
@@ -306,6 +315,10 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 		return nil, err
 	}
 	t.modelled = v.UsageModelled()
+	var rt *route
+	if r.o.Via != "" {
+		rt = newRoute(r.o.Via, target.Bucket)
+	}
 	before := v.UsageByPart()
 	var records []record
 	start := time.Now()
@@ -329,10 +342,16 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 		t0 := time.Now()
 		var results []vault.StoreResult
 		var errs []error
-		if r.o.Batch == 1 {
+		switch {
+		case rt != nil:
+			var err error
+			if results, errs, err = rt.store(ctx, v, convs); err != nil {
+				return err
+			}
+		case r.o.Batch == 1:
 			res, err := v.Store(ctx, convs[0])
 			results, errs = []vault.StoreResult{res}, []error{err}
-		} else {
+		default:
 			results, errs = v.StoreBatch(ctx, convs)
 		}
 		lat := ms(time.Since(t0)) // every conversation of a batch is stored when the call returns
@@ -369,6 +388,9 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	}
 	slices.SortFunc(records, func(a, b record) int { return a.seq - b.seq })
 	t.stored = subParts(v.UsageByPart(), before)
+	if rt != nil {
+		t.stored[cost.Ingest] = rt.m.Usage()
+	}
 	afterStore := v.Usage()
 
 	r.o.Progress("retrieving and comparing")

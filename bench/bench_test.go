@@ -474,10 +474,63 @@ func TestRunRejects(t *testing.T) {
 		"no corpus":         {Workload: "chat"},
 		"isolated + target": {Corpus: []string{"x"}, Workload: "chat", Isolated: true, Target: MemoryTarget()},
 		"missing file":      {Corpus: []string{filepath.Join(t.TempDir(), "absent.jsonl")}, Workload: "chat"},
+		"unknown route":     {Corpus: []string{"x"}, Workload: "chat", Via: "carrier-pigeon"},
+		"isolated + route":  {Corpus: []string{"x"}, Workload: "chat", Isolated: true, Via: ViaSQS},
 	} {
 		if _, err := Run(ctx, o); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestVia: each route stores every conversation exactly through the ingest code, and the
+// cost counts what the route adds: the stream's ingestion, the queue's requests, the inbox
+// object's requests and the function's invocations, none of which a direct StoreBatch pays.
+func TestVia(t *testing.T) {
+	path := corpus.Path(t, "sample.jsonl")
+	const n, batch = 60, 25
+	direct, err := Run(context.Background(), Options{Corpus: []string{path}, Workload: "chat", Limit: n, Batch: batch, Clients: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := direct.Cost.PerConversation; u.LambdaInvocations+u.SQSRequests+u.FirehoseBytes != 0 {
+		t.Fatalf("a direct run counts a route: %+v", u)
+	}
+	for _, via := range Routes {
+		t.Run(via, func(t *testing.T) {
+			rep, err := Run(context.Background(), Options{Corpus: []string{path}, Workload: "chat", Limit: n, Batch: batch, Clients: 1, Via: via})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.RoundtripOK != n || rep.RoundtripFailed != 0 || rep.Via != via {
+				t.Fatalf("round trip: %d ok, %d failed (%q); via %q", rep.RoundtripOK, rep.RoundtripFailed, rep.Errors, rep.Via)
+			}
+			u := rep.Cost.PerConversation
+			invocations := 3.0 / n // three batches: 25, 25, 10 (each well under 6 MB)
+			if math.Abs(u.LambdaInvocations-invocations) > 1e-9 || u.LambdaGBSeconds <= 0 {
+				t.Errorf("%+v: want one invocation per batch, and its duration", u)
+			}
+			switch via {
+			case ViaSQS:
+				// A send per message (each under 64 KB), and per ten messages a receive (of at least one 64 KB chunk) and a delete.
+				if u.SQSRequests < 1.2 || u.FirehoseBytes != 0 {
+					t.Errorf("%+v: want at least 1.2 SQS requests per conversation", u)
+				}
+			case ViaFirehose:
+				// Every record is billed in whole 5 KB units.
+				units := u.FirehoseBytes * n / cost.FirehoseRecordBytes
+				if units < n || math.Abs(units-math.Round(units)) > 1e-6 {
+					t.Errorf("%+v: %.3f units of 5 KB for %d records; want whole units, at least one per record", u, units, n)
+				}
+			}
+			if via != ViaSQS && u.S3GetClass-direct.Cost.PerConversation.S3GetClass < invocations-1e-9 {
+				t.Errorf("%+v: want the inbox object's GET per batch", u)
+			}
+			if rep.Cost.ByPart[cost.Ingest].Total <= 0 || rep.Cost.USDPerMillion.Total <= direct.Cost.USDPerMillion.Total {
+				t.Errorf("route %s costs $%.4f of $%.4f per million, direct $%.4f", via, rep.Cost.ByPart[cost.Ingest].Total,
+					rep.Cost.USDPerMillion.Total, direct.Cost.USDPerMillion.Total)
+			}
+		})
 	}
 }
 

@@ -24,6 +24,8 @@ type Report struct {
 	Clients      int `json:"clients"`
 	StoreClients int `json:"store_clients"`
 	Batch        int `json:"batch"`
+	// Via is the route conversations took to StoreBatch (Options.Via), "" for direct calls.
+	Via string `json:"via,omitempty"`
 
 	Conversations int64 `json:"conversations"`
 	Messages      int64 `json:"messages"`

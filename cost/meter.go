@@ -19,6 +19,9 @@ const (
 	// Other is a request to the bucket outside the store's own prefixes (probes, listings of
 	// the whole store).
 	Other Part = "other"
+	// Ingest is what the route of conversations to the ingest function costs: the queue's or
+	// the delivery stream's requests, the inbox objects, the function's invocations.
+	Ingest Part = "ingest"
 )
 
 // Meter adds up usage by part. The zero value is ready; it is safe for concurrent use.

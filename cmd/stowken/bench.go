@@ -39,6 +39,14 @@ parallel inside). --batch 1 stores each with its own Store call from --clients c
 clients, as services logging every call would. A conversation's store latency is that of the
 call that stored it. Retrievals always come from --clients concurrent clients.
 
+--via inbox|firehose|sqs stores through the ingest function's code (package ingest), as
+producers that hand over one conversation at a time would: each batch of --batch
+conversations becomes one gzip inbox object (a Writer's, or the delivery stream's with one
+record per conversation), or one queue batch of one message per conversation (invocations of
+at most 6 MB). The cost then counts the route: the stream's ingestion (records rounded up to
+5 KB), the queue's requests (per 64 KB), the inbox objects' requests, and the function's
+invocations and GB-seconds (its wall time here, at 1 GB).
+
 --isolated measures every conversation alone in an empty in-memory store: compression
 without cross-conversation dedup (sums over the conversations; the baselines then dedup
 within a conversation only).
@@ -58,6 +66,7 @@ func runBench(ctx context.Context, e *env, c *command, args []string) error {
 	clients := fs.Int("clients", bench.DefaultClients, "`N` concurrent clients storing and retrieving")
 	batch := fs.Int("batch", bench.DefaultBatch, "store `N` consecutive conversations per StoreBatch call, as import does (1: one Store call each)")
 	limit := fs.Int("limit", 0, "read at most `N` lines of the corpus (0: all)")
+	via := fs.String("via", "", "hand every batch to the ingest function's code by `ROUTE`: "+strings.Join(bench.Routes, ", ")+" (one inbox object, or one queue batch, per --batch conversations), and count the route's cost")
 	var cf costFlags
 	cf.register(fs)
 	files, err := e.parseCommand(c, fs, args)
@@ -86,6 +95,10 @@ func runBench(ctx context.Context, e *env, c *command, args []string) error {
 		return usageErrorf("--batch must be at least 1")
 	case *limit < 0:
 		return usageErrorf("--limit must not be negative")
+	case *via != "" && !contains(bench.Routes, *via):
+		return usageErrorf("--via %q: want %s", *via, strings.Join(bench.Routes, ", "))
+	case *via != "" && *isolated:
+		return usageErrorf("--via stores through the ingest function's code into one store; it takes no --isolated")
 	}
 	for _, f := range files {
 		if _, err := os.Stat(f); err != nil {
@@ -94,7 +107,7 @@ func runBench(ctx context.Context, e *env, c *command, args []string) error {
 	}
 
 	opts := bench.Options{Corpus: files, Workload: *workload, Isolated: *isolated, Clients: *clients,
-		Batch: *batch, Limit: *limit, Logger: e.log, Prices: prices, Months: months}
+		Batch: *batch, Via: *via, Limit: *limit, Logger: e.log, Prices: prices, Months: months}
 	if storeGiven(fs, storeBefore) {
 		if *isolated {
 			return usageErrorf("--isolated uses in-memory stores of its own; it takes no --store")
@@ -167,6 +180,8 @@ func printBench(w io.Writer, r *bench.Report) error {
 	switch {
 	case r.Isolated:
 		mode = "each conversation alone"
+	case r.Via != "":
+		mode = fmt.Sprintf("via %s to the ingest function, batches of %d, %d clients retrieving", r.Via, r.Batch, r.Clients)
 	case r.Batch == 1:
 		mode = fmt.Sprintf("%d clients, one Store call per conversation", r.Clients)
 	}
