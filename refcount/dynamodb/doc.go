@@ -49,7 +49,7 @@
 //	DeleteHead  DeleteItem  attribute_not_exists(pk) OR (state = deleting AND claim_id = :id)
 //	RemoveCandidate DeleteItem attribute_not_exists(pk) OR since <= :since
 //	CreatePointer PutItem   attribute_not_exists(pk)
-//	MovePointer PutItem     b = :from_b AND n = :from_n
+//	MovePointer PutItem     b = :b AND n = :n (the pointer it replaces)
 //	DeletePointer DeleteItem attribute_not_exists(pk) OR (b = :b AND n = :n)
 //
 // Each condition also accepts the state its own earlier success produced, so a request the SDK
