@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the tests need into a cache outside the clone, reusing what is already there.
 #
-#   scripts/tools.sh [minio|dynalite|terraform|tfsec|tiktoken|duckdb|all|paths]
+#   scripts/tools.sh [minio|dynalite|terraform|tfsec|tiktoken|duckdb|rie|all|paths]
 #
 # STOWKEN_TOOLS overrides the cache directory (default ~/.cache/stowken/tools).
 # Every tool is pinned; a tool already present at the pinned version is not rebuilt.
@@ -14,6 +14,7 @@ TFSEC_VERSION="v1.26.0"
 DYNALITE_VERSION="4.0.0"
 TIKTOKEN_VERSION="1.0.22"
 DUCKDB_VERSION="1.5.6-r.1" # npm @duckdb/node-api, with its Linux binary: the independent Parquet reader
+RIE_VERSION="v0.0.0-20261030222936-bef5c4ba774d" # AWS Lambda Runtime Interface Emulator, runs the built functions
 
 mkdir -p "$TOOLS/bin"
 
@@ -54,7 +55,8 @@ install() {
     dynalite) npm_tool dynalite "$DYNALITE_VERSION" ;;
     tiktoken) npm_tool tiktoken "$TIKTOKEN_VERSION" ;;
     duckdb) npm_tool duckdb "$DUCKDB_VERSION" @duckdb/node-api ;;
-    all) install tiktoken; install duckdb; install dynalite; install terraform; install tfsec; install minio ;;
+    rie) go_tool aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie "$RIE_VERSION" ;;
+    all) install tiktoken; install duckdb; install dynalite; install terraform; install tfsec; install minio; install rie ;;
     paths)
       echo "MINIO=$TOOLS/bin/minio-$MINIO_VERSION"
       echo "TERRAFORM=$TOOLS/bin/terraform-$TERRAFORM_VERSION"
@@ -62,8 +64,9 @@ install() {
       echo "DYNALITE=$TOOLS/npm/dynalite-$DYNALITE_VERSION/node_modules/.bin/dynalite"
       echo "TIKTOKEN_NODE_PATH=$TOOLS/npm/tiktoken-$TIKTOKEN_VERSION/node_modules"
       echo "DUCKDB_NODE_PATH=$TOOLS/npm/duckdb-$DUCKDB_VERSION/node_modules"
+      echo "RIE=$TOOLS/bin/aws-lambda-rie-$RIE_VERSION"
       ;;
-    *) echo "usage: $0 [minio|dynalite|terraform|tfsec|tiktoken|duckdb|all|paths]" >&2; exit 2 ;;
+    *) echo "usage: $0 [minio|dynalite|terraform|tfsec|tiktoken|duckdb|rie|all|paths]" >&2; exit 2 ;;
   esac
 }
 

@@ -6,11 +6,14 @@
 #
 # The command sees STOWKEN_TEST_S3_ENDPOINT, STOWKEN_TEST_DYNAMODB_ENDPOINT, AWS_REGION and
 # credentials. Where STOWKEN_TEST_S3_ENDPOINT / STOWKEN_TEST_DYNAMODB_ENDPOINT are already set,
-# that server is used as it is and not started. Tools come from scripts/tools.sh.
+# that server is used as it is and not started. Tools come from scripts/tools.sh; the command
+# also sees STOWKEN_TEST_RIE, the AWS Lambda Runtime Interface Emulator the Lambda tests run the
+# functions under (scripts/tools.sh rie installs it), unless it is set already.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 eval "$("$here/tools.sh" paths)"
+export STOWKEN_TEST_RIE=${STOWKEN_TEST_RIE:-$RIE}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/stowken-servers.XXXXXX")
 pids=()

@@ -258,7 +258,7 @@ func TestLambdaMatchesMakefile(t *testing.T) {
 	ex := loadConfig(t, exampleDir)
 	for _, f := range []struct {
 		name, pkg, dir, zip, zipVar, timeoutVar, memoryVar string
-		timeout, memory                                   int64
+		timeout, memory                                    int64
 	}{
 		{"gc", "./lambda/gc", "lambda", "stowken-gc", "lambda_zip_path", "lambda_timeout", "lambda_memory_size", 900, 512},
 		{"ingest", "./lambda/ingest", "ingest", "stowken-ingest", "ingest_lambda_zip_path", "ingest_timeout", "ingest_memory_size", 300, 1024},

@@ -4,63 +4,27 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stowken/stowken/internal/lambdatest"
 )
 
 // The tests in this file run the function as Lambda runs it: the binary built the way
-// `make lambda` builds it (-tags lambda.norpc, CGO_ENABLED=0), talking to a fake Lambda
-// Runtime API (GET .../invocation/next, POST .../invocation/ID/response or /error).
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildBin  string
-	buildErr  error
-)
+// `make lambda` builds it (lambdatest.Build), talking to a fake Lambda Runtime API
+// (GET .../invocation/next, POST .../invocation/ID/response or /error).
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	lambdatest.RemoveBuilds()
 	os.Exit(code)
-}
-
-// bootstrap returns the path of the function binary, built once per test run.
-func bootstrap(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping: builds the function binary (-short)")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("skipping: no go command to build the function with")
-	}
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "stowken-lambda-test-"); buildErr != nil {
-			return
-		}
-		buildBin = filepath.Join(buildDir, "bootstrap")
-		cmd := exec.Command(goTool, "build", "-tags", "lambda.norpc", "-o", buildBin, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildBin
 }
 
 // invocation is what the function sent back for one event.
@@ -75,7 +39,7 @@ type invocation struct {
 // returns what it posted back.
 func invokeBinary(t *testing.T, env map[string]string, event string, timeout time.Duration) invocation {
 	t.Helper()
-	bin := bootstrap(t)
+	bin := lambdatest.Build(t, ".")
 	const requestID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
 	results := make(chan invocation, 1)
 	done := make(chan struct{})
