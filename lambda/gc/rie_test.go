@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,36 +20,28 @@ import (
 // bad event.
 func TestGCUnderRIE(t *testing.T) {
 	ts := newTestStore(t)
-	s3ep, ddbep := servers(t)
 	bin := lambdatest.Build(t, ".")
 	ctx := context.Background()
 
 	// The emulator starts the function at the first invocation, below.
-	rie := lambdatest.StartRIE(t, bin, map[string]string{
-		EnvStore:                          withoutEndpoint(t, ts.Store),
-		EnvRefs:                           withoutEndpoint(t, ts.Refs),
+	rie := lambdatest.StartRIE(t, bin, ts.FunctionEnv(t, map[string]string{
 		EnvGrace:                          "0s",
-		"AWS_ENDPOINT_URL_S3":             s3ep,
-		"AWS_ENDPOINT_URL_DYNAMODB":       ddbep,
-		"AWS_REGION":                      os.Getenv("AWS_REGION"),
-		"AWS_ACCESS_KEY_ID":               os.Getenv("AWS_ACCESS_KEY_ID"),
-		"AWS_SECRET_ACCESS_KEY":           os.Getenv("AWS_SECRET_ACCESS_KEY"),
 		"AWS_LAMBDA_FUNCTION_NAME":        "stowken-gc",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT":     "120",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-	})
+	}))
 
 	// The deleted conversation shares the kept one's system prompt: the segments it adds are
 	// its own.
-	v := ts.open(t, vault.Options{StoreTimeout: retireTimeout})
+	v := ts.Open(t, vault.Options{StoreTimeout: retireTimeout})
 	if _, err := v.Store(ctx, conv("kept", 100)); err != nil {
 		t.Fatal(err)
 	}
-	keptSegs := ts.segments(t)
+	keptSegs := ts.Keys(t, "segments/")
 	if _, err := v.Store(ctx, conv("gone", 200)); err != nil {
 		t.Fatal(err)
 	}
-	own := len(ts.segments(t)) - len(keptSegs)
+	own := len(ts.Keys(t, "segments/")) - len(keptSegs)
 	if own == 0 {
 		t.Fatal("the deleted conversation added no segment of its own: the test data is too small to test anything")
 	}
@@ -61,7 +51,7 @@ func TestGCUnderRIE(t *testing.T) {
 	// Retire its batch as TestGCAgainstServers does: the function's collector, with 30-minute
 	// claims, would leave it for a quarter of an hour.
 	time.Sleep(retireTimeout + retireTimeout/2 + time.Second)
-	retirer := ts.open(t, vault.Options{StoreTimeout: retireTimeout, ClaimTTL: retireTimeout})
+	retirer := ts.Open(t, vault.Options{StoreTimeout: retireTimeout, ClaimTTL: retireTimeout})
 	if rep, err := retirer.GC(ctx, vault.GCOptions{}); err != nil || rep.Deleted != 1 {
 		t.Fatalf("retiring the deleted conversation's batch: %+v, %v; want its batch object deleted", rep, err)
 	}
@@ -93,7 +83,7 @@ func TestGCUnderRIE(t *testing.T) {
 		if res.Requests.DDBRRU <= 0 || res.Requests.DDBWRU <= 0 {
 			t.Errorf("requests %+v, want DynamoDB reads and writes counted", res.Requests)
 		}
-		got := ts.segments(t)
+		got := ts.Keys(t, "segments/")
 		if len(got) != len(keptSegs) {
 			t.Errorf("%d segment objects left, want the kept conversation's %d", len(got), len(keptSegs))
 		}
@@ -122,17 +112,4 @@ func TestGCUnderRIE(t *testing.T) {
 			t.Errorf("invoke: %v (response %s), want a function error naming the action", err, body)
 		}
 	})
-}
-
-// withoutEndpoint returns the store or table URL raw without its endpoint parameter.
-func withoutEndpoint(t *testing.T, raw string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Del("endpoint")
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -3,134 +3,31 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	mrand "math/rand/v2"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/stowken/stowken/conversation"
-	"github.com/stowken/stowken/internal/testenv"
-	"github.com/stowken/stowken/objstore"
-	"github.com/stowken/stowken/objstore/s3"
+	"github.com/stowken/stowken/internal/lambdatest"
 	"github.com/stowken/stowken/vault"
 )
 
 // testBucket is shared by the runs of this test; each run has its own prefix in it.
 const testBucket = "stowken-lambda-it"
 
-// servers returns the endpoints of the S3 and DynamoDB servers (see testenv.Endpoints).
-func servers(t *testing.T) (s3Endpoint, dynamoEndpoint string) {
-	t.Helper()
-	e := testenv.Endpoints(t, "run them with scripts/with-servers.sh go test ./lambda/...", testenv.S3Endpoint, testenv.DynamoDBEndpoint)
-	return e[0], e[1]
-}
+// newTestStore is a store of its own on the test servers.
+func newTestStore(t *testing.T) lambdatest.Store { return lambdatest.NewStore(t, testBucket) }
 
-// testStore is a fresh prefix of the shared bucket and a fresh table on the test servers.
-type testStore struct {
-	Store, Refs string // URLs with the endpoints in them, as STOWKEN_STORE and STOWKEN_REFS
-	Bucket      *s3.Bucket
-}
-
-func newTestStore(t *testing.T) testStore {
-	t.Helper()
-	s3ep, ddbep := servers(t)
-	// The SDK's chain needs credentials and a region; MinIO's defaults, when the environment has none.
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		t.Setenv("AWS_ACCESS_KEY_ID", "minioadmin")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "minioadmin")
-	}
-	if os.Getenv("AWS_REGION") == "" {
-		t.Setenv("AWS_REGION", "us-east-1")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := hex.EncodeToString(b)
-	table := "stowken-lambda-" + name
-	ts := testStore{
-		Store: (&url.URL{Scheme: "s3", Host: testBucket, Path: "/lambda-" + name,
-			RawQuery: url.Values{"path_style": {"true"}, "endpoint": {s3ep}}.Encode()}).String(),
-		Refs: (&url.URL{Scheme: "dynamodb", Host: table,
-			RawQuery: url.Values{"endpoint": {ddbep}}.Encode()}).String(),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := backends.Init(ctx, ts.Store, ts.Refs); err != nil {
-		t.Fatalf("init %s, %s: %v", ts.Store, ts.Refs, err)
-	}
-	u, _ := url.Parse(ts.Store)
-	var err error
-	if ts.Bucket, err = s3.Open(ctx, u, s3.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("store %s, refs %s", ts.Store, ts.Refs)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("kept for inspection: %s, %s", ts.Store, ts.Refs)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var keys []string
-		ts.Bucket.List(ctx, "", func(a objstore.Attrs) error { keys = append(keys, a.Key); return nil })
-		if len(keys) > 0 {
-			if err := ts.Bucket.Delete(ctx, keys...); err != nil {
-				t.Logf("cleanup: %v", err)
-			}
-		}
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithDefaultRegion("us-east-1"))
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		client := ddb.NewFromConfig(cfg, func(o *ddb.Options) { o.BaseEndpoint = aws.String(ddbep) })
-		if _, err := client.DeleteTable(ctx, &ddb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
-			t.Logf("cleanup: table %s: %v", table, err)
-		}
-	})
-	return ts
-}
-
-// open opens a fresh vault on the store (no cache shared with any other vault).
 // retireTimeout is the writer deadline of the test's writers and the claim TTL of the collector
 // that retires their batches.
 const retireTimeout = 3 * time.Second
-
-func (ts testStore) open(t *testing.T, opts vault.Options) *vault.Vault {
-	t.Helper()
-	v, err := backends.Open(context.Background(), ts.Store, ts.Refs, opts, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
-}
-
-// segments returns the keys of the segment objects in the store.
-func (ts testStore) segments(t *testing.T) map[string]bool {
-	t.Helper()
-	out := map[string]bool{}
-	err := ts.Bucket.List(context.Background(), "segments/", func(a objstore.Attrs) error {
-		out[a.Key] = true
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // text returns n pseudo-random words from seed: thousands of tokens that share nothing with
 // another seed's text.
@@ -193,7 +90,7 @@ func TestGCAgainstServers(t *testing.T) {
 	// each of them adds are its own.
 	// The conversations are stored by writers with a writer deadline of seconds, so that the
 	// batches of the deleted ones can be retired in the test's time (see below).
-	v := ts.open(t, vault.Options{StoreTimeout: retireTimeout})
+	v := ts.Open(t, vault.Options{StoreTimeout: retireTimeout})
 	kept := conv("kept", 100)
 	keptJSON, err := conversation.Marshal(kept)
 	if err != nil {
@@ -202,15 +99,15 @@ func TestGCAgainstServers(t *testing.T) {
 	if _, err := v.Store(ctx, kept); err != nil {
 		t.Fatal(err)
 	}
-	keptSegs := ts.segments(t)
+	keptSegs := ts.Keys(t, "segments/")
 	own := map[string]map[string]bool{}
 	for i, id := range []string{"gone-a", "gone-b"} {
-		before := ts.segments(t)
+		before := ts.Keys(t, "segments/")
 		if _, err := v.Store(ctx, conv(id, uint64(200+i))); err != nil {
 			t.Fatal(err)
 		}
 		own[id] = map[string]bool{}
-		for k := range ts.segments(t) {
+		for k := range ts.Keys(t, "segments/") {
 			if !before[k] {
 				own[id][k] = true
 			}
@@ -237,7 +134,7 @@ func TestGCAgainstServers(t *testing.T) {
 	// deadline, with a collector whose claims are as short: their references go and their
 	// segments become candidates, as the scheduled runs below then find them.
 	time.Sleep(retireTimeout + retireTimeout/2 + time.Second)
-	retirer := ts.open(t, vault.Options{StoreTimeout: retireTimeout, ClaimTTL: retireTimeout})
+	retirer := ts.Open(t, vault.Options{StoreTimeout: retireTimeout, ClaimTTL: retireTimeout})
 	if rep, err := retirer.GC(ctx, vault.GCOptions{}); err != nil || rep.Deleted != 2 {
 		t.Fatalf("retiring the deleted conversations' batches: %+v, %v; want their two batch objects deleted", rep, err)
 	}
@@ -287,7 +184,7 @@ func TestGCAgainstServers(t *testing.T) {
 		if !strings.Contains(inv.Stdout, `"msg":"gc finished"`) || !strings.Contains(inv.Stdout, `"request_id":"8476a536`) {
 			t.Errorf("log lacks the result or the request id:\n%s", inv.Stdout)
 		}
-		if got := ts.segments(t); len(got) != len(keptSegs)+len(doomed) {
+		if got := ts.Keys(t, "segments/"); len(got) != len(keptSegs)+len(doomed) {
 			t.Errorf("a dry run changed the store: %d segment objects, want %d", len(got), len(keptSegs)+len(doomed))
 		}
 	})
@@ -300,7 +197,7 @@ func TestGCAgainstServers(t *testing.T) {
 			r.Referenced != r.Candidates-r.Deleted || r.Referenced == 0 {
 			t.Errorf("result %+v, want %d deleted and the shared segments still referenced", *res.GC, len(doomed))
 		}
-		got := ts.segments(t)
+		got := ts.Keys(t, "segments/")
 		for k := range doomed {
 			if got[k] {
 				t.Errorf("segment %s of a deleted conversation is still there", k)
@@ -319,7 +216,7 @@ func TestGCAgainstServers(t *testing.T) {
 		}
 
 		// A fresh vault (no cache) reads the kept conversation back exactly.
-		fresh := ts.open(t, vault.Options{})
+		fresh := ts.Open(t, vault.Options{})
 		got2, err := fresh.Retrieve(ctx, "kept")
 		if err != nil {
 			t.Fatal(err)
