@@ -1,6 +1,7 @@
 # stowken — make demo runs the main job on the embedded store; make test runs every test.
 #
-# Tools the tests need (MinIO, dynalite, terraform, tfsec, the reference tiktoken) are installed by
+# Tools the tests need (MinIO, dynalite, terraform, tfsec, the reference tiktoken, DuckDB, the Lambda
+# Runtime Interface Emulator) are installed by
 # scripts/tools.sh into $(STOWKEN_TOOLS), outside the clone, and reused when present.
 
 export STOWKEN_TOOLS ?= $(HOME)/.cache/stowken/tools
