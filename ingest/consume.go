@@ -42,15 +42,40 @@ type Reject struct {
 	Text   string `json:"text,omitempty"` // the line (invalid UTF-8 replaced)
 }
 
+// Counts are the conversations a consumer stored: now, or found stored already (Existed: a
+// line delivered twice, or processed again).
+type Counts struct {
+	Stored  int `json:"stored"`
+	Existed int `json:"existed"`
+}
+
+// storeBatch stores cs with s and counts what it stored; failed is called with each other
+// conversation's index and error, and an error from it stops the count.
+func (n *Counts) storeBatch(ctx context.Context, s Storer, cs []*conversation.Conversation, failed func(i int, err error) error) error {
+	results, errs := s.StoreBatch(ctx, cs)
+	for i, err := range errs {
+		switch {
+		case err != nil:
+			if err := failed(i, err); err != nil {
+				return err
+			}
+		case results[i].Existed:
+			n.Existed++
+		default:
+			n.Stored++
+		}
+	}
+	return nil
+}
+
 // InboxReport says what Inbox did with one object.
 type InboxReport struct {
 	Key string `json:"key"`
 	// Gone: the object was not there (processed and deleted already: a redelivered event).
-	Gone     bool `json:"gone,omitempty"`
-	Lines    int  `json:"lines"`
-	Stored   int  `json:"stored"`
-	Existed  int  `json:"existed"` // stored already: a line delivered twice, or an object processed again
-	Rejected int  `json:"rejected"`
+	Gone  bool `json:"gone,omitempty"`
+	Lines int  `json:"lines"`
+	Counts
+	Rejected int `json:"rejected"`
 	// RejectsKey is the rejects report, when a line was rejected; CopyKey the copy of an
 	// object that could not be read to its end (a truncated or corrupt gzip stream).
 	RejectsKey string `json:"rejects_key,omitempty"`
@@ -89,21 +114,15 @@ func Inbox(ctx context.Context, s Storer, bucket objstore.Bucket, key string) (I
 		if len(batch) == 0 {
 			return nil
 		}
-		results, errs := s.StoreBatch(ctx, batch)
-		for i, err := range errs {
-			switch {
-			case err == nil && results[i].Existed:
-				rep.Existed++
-			case err == nil:
-				rep.Stored++
-			case Rejected(err):
-				rejects = append(rejects, Reject{Line: lineOf[i], Reason: err.Error(), Text: lineText(batch[i])})
-			default:
+		err := rep.storeBatch(ctx, s, batch, func(i int, err error) error {
+			if !Rejected(err) {
 				return fmt.Errorf("ingest: %s line %d: %w", key, lineOf[i], err)
 			}
-		}
+			rejects = append(rejects, Reject{Line: lineOf[i], Reason: err.Error(), Text: lineText(batch[i])})
+			return nil
+		})
 		batch, lineOf = batch[:0], lineOf[:0]
-		return nil
+		return err
 	}
 	damaged, err := eachLine(data, func(n int, line []byte) error {
 		rep.Lines++
@@ -229,9 +248,8 @@ type Failure struct {
 
 // MessagesReport says what Messages did.
 type MessagesReport struct {
-	Messages int       `json:"messages"`
-	Stored   int       `json:"stored"`
-	Existed  int       `json:"existed"`
+	Messages int `json:"messages"`
+	Counts
 	Failures []Failure `json:"failures,omitempty"`
 }
 
@@ -256,17 +274,10 @@ func Messages(ctx context.Context, s Storer, msgs []Message) MessagesReport {
 		if len(cs) == 0 {
 			continue
 		}
-		results, errs := s.StoreBatch(ctx, cs)
-		for i, err := range errs {
-			switch {
-			case err == nil && results[i].Existed:
-				rep.Existed++
-			case err == nil:
-				rep.Stored++
-			default:
-				rep.Failures = append(rep.Failures, Failure{ID: ids[i], Rejected: Rejected(err), Reason: err.Error()})
-			}
-		}
+		rep.storeBatch(ctx, s, cs, func(i int, err error) error {
+			rep.Failures = append(rep.Failures, Failure{ID: ids[i], Rejected: Rejected(err), Reason: err.Error()})
+			return nil
+		})
 	}
 	return rep
 }

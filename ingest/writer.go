@@ -148,20 +148,29 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	if w.lines == 0 {
 		return nil
 	}
-	var z bytes.Buffer
-	zw := gzip.NewWriter(&z)
-	if _, err := zw.Write(w.buf); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
+	data, err := InboxObject(w.buf)
+	if err != nil {
 		return err
 	}
 	key := InboxKey(time.Now())
-	if _, err := w.bucket.Put(ctx, key, z.Bytes(), objstore.PutOptions{IfNoneMatch: true, ContentType: "application/gzip"}); err != nil {
+	if _, err := w.bucket.Put(ctx, key, data, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/gzip"}); err != nil {
 		return fmt.Errorf("ingest: write %d lines to %s: %w", w.lines, key, err)
 	}
 	w.buf, w.lines = w.buf[:0], 0
 	return nil
+}
+
+// InboxObject returns lines as the content of an inbox object: gzip-compressed.
+func InboxObject(lines []byte) ([]byte, error) {
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	if _, err := zw.Write(lines); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return z.Bytes(), nil
 }
 
 // InboxKey returns a new key for an inbox object written at t:

@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stowken/stowken/objstore"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -131,24 +132,38 @@ func (r *Registry) usage() string {
 // Opener.Open); an S3 store sends no request until it is used (Init creates the bucket and
 // the table).
 func (r *Registry) Open(ctx context.Context, store, refs string, opts vault.Options, create bool) (*vault.Vault, error) {
+	v, _, err := r.OpenStore(ctx, store, refs, opts, create)
+	return v, err
+}
+
+// OpenStore is Open, and returns the bucket the vault was opened on too, for what a program
+// keeps beside the store's own objects (the ingest inbox, package ingest). The bucket is the
+// vault's: closing the vault closes it.
+func (r *Registry) OpenStore(ctx context.Context, store, refs string, opts vault.Options, create bool) (*vault.Vault, objstore.Bucket, error) {
 	loc, err := r.Parse(store, refs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return OpenVault(ctx, loc, opts, create)
+	return openVault(ctx, loc, opts, create)
 }
 
 // OpenVault opens the vault at loc (see Opener.Open).
 func OpenVault(ctx context.Context, loc Opener, opts vault.Options, create bool) (*vault.Vault, error) {
+	v, _, err := openVault(ctx, loc, opts, create)
+	return v, err
+}
+
+// openVault opens the vault at loc, and returns its bucket.
+func openVault(ctx context.Context, loc Opener, opts vault.Options, create bool) (*vault.Vault, objstore.Bucket, error) {
 	opts, err := loc.Open(ctx, opts, create)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v, err := vault.New(ctx, opts)
 	if err != nil {
-		return nil, errors.Join(err, opts.Bucket.Close(), opts.Catalog.Close(), opts.Refs.Close())
+		return nil, nil, errors.Join(err, opts.Bucket.Close(), opts.Catalog.Close(), opts.Refs.Close())
 	}
-	return v, nil
+	return v, opts.Bucket, nil
 }
 
 // Init creates what the store at store and refs needs (see Opener.Init).

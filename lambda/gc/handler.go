@@ -73,19 +73,11 @@ func (s store) Inbox(ctx context.Context) (int, time.Time, error) {
 }
 
 func openVault(ctx context.Context, cfg Config, log *slog.Logger) (collector, error) {
-	loc, err := backends.Parse(cfg.Store, cfg.Refs)
+	v, b, err := backends.OpenStore(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log}, false)
 	if err != nil {
 		return nil, err
 	}
-	opts, err := loc.Open(ctx, vault.Options{Logger: log}, false)
-	if err != nil {
-		return nil, err
-	}
-	v, err := vault.New(ctx, opts)
-	if err != nil {
-		return nil, errors.Join(err, opts.Bucket.Close(), opts.Catalog.Close(), opts.Refs.Close())
-	}
-	return store{v, opts.Bucket}, nil
+	return store{v, b}, nil
 }
 
 // Handle runs one invocation: it opens the vault cfg names, runs the event's action (the

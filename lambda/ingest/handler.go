@@ -72,19 +72,7 @@ func (h *Handler) open(ctx context.Context) (*vault.Vault, objstore.Bucket, erro
 
 // openStore opens the store cfg names.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*vault.Vault, objstore.Bucket, error) {
-	loc, err := backends.Parse(cfg.Store, cfg.Refs)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts, err := loc.Open(ctx, vault.Options{Logger: log}, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	v, err := vault.New(ctx, opts)
-	if err != nil {
-		return nil, nil, errors.Join(err, opts.Bucket.Close(), opts.Catalog.Close(), opts.Refs.Close())
-	}
-	return v, opts.Bucket, nil
+	return backends.OpenStore(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log}, false)
 }
 
 // Handle runs one invocation: an S3 notification event (InboxResult) or an SQS event
