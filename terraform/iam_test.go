@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
 	"github.com/stowken/stowken/internal/ddbitem"
 )
 
@@ -164,12 +166,27 @@ type statement struct {
 	Block      block
 }
 
+// sourceDocRE matches an element of source_policy_documents: another document of the module.
+var sourceDocRE = regexp.MustCompile(`^data\.aws_iam_policy_document\.(\w+)\.json$`)
+
 // policyStatements returns the statements of data "aws_iam_policy_document" docName, the
-// content of dynamic "statement" blocks included.
+// content of dynamic "statement" blocks included, and those of the documents it names in
+// source_policy_documents.
 func policyStatements(t *testing.T, c *config, docName string) []statement {
 	t.Helper()
 	doc := c.one(t, "data", "aws_iam_policy_document", docName)
 	var out []statement
+	// A list of the module's documents is followed; anything else (the users' own documents,
+	// var.bucket_policy_documents) is theirs.
+	if src := doc.attr("source_policy_documents"); src != nil && isTuple(src.Expr) {
+		for _, e := range elementSrcs(t, doc, src.Expr) {
+			m := sourceDocRE.FindStringSubmatch(e)
+			if m == nil {
+				t.Fatalf("%s: source_policy_documents element %s is not a policy document of the module", docName, e)
+			}
+			out = append(out, policyStatements(t, c, m[1])...)
+		}
+	}
 	add := func(b block, dynamic string) {
 		for _, forbidden := range []string{"not_actions", "not_resources", "not_principals"} {
 			if b.attr(forbidden) != nil || len(b.children(forbidden)) > 0 {
@@ -196,6 +213,12 @@ func policyStatements(t *testing.T, c *config, docName string) []statement {
 		add(d.child(t, "content"), d.attrSrc("for_each"))
 	}
 	return out
+}
+
+// isTuple reports whether e is a list written out ([a, b]).
+func isTuple(e hclsyntax.Expression) bool {
+	_, ok := e.(*hclsyntax.TupleConsExpr)
+	return ok
 }
 
 // grants returns action → resources of a policy's Allow statements for the given services.

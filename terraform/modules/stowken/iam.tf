@@ -25,6 +25,10 @@
 #   dynamodb Scan (ListRefs, ListHeads, ListPointers) dynamodb:Scan yes (verify) no
 #   dynamodb BatchWriteItem (AddRefs, RemoveRefs, MarkCandidates) dynamodb:BatchWriteItem yes yes
 #
+# The ingest function's role has the writer's grants for StoreBatch (the document store_writes,
+# which the writer policy shares), its rejects reports, the inbox's deletions and the queue's
+# reads; terraform/ingest_test.go holds it to its calls.
+#
 # HeadBucket/CreateBucket and DescribeTable/CreateTable are only sent by `stowken init`
 # (location.Registry.Init), which this module replaces: neither role gets them. With kms_key_arn, both
 # also get the key: for SSE-KMS objects, and through DynamoDB (kms:ViaService) for the table.
@@ -190,7 +194,8 @@ resource "aws_iam_role_policy" "gc" {
 
 # --- Applications that store, retrieve, list and delete conversations ---------------------------
 
-data "aws_iam_policy_document" "writer" {
+# What StoreBatch needs, shared by the writer policy and the ingest function's role (ingest.tf).
+data "aws_iam_policy_document" "store_writes" {
   # vault.List and Stats (the catalog's files and deletions), and the model listing when a
   # vault opens (ListObjectsV2).
   statement {
@@ -216,19 +221,18 @@ data "aws_iam_policy_document" "writer" {
     resources = [local.objects_arn]
   }
 
-  # Store uploads segments, batch objects, compression models and the catalog's files, and Delete
-  # the catalog's deletions, with If-None-Match: * (PutObject), which S3 refuses when the key
-  # exists. S3 enforces it: a PutObject without the header lacks the s3:if-none-match condition
-  # key and is denied, so no application can overwrite an object that other conversations
-  # share. The startup probe writes its marker and its scratch objects under checks/ the same
-  # way first.
+  # Store uploads segments, batch objects, compression models and the catalog's files with
+  # If-None-Match: * (PutObject), which S3 refuses when the key exists. S3 enforces it: a
+  # PutObject without the header lacks the s3:if-none-match condition key and is denied, so no
+  # application can overwrite an object that other conversations share. The startup probe
+  # writes its marker and its scratch objects under checks/ the same way first.
   # Accepted wildcard: the key layout of package vault, and only with If-None-Match.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
     sid       = "CreateStoreObjects"
     effect    = "Allow"
     actions   = ["s3:PutObject"]
-    resources = [local.segments_arn, local.batches_arn, local.models_arn, local.catalog_arn, local.deletions_arn, local.checks_arn]
+    resources = [local.segments_arn, local.batches_arn, local.models_arn, local.catalog_arn, local.checks_arn]
     condition {
       test     = "Null"
       variable = "s3:if-none-match"
@@ -252,18 +256,6 @@ data "aws_iam_policy_document" "writer" {
     }
   }
 
-  # stowken migrate removes the manifests of the layout before batches; the startup probe
-  # removes its scratch objects (DeleteObjects). Segment and batch objects are deleted only by
-  # the collector, after it won the claim: applications must never delete them.
-  # Accepted wildcard: old manifests and the probe's objects, never a segment.
-  #tfsec:ignore:aws-iam-no-policy-wildcards
-  statement {
-    sid       = "DeleteManifestsAndProbeObjects"
-    effect    = "Allow"
-    actions   = ["s3:DeleteObject"]
-    resources = [local.manifests_arn, local.checks_arn]
-  }
-
   # The writer side of the protocol: AddRefs, RemoveRefs and MarkCandidates (BatchWriteItem),
   # GetHead and GetPointer (GetItem), CreateHead and CreatePointer (PutItem), Revive
   # (UpdateItem).
@@ -277,21 +269,6 @@ data "aws_iam_policy_document" "writer" {
       "dynamodb:UpdateItem",
     ]
     resources = [local.table_arn]
-  }
-
-  # vault.Delete deletes the conversation's pointer (DeleteItem), and no other item: the
-  # partition keys it may delete are the pointers' (id#...). References and heads are the
-  # collector's to delete.
-  statement {
-    sid       = "DeletePointers"
-    effect    = "Allow"
-    actions   = ["dynamodb:DeleteItem"]
-    resources = [local.table_arn]
-    condition {
-      test     = "ForAllValues:StringLike"
-      variable = "dynamodb:LeadingKeys"
-      values   = ["id#*"]
-    }
   }
 
   # Writing SSE-KMS objects needs GenerateDataKey, reading them Decrypt.
@@ -322,11 +299,123 @@ data "aws_iam_policy_document" "writer" {
   }
 }
 
+data "aws_iam_policy_document" "writer" {
+  source_policy_documents = [data.aws_iam_policy_document.store_writes.json]
+
+  # Delete writes the catalog's deletion of the conversation, with If-None-Match: * as every
+  # write of the store.
+  # Accepted wildcard: the catalog's deletions, and only with If-None-Match.
+  #tfsec:ignore:aws-iam-no-policy-wildcards
+  statement {
+    sid       = "CreateCatalogDeletions"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = [local.deletions_arn]
+    condition {
+      test     = "Null"
+      variable = "s3:if-none-match"
+      values   = ["false"]
+    }
+  }
+
+  # stowken migrate removes the manifests of the layout before batches; the startup probe
+  # removes its scratch objects (DeleteObjects). Segment and batch objects are deleted only by
+  # the collector, after it won the claim: applications must never delete them.
+  # Accepted wildcard: old manifests and the probe's objects, never a segment.
+  #tfsec:ignore:aws-iam-no-policy-wildcards
+  statement {
+    sid       = "DeleteManifestsAndProbeObjects"
+    effect    = "Allow"
+    actions   = ["s3:DeleteObject"]
+    resources = [local.manifests_arn, local.checks_arn]
+  }
+
+  # vault.Delete deletes the conversation's pointer (DeleteItem), and no other item: the
+  # partition keys it may delete are the pointers' (id#...). References and heads are the
+  # collector's to delete.
+  statement {
+    sid       = "DeletePointers"
+    effect    = "Allow"
+    actions   = ["dynamodb:DeleteItem"]
+    resources = [local.table_arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["id#*"]
+    }
+  }
+}
+
 resource "aws_iam_policy" "writer" {
   name        = "${var.name}-writer"
   description = "stowken: store, retrieve, list and delete conversations in s3://${aws_s3_bucket.this.id}/${local.key_prefix} (no deletion of segments: that is the GC function's job)"
   policy      = data.aws_iam_policy_document.writer.json
   tags        = var.tags
+}
+
+# --- The ingest function (ingest.tf): what StoreBatch needs, and the inbox ------------------------
+
+resource "aws_iam_role" "ingest" {
+  name               = "${var.name}-ingest"
+  description        = "stowken ingest (Lambda ${local.ingest_function_name})"
+  assume_role_policy = data.aws_iam_policy_document.gc_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "ingest" {
+  # What StoreBatch needs (iam.tf): listing, reading, uploading, the probe, the references.
+  source_policy_documents = [data.aws_iam_policy_document.store_writes.json]
+
+  # The reports of rejected lines and copies of damaged objects, with If-None-Match: *.
+  # Accepted wildcard: the rejects under the store's prefix, and only with If-None-Match.
+  #tfsec:ignore:aws-iam-no-policy-wildcards
+  statement {
+    sid       = "CreateRejectsReports"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = [local.rejects_arn]
+    condition {
+      test     = "Null"
+      variable = "s3:if-none-match"
+      values   = ["false"]
+    }
+  }
+
+  # The inbox objects once stored, and the probe's scratch objects (DeleteObjects).
+  # Accepted wildcard: the inbox and the probe's objects, never a segment.
+  #tfsec:ignore:aws-iam-no-policy-wildcards
+  statement {
+    sid       = "DeleteInboxObjects"
+    effect    = "Allow"
+    actions   = ["s3:DeleteObject"]
+    resources = [local.inbox_arn, local.checks_arn]
+  }
+
+  # The event source mapping reads the queue with the function's role.
+  dynamic "statement" {
+    for_each = aws_sqs_queue.ingest
+    content {
+      sid       = "ReadQueue"
+      effect    = "Allow"
+      actions   = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+      resources = [statement.value.arn]
+    }
+  }
+
+  # Accepted wildcard: the log streams of the function's own log group.
+  #tfsec:ignore:aws-iam-no-policy-wildcards
+  statement {
+    sid       = "WriteOwnLogs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.ingest.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "ingest" {
+  name   = "${var.name}-ingest"
+  role   = aws_iam_role.ingest.id
+  policy = data.aws_iam_policy_document.ingest.json
 }
 
 # --- EventBridge Scheduler ----------------------------------------------------------------------
