@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/stowken/stowken/codec"
 )
@@ -28,11 +29,31 @@ const batchHeader = "stowken-batch 1\n"
 // digits) is a batch id.
 const batchIDPrefix = "b-"
 
-// NewBatchID returns a new random batch id: "b-" and 24 hex digits (96 random bits).
+// BatchIDSize is how many random bytes a batch id carries.
+const BatchIDSize = 12
+
+// NewBatchID returns a new random batch id: "b-" and 24 lowercase hex digits (96 random bits).
 func NewBatchID() string {
-	b := make([]byte, 12)
+	b := make([]byte, BatchIDSize)
 	rand.Read(b)
-	return batchIDPrefix + hex.EncodeToString(b)
+	return BatchIDFromBytes(b)
+}
+
+// BatchIDFromBytes returns the batch id that carries the 12 bytes b (BatchIDBytes undoes it).
+func BatchIDFromBytes(b []byte) string { return batchIDPrefix + hex.EncodeToString(b) }
+
+// BatchIDBytes returns the 12 bytes a batch id of NewBatchID's form carries. It reports false
+// for any other id, uppercase hex digits included, so that BatchIDFromBytes gives id back.
+func BatchIDBytes(id string) ([]byte, bool) {
+	rest, ok := strings.CutPrefix(id, batchIDPrefix)
+	if !ok || len(rest) != 2*BatchIDSize {
+		return nil, false
+	}
+	b, err := hex.DecodeString(rest)
+	if err != nil || hex.EncodeToString(b) != rest {
+		return nil, false
+	}
+	return b, true
 }
 
 // IsBatchID reports whether id has the form of a batch id.

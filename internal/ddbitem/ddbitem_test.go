@@ -60,8 +60,13 @@ func TestPointerSize(t *testing.T) {
 	if pk := p[AttrPK]; pk != S("id#9f86d081884c7d65:conv-2026-12-03-123456789abcdef") || p[AttrSK] != S("p") {
 		t.Fatalf("key %v", PointerKey(ns, id))
 	}
-	// pk: 2 + 3 + 17 + 31; sk: 2 + 1; b: 1 + 26; n: 1 + 12.
-	const want = 53 + 3 + 27 + 13
+	// pk: 2 + 3 + 17 + 31; sk: 2 + 1; b: 1 + 12 + 6 (packed).
+	const want = 53 + 3 + 19
+	if b, ok := p[AttrBatch].(B); !ok || len(p) != 3 {
+		t.Fatalf("pointer %v: want pk, sk and a binary b", p)
+	} else if batch, nonce, err := UnpackPointer(b); err != nil || batch != "b-0123456789abcdef01234567" || nonce != "0123456789ab" {
+		t.Fatalf("UnpackPointer = %q %q %v", batch, nonce, err)
+	}
 	if got := Size(p); got != want {
 		t.Errorf("Size(pointer) = %d, want %d", got, want)
 	}
@@ -73,6 +78,26 @@ func TestPointerSize(t *testing.T) {
 	}
 	if PointerPrefix(ns) != "id#"+ns {
 		t.Errorf("PointerPrefix(%q) = %q", ns, PointerPrefix(ns))
+	}
+}
+
+// TestPointerUnpacked: a batch or nonce of another form than the vault's (uppercase hex
+// included, which would not come back as it was) keeps the layout of strings b and n.
+func TestPointerUnpacked(t *testing.T) {
+	for _, c := range []struct{ batch, nonce string }{
+		{"b-0123456789ABCDEF01234567", "0123456789ab"},
+		{"b-0123456789abcdef0123456", "0123456789ab"},
+		{"batch-1", "0123456789ab"},
+		{"b-0123456789abcdef01234567", "0123456789AB"},
+		{"b-0123456789abcdef01234567", "n1"},
+	} {
+		p := Pointer("", "id", c.batch, c.nonce)
+		if p[AttrBatch] != S(c.batch) || p[AttrNonce] != S(c.nonce) {
+			t.Errorf("Pointer(%q, %q) = %v, want strings b and n", c.batch, c.nonce, p)
+		}
+	}
+	if _, _, err := UnpackPointer(make([]byte, 17)); err == nil {
+		t.Error("UnpackPointer of 17 bytes: no error")
 	}
 }
 

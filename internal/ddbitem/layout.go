@@ -1,10 +1,13 @@
 package ddbitem
 
 import (
+	"encoding/hex"
+	"fmt"
 	"hash/fnv"
 	"strconv"
 	"strings"
 
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/refcount"
 )
 
@@ -152,9 +155,42 @@ func PointerKey(ns, id string) Item {
 }
 
 // Pointer is a conversation's pointer item: the batch that stored it and the nonce of the
-// stored copy.
+// stored copy. When both have the vault's form (PackPointer), they are one binary attribute b
+// of 18 bytes; otherwise, and in the items of stores written before that layout, they are the
+// strings b and n (40 bytes for the vault's ids). Readers take both (UnpackPointer).
 func Pointer(ns, id, batch, nonce string) Item {
 	it := PointerKey(ns, id)
-	it[AttrBatch], it[AttrNonce] = S(batch), S(nonce)
+	if packed, ok := PackPointer(batch, nonce); ok {
+		it[AttrBatch] = B(packed)
+	} else {
+		it[AttrBatch], it[AttrNonce] = S(batch), S(nonce)
+	}
 	return it
+}
+
+// nonceBytes is the length of the nonces the vault makes: 6 random bytes, as 12 lowercase hex
+// digits.
+const nonceBytes = 6
+
+// PackPointer returns a pointer's batch and nonce as the binary value of a pointer item's b
+// attribute: the batch id's 12 bytes (manifest.BatchIDBytes) and the nonce's 6. It reports false
+// when either has another form.
+func PackPointer(batch, nonce string) ([]byte, bool) {
+	b, ok := manifest.BatchIDBytes(batch)
+	if !ok || len(nonce) != 2*nonceBytes {
+		return nil, false
+	}
+	n, err := hex.DecodeString(nonce)
+	if err != nil || hex.EncodeToString(n) != nonce {
+		return nil, false
+	}
+	return append(b, n...), true
+}
+
+// UnpackPointer returns the batch and nonce PackPointer packed into v.
+func UnpackPointer(v []byte) (batch, nonce string, err error) {
+	if len(v) != manifest.BatchIDSize+nonceBytes {
+		return "", "", fmt.Errorf("ddbitem: packed pointer of %d bytes, want %d", len(v), manifest.BatchIDSize+nonceBytes)
+	}
+	return manifest.BatchIDFromBytes(v[:manifest.BatchIDSize]), hex.EncodeToString(v[manifest.BatchIDSize:]), nil
 }

@@ -49,8 +49,12 @@
 //	DeleteHead  DeleteItem  attribute_not_exists(pk) OR (state = deleting AND claim_id = :id)
 //	RemoveCandidate DeleteItem attribute_not_exists(pk) OR since <= :since
 //	CreatePointer PutItem   attribute_not_exists(pk)
-//	MovePointer PutItem     b = :b AND n = :n (the pointer it replaces)
-//	DeletePointer DeleteItem attribute_not_exists(pk) OR (b = :b AND n = :n)
+//	MovePointer PutItem     b = :p OR (b = :b AND n = :n) (the pointer it replaces)
+//	DeletePointer DeleteItem attribute_not_exists(pk) OR b = :p OR (b = :b AND n = :n)
+//
+// A pointer item holds its batch and nonce packed into one binary b (:p) when they have the
+// vault's form, and as the strings b and n otherwise and in the items of stores written before
+// (internal/ddbitem.Pointer); the conditions match either layout, and reads decode both.
 //
 // Each condition also accepts the state its own earlier success produced, so a request the SDK
 // retries after the server applied it (the response was lost) succeeds again; a retried

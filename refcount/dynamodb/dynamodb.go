@@ -606,7 +606,16 @@ func onlyThrottled(o *ddb.Options) {
 	}
 }
 
+// decodePointer reads a pointer item in either layout (ddbitem.Pointer): b packed, or the
+// strings b and n.
 func decodePointer(it item) (refcount.Pointer, error) {
+	if v, ok := it[ddbitem.AttrBatch].(*types.AttributeValueMemberB); ok {
+		batch, nonce, err := ddbitem.UnpackPointer(v.Value)
+		if err != nil {
+			return refcount.Pointer{}, fmt.Errorf("refcount/dynamodb: %w", err)
+		}
+		return refcount.Pointer{Batch: batch, Nonce: nonce}, nil
+	}
 	batch, err := getS(it, ddbitem.AttrBatch, true)
 	if err != nil {
 		return refcount.Pointer{}, err
@@ -616,6 +625,20 @@ func decodePointer(it item) (refcount.Pointer, error) {
 		return refcount.Pointer{}, err
 	}
 	return refcount.Pointer{Batch: batch, Nonce: nonce}, nil
+}
+
+// pointerIs is the condition that an item's pointer is p, in the layout ddbitem.Pointer writes
+// for p or in that of strings b and n (the items of stores written before), with the names and
+// values it uses; names holds extra too.
+func pointerIs(p refcount.Pointer, extra ...string) (cond string, names map[string]string, values item) {
+	names = headNames(append(extra, ddbitem.AttrBatch, ddbitem.AttrNonce)...)
+	values = item{":b": str(p.Batch), ":n": str(p.Nonce)}
+	cond = "(#b = :b AND #n = :n)"
+	if packed, ok := ddbitem.PackPointer(p.Batch, p.Nonce); ok {
+		values[":p"] = &types.AttributeValueMemberB{Value: packed}
+		cond = "(#b = :p OR " + cond + ")"
+	}
+	return cond, names, values
 }
 
 // CreatePointer puts id's pointer on the condition that id has none. The request is sent again
@@ -664,12 +687,13 @@ func (st *Store) MovePointer(ctx context.Context, id string, from, to refcount.P
 	if err := errors.Join(rules.CheckPointer(id, from), rules.CheckPointer(id, to)); err != nil {
 		return err
 	}
+	cond, names, values := pointerIs(from)
 	_, err := st.t.Client.PutItem(ctx, &ddb.PutItemInput{
 		TableName:                 aws.String(st.t.Name),
 		Item:                      ddbtable.Marshal(ddbitem.Pointer(st.t.Namespace, id, to.Batch, to.Nonce)),
-		ConditionExpression:       aws.String("#b = :b AND #n = :n"),
-		ExpressionAttributeNames:  headNames(ddbitem.AttrBatch, ddbitem.AttrNonce),
-		ExpressionAttributeValues: item{":b": str(from.Batch), ":n": str(from.Nonce)},
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	}, onlyThrottled)
 	return st.translate("move pointer", id, err)
 }
@@ -680,12 +704,13 @@ func (st *Store) DeletePointer(ctx context.Context, id string, p refcount.Pointe
 	if err := rules.CheckPointer(id, p); err != nil {
 		return err
 	}
+	cond, names, values := pointerIs(p, ddbitem.AttrPK)
 	_, err := st.t.Client.DeleteItem(ctx, &ddb.DeleteItemInput{
 		TableName:                 aws.String(st.t.Name),
 		Key:                       st.pointerKey(id),
-		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR (#b = :b AND #n = :n)"),
-		ExpressionAttributeNames:  headNames(ddbitem.AttrPK, ddbitem.AttrBatch, ddbitem.AttrNonce),
-		ExpressionAttributeValues: item{":b": str(p.Batch), ":n": str(p.Nonce)},
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR " + cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
 	return st.translate("delete pointer", id, err)
 }

@@ -17,8 +17,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/stowken/stowken/internal/ddbitem"
+	"github.com/stowken/stowken/internal/ddbtable"
 	"github.com/stowken/stowken/internal/testenv"
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/refcount"
 	"github.com/stowken/stowken/refcount/refcounttest"
 )
@@ -415,5 +420,60 @@ func TestUnprocessedStopsOnContext(t *testing.T) {
 	err := st.AddRefs(ctx, "o", []string{fmt.Sprintf("never-%d", time.Now().UnixNano())}, time.Now())
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("AddRefs that never gets processed: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// TestPointersOfTheLayoutBefore: pointer items with the batch and nonce as strings b and n (the
+// layout of stores written before pointers were packed) are read, listed, moved and deleted
+// under the same conditions; a move writes the packed layout.
+func TestPointersOfTheLayoutBefore(t *testing.T) {
+	sv := testServer(t)
+	sv.ensure(t)
+	ctx := t.Context()
+	st := sv.open(t, sv.table, Options{Namespace: "before-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"})
+	old := refcount.Pointer{Batch: manifest.NewBatchID(), Nonce: "0123456789ab"}
+	for _, id := range []string{"a", "b", "c"} {
+		it := ddbitem.PointerKey(st.t.Namespace, id)
+		it[ddbitem.AttrBatch], it[ddbitem.AttrNonce] = ddbitem.S(old.Batch), ddbitem.S(old.Nonce)
+		if _, err := st.t.Client.PutItem(ctx, &ddb.PutItemInput{TableName: aws.String(st.t.Name), Item: ddbtable.Marshal(it)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err := st.GetPointer(ctx, "a"); err != nil || p != old {
+		t.Fatalf("GetPointer = %+v, %v; want %+v", p, err, old)
+	}
+	listed := map[string]refcount.Pointer{}
+	if err := st.ListPointers(ctx, func(id string, p refcount.Pointer) error { listed[id] = p; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 3 || listed["c"] != old {
+		t.Fatalf("ListPointers = %v", listed)
+	}
+	wrong := refcount.Pointer{Batch: old.Batch, Nonce: "ba9876543210"}
+	if err := st.MovePointer(ctx, "c", wrong, old); !errors.Is(err, refcount.ErrConflict) {
+		t.Fatalf("MovePointer from another nonce: %v, want ErrConflict", err)
+	}
+	if err := st.DeletePointer(ctx, "c", wrong); !errors.Is(err, refcount.ErrConflict) {
+		t.Fatalf("DeletePointer of another nonce: %v, want ErrConflict", err)
+	}
+	moved := refcount.Pointer{Batch: manifest.NewBatchID(), Nonce: old.Nonce}
+	if err := st.MovePointer(ctx, "a", old, moved); err != nil {
+		t.Fatalf("MovePointer from the layout before: %v", err)
+	}
+	out, err := st.t.Client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(st.t.Name), Key: st.pointerKey("a"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, packed := out.Item[ddbitem.AttrBatch].(*types.AttributeValueMemberB); !packed || out.Item[ddbitem.AttrNonce] != nil {
+		t.Fatalf("the moved pointer's item %v: want the packed layout", out.Item)
+	}
+	if p, err := st.GetPointer(ctx, "a"); err != nil || p != moved {
+		t.Fatalf("GetPointer after the move = %+v, %v; want %+v", p, err, moved)
+	}
+	if err := st.DeletePointer(ctx, "b", old); err != nil {
+		t.Fatalf("DeletePointer of the layout before: %v", err)
+	}
+	if _, err := st.GetPointer(ctx, "b"); !errors.Is(err, refcount.ErrNotFound) {
+		t.Fatalf("GetPointer after the delete: %v, want ErrNotFound", err)
 	}
 }
