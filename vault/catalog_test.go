@@ -295,13 +295,14 @@ func at[K comparable, V any](m map[K]*V, k K) *V {
 	return m[k]
 }
 
-// TestTopSegments shares three system prompts among 30, 20 and 10 stored conversations (in a
-// batch, so that their unique parts are packed): the top segments are the prompts, in that
-// order, with their role, counts and text; the packs are not listed.
+// TestTopSegments shares three long system prompts (one piece of lookupTokens or more each,
+// which StoreBatch keeps as a segment) among 30, 20 and 10 stored conversations (in a batch, so
+// that the rest is packed): the top segments are the prompts, in that order, with their role,
+// counts and text; the packs are not listed.
 func TestTopSegments(t *testing.T) {
 	v, _, _ := newMemVault(t, Options{})
 	ctx := context.Background()
-	prompts := []string{"Alpha. " + words(1, 110), "Beta. " + words(2, 110), "Gamma. " + words(3, 110)}
+	prompts := []string{"Alpha. " + words(1, 800), "Beta. " + words(4, 800), "Gamma. " + words(7, 800)}
 	var convs []*conversation.Conversation
 	for i := range 60 {
 		p := 0

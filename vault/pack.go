@@ -13,12 +13,14 @@ import (
 
 // Packing. Store compresses each conversation alone: its small pieces inline in the manifest,
 // its long pieces as segments of their own, which deduplicate across conversations. But most
-// long pieces never recur (an answer, a question), and alone they compress poorly. StoreBatch
-// therefore puts everything of a conversation that is known to be unique — its inline runs, and
-// every long piece that occurs once in the batch and is not in the store yet — into a pack: one
-// segment per packTokens tokens of conversations of the batch, where each piece
-// compresses with the context of its neighbours. Pieces that recur within the batch or already
-// exist in the store (system prompts, tool schemas, shared documents) stay segments of their own.
+// long pieces never recur (an answer, a question), and alone they compress poorly; and a
+// segment of its own costs a PUT, a head and a reference item per batch that uses it, more
+// than its bytes cost unless it is long. StoreBatch therefore puts into a pack everything of a
+// conversation — its inline runs, and its long pieces — except the pieces of lookupTokens or
+// more that already exist in the store or recur in the batch (long system prompts, tool
+// schemas, shared documents), which stay segments of their own. A pack is one segment per
+// packTokens tokens of conversations of the batch, where each piece compresses with the
+// context of its neighbours; a piece several members of a pack use is in it once.
 // Packs are per tokenizer and compression model, not per application: every pack is a PUT and a
 // reference item, and an API log of fifty applications would otherwise make fifty per batch.
 // Within a pack, the conversations of one application are next to each other, so that what
@@ -32,8 +34,10 @@ import (
 // base takes nothing from it.)
 //
 // packTokens is what a pack grows to before a new one starts. A retrieval reads the whole pack
-// of its conversation, so packs stay small enough to be cheap to read (about 30 KB).
-const packTokens = 32 << 10
+// of its conversation (about 120 KB, decoded in about 2 ms), so packs stay small enough to be
+// cheap to read; larger ones would save a PUT per 128K tokens (about 2.5 × 10⁻² dollars per
+// million conversations on the chat corpus) and cost every retrieval more bytes and time.
+const packTokens = 128 << 10
 
 // pack decides which pieces of the prepared conversations go into packs, builds the packs per
 // tokenizer and compression model, in input order grouped by application, and rewrites the
@@ -41,7 +45,7 @@ const packTokens = 32 << 10
 // it is.
 func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 	bases := findBases(ps)
-	unique := v.uniqueSegments(ctx, ps)
+	inPack := v.packedSegments(ctx, ps)
 	type key struct {
 		tokenizer string
 		model     uint32
@@ -55,7 +59,7 @@ func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 		if len(members) < 2 {
 			return
 		}
-		v.buildPack(k.tokenizer, k.model, members, unique)
+		v.buildPack(k.tokenizer, k.model, members, inPack)
 	}
 	byApp := slices.Clone(ps)
 	slices.SortStableFunc(byApp, func(a, b *pendingStore) int { return strings.Compare(a.c.Application, b.c.Application) })
@@ -63,7 +67,7 @@ func (v *Vault) pack(ctx context.Context, ps []*pendingStore) {
 		if p.err != nil {
 			continue
 		}
-		n := packable(p.plan, unique)
+		n := packable(p.plan, inPack)
 		if n == 0 || n >= packTokens {
 			continue
 		}
@@ -182,18 +186,28 @@ func continueBase(plan, base *storePlan) {
 	}
 }
 
-// packUses is how often a piece may occur in a batch and still be packed: a new piece used
-// fewer times (the shared history of a pair of answers to one prompt, say) is packed once and
-// referenced as a slice by each user in its pack; one used more often (a new system prompt) is
-// likely to recur in later batches, and becomes a segment of its own, which they deduplicate
-// against.
+// packUses is how often a piece of lookupTokens or more may occur in a batch and still be
+// packed: a new piece used fewer times (the long shared history of a pair of answers to one
+// prompt, say) is packed once and referenced as a slice by each user in its pack; one used more
+// often (a new long system prompt) is likely to recur in later batches, and becomes a segment of
+// its own, which they deduplicate against.
 const packUses = 4
 
-// uniqueSegments returns the ids of segments that occur fewer than packUses times in the batch
-// and do not exist in the store (a strongly consistent read of each head). A failed read keeps
-// the segment out.
-func (v *Vault) uniqueSegments(ctx context.Context, ps []*pendingStore) map[string]bool {
-	count := map[string]int{}
+// lookupTokens is how long a piece must be to stay a segment of its own in StoreBatch: shorter
+// ones are packed without looking for them in the store. Referencing a stored segment costs the
+// batch a head read and a reference item (a write unit, and about 230 billed bytes): about
+// 9 × 10⁻⁷ dollars with a year of storage in DynamoDB's Standard-IA class; a new one costs a PUT
+// and a head more. Packing the piece again costs its compressed bytes (about 0.8 a token) kept
+// a year in S3 Standard, 2.8 × 10⁻¹⁰ dollars a byte, in each pack that uses it: the same, for a
+// piece in two packs of a batch, at about 2,000 tokens. Content-defined cutting makes pieces of
+// about 2,300 tokens on average, so most pieces of long shared documents stay segments.
+const lookupTokens = 2048
+
+// packedSegments returns the ids of the segments to pack: those shorter than lookupTokens, and
+// the longer ones that occur fewer than packUses times in the batch and do not exist in the
+// store (a strongly consistent read of each such head). A failed read keeps the segment out.
+func (v *Vault) packedSegments(ctx context.Context, ps []*pendingStore) map[string]bool {
+	count, tokens := map[string]int{}, map[string]int{}
 	for _, p := range ps {
 		if p.err != nil {
 			continue
@@ -201,35 +215,40 @@ func (v *Vault) uniqueSegments(ctx context.Context, ps []*pendingStore) map[stri
 		for _, ch := range p.plan.manifest.Chunks {
 			if ch.Segment != "" {
 				count[ch.Segment]++
+				tokens[ch.Segment] = ch.Tokens
 			}
 		}
 	}
-	var once []string
+	inPack := map[string]bool{}
+	var long []string
 	for id, n := range count {
-		if n < packUses {
-			once = append(once, id)
+		switch {
+		case tokens[id] < lookupTokens:
+			inPack[id] = true
+		case n >= packUses:
+		default:
+			long = append(long, id)
 		}
 	}
-	absent := make([]bool, len(once))
-	forEach(ctx, len(once), v.concurrency, func(ctx context.Context, i int) error {
-		_, err := v.refs.GetHead(ctx, once[i])
+	absent := make([]bool, len(long))
+	forEach(ctx, len(long), v.concurrency, func(ctx context.Context, i int) error {
+		_, err := v.refs.GetHead(ctx, long[i])
 		absent[i] = errors.Is(err, refcount.ErrNotFound)
 		return nil
 	})
-	unique := map[string]bool{}
-	for i, id := range once {
+	for i, id := range long {
 		if absent[i] {
-			unique[id] = true
+			inPack[id] = true
 		}
 	}
-	return unique
+	return inPack
 }
 
 // packable counts the tokens of a plan that would go into a pack.
-func packable(plan *storePlan, unique map[string]bool) int {
+func packable(plan *storePlan, inPack map[string]bool) int {
 	n := len(plan.manifest.Inline)
 	for _, s := range plan.segments {
-		if unique[s.id] {
+		if inPack[s.id] {
 			n += len(s.tokens)
 		}
 	}
@@ -248,12 +267,12 @@ func appendSlice(chunks []manifest.Chunk, offset, n int) []manifest.Chunk {
 
 // buildPack encodes the members' packable pieces as one segment and points their chunks at
 // their slices of it. If encoding fails, it leaves the members as they were.
-func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStore, unique map[string]bool) {
+func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStore, inPack map[string]bool) {
 	var tokens []int
 	regions := make([][]manifest.Chunk, len(members))
 	placed := map[string]int{} // the offset of each piece in the pack
 	for i, p := range members {
-		tokens, regions[i] = appendPacked(tokens, p.plan, unique, placed)
+		tokens, regions[i] = appendPacked(tokens, p.plan, inPack, placed)
 	}
 	frame, err := v.codec.Encode(tokens, model)
 	if err != nil {
@@ -272,7 +291,7 @@ func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStor
 		m.Chunks = regions[i]
 		kept := plan.segments[:0]
 		for _, s := range plan.segments {
-			if !unique[s.id] {
+			if !inPack[s.id] {
 				kept = append(kept, s)
 			}
 		}
@@ -288,7 +307,7 @@ func (v *Vault) buildPack(tokenizer string, model uint32, members []*pendingStor
 // list, in which packed pieces are slices (Segment still empty) at their offsets in tokens;
 // adjacent slices are merged. A piece already in the pack (placed, by id: its offset) is not
 // appended again: the chunk is a slice of the copy there.
-func appendPacked(tokens []int, plan *storePlan, unique map[string]bool, placed map[string]int) ([]int, []manifest.Chunk) {
+func appendPacked(tokens []int, plan *storePlan, inPack map[string]bool, placed map[string]int) ([]int, []manifest.Chunk) {
 	segTokens := map[string][]int{}
 	for _, s := range plan.segments {
 		segTokens[s.id] = s.tokens
@@ -300,7 +319,7 @@ func appendPacked(tokens []int, plan *storePlan, unique map[string]bool, placed 
 		switch {
 		case ch.Segment == "":
 			piece, inline = inline[:ch.Tokens], inline[ch.Tokens:]
-		case !unique[ch.Segment]:
+		case !inPack[ch.Segment]:
 			chunks = append(chunks, ch)
 			continue
 		default:

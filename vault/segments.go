@@ -34,8 +34,9 @@ type SegmentUse struct {
 }
 
 // TopSegments returns the n segments used by the most stored conversations, most first (ties
-// by id), with a preview of preview characters. Packs, which hold the unique parts of many
-// conversations rather than shared content, are left out. It lists every reference (its cost
+// by id), with a preview of preview characters. Packs, which hold what a batch's conversations
+// do not share with later batches (StoreBatch keeps only long shared pieces as segments of their
+// own), are left out. It lists every reference (its cost
 // follows the size of the reference store) to find the batches that own one, reads each of
 // their batch objects once (a GET per batch), and then reads each segment reported. A
 // deleted conversation counts until GC retires its batch.

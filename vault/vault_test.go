@@ -483,7 +483,7 @@ func TestPackLifecycle(t *testing.T) {
 	clock := &fakeclock.Clock{}
 	v, b, _ := newMemVault(t, Options{Now: clock.Now})
 	ctx := context.Background()
-	prompt := words(21, 1500)
+	prompt := words(1, 800) // one piece of lookupTokens or more: a segment of its own
 	var convs []*conversation.Conversation
 	for i := 0; i < 12; i++ {
 		convs = append(convs, &conversation.Conversation{ID: fmt.Sprintf("p%02d", i), Application: "app", Tokenizer: "cl100k_base",
@@ -718,6 +718,37 @@ func TestPackSharesRecurringPiece(t *testing.T) {
 		case users >= packUses && objects < 2:
 			t.Errorf("%d users of a new long piece: %d segment objects; want the piece's own segments next to the pack", users, objects)
 		}
+	}
+}
+
+// TestPackShortSharedPiece: a piece shorter than lookupTokens that many conversations of a
+// batch share (a short system prompt) is packed, once, rather than made a segment of its own.
+func TestPackShortSharedPiece(t *testing.T) {
+	ctx := context.Background()
+	tok, _ := tokenizer.Get("cl100k_base")
+	v, b, _ := newMemVault(t, Options{})
+	prompt := words(1, 300)
+	promptTokens := len(tok.Encode(prompt))
+	if pieces := segment.Cut("cl100k_base", [][]int{tok.Encode(prompt)}); len(pieces) != 1 || pieces[0].ID == "" || promptTokens >= lookupTokens {
+		t.Fatalf("fixture: a prompt of %d tokens in %d pieces, want one segment shorter than lookupTokens", promptTokens, len(pieces))
+	}
+	var convs []*conversation.Conversation
+	var lines [][]byte
+	others := 0 // the tokens of the messages other than the prompt
+	for i := range 2 * packUses {
+		c := &conversation.Conversation{ID: fmt.Sprintf("short-%d", i), Tokenizer: "cl100k_base", Messages: []conversation.Message{
+			{Role: "system", Content: prompt}, {Role: "user", Content: words(90+i, 30)}, {Role: "assistant", Content: words(190+i, 40)}}}
+		line, _ := conversation.Marshal(c)
+		convs, lines = append(convs, c), append(lines, line)
+		others += len(tok.Encode(c.Messages[1].Content)) + len(tok.Encode(c.Messages[2].Content))
+	}
+	if _, errs := v.StoreBatch(ctx, convs); errors.Join(errs...) != nil {
+		t.Fatal(errors.Join(errs...))
+	}
+	checkRoundTrip(t, v, convs, lines)
+	if objects, stored := countSegments(t, b), storedTokens(t, b); objects != 1 || stored >= others+2*promptTokens {
+		t.Errorf("%d users of a %d-token prompt (%d other tokens): %d segment objects holding %d tokens; want one pack holding the prompt once",
+			len(convs), promptTokens, others, objects, stored)
 	}
 }
 

@@ -126,13 +126,20 @@ func TestExportRoundTrips(t *testing.T) {
 	}
 }
 
-// TestSegmentsTop lists the most shared segments of the demo data: each is used by more than
-// one conversation, in descending order, with its role and text.
+// TestSegmentsTop lists the most shared segments of the demo data, stored one at a time (put),
+// which keeps every shared piece a segment of its own (import packs the demo's short system
+// prompts with each batch): each is used by more than one conversation, in descending order,
+// with its role and text.
 func TestSegmentsTop(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	_, lines := demoJSONL(t, 5, 40)
-	s.ok("import", writeFile(t, "demo.jsonl", []byte(strings.Join(lines, "\n"))))
+	_, lines := demoJSONL(t, 5, 4)
+	t.Logf("%d conversations", len(lines))
+	for _, line := range lines {
+		if r := s.run(line, "put", "-"); r.code != 0 {
+			t.Fatalf("put: %v", r)
+		}
+	}
 	var segs []segmentJSON
 	for _, line := range strings.Split(strings.TrimSpace(s.ok("segments", "--top", "3", "--json")), "\n") {
 		var sg segmentJSON

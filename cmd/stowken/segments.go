@@ -15,8 +15,10 @@ var segmentsCommand = &command{
 	doc: `Lists the --top N segments that the most stored conversations reference: system prompts, tool
 schemas, shared documents. For each: how many conversations reference it, the role of the
 message it is part of, its tokens and stored bytes, the bytes that storing it once saves, and
-the start of its text. Packs (the unique parts of many conversations, stored together) are
-not listed. It reads every reference, so it costs what the reference store holds.`,
+the start of its text. Packs are not listed: import (StoreBatch) packs everything of a batch
+but the pieces of 2,048 tokens or more that recur, so a shorter shared prompt is in every pack
+that uses it rather than a segment of its own; put (Store) keeps every piece of 256 tokens or
+more a segment. It reads every reference, so it costs what the reference store holds.`,
 	run: runSegments,
 }
 
