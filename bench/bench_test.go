@@ -83,6 +83,9 @@ func TestSampleSmoke(t *testing.T) {
 				math.Abs(pc.DDBWRU*fn-rep.StoreUsage.DDBWRU) > 1e-6*rep.StoreUsage.DDBWRU || !c.Modelled || c.Months != DefaultMonths {
 				t.Errorf("cost per conversation %+v, modelled %v, months %d; the store: %+v", pc, c.Modelled, c.Months, rep.StoreUsage)
 			}
+			if c.TableClass != cost.DefaultTableClass { // a store without a table: the class stowken creates
+				t.Errorf("the in-memory store priced in table class %q", c.TableClass)
+			}
 			naive := c.Baselines[cost.BaselineNaive].PerConversation
 			if naive.S3PutClass != 1 || math.Abs(naive.S3Bytes*fn-float64(b.NaiveGzipJSON.StoredBytes)) > 1e-6*naive.S3Bytes*fn {
 				t.Errorf("naive baseline per conversation %+v, want 1 PUT and %d bytes in all", naive, b.NaiveGzipJSON.StoredBytes)

@@ -27,8 +27,9 @@ type Prices struct {
 	DDBIARRUPerMillion float64 `json:"ddb_ia_rru_per_million"`
 	DDBIAGBMonth       float64 `json:"ddb_ia_gb_month"`
 	// DDBTableClass is the table class whose DynamoDB prices apply: TableClassStandard,
-	// TableClassStandardIA, or "" for the store's own table's class (Standard when it has
-	// none; see ForTableClass).
+	// TableClassStandardIA, or "" for the store's own table's class (vault.Vault.PricesFor:
+	// Standard for a table that reports none, DefaultTableClass for a store without a table,
+	// whose DynamoDB usage is modelled; Standard where nothing resolves it).
 	DDBTableClass string `json:"ddb_table_class"`
 	// SQS (standard queue): per million requests.
 	SQSPerMillion float64 `json:"sqs_per_million"`
@@ -46,6 +47,13 @@ const (
 	TableClassStandard   = "STANDARD"
 	TableClassStandardIA = "STANDARD_INFREQUENT_ACCESS"
 )
+
+// DefaultTableClass is the class of the tables stowken creates (the Terraform module's
+// table_class default, and ddbtable's EnsureTable), and the one the usage of a store without a
+// table is priced in. A conversation's pointer item is written once and kept: Standard-IA's
+// storage, 60% cheaper, outweighs its requests, 25% dearer, for conversations kept longer than
+// about 6 months (docs/design.md, "The table class").
+const DefaultTableClass = TableClassStandardIA
 
 // FirehoseRecordBytes is the unit Amazon Data Firehose rounds every record up to for billing.
 const FirehoseRecordBytes = 5 << 10

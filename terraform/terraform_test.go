@@ -71,8 +71,8 @@ func TestTableMatchesGoSchema(t *testing.T) {
 	if got := tbl.attrSrc("table_class"); got != "var.table_class" {
 		t.Errorf("table_class = %s, want var.table_class", got)
 	}
-	if got := mod.variableDefault(t, "table_class"); got.AsString() != cost.TableClassStandard {
-		t.Errorf("table_class defaults to %s, want %s", got.GoString(), cost.TableClassStandard)
+	if got := mod.variableDefault(t, "table_class"); got.AsString() != cost.DefaultTableClass {
+		t.Errorf("table_class defaults to %s, want %s", got.GoString(), cost.DefaultTableClass)
 	}
 	cond := mod.one(t, "variable", "table_class").child(t, "validation").attrSrc("condition")
 	for _, class := range []string{cost.TableClassStandard, cost.TableClassStandardIA} {

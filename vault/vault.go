@@ -220,9 +220,10 @@ func (v *Vault) TableClass(ctx context.Context) (string, error) {
 }
 
 // PricesFor returns p priced in the reference store's DynamoDB table class when p names none
-// (cost.Prices.ForTableClass). When the class cannot be read (DescribeTable is not in the writer
-// policy) or is one cost does not know, it returns p, which prices the Standard class, and the
-// error for the caller to warn about.
+// (cost.Prices.ForTableClass), or in cost.DefaultTableClass, the class stowken creates tables
+// in, when the reference store is not on DynamoDB (its usage is modelled). When the class cannot
+// be read (DescribeTable is not in the writer policy) or is one cost does not know, it returns
+// p, which prices the Standard class, and the error for the caller to warn about.
 func (v *Vault) PricesFor(ctx context.Context, p cost.Prices) (cost.Prices, error) {
 	if p.DDBTableClass != "" {
 		return p, nil
@@ -230,6 +231,9 @@ func (v *Vault) PricesFor(ctx context.Context, p cost.Prices) (cost.Prices, erro
 	class, err := v.TableClass(ctx)
 	if err != nil {
 		return p, err
+	}
+	if class == "" {
+		class = cost.DefaultTableClass
 	}
 	return p.ForTableClass(class)
 }

@@ -208,7 +208,7 @@ type costFlags struct {
 func (f *costFlags) register(fs *flag.FlagSet) {
 	f.months = fs.Int("months", bench.DefaultMonths, "count `N` months of storage in the cost's total")
 	f.prices = fs.String("prices", "", "read prices from `FILE` (JSON; fields of cost.Prices, the rest AWS us-east-1 list prices)")
-	f.tableClass = fs.String("table-class", "", "price DynamoDB in table `CLASS` STANDARD or STANDARD_INFREQUENT_ACCESS (default: the store's table's, else STANDARD)")
+	f.tableClass = fs.String("table-class", "", "price DynamoDB in table `CLASS` STANDARD or STANDARD_INFREQUENT_ACCESS (default: the store's table's; for a store without one, STANDARD_INFREQUENT_ACCESS, the class stowken creates tables in)")
 }
 
 // load returns the prices and months the flags give.

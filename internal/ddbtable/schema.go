@@ -10,6 +10,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/ddbitem"
 )
 
@@ -72,6 +73,7 @@ func (sc Schema) createTableInput(table string) *ddb.CreateTableInput {
 		TableName:   aws.String(table),
 		BillingMode: types.BillingMode(sc.BillingMode),
 		KeySchema:   keySchema(sc.PartitionKey, sc.SortKey),
+		TableClass:  types.TableClass(cost.DefaultTableClass),
 	}
 	for _, a := range sc.KeyAttributes() {
 		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/stowken/stowken/cost"
 )
 
 func TestParseURL(t *testing.T) {
@@ -152,7 +154,8 @@ func TestSchemaMatchesCreateTable(t *testing.T) {
 	in := sc.createTableInput("t")
 	if aws.ToString(in.TableName) != "t" || string(in.BillingMode) != sc.BillingMode ||
 		len(in.KeySchema) != 2 || len(in.AttributeDefinitions) != len(wantKeys) ||
-		len(in.GlobalSecondaryIndexes) != 0 || len(in.LocalSecondaryIndexes) != 0 || in.ProvisionedThroughput != nil {
+		len(in.GlobalSecondaryIndexes) != 0 || len(in.LocalSecondaryIndexes) != 0 || in.ProvisionedThroughput != nil ||
+		string(in.TableClass) != cost.DefaultTableClass {
 		t.Fatalf("createTableInput = %+v", in)
 	}
 }

@@ -33,9 +33,9 @@ variable "table_name" {
 }
 
 variable "table_class" {
-  description = "DynamoDB table class: STANDARD, or STANDARD_INFREQUENT_ACCESS (storage at $0.10 instead of $0.25 per GB-month, requests a quarter dearer). stowken stats and bench price the table by the class DescribeTable reports."
+  description = "DynamoDB table class: STANDARD_INFREQUENT_ACCESS (storage at $0.10 instead of $0.25 per GB-month, requests a quarter dearer: cheaper for conversations kept longer than about 6 months), or STANDARD. stowken stats and bench price the table by the class DescribeTable reports."
   type        = string
-  default     = "STANDARD"
+  default     = "STANDARD_INFREQUENT_ACCESS"
 
   validation {
     condition     = contains(["STANDARD", "STANDARD_INFREQUENT_ACCESS"], var.table_class)
