@@ -25,6 +25,14 @@
 // definitions, where the source had any, as the text of a system message, and an export does not
 // invent a schema for them. ParseOpenAI reads such a line back, given what was lost.
 //
+// The OpenAI writer writes every conversation it can, whether OpenAI's fine-tuning API would
+// accept it as an example or not: CheckFineTuning checks one against the rules of the chat
+// fine-tuning format (ported from OpenAI's cookbook, extended to tool calls; see the Reason
+// constants) and returns its problems, each with a stable reason string, so that a caller (stowken
+// export) can leave out what the API would refuse the whole file for. Token ids that are special
+// tokens (such as <|endoftext|>) are written as their text, which encodes to other ids: the
+// writer, an *OpenAIWriter, counts them (SpecialTokens).
+//
 // FormatParquet (NewParquet) is one Parquet file with a row per conversation (ParquetRow): its
 // fields, and its messages as a list of structs with their tool calls. Nothing is lost but
 // created_at's time zone offset and what is finer than a microsecond (the instant is kept, in

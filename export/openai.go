@@ -35,26 +35,50 @@ type openAIFunction struct {
 	Arguments string `json:"arguments"`
 }
 
-// openAIWriter writes OpenAI chat fine-tuning lines.
-type openAIWriter struct {
+// OpenAIWriter writes OpenAI chat fine-tuning lines (see NewOpenAI) and counts the special
+// tokens of what it wrote.
+type OpenAIWriter struct {
 	lines
-	buf bytes.Buffer
+	buf     bytes.Buffer
+	special SpecialTokens
+}
+
+// SpecialTokens counts special tokens (tokenizer.IsSpecial, such as <|endoftext|>) among the
+// token ids of the messages an OpenAIWriter wrote. The writer writes them as their text, which
+// the export cannot tell from the same text typed by a user: encoding the export again gives
+// ordinary ids for it, not the special ones.
+type SpecialTokens struct {
+	// Messages counts the messages holding at least one special token, Tokens the special
+	// tokens.
+	Messages, Tokens int
+	// Example is the text of the first special token written; "" when none was.
+	Example string
+}
+
+// add adds the counts of o to s, keeping the first example.
+func (s *SpecialTokens) add(o SpecialTokens) {
+	s.Messages += o.Messages
+	s.Tokens += o.Tokens
+	if s.Example == "" {
+		s.Example = o.Example
+	}
 }
 
 // NewOpenAI returns a Writer of OpenAI's chat fine-tuning JSONL (see the package doc for the
-// mapping and for what the format loses). Conversations that fail conversation.Validate are
-// refused (conversation.ErrInvalid). A message given as token ids is decoded with the
-// conversation's tokenizer; ids outside the vocabulary (tokenizer.ErrTokenRange,
-// tokenizer.ErrInvalidToken) or ids whose bytes are not valid UTF-8 text
-// (tokenizer.ErrInvalidUTF8) are errors, and nothing of that conversation is written.
-func NewOpenAI(w io.Writer) Writer { return &openAIWriter{lines: newLines(w)} }
+// mapping and for what the format loses), an *OpenAIWriter. It writes every conversation that
+// can be written, valid for fine-tuning or not: CheckFineTuning tells which are. Conversations
+// that fail conversation.Validate are refused (conversation.ErrInvalid). A message given as token
+// ids is decoded with the conversation's tokenizer; ids outside the vocabulary
+// (tokenizer.ErrTokenRange, tokenizer.ErrInvalidToken) or ids whose bytes are not valid UTF-8
+// text (tokenizer.ErrInvalidUTF8) are errors, and nothing of that conversation is written.
+func NewOpenAI(w io.Writer) Writer { return &OpenAIWriter{lines: newLines(w)} }
 
 // Write writes one conversation.
-func (w *openAIWriter) Write(c *conversation.Conversation) error {
+func (w *OpenAIWriter) Write(c *conversation.Conversation) error {
 	if err := w.ready(); err != nil {
 		return err
 	}
-	line, err := openAIMessages(c)
+	line, special, err := openAIMessages(c)
 	if err != nil {
 		return fmt.Errorf("conversation %q: %w", c.ID, err)
 	}
@@ -64,13 +88,21 @@ func (w *openAIWriter) Write(c *conversation.Conversation) error {
 	if err := enc.Encode(line); err != nil {
 		return fmt.Errorf("conversation %q: %w", c.ID, err)
 	}
-	return w.emit(bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")))
+	if err := w.emit(bytes.TrimSuffix(w.buf.Bytes(), []byte("\n"))); err != nil {
+		return err
+	}
+	w.special.add(special)
+	return nil
 }
 
-// openAIMessages converts c to its OpenAI form.
-func openAIMessages(c *conversation.Conversation) (*openAILine, error) {
+// SpecialTokens returns the special tokens of the conversations written so far.
+func (w *OpenAIWriter) SpecialTokens() SpecialTokens { return w.special }
+
+// openAIMessages converts c to its OpenAI form, counting the special tokens of its messages.
+func openAIMessages(c *conversation.Conversation) (*openAILine, SpecialTokens, error) {
+	var special SpecialTokens
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, special, err
 	}
 	var tok *tokenizer.Tokenizer
 	line := &openAILine{Messages: make([]openAIMessage, len(c.Messages))}
@@ -82,28 +114,49 @@ func openAIMessages(c *conversation.Conversation) (*openAILine, error) {
 			if tok == nil {
 				var err error
 				if tok, err = tokenizer.Get(c.Tokenizer); err != nil {
-					return nil, err
+					return nil, special, err
 				}
 			}
 			text, err := tok.Decode(m.Tokens)
 			if err != nil {
-				return nil, fmt.Errorf("message %d: %w", i, err)
+				return nil, special, fmt.Errorf("message %d: %w", i, err)
 			}
 			om.Content = &text
+			special.add(specialTokens(tok, m.Tokens))
 		case !m.ContentNull:
 			om.Content = &m.Content
 		}
 		for _, tc := range m.ToolCalls {
-			typ := tc.Type
-			if typ == "" {
-				typ = "function"
-			}
-			om.ToolCalls = append(om.ToolCalls, openAIToolCall{ID: tc.ID, Type: typ,
+			om.ToolCalls = append(om.ToolCalls, openAIToolCall{ID: tc.ID, Type: toolCallType(tc),
 				Function: openAIFunction{Name: tc.Name, Arguments: tc.Arguments}})
 		}
 		line.Messages[i] = om
 	}
-	return line, nil
+	return line, special, nil
+}
+
+// specialTokens counts the special tokens of one message's valid token ids.
+func specialTokens(tok *tokenizer.Tokenizer, tokens []int) SpecialTokens {
+	var s SpecialTokens
+	for _, id := range tokens {
+		if tok.IsSpecial(id) {
+			if s.Example == "" {
+				text, _ := tok.Decode([]int{id}) // a special token's text is valid UTF-8
+				s.Example = text
+			}
+			s.Messages, s.Tokens = 1, s.Tokens+1
+		}
+	}
+	return s
+}
+
+// toolCallType returns the type a tool call is written with: its own, or "function" when it
+// has none.
+func toolCallType(tc conversation.ToolCall) string {
+	if tc.Type == "" {
+		return "function"
+	}
+	return tc.Type
 }
 
 // The fields ParseOpenAI accepts. Content is raw so that null, absent and a string are told

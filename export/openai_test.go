@@ -193,3 +193,36 @@ func TestOpenAINoToolsInvented(t *testing.T) {
 		t.Errorf("a tools field was written: %s", out.String())
 	}
 }
+
+// The OpenAI writer counts the messages and tokens whose ids are special tokens, decoded to their
+// literal text; special-token text given as text is not counted, nor what a refused conversation
+// held.
+func TestOpenAISpecialTokens(t *testing.T) {
+	eot, eop := 100257, 100276 // <|endoftext|>, <|endofprompt|>
+	hello := encode(t, "Hello")
+	c := &conversation.Conversation{ID: "special", Tokenizer: tokenizer.CL100KBase, Messages: []conversation.Message{
+		{Role: conversation.RoleUser, Content: "say <|endoftext|>"},
+		{Role: conversation.RoleAssistant, Tokens: append(append([]int{eop}, hello...), eot)},
+		{Role: conversation.RoleUser, Tokens: hello},
+		{Role: conversation.RoleAssistant, Tokens: []int{eot}},
+	}}
+	refused := &conversation.Conversation{ID: "refused", Tokenizer: tokenizer.CL100KBase, Messages: []conversation.Message{
+		{Role: conversation.RoleAssistant, Tokens: []int{eot}},
+		{Role: conversation.RoleAssistant, Tokens: []int{1 << 30}},
+	}}
+	var out bytes.Buffer
+	w := NewOpenAI(&out).(*OpenAIWriter)
+	if err := w.Write(refused); !errors.Is(err, tokenizer.ErrTokenRange) {
+		t.Fatalf("Write(refused) = %v", err)
+	}
+	if got := w.SpecialTokens(); got != (SpecialTokens{}) {
+		t.Errorf("after a refused conversation: %+v, want none", got)
+	}
+	writeAll(t, w, []*conversation.Conversation{c, samples(t)[0]})
+	if got, want := w.SpecialTokens(), (SpecialTokens{Messages: 2, Tokens: 3, Example: "<|endofprompt|>"}); got != want {
+		t.Errorf("SpecialTokens() = %+v, want %+v", got, want)
+	}
+	if !strings.Contains(out.String(), `"content":"<|endofprompt|>Hello<|endoftext|>"`) {
+		t.Errorf("special tokens not written as their text: %s", out.String())
+	}
+}

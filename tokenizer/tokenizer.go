@@ -73,7 +73,8 @@ func (e *TokenError) Unwrap() error { return e.Err }
 type Tokenizer struct {
 	name    string
 	bpe     *tiktoken.Tiktoken
-	decoder [][]byte // bytes of every id below VocabSize; nil for ids that are not in the vocabulary
+	decoder [][]byte     // bytes of every id below VocabSize; nil for ids that are not in the vocabulary
+	special map[int]bool // the ids of the special tokens
 }
 
 // Pre-tokenisation patterns, as in tiktoken (openai_public.py) and in the npm package tiktoken.
@@ -142,6 +143,7 @@ func load(e encoding) (*Tokenizer, error) {
 	}
 	special := make(map[string]int, len(e.special))
 	specialSet := make(map[string]any, len(e.special))
+	specialIDs := make(map[int]bool, len(e.special))
 	size := 0
 	for text, id := range e.special {
 		if _, dup := ranks[text]; dup {
@@ -149,6 +151,7 @@ func load(e encoding) (*Tokenizer, error) {
 		}
 		special[text] = id
 		specialSet[text] = true
+		specialIDs[id] = true
 		size = max(size, id+1)
 	}
 	for _, id := range ranks {
@@ -176,6 +179,7 @@ func load(e encoding) (*Tokenizer, error) {
 		name:    e.name,
 		bpe:     tiktoken.NewTiktoken(core, enc, specialSet),
 		decoder: decoder,
+		special: specialIDs,
 	}, nil
 }
 
@@ -187,6 +191,11 @@ func (t *Tokenizer) Name() string { return t.name }
 // 50281 for p50k_base and 50257 for r50k_base (<|endoftext|> is 50256). This is tiktoken's
 // n_vocab. Not every id below it is valid: see ErrInvalidToken.
 func (t *Tokenizer) VocabSize() int { return len(t.decoder) }
+
+// IsSpecial reports whether id is one of the encoding's special tokens, such as <|endoftext|>
+// (100257 in cl100k_base). Decode turns a special id into its text, and Encode never gives one
+// back for that text, so a special id does not survive a round trip through text.
+func (t *Tokenizer) IsSpecial(id int) bool { return t.special[id] }
 
 // Encode returns the token ids of text, exactly as tiktoken's encode_ordinary: special-token text
 // such as "<|endoftext|>" is encoded as ordinary text, never as the special token. The result

@@ -128,6 +128,31 @@ func TestSpecialTokenTextIsOrdinary(t *testing.T) {
 	}
 }
 
+// IsSpecial is true for exactly the special ids of each encoding: not for ordinary ids, the
+// ids around the special ones, gaps of the vocabulary or ids out of range.
+func TestIsSpecial(t *testing.T) {
+	for name, specials := range specialTokens {
+		tk := mustGet(t, name)
+		n := 0
+		for id := -1; id <= tk.VocabSize(); id++ {
+			if tk.IsSpecial(id) {
+				n++
+				if text, _ := tk.Decode([]int{id}); specials[text] != id {
+					t.Errorf("%s IsSpecial(%d) is true, but it decodes to %q", name, id, text)
+				}
+			}
+		}
+		if n != len(specials) {
+			t.Errorf("%s: %d ids are special, want %d", name, n, len(specials))
+		}
+		for text, id := range specials {
+			if !tk.IsSpecial(id) {
+				t.Errorf("%s IsSpecial(%d) (%s) is false", name, id, text)
+			}
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	gaps := map[string]int{"cl100k_base": 100256, "o200k_base": 199998}
 	for _, name := range tokenizer.Names() {

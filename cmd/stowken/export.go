@@ -1,14 +1,20 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/export"
 	"github.com/stowken/stowken/internal/progress"
 	"github.com/stowken/stowken/vault"
@@ -43,7 +49,23 @@ one of these formats (docs/export.md has the details):
 -o names the output: a file (gzip-compressed when it ends in .gz), "-" for stdout (the
 default; not for a format that writes a file set, whose -o is the PREFIX). Conversations are
 read in batches, in parallel, so that segments they share (a system prompt, packs) are read
-once. On a terminal a progress line is drawn on stderr; a summary follows on stderr.`)
+once. On a terminal a progress line is drawn on stderr; a summary follows on stderr.
+
+OpenAI's fine-tuning API refuses a whole training file for one bad example, so --format openai
+checks every conversation against the rules of its chat format (docs/export.md lists them) and
+skips those that break one: nothing of them is written, and the summary counts them by reason
+(no_assistant_message, empty_assistant_message, tool_message_without_call, too_many_tokens,
+...), each conversation once per reason. --keep-invalid writes them too, still counted;
+--max-tokens sets the token limit of an example. Both are usage errors with another format,
+which writes every conversation as it was stored. Token ids that are special tokens (such as
+<|endoftext|>) are written as their literal text, which re-tokenizes to other ids: a warning
+counts the messages that held them.
+
+--json prints the summary as one JSON object instead: format, output, exported, invalid
+(conversations that break a rule), skipped, reasons (conversations per reason),
+special_token_messages, special_tokens, elapsed_seconds and requests. It goes to stdout, as the
+--json of the other commands, unless the export itself does (-o -): then to stderr. Skipped
+conversations do not change the exit status.`)
 	return b.String()
 }
 
@@ -81,6 +103,9 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	out := fs.String("o", "-", outputUsage())
 	oldest := fs.Bool("oldest", false, "oldest first")
 	limit := fs.Int("limit", 0, "export at most `N` conversations (0: all)")
+	keepInvalid := fs.Bool("keep-invalid", false, "openai: also write the conversations the fine-tuning API would refuse")
+	maxTokens := fs.Int("max-tokens", export.DefaultMaxFineTuningTokens, "openai: skip conversations of more than `N` tokens, as the cookbook counts them (0: no limit)")
+	asJSON := fs.Bool("json", false, "print the summary as one JSON object (on stdout unless the export goes there)")
 	pos, err := e.parseCommand(c, fs, args)
 	if err != nil {
 		return err
@@ -97,6 +122,15 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	}
 	if *limit < 0 {
 		return usageErrorf("--limit must not be negative")
+	}
+	var check *fineTuningCheck
+	if format.Name == export.FormatOpenAI {
+		if *maxTokens < 0 {
+			return usageErrorf("--max-tokens must not be negative")
+		}
+		check = &fineTuningCheck{maxTokens: *maxTokens, keep: *keepInvalid, reasons: map[string]int{}}
+	} else if name := flagGiven(fs, "keep-invalid", "max-tokens"); name != "" {
+		return usageErrorf("--%s applies to --format openai only", name)
 	}
 	q := f.query()
 	q.Oldest = *oldest
@@ -120,7 +154,7 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 			return err
 		}
 		bar := progress.New(e.stderr, int64(len(ids)), "export")
-		written, err := writeExport(ctx, v, w, ids, bar)
+		written, err := writeExport(ctx, v, w, ids, check, bar)
 		bar.Done()
 		if err != nil {
 			discard()
@@ -129,10 +163,121 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 		if err := finish(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "exported %d conversations as %s to %s in %s; %s\n",
-			written, format.Name, *out, time.Since(start).Round(time.Millisecond), formatUsage(v.Usage()))
+		sum := exportSummary{Format: format.Name, Output: *out, Exported: written, Reasons: map[string]int{},
+			ElapsedSec: time.Since(start).Seconds(), Requests: v.Usage()}
+		if check != nil {
+			sum.Invalid, sum.Reasons = check.invalid, check.reasons
+			if !check.keep {
+				sum.Skipped = check.invalid
+			}
+		}
+		if ow, ok := w.(*export.OpenAIWriter); ok {
+			special := ow.SpecialTokens()
+			sum.SpecialTokenMessages, sum.SpecialTokens, sum.specialExample = special.Messages, special.Tokens, special.Example
+		}
+		if *asJSON {
+			dst := e.stdout
+			if *out == "-" {
+				dst = e.stderr
+			}
+			return writeJSON(dst, sum)
+		}
+		sum.print(e.stderr)
 		return nil
 	})
+}
+
+// flagGiven returns the first of names given on the command line, or "".
+func flagGiven(fs *flag.FlagSet, names ...string) string {
+	given := ""
+	fs.Visit(func(f *flag.Flag) {
+		if given == "" && slices.Contains(names, f.Name) {
+			given = f.Name
+		}
+	})
+	return given
+}
+
+// exportSummary is what an export did, in its --json form.
+type exportSummary struct {
+	Format   string `json:"format"`
+	Output   string `json:"output"`
+	Exported int    `json:"exported"`
+	// Invalid counts the conversations that break a rule of the fine-tuning format (openai only),
+	// Skipped those of them not written (all but with --keep-invalid), and Reasons the
+	// conversations per reason.
+	Invalid int            `json:"invalid"`
+	Skipped int            `json:"skipped"`
+	Reasons map[string]int `json:"reasons"`
+	// SpecialTokenMessages counts the messages written whose token ids held special tokens,
+	// SpecialTokens those tokens (openai only).
+	SpecialTokenMessages int        `json:"special_token_messages"`
+	SpecialTokens        int        `json:"special_tokens"`
+	ElapsedSec           float64    `json:"elapsed_seconds"`
+	Requests             cost.Usage `json:"requests"`
+	specialExample       string     // the text of a special token written, for the warning
+}
+
+// print writes the summary for people: what was exported, the conversations the fine-tuning API
+// would refuse by reason, and a warning about special tokens.
+func (s *exportSummary) print(w io.Writer) {
+	elapsed := time.Duration(s.ElapsedSec * float64(time.Second))
+	fmt.Fprintf(w, "exported %d conversations as %s to %s in %s; %s\n", s.Exported, s.Format, s.Output,
+		elapsed.Round(time.Millisecond), formatUsage(s.Requests))
+	if s.Invalid > 0 {
+		verb := "skipped"
+		if s.Skipped == 0 {
+			verb = "wrote"
+		}
+		fmt.Fprintf(w, "%s %d conversations the fine-tuning API would refuse: %s\n", verb, s.Invalid, formatReasons(s.Reasons))
+	}
+	if s.SpecialTokenMessages > 0 {
+		fmt.Fprintf(w, "warning: %d messages held %d special tokens (e.g. %s), written as literal text: re-tokenizing the export gives other ids\n",
+			s.SpecialTokenMessages, s.SpecialTokens, s.specialExample)
+	}
+}
+
+// formatReasons lists the counts by reason, most frequent first: "no_assistant_message 22,
+// empty_assistant_message 8".
+func formatReasons(reasons map[string]int) string {
+	names := slices.Collect(maps.Keys(reasons))
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(reasons[b], reasons[a]), cmp.Compare(a, b))
+	})
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = fmt.Sprintf("%s %d", name, reasons[name])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fineTuningCheck checks the conversations of an openai export with export.CheckFineTuning and
+// counts those that break a rule.
+type fineTuningCheck struct {
+	maxTokens int
+	keep      bool           // write the conversations that break a rule too
+	invalid   int            // conversations that break a rule
+	reasons   map[string]int // conversations per reason
+}
+
+// admit checks c, counts its problems, and reports whether it is to be written.
+func (f *fineTuningCheck) admit(c *conversation.Conversation) (bool, error) {
+	problems, err := export.CheckFineTuning(c, f.maxTokens)
+	if err != nil {
+		return false, fmt.Errorf("conversation %q: %w", c.ID, err)
+	}
+	if len(problems) == 0 {
+		return true, nil
+	}
+	f.invalid++
+	seen := map[string]bool{}
+	for _, p := range problems {
+		if !seen[p.Reason] {
+			seen[p.Reason] = true
+			f.reasons[p.Reason]++
+		}
+	}
+	return f.keep, nil
 }
 
 // openExport returns the format's writer on the output, the function that finishes both (a
@@ -169,9 +314,10 @@ func openExport(e *env, format export.Format, out string) (w export.Writer, fini
 	return nil, nil, nil, fmt.Errorf("export format %s: output kind %v is not supported", format.Name, format.Kind)
 }
 
-// writeExport retrieves the conversations in batches and writes them in order. A conversation
-// deleted since it was listed is skipped; any other failure stops the export.
-func writeExport(ctx context.Context, v *vault.Vault, w export.Writer, ids []string, bar *progress.Reporter) (written int, err error) {
+// writeExport retrieves the conversations in batches and writes them in order, those that check
+// (when not nil) admits. A conversation deleted since it was listed is skipped; any other
+// failure stops the export.
+func writeExport(ctx context.Context, v *vault.Vault, w export.Writer, ids []string, check *fineTuningCheck, bar *progress.Reporter) (written int, err error) {
 	for len(ids) > 0 {
 		batch := ids[:min(exportBatch, len(ids))]
 		ids = ids[len(batch):]
@@ -182,6 +328,15 @@ func writeExport(ctx context.Context, v *vault.Vault, w export.Writer, ids []str
 					continue
 				}
 				return written, errs[i]
+			}
+			if check != nil {
+				ok, err := check.admit(c)
+				if err != nil {
+					return written, err
+				}
+				if !ok {
+					continue
+				}
 			}
 			if err := w.Write(c); err != nil {
 				return written, err

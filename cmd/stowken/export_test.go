@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -66,7 +67,7 @@ func TestExportRoundTrips(t *testing.T) {
 
 	// openai: each line is the conversation's messages.
 	out := filepath.Join(dir, "ft.jsonl")
-	s.ok("export", "--format", "openai", "--oldest", "-o", out)
+	s.ok("export", "--format", "openai", "--keep-invalid", "--oldest", "-o", out)
 	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
@@ -238,5 +239,222 @@ func TestExportHelpListsFormats(t *testing.T) {
 	}
 	if !strings.Contains(help, "output FORMAT: "+strings.Join(export.Names(), ", ")) {
 		t.Errorf("--format's usage does not list the formats:\n%s", help)
+	}
+}
+
+// fineTuningInput holds conversations for the fine-tuning checks of export --format openai: three
+// valid ones (one with tool calls, one whose token ids hold special tokens) and five that break
+// rules, one of them two, in created_at order.
+const fineTuningInput = `{"id":"ok-chat","application":"t","model":"","tokenizer":"cl100k_base","created_at":"2025-01-01T00:00:01Z","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi","name":"bob"},{"role":"assistant","content":"Hello"}]}
+{"id":"no-assistant","application":"t","model":"","tokenizer":"cl100k_base","created_at":"2025-01-01T00:00:02Z","messages":[{"role":"user","content":"Anyone there?"}]}
+{"id":"ok-tools","application":"t","model":"","tokenizer":"cl100k_base","created_at":"2025-01-01T00:00:03Z","messages":[{"role":"user","content":"Weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","content":"{\"temp\":18}","name":"get_weather","tool_call_id":"call_1"},{"role":"assistant","content":"18 °C."}]}
+{"id":"empty-assistant","application":"t","model":"","tokenizer":"cl100k_base","created_at":"2025-01-01T00:00:04Z","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":""}]}
+{"id":"orphan-tool","application":"t","model":"","tokenizer":"cl100k_base","created_at":"2025-01-01T00:00:05Z","messages":[{"role":"user","content":"Hi"},{"role":"tool","content":"42"},{"role":"assistant","content":"Hello"}]}
+{"id":"two-problems","application":"t","model":"","tokenizer":"cl100k_base","created_at":"2025-01-01T00:00:06Z","messages":[{"role":"user","content":""},{"role":"assistant","content":" \n"},{"role":"assistant","content":null}]}
+{"id":"ok-special","application":"t","model":"","tokenizer":"cl100k_base","created_at":"2025-01-01T00:00:07Z","messages":[{"role":"user","tokens":[13347,100276]},{"role":"assistant","tokens":[9906,100257,100257]}]}
+{"id":"answer-to-nothing","application":"t","model":"","tokenizer":"cl100k_base","created_at":"2025-01-01T00:00:08Z","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},{"role":"tool","content":"42","tool_call_id":"call_1"}]}
+`
+
+// exportJSONSummary is what "export --json" prints.
+type exportJSONSummary struct {
+	Format               string         `json:"format"`
+	Output               string         `json:"output"`
+	Exported             int            `json:"exported"`
+	Invalid              int            `json:"invalid"`
+	Skipped              int            `json:"skipped"`
+	Reasons              map[string]int `json:"reasons"`
+	SpecialTokenMessages int            `json:"special_token_messages"`
+	SpecialTokens        int            `json:"special_tokens"`
+}
+
+// parseExportSummary parses the one JSON object of export --json.
+func parseExportSummary(t *testing.T, out string) exportJSONSummary {
+	t.Helper()
+	var sum exportJSONSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || !strings.HasSuffix(out, "}\n") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("export --json printed %q, not one line of JSON: %v", out, err)
+	}
+	return sum
+}
+
+// openAILines parses the lines of an openai export, checking that each passes the fine-tuning
+// checks, and returns their conversations.
+func openAILines(t *testing.T, data string) []*conversation.Conversation {
+	t.Helper()
+	var convs []*conversation.Conversation
+	for i, line := range strings.Split(strings.TrimSuffix(data, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		c, err := export.ParseOpenAI([]byte(line), fmt.Sprint(i), "", "", tokenizer.CL100KBase)
+		if err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		convs = append(convs, c)
+	}
+	return convs
+}
+
+// problemsOf returns the fine-tuning problems of c.
+func problemsOf(t *testing.T, c *conversation.Conversation) []export.Problem {
+	t.Helper()
+	problems, err := export.CheckFineTuning(c, export.DefaultMaxFineTuningTokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return problems
+}
+
+// export --format openai skips the conversations the fine-tuning API would refuse, counts them
+// by reason, and writes them with --keep-invalid; it warns about special tokens; --json prints
+// the counts as one object, on stdout unless the export goes there.
+func TestExportFineTuningChecks(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	if r := s.run(fineTuningInput, "import", "-"); r.code != 0 {
+		t.Fatalf("import: %v", r)
+	}
+	dir := t.TempDir()
+	wantReasons := map[string]int{"empty_assistant_message": 2, "missing_content": 1, "no_assistant_message": 1, "tool_message_without_call": 2}
+	const reasonsLine = "empty_assistant_message 2, tool_message_without_call 2, missing_content 1, no_assistant_message 1\n"
+	const warning = "warning: 2 messages held 3 special tokens (e.g. <|endofprompt|>), written as literal text: re-tokenizing the export gives other ids\n"
+
+	out := filepath.Join(dir, "ft.jsonl")
+	r := s.run("", "export", "--oldest", "-o", out)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("export: %v", r)
+	}
+	if !strings.Contains(r.stderr, "exported 3 conversations as openai to "+out) ||
+		!strings.Contains(r.stderr, "\nskipped 5 conversations the fine-tuning API would refuse: "+reasonsLine) ||
+		!strings.HasSuffix(r.stderr, warning) {
+		t.Errorf("export summary:\n%s", r.stderr)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := openAILines(t, string(data))
+	var firsts []string
+	for _, c := range written {
+		if p := problemsOf(t, c); len(p) != 0 {
+			t.Errorf("written conversation %s has problems %v", c.Messages[0].Content, p)
+		}
+		firsts = append(firsts, c.Messages[0].Content)
+	}
+	if want := []string{"Be brief.", "Weather in Paris?", "Hi<|endofprompt|>"}; !slices.Equal(firsts, want) {
+		t.Errorf("wrote the conversations beginning %q, want %q", firsts, want)
+	}
+
+	// --keep-invalid writes every conversation, counting those that break rules.
+	all := filepath.Join(dir, "all.jsonl")
+	r = s.run("", "export", "--oldest", "--keep-invalid", "-o", all)
+	if r.code != 0 || !strings.Contains(r.stderr, "exported 8 conversations") ||
+		!strings.Contains(r.stderr, "\nwrote 5 conversations the fine-tuning API would refuse: "+reasonsLine) {
+		t.Errorf("export --keep-invalid: %v", r)
+	}
+	data, err = os.ReadFile(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invalid := 0
+	for _, c := range openAILines(t, string(data)) {
+		if len(problemsOf(t, c)) > 0 {
+			invalid++
+		}
+	}
+	if invalid != 5 {
+		t.Errorf("--keep-invalid wrote %d conversations with problems, want 5", invalid)
+	}
+
+	// --json with -o FILE: the summary on stdout, nothing else.
+	r = s.run("", "export", "--json", "-o", filepath.Join(dir, "j.jsonl"))
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("export --json -o FILE: %v", r)
+	}
+	sum := parseExportSummary(t, r.stdout)
+	want := exportJSONSummary{Format: "openai", Output: filepath.Join(dir, "j.jsonl"), Exported: 3, Invalid: 5, Skipped: 5,
+		Reasons: wantReasons, SpecialTokenMessages: 2, SpecialTokens: 3}
+	if !reflect.DeepEqual(sum, want) {
+		t.Errorf("export --json: %+v, want %+v", sum, want)
+	}
+	// --json to stdout: the export on stdout, the summary on stderr.
+	r = s.run("", "export", "--json", "--keep-invalid", "--oldest")
+	if r.code != 0 || len(openAILines(t, r.stdout)) != 8 {
+		t.Fatalf("export --json --keep-invalid to stdout: %v", r)
+	}
+	want.Output, want.Exported, want.Skipped = "-", 8, 0
+	if sum := parseExportSummary(t, r.stderr); !reflect.DeepEqual(sum, want) {
+		t.Errorf("export --json --keep-invalid: %+v, want %+v", sum, want)
+	}
+
+	// --max-tokens: ok-chat has 22 tokens, ok-tools more, ok-special fewer.
+	for limit, wantExported := range map[string]int{"21": 1, "22": 2} {
+		r = s.run("", "export", "--json", "--max-tokens", limit, "-o", filepath.Join(dir, "short.jsonl"))
+		sum := parseExportSummary(t, r.stdout)
+		if r.code != 0 || sum.Exported != wantExported || sum.Reasons["too_many_tokens"] != 3-wantExported {
+			t.Errorf("export --max-tokens %s: %v", limit, r)
+		}
+	}
+
+	// Other formats write everything; the openai flags are usage errors with them.
+	if got := s.ok("export", "--format", "jsonl"); strings.Count(got, "\n") != 8 {
+		t.Errorf("jsonl export wrote %d lines, want 8", strings.Count(got, "\n"))
+	}
+	for _, args := range [][]string{
+		{"--format", "jsonl", "--keep-invalid"},
+		{"--format", "megatron", "-o", filepath.Join(dir, "m"), "--max-tokens", "100"},
+		{"--max-tokens", "-1"},
+	} {
+		if r := s.run("", append([]string{"export"}, args...)...); r.code != 2 || r.stdout != "" {
+			t.Errorf("export %v: want a usage error, got %v", args, r)
+		}
+	}
+}
+
+// Exporting the shared sample as openai skips exactly the 22 conversations without an assistant
+// message for that reason, and every line written passes the fine-tuning checks.
+func TestExportFineTuningSample(t *testing.T) {
+	t.Parallel()
+	path := corpus.Path(t, "sample.jsonl")
+	total, noAssistant := 0, 0
+	err := corpus.Lines(path, func(line []byte, _ int) error {
+		var c struct {
+			Messages []map[string]any `json:"messages"`
+		}
+		if err := json.Unmarshal(line, &c); err != nil {
+			return err
+		}
+		total++
+		if !slices.ContainsFunc(c.Messages, func(m map[string]any) bool { return m["role"] == "assistant" }) {
+			noAssistant++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if noAssistant != 22 {
+		t.Errorf("the sample has %d conversations without an assistant message, want 22", noAssistant)
+	}
+	s := newStore(t)
+	s.ok("import", path)
+	out := filepath.Join(t.TempDir(), "ft.jsonl")
+	sum := parseExportSummary(t, s.ok("export", "--json", "-o", out))
+	if sum.Reasons["no_assistant_message"] != noAssistant || sum.Exported+sum.Skipped != total || sum.Skipped != sum.Invalid {
+		t.Errorf("export of the sample: %+v; want no_assistant_message %d of %d conversations", sum, noAssistant, total)
+	}
+	t.Logf("sample: exported %d, skipped %d: %v", sum.Exported, sum.Skipped, sum.Reasons)
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := openAILines(t, string(data))
+	if len(written) != sum.Exported {
+		t.Fatalf("%d lines written, summary says %d", len(written), sum.Exported)
+	}
+	for i, c := range written {
+		if p := problemsOf(t, c); len(p) != 0 {
+			t.Errorf("line %d has problems %v", i+1, p)
+		}
 	}
 }
