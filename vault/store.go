@@ -68,10 +68,11 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 // first, then the missing segment objects and the batch object, then the pointers. A crash at
 // any point leaves at most leaked references or objects, never a pointer to something missing.
 //
-// StoreBatch also packs the unique parts of its conversations into shared
-// pack segments, so that they compress with each other's context (see pack.go). A pack, like
-// every segment and the batch object, is kept until no conversation of the batch is stored:
-// until then it keeps the bytes of deleted members too. Storing a batch again whose
+// StoreBatch also packs everything of its conversations but their long shared pieces into pack
+// segments, so that they compress with each other's context and a batch makes few PUTs (see
+// pack.go). When some of its conversations are deleted, GC compacts the batch (compact.go): the
+// conversations left are stored again without them, and the old packs and batch object are
+// collected. Storing a batch again whose
 // conversations are all stored already uploads a batch object (and maybe packs) that end up
 // unused: they are marked for the collector, like everything a failed Store leaves (writers
 // never delete objects).
