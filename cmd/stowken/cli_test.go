@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/demo"
 )
 
@@ -643,7 +644,8 @@ func TestDemo(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("demo: %v", r)
 	}
-	for _, want := range []string{"== import into ", "conversations stored ", "== stats", "deduplication saves", "== stowken get --format text", "### 1 system"} {
+	for _, want := range []string{"== import into ", "conversations stored ", "== stats", "deduplication saves", "== stowken get --format text", "### 1 system",
+		"DynamoDB table class " + cost.DefaultTableClass + "\n"} { // priced as stats prices a store without a table
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}

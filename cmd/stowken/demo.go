@@ -82,7 +82,11 @@ func runDemo(ctx context.Context, e *env, c *command, args []string) error {
 			base.Add(line)
 		}
 		naive, delivery := base.Usage()
-		printCost(e.stdout, cost.NewReport(cost.DefaultPrices(), bench.DefaultMonths, st.Conversations, storeParts(st), naive, delivery, true))
+		prices, err := v.PricesFor(ctx, cost.DefaultPrices()) // the table class stats prices in
+		if err != nil {
+			return err
+		}
+		printCost(e.stdout, cost.NewReport(prices, bench.DefaultMonths, st.Conversations, storeParts(st), naive, delivery, true))
 
 		id := showcase(convs)
 		fmt.Fprintf(e.stdout, "\n== stowken get --format text '%s'\n", id)
