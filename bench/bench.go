@@ -632,10 +632,8 @@ func (r *runner) isolated(ctx context.Context) (*Report, error) {
 	if t.delivery, err = r.deliveryStream(ctx, func(seq int) bool { return !invalid[seq] }); err != nil {
 		return nil, err
 	}
-	t.modelled = true // in-memory stores, priced as vault.PricesFor prices a store without a table
-	if r.o.Prices.DDBTableClass == "" {
-		r.o.Prices.DDBTableClass = cost.DefaultTableClass
-	}
+	t.modelled = true // in-memory stores, without a table
+	r.o.Prices = r.o.Prices.OrDefaultClass()
 	return r.report(t, "memory (one store per conversation)"), nil
 }
 

@@ -116,6 +116,15 @@ func LoadPrices(path string) (Prices, error) {
 	return p, nil
 }
 
+// OrDefaultClass returns p priced in DefaultTableClass when it names no class: how the usage of
+// a store without a table (modelled) is priced.
+func (p Prices) OrDefaultClass() Prices {
+	if p.DDBTableClass == "" {
+		p.DDBTableClass = DefaultTableClass
+	}
+	return p
+}
+
 // ForTableClass returns p with DDBTableClass set to class, which must be TableClassStandard,
 // TableClassStandardIA or "" (Standard).
 func (p Prices) ForTableClass(class string) (Prices, error) {

@@ -50,6 +50,19 @@ func conv(id string, n int) *conversation.Conversation {
 	}}
 }
 
+// convLines returns n conversations (conv, with ids from the format of one number) and their
+// lines, concatenated.
+func convLines(t *testing.T, idFormat string, n int) ([]*conversation.Conversation, []byte) {
+	t.Helper()
+	var cs []*conversation.Conversation
+	var data []byte
+	for i := range n {
+		cs = append(cs, conv(fmt.Sprintf(idFormat, i), i))
+		data = append(data, line(t, cs[i])...)
+	}
+	return cs, data
+}
+
 func line(t *testing.T, c *conversation.Conversation) []byte {
 	t.Helper()
 	l, err := ingest.Encode(c)
@@ -191,12 +204,7 @@ func TestInbox(t *testing.T) {
 // bytes are kept in a copy, and the object is deleted.
 func TestInboxTruncatedGzip(t *testing.T) {
 	e := newEnv(t)
-	var data []byte
-	var cs []*conversation.Conversation
-	for i := range 200 {
-		cs = append(cs, conv(fmt.Sprintf("t%03d", i), i))
-		data = append(data, line(t, cs[i])...)
-	}
+	cs, data := convLines(t, "t%03d", 200)
 	z := gz(data)
 	z = z[:len(z)*2/3]
 	key := e.putInbox(z)
@@ -219,12 +227,7 @@ func TestInboxTruncatedGzip(t *testing.T) {
 // nothing twice and deletes it.
 func TestInboxCrashBeforeDelete(t *testing.T) {
 	e := newEnv(t)
-	var data []byte
-	var cs []*conversation.Conversation
-	for i := range 30 {
-		cs = append(cs, conv(fmt.Sprintf("k%02d", i), i))
-		data = append(data, line(t, cs[i])...)
-	}
+	cs, data := convLines(t, "k%02d", 30)
 	key := e.putInbox(gz(data))
 	e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpDelete, key), Kind: objfaulty.FailBefore})
 	if _, err := ingest.Inbox(e.ctx, e.v, e.bucket, key); err == nil || !e.exists(key) {
@@ -242,12 +245,7 @@ func TestInboxCrashBeforeDelete(t *testing.T) {
 // the object for the redelivered event, which stores what is left.
 func TestInboxTransientFailure(t *testing.T) {
 	e := newEnv(t)
-	var data []byte
-	var cs []*conversation.Conversation
-	for i := range 3 {
-		cs = append(cs, conv(fmt.Sprintf("f%d", i), i))
-		data = append(data, line(t, cs[i])...)
-	}
+	cs, data := convLines(t, "f%d", 3)
 	key := e.putInbox(data)
 	e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpCreatePointer, "f1"), Kind: reffaulty.FailBefore, Times: reffaulty.Forever})
 	if _, err := ingest.Inbox(e.ctx, e.v, e.bucket, key); err == nil || !e.exists(key) {

@@ -229,11 +229,11 @@ func (v *Vault) PricesFor(ctx context.Context, p cost.Prices) (cost.Prices, erro
 		return p, nil
 	}
 	class, err := v.TableClass(ctx)
-	if err != nil {
+	switch {
+	case err != nil:
 		return p, err
-	}
-	if class == "" {
-		class = cost.DefaultTableClass
+	case class == "":
+		return p.OrDefaultClass(), nil
 	}
 	return p.ForTableClass(class)
 }

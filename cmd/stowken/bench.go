@@ -152,12 +152,7 @@ func runBench(ctx context.Context, e *env, c *command, args []string) error {
 // (seen by fs) or before it (e.store then differs from its environment default). The
 // benchmark never writes into STOWKEN_STORE or the default store by itself.
 func storeGiven(fs *flag.FlagSet, before string) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "store" {
-			given = true
-		}
-	})
+	given := flagGiven(fs, "store") != ""
 	envDefault := os.Getenv(envStore)
 	if envDefault == "" {
 		envDefault = defaultStore
