@@ -30,7 +30,7 @@ func modelConversations(n int) []*conversation.Conversation {
 	}
 	var out []*conversation.Conversation
 	for i := range n {
-		user := make([]int, 700+r.IntN(600))
+		user := make([]int, 2500+r.IntN(3000)) // pieces of 2,048 tokens or more among them: segments
 		for j := range user {
 			user[j] = r.IntN(2_000) // a small alphabet, so a dictionary helps
 		}

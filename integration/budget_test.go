@@ -14,8 +14,8 @@ import (
 // requests (a Store is a batch of one): exactly one S3 PUT for the batch object and one for the
 // catalog file, plus one per segment object that did not exist yet (StoreResult.NewSegments),
 // plus one for a compression model in the one Store that builds it; never a HEAD, never a GET;
-// a DynamoDB write unit per reference (its segments and its batch object), per new head (its
-// new segments and its batch object) and for its pointer, and at most one head read per object.
+// a DynamoDB write unit per reference (its segments), per new head (its new segments) and for
+// its pointer, and at most one head read per segment.
 func TestStoreRequestBudget(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
@@ -102,11 +102,11 @@ func checkStoreBudget(t *testing.T, c *conversation.Conversation, res vault.Stor
 		t.Errorf("store %q: %v GET-class, %v DELETE requests, want none", c.ID, d.S3GetClass, d.S3Delete)
 	}
 	// A write unit per reference item, per new head and for the pointer, all under 1 KB; the
-	// batch object has a reference and a head of its own.
-	if want := float64(res.Segments + 1 + res.NewSegments + 1 + 1); d.DDBWRU != want {
+	// batch object has neither reference nor head.
+	if want := float64(res.Segments + res.NewSegments + 1); d.DDBWRU != want {
 		t.Errorf("store %q: %v DynamoDB write units for %d segments (%d new), want %v", c.ID, d.DDBWRU, res.Segments, res.NewSegments, want)
 	}
-	if d.DDBRRU > float64(res.Segments+1) {
-		t.Errorf("store %q: %v DynamoDB read units for %d segments, want at most one per segment and the batch object", c.ID, d.DDBRRU, res.Segments)
+	if d.DDBRRU > float64(res.Segments) {
+		t.Errorf("store %q: %v DynamoDB read units for %d segments, want at most one per segment", c.ID, d.DDBRRU, res.Segments)
 	}
 }

@@ -226,11 +226,12 @@ func TestCLI(t *testing.T) {
 	}
 
 	// A re-import may upload packs its already-stored conversations do not use; they are marked
-	// for the collector (writers never delete segments): collect them first.
+	// for the collector (writers never delete segments): collect them first. (Its batch objects
+	// wait for their writer deadline.)
 	c.ok("gc", "--grace", "0s")
 
-	// put one more conversation with a long answer of its own (put stores it alone: no pack),
-	// then rm it; gc --grace 0s deletes exactly the segments only it used. Imported
+	// put one more conversation with a long answer of its own (put stores it alone: its long
+	// pieces are segments of their own), then rm it; gc --grace 0s deletes exactly the segments only it used. Imported
 	// conversations share packs, so none of them has a segment of its own.
 	victimConv := chat("cli-victim", "cli", words(31, 1500), words(32, 40), words(33, 1500))
 	victimFile := filepath.Join(t.TempDir(), "victim.json")
@@ -245,10 +246,14 @@ func TestCLI(t *testing.T) {
 	for _, conv := range convs {
 		ids = append(ids, conv.ID)
 	}
+	var victimBatch string
 	for _, id := range ids {
 		m, err := v.Manifest(ctx, id)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if id == victim {
+			victimBatch = m.Batch
 		}
 		segsOf[id] = m.Segments()
 		for _, s := range m.Segments() {
@@ -273,14 +278,14 @@ func TestCLI(t *testing.T) {
 		t.Errorf("stowken rm of the removed %q again: exit status %d, want 1", victim, code)
 	}
 	// Its batch (of one) retires once the writer deadline has passed: gc right away keeps
-	// it; a collection an hour later retires it (deleting its batch object), and the next
-	// deletes the segments only it used.
+	// it; a collection an hour later retires it (deleting its batch object, and those the
+	// re-import did not use), and the next deletes the segments only it used.
 	if gc := c.okJSON("gc", "--grace", "0s", "--json"); num(t, gc, "deleted") != 0 || num(t, gc, "too_young") == 0 {
 		t.Errorf("gc --grace 0s right after rm: %v; want the batch too young", gc)
 	}
 	later := st.open(t, vault.Options{Now: func() time.Time { return time.Now().Add(time.Hour) }})
-	if rep, err := later.GC(ctx, vault.GCOptions{}); err != nil || rep.Deleted != 1 {
-		t.Errorf("gc an hour later: %+v, %v; want the batch retired and its batch object deleted", rep, err)
+	if rep, err := later.GC(ctx, vault.GCOptions{}); err != nil || rep.Deleted == 0 || st.keys(t, manifest.BatchPrefix)[victimBatch] {
+		t.Errorf("gc an hour later: %+v, %v; want the batch retired and its batch object %s deleted", rep, err, victimBatch)
 	}
 	gc, err := later.GC(ctx, vault.GCOptions{})
 	if err != nil {

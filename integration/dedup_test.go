@@ -60,7 +60,7 @@ func TestDedupSharedSystemPrompt(t *testing.T) {
 	unique := 0
 	for i := 1; i < n; i++ {
 		c := chat(fmt.Sprintf("dedup-%d", i), "dedup", prompt,
-			fmt.Sprintf("Please review document %d:\n%s", i, words(100+i, 600)), fmt.Sprintf("Reviewed %d.", i))
+			fmt.Sprintf("Please review document %d:\n%s", i, words(100+i, 2500)), fmt.Sprintf("Reviewed %d.", i))
 		lines = append(lines, mustMarshal(t, c))
 		all = append(all, c)
 		res, err := writers[i%2].Store(ctx, c)

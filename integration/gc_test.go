@@ -28,7 +28,7 @@ func TestDeleteThenGC(t *testing.T) {
 	v := st.open(t, vault.Options{})
 
 	convs, lines := readCorpus(t, "sample.jsonl", 120)
-	sharedKept, sharedGone := words(21, 2000), words(22, 2000)
+	sharedKept, sharedGone := words(21, 2000), words(22, 4000) // sharedGone has pieces of 2,048 tokens or more
 	var gen []*conversation.Conversation
 	for i := range 4 { // gc-keep-*: sharedKept, half of them deleted
 		gen = append(gen, chat(fmt.Sprintf("gc-keep-%d", i), "gc", sharedKept, words(300+i, 500), "ok"))
@@ -198,7 +198,8 @@ func TestDeleteThenGC(t *testing.T) {
 	}
 
 	// Storing a deleted conversation again uploads the segments GC removed. (Stored alone, it
-	// is cut into its own segments rather than a slice of a pack as in the batch above.)
+	// keeps its long pieces segments of their own rather than slices of a pack as in the batch
+	// above.)
 	again := chat("gc-gone-0", "gc", sharedGone, words(400, 500), "ok")
 	res, err := v.Store(ctx, again)
 	if err != nil {

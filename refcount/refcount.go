@@ -21,11 +21,12 @@
 // then GetHead (strongly consistent) for each segment: live → done; absent → upload the object
 // create-if-absent, then CreateHead; deleting with an unexpired claim → wait and read again;
 // deleting with an expired claim → upload the object, then Revive. The batch object (the
-// batch's manifests) is uploaded like a segment, and the pointers are written last, one
-// CreatePointer per conversation.
+// batch's manifests) is uploaded create-if-absent, with no head and no reference, and the
+// pointers are written last, one CreatePointer per conversation.
 //
 // Collector (vault.GC): a batch's references are removed (RemoveRefs) once no pointer names the
-// batch and its writer deadline has passed. Then, per segment: Claim (live → deleting, only when
+// batch and its writer deadline has passed, and then its batch object is deleted. Then, per
+// segment: Claim (live → deleting, only when
 // the head is live, or deleting under an expired claim), then HasRefs (strongly consistent):
 // true → Release; false → delete the object while the claim is unexpired, then DeleteHead.
 //

@@ -19,9 +19,9 @@
 //   - A StoreBatch (a Store is a batch of one) takes its batch's references before anything
 //     else and publishes its pointers last. A Delete removes a pointer and marks the batch;
 //     only the collector drops a batch's references (retirement), once no pointer names the
-//     batch and the writer deadline recorded in its object has passed by ClaimTTL/2, with its
-//     reference on its own object last. So a pointer's batch always holds a reference on each
-//     object its conversation uses.
+//     batch and the writer deadline recorded in its object has passed by ClaimTTL/2, and it
+//     deletes the batch object only then, after the references. So a pointer's batch always
+//     holds a reference on each segment its conversation uses, and its object exists.
 //   - A reference belongs to one batch (owner = the batch id, random per StoreBatch), so
 //     creating or deleting it is idempotent and never touches another batch's.
 //   - A segment's head gates deletion. "Head is live" implies "the object exists": writers that
@@ -62,10 +62,10 @@
 // (c) A decrement is retried: delivered twice, or applied but reported as failed and then
 // repeated. RemoveRefs deletes only its batch's items, so a repeat is a no-op. It can reach
 // neither another batch's reference nor that of a later batch storing the same id again.
-// Retirement drops the batch's reference on its own object last, so a retirement that failed
-// half-way leaves the batch referenced and marked, and the next collection finishes it.
-// TestGCRaceRetriedDecrement (Duplicated, AppliedReportedFailedThenRetried, which fails if the
-// batch's own reference goes first, LateRetryAfterReStore).
+// Retirement keeps the batch's mark, and its object, until its references are dropped, so a
+// retirement that failed half-way leaves the batch marked, and the next collection finishes
+// it. TestGCRaceRetriedDecrement (Duplicated, AppliedReportedFailedThenRetried,
+// LateRetryAfterReStore).
 //
 // (d) Two collectors work on one candidate at once. Claim is a conditional write: one wins;
 // the other's claim conflicts, or finds the head gone. Only the holder deletes, so each object
@@ -209,6 +209,21 @@
 // only when no pointer names it, as any batch: nothing writes a pointer naming a batch past
 // its writer deadline.
 //
-// Pack segments and batch objects follow the same rules: the batch references them before they
-// are uploaded. TestGCModel covers them.
+// (u) A batch object has no head and no reference (a head read, a head write and a reference
+// item less for every Store): only its writer writes it, once, before its deadline, under a
+// random key, so nothing deduplicates against it and no claim is needed to delete it. The
+// collector deletes it when it retires the batch, with the same checks as for the references
+// (past the writer deadline by ClaimTTL/2, no pointer names it), after dropping them, and it
+// keeps the batch's mark until the object is gone. Every batch object that may end up without
+// a conversation is marked: by a Delete, by a StoreBatch none of whose conversations it stored
+// (it may have uploaded the object before failing), by a compaction before it moves pointers;
+// the audit marks one a crash left unmarked. TestGCRaceBatchObject (FailedStoreCollected,
+// which fails if a Store that sent no pointer write leaves its batch unmarked;
+// MemberStillPublishing, which fails without the deadline check; LayoutBeforeWithHead: a batch
+// object written when batch objects had a head and the batch's reference is collected like a
+// segment once retired), TestGCRaceStoreCrashLeaksReclaimed (AfterUploads fails if the audit
+// does not mark a leaked batch object).
+//
+// Pack segments follow the rules of segments: the batch references them before they are
+// uploaded. TestGCModel covers them and batch objects.
 package vault

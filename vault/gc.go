@@ -223,11 +223,13 @@ type gcRun struct {
 	stopped                                              atomic.Bool
 }
 
-// gcPending is a candidate claimed and re-checked, whose object may be deleted until deadline.
+// gcPending is a candidate claimed and re-checked, whose object may be deleted until deadline;
+// or the object of a retired batch, which has no head (headless) and no deadline but the run's.
 type gcPending struct {
 	c        refcount.Candidate
 	size     int64
 	deadline time.Time
+	headless bool
 }
 
 // stop reports whether the run must not start on another candidate.
@@ -331,6 +333,9 @@ func (r *gcRun) deleteBatch(ctx context.Context, todo []*gcPending) error {
 	var errs []error
 	giveUp := func(p *gcPending) {
 		r.giveBack()
+		if p.headless {
+			return // the mark stays: the next run deletes it
+		}
 		if err := v.release(ctx, p.c.Segment, r.claimID); err != nil {
 			errs = append(errs, fmt.Errorf("vault: gc segment %s: release: %w", p.c.Segment, err))
 		}
@@ -369,8 +374,10 @@ func (r *gcRun) deleteBatch(ctx context.Context, todo []*gcPending) error {
 	}
 	return errors.Join(append(errs, forEach(ctx, len(live), v.concurrency, func(ctx context.Context, i int) error {
 		p := live[i]
-		if err := v.refs.DeleteHead(ctx, p.c.Segment, r.claimID); err != nil {
-			return fmt.Errorf("vault: gc segment %s: delete head: %w", p.c.Segment, err)
+		if !p.headless {
+			if err := v.refs.DeleteHead(ctx, p.c.Segment, r.claimID); err != nil {
+				return fmt.Errorf("vault: gc segment %s: delete head: %w", p.c.Segment, err)
+			}
 		}
 		v.cache.Remove(p.c.Segment)
 		v.batches.Remove(p.c.Segment)
@@ -392,36 +399,56 @@ const (
 	gcDeleted // claimed and re-checked: to be deleted
 	gcDryRun
 	gcTooYoung // a batch whose writer may still be at work
+	gcGone     // a batch whose object does not exist
 )
 
 // claimCandidate runs the collector protocol on one candidate up to the delete: check, claim,
 // re-check. gcDeleted means the claim is held and the object may be deleted until p.deadline.
+//
+// A batch is a question about its conversations first: its object is deleted only once the
+// batch is retired (retireBatch: past its writer deadline, no pointer names it, its references
+// dropped). A batch object has no head: it is deleted then, without a claim, since nobody
+// writes it any more. A batch object of the layout before, which has a head and the batch's
+// reference, is then collected like a segment.
 func (r *gcRun) claimCandidate(ctx context.Context, c refcount.Candidate) (*gcPending, gcOutcome, error) {
 	v, claimID, dryRun := r.v, r.claimID, r.opts.DryRun
+	var size int64
+	retired := false
+	if manifest.IsBatchID(c.Segment) {
+		var outcome gcOutcome
+		var err error
+		outcome, size, err = v.retireBatch(ctx, r, c.Segment)
+		switch {
+		case err != nil:
+			return nil, 0, err
+		case outcome == gcTooYoung:
+			return nil, outcome, nil // the mark stays for a later run
+		case outcome == gcReferenced:
+			if !dryRun {
+				err = v.refs.RemoveCandidate(ctx, c.Segment, c.Since)
+			}
+			return nil, outcome, err
+		}
+		retired = outcome == gcDeleted
+		if retired && dryRun {
+			return &gcPending{c: c, size: size}, gcDryRun, nil
+		}
+	}
 	head, err := v.refs.GetHead(ctx, c.Segment)
-	if errors.Is(err, refcount.ErrNotFound) {
+	switch {
+	case errors.Is(err, refcount.ErrNotFound) && retired:
+		return &gcPending{c: c, size: size, deadline: v.now().Add(v.claimTTL / 2), headless: true}, gcDeleted, nil
+	case errors.Is(err, refcount.ErrNotFound):
 		if !dryRun {
 			err = v.refs.RemoveCandidate(ctx, c.Segment, c.Since)
 		}
 		return nil, gcNoHead, err
-	}
-	if err != nil {
+	case err != nil:
 		return nil, 0, err
 	}
 	referenced, err := v.refs.HasRefs(ctx, c.Segment)
 	if err != nil {
 		return nil, 0, err
-	}
-	if referenced && manifest.IsBatchID(c.Segment) {
-		// A batch object is referenced by its batch: retire the batch if it is over.
-		switch outcome, err := v.retireBatch(ctx, r, c.Segment); {
-		case err != nil:
-			return nil, 0, err
-		case outcome == gcTooYoung:
-			return nil, outcome, nil // the mark stays for a later run
-		case outcome == gcDeleted:
-			referenced = false // retired: the batch object is collected like a segment
-		}
 	}
 	if referenced {
 		if !dryRun {
@@ -465,21 +492,22 @@ func (r *gcRun) claimCandidate(ctx context.Context, c refcount.Candidate) (*gcPe
 // whose conversations are stored and others not (deleted) is compacted first (compact.go),
 // which moves the stored ones to a new batch; it is gcReferenced when every conversation is
 // stored, or when compaction left one in it (with its mark kept, for a later run), and
-// gcDeleted once retired. A batch object that is gone, or cannot be decoded (with a warning),
-// keeps its references for Verify to report. In a dry run nothing is written.
-func (v *Vault) retireBatch(ctx context.Context, r *gcRun, id string) (gcOutcome, error) {
+// gcDeleted once retired, with the size of its object. A batch object that is gone (gcGone),
+// or cannot be decoded (with a warning), keeps its references for Verify to report. In a dry
+// run nothing is written.
+func (v *Vault) retireBatch(ctx context.Context, r *gcRun, id string) (gcOutcome, int64, error) {
 	b, err := v.readBatch(ctx, id)
 	switch {
 	case errors.Is(err, ErrMissingSegment):
-		return gcReferenced, nil // references without their object: Verify reports them
+		return gcGone, 0, nil
 	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrNewerVersion):
 		v.log.Warn("gc: batch object cannot be decoded; its references stay (stowken verify reports it)", "batch", id, "err", err)
-		return gcTooYoung, nil
+		return gcTooYoung, 0, nil
 	case err != nil:
-		return 0, fmt.Errorf("read batch object: %w", err)
+		return 0, 0, fmt.Errorf("read batch object: %w", err)
 	}
 	if v.now().Before(b.deadline.Add(v.claimTTL / 2)) {
-		return gcTooYoung, nil
+		return gcTooYoung, 0, nil
 	}
 	ids := make([]string, 0, len(b.manifests))
 	for cid := range b.manifests {
@@ -498,7 +526,7 @@ func (v *Vault) retireBatch(ctx context.Context, r *gcRun, id string) (gcOutcome
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	live := map[string]refcount.Pointer{}
 	for i, ptr := range ptrs {
@@ -508,22 +536,22 @@ func (v *Vault) retireBatch(ctx context.Context, r *gcRun, id string) (gcOutcome
 	}
 	switch {
 	case len(live) == len(ids):
-		return gcReferenced, nil
+		return gcReferenced, 0, nil
 	case len(live) > 0 && r.opts.DryRun:
 		r.compacted.Add(1)
-		return gcReferenced, nil
+		return gcReferenced, 0, nil
 	case len(live) > 0:
 		moved, vacated, err := v.compactBatch(ctx, id, b, live)
 		r.compacted.Add(1)
 		r.moved.Add(int64(moved))
 		if err != nil {
-			return 0, fmt.Errorf("compact batch %s: %w", id, err)
+			return 0, 0, fmt.Errorf("compact batch %s: %w", id, err)
 		}
 		if !vacated {
-			return gcTooYoung, nil // the mark stays: a later run compacts what is left
+			return gcTooYoung, 0, nil // the mark stays: a later run compacts what is left
 		}
 	case r.opts.DryRun:
-		return gcDeleted, nil
+		return gcDeleted, b.size, nil
 	}
 	// No pointer names the batch now: compaction moved or found changed every one that did,
 	// and only the batch's own writer, past its deadline, writes pointers naming it.
@@ -537,19 +565,20 @@ func (v *Vault) retireBatch(ctx context.Context, r *gcRun, id string) (gcOutcome
 			}
 		}
 	}
-	// The batch's reference on its own object goes last: until then, a retirement that failed
-	// half-way keeps the batch referenced and marked, and the next collection finishes it.
+	// The batch's mark stays until its object is deleted, so that the next collection finishes
+	// a retirement that failed half-way. A batch of the layout before also has a reference on
+	// its own object, which goes last: its object is then collected like a segment.
 	if err := v.refs.RemoveRefs(ctx, id, segs); err != nil {
-		return 0, fmt.Errorf("drop the references of batch %s: %w", id, err)
+		return 0, 0, fmt.Errorf("drop the references of batch %s: %w", id, err)
 	}
 	if err := v.refs.MarkCandidates(ctx, segs, v.now()); err != nil {
-		return 0, fmt.Errorf("mark the segments of batch %s: %w", id, err)
+		return 0, 0, fmt.Errorf("mark the segments of batch %s: %w", id, err)
 	}
 	if err := v.refs.RemoveRefs(ctx, id, []string{id}); err != nil {
-		return 0, fmt.Errorf("drop the reference of batch %s on its object: %w", id, err)
+		return 0, 0, fmt.Errorf("drop the reference of batch %s on its object: %w", id, err)
 	}
 	v.log.Debug("gc: batch retired", "batch", id, "segments", len(segs))
-	return gcDeleted, nil
+	return gcDeleted, b.size, nil
 }
 
 // collect runs the whole collector protocol on one candidate, deleting it alone.

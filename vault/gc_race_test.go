@@ -83,9 +83,9 @@ func (e *gcEnv) vault() *Vault {
 // of the same passage.
 func gcConv(id string, prompt, passage, reply int) *conversation.Conversation {
 	return &conversation.Conversation{ID: id, Tokenizer: "cl100k_base", Messages: []conversation.Message{
-		{Role: "system", Content: words(1000+prompt, 1200)},
-		{Role: "user", Content: "Read this:\n" + words(2000+passage, 900) + fmt.Sprintf("\nQuestion %d", reply)},
-		{Role: "assistant", Content: words(3000+reply, 400)},
+		{Role: "system", Content: words(1000+prompt, 2500)},
+		{Role: "user", Content: "Read this:\n" + words(2000+passage, 2000) + fmt.Sprintf("\nQuestion %d", reply)},
+		{Role: "assistant", Content: words(3000+reply, 800)},
 	}}
 }
 
@@ -96,6 +96,7 @@ func (e *gcEnv) plan(c *conversation.Conversation) []string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	p.inlineShort() // as Store does
 	ids := make([]string, len(p.segments))
 	for i, s := range p.segments {
 		ids[i] = s.id
@@ -204,10 +205,17 @@ func (e *gcEnv) object(seg string) bool {
 	return err == nil
 }
 
-// mustExist fails unless every segment object exists and has a live head.
+// mustExist fails unless every segment object exists and has a live head, and every batch
+// object exists.
 func (e *gcEnv) mustExist(segs ...string) {
 	e.t.Helper()
 	for _, s := range segs {
+		if manifest.IsBatchID(s) && !e.object(s) {
+			e.t.Fatalf("batch object %s is missing", s)
+		}
+		if manifest.IsBatchID(s) {
+			continue
+		}
 		h, ok := e.head(s)
 		if !e.object(s) || !ok || h.State != refcount.Live {
 			e.t.Fatalf("segment %.12s: object %v, head %v %+v; want the object and a live head", s, e.object(s), ok, h)
@@ -362,10 +370,11 @@ func takeSnapshotWith(ctx context.Context, check *Vault, decode func(id string, 
 func uses(m *manifest.Manifest) []string { return append(m.Segments(), m.Batch) }
 
 // protocolProblems lists violations of what must hold at every instant, whatever runs
-// concurrently: every segment and batch object a stored conversation uses exists as an object,
-// has a head (live, or deleting under a claim that will find the reference), and carries a
-// reference from the conversation's batch; and every live head has its object ("head is live"
-// implies "the object exists", which writers rely on to skip the upload).
+// concurrently: every segment and batch object a stored conversation uses exists as an object;
+// every segment has a head (live, or deleting under a claim that will find the reference) and
+// carries a reference from the conversation's batch (a batch object has neither); and every
+// live head has its object ("head is live" implies "the object exists", which writers rely on
+// to skip the upload).
 func (s *snapshot) protocolProblems() []string {
 	var out []string
 	for _, id := range sortedKeys(s.manifests) {
@@ -373,6 +382,9 @@ func (s *snapshot) protocolProblems() []string {
 		for _, seg := range uses(m) {
 			if _, ok := s.objects[seg]; !ok {
 				out = append(out, fmt.Sprintf("DATA LOSS: conversation %q uses object %.12s, which is missing", id, seg))
+			}
+			if seg == m.Batch {
+				continue
 			}
 			if _, ok := s.heads[seg]; !ok {
 				out = append(out, fmt.Sprintf("conversation %q uses object %.12s, which has no head", id, seg))
@@ -915,10 +927,10 @@ func TestGCRaceSlowWriter(t *testing.T) {
 		recv(t, atLast)
 		e.clock.Advance(storeTTL + time.Second)
 		e.del("a")
-		// The stalled writer's batch leaked, on every segment and its batch object; a's is
-		// marked for GC, which retires it.
-		if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.LeakedRefs != len(segs)+1 || rep.RetiringBatches != 1 {
-			t.Fatalf("verify: %d leaked references, %d retiring batches; want the stalled writer's %d and a's batch", rep.LeakedRefs, rep.RetiringBatches, len(segs)+1)
+		// The stalled writer's batch leaked its references on every segment; a's is marked
+		// for GC, which retires it.
+		if rep := e.verify(VerifyOptions{Repair: true, MinAge: time.Nanosecond}); rep.LeakedRefs != len(segs) || rep.RetiringBatches != 1 {
+			t.Fatalf("verify: %d leaked references, %d retiring batches; want the stalled writer's %d and a's batch", rep.LeakedRefs, rep.RetiringBatches, len(segs))
 		}
 		e.clock.Advance(claimTTL / 2)
 		e.gc(GCOptions{}) // retires a's batch
@@ -1043,7 +1055,7 @@ func TestGCRacePointerWriteRetried(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, seg := range uses(m) {
+		for _, seg := range m.Segments() {
 			if owners := e.owners(seg); !slices.Contains(owners, m.Batch) || len(owners) > 2 {
 				t.Fatalf("segment %.12s: owners %v, want b's batch %s and at most a's", seg, owners, m.Batch)
 			}
@@ -1593,6 +1605,99 @@ func TestGCRaceTakeoverOfDeletedObject(t *testing.T) {
 		recv(t, collected)
 		e.checkStored()
 		e.store(b)
+		e.checkStored(b)
+		e.cleanUp(b)
+	})
+}
+
+// (u) A batch object has no head and no reference: GC deletes it once it retires the batch.
+func TestGCRaceBatchObject(t *testing.T) {
+	t.Run("FailedStoreCollected", func(t *testing.T) {
+		// A segment upload fails, so no pointer write is sent; the batch object was uploaded
+		// beside the segments. The Store marks its batch, and GC deletes the object past the
+		// writer deadline, with no audit.
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		e.store(a)
+		y := only(e.plan(b), e.plan(a))[0]
+		e.bucket.Add(&objfaulty.Fault{Match: objfaulty.OnKey(objfaulty.OpPut, segment.Key(y)), Kind: objfaulty.FailBefore, Times: 100})
+		if _, err := e.v.Store(e.ctx, b); err == nil {
+			t.Fatal("store with a failed segment upload succeeded")
+		}
+		e.bucket.Clear()
+		if n := len(listKeys(t, e.bucket.Inner(), manifest.BatchPrefix)); n != 2 {
+			t.Fatalf("%d batch objects; want a's and the failed store's", n)
+		}
+		e.retire()
+		e.gc(GCOptions{})
+		snap, err := takeSnapshot(e.ctx, e.check)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if leaks := snap.leaks(); len(leaks) > 0 {
+			t.Fatalf("leaks after collection, without an audit:\n  %s", strings.Join(leaks, "\n  "))
+		}
+		e.checkStored(a)
+		e.cleanUp(a)
+	})
+	t.Run("LayoutBeforeWithHead", func(t *testing.T) {
+		// A batch object written before batch objects lost their head and reference: the
+		// batch references its own object, which has a head. Verify accepts it; once the
+		// batch is retired, its reference on its object goes last and the object is collected
+		// like a segment, head and all.
+		e := newGCEnv(t)
+		a := gcConv("a", 1, 1, 1)
+		e.store(a)
+		m, err := e.check.Manifest(e.ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs, err := e.bucket.Inner().Stat(e.ctx, manifest.BatchKey(m.Batch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := e.refs.Inner()
+		if err := errors.Join(raw.AddRefs(e.ctx, m.Batch, []string{m.Batch}, e.clock.Now()),
+			raw.CreateHead(e.ctx, m.Batch, attrs.Size, e.clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if rep := e.verify(VerifyOptions{}); !rep.OK() || rep.LeakedRefs != 0 || rep.Unreferenced != 0 {
+			t.Fatalf("verify of a batch of the layout before: %+v", rep)
+		}
+		e.del("a")
+		e.retire()
+		e.gc(GCOptions{})
+		if _, ok := e.head(m.Batch); ok || e.object(m.Batch) {
+			t.Fatalf("batch object %s of the layout before: head %v, object %v after collection; want both gone", m.Batch, ok, e.object(m.Batch))
+		}
+		e.cleanUp()
+	})
+	t.Run("MemberStillPublishing", func(t *testing.T) {
+		// a and b are stored as one batch; b's pointer write is held while a is deleted and
+		// its batch marked. Until the writer deadline has passed by ClaimTTL/2, GC must not
+		// retire the batch, whose object b's pointer is about to name.
+		e := newGCEnv(t)
+		a, b := gcConv("a", 1, 1, 1), gcConv("b", 1, 2, 2)
+		atB, release := make(chan *reffaulty.Call, 1), make(chan struct{})
+		e.refs.Add(&reffaulty.Fault{Match: reffaulty.OnID(reffaulty.OpCreatePointer, "b"), Reached: atB, Wait: release})
+		stored := goDo(func() (StoreResult, error) {
+			rs, errs := e.v.StoreBatch(e.ctx, []*conversation.Conversation{a, b})
+			return rs[1], errors.Join(errs...)
+		})
+		recv(t, atB)
+		if err := e.vault().Delete(e.ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(storeTTL / 2)
+		e.gc(GCOptions{})
+		e.gc(GCOptions{})
+		if n := len(listKeys(t, e.bucket.Inner(), manifest.BatchPrefix)); n != 1 {
+			t.Fatalf("%d batch objects while b's pointer write is in flight; want its batch's", n)
+		}
+		close(release)
+		if r := recv(t, stored); r.err != nil {
+			t.Fatal(r.err)
+		}
 		e.checkStored(b)
 		e.cleanUp(b)
 	})

@@ -11,11 +11,10 @@ import (
 	"github.com/stowken/stowken/segment"
 )
 
-// Packing. Store compresses each conversation alone: its small pieces inline in the manifest,
-// its long pieces as segments of their own, which deduplicate across conversations. But most
-// long pieces never recur (an answer, a question), and alone they compress poorly; and a
-// segment of its own costs a PUT, a head and a reference item per batch that uses it, more
-// than its bytes cost unless it is long. StoreBatch therefore puts into a pack everything of a
+// Packing. Cutting makes pieces that become segments of their own, which deduplicate across
+// conversations. But most pieces never recur (an answer, a question), and alone they compress
+// poorly; and a segment of its own costs a PUT, a head and a reference item per batch that
+// uses it, more than its bytes cost unless it is long. StoreBatch therefore puts into a pack everything of a
 // conversation — its inline runs, and its long pieces — except the pieces of lookupTokens or
 // more that already exist in the store or recur in the batch (long system prompts, tool
 // schemas, shared documents), which stay segments of their own. A pack is one segment per
@@ -24,7 +23,9 @@ import (
 // Packs are per tokenizer and compression model, not per application: every pack is a PUT and a
 // reference item, and an API log of fifty applications would otherwise make fifty per batch.
 // Within a pack, the conversations of one application are next to each other, so that what
-// they have in common compresses as well as in a pack of their own.
+// they have in common compresses as well as in a pack of their own. Store, which has no batch
+// to pack with, keeps the pieces shorter than lookupTokens inline in its batch object
+// (inlineShort).
 //
 // A conversation often continues another of the same batch: an API log's request repeats the
 // previous request's messages and adds a turn; variants of one conversation share all but the
@@ -242,6 +243,45 @@ func (v *Vault) packedSegments(ctx context.Context, ps []*pendingStore) map[stri
 		}
 	}
 	return inPack
+}
+
+// inlineShort puts into the manifest of a conversation stored alone (Store) its pieces shorter
+// than lookupTokens, which StoreBatch would pack. A pack of one conversation would be a PUT of
+// its own; inline, its tokens travel in the batch object, so that a Store makes one PUT unless
+// it brings a new long piece. Long pieces stay segments of their own, looked up like every
+// segment, so that conversations stored one at a time deduplicate the long prompts, tool
+// schemas and documents they share.
+func (plan *storePlan) inlineShort() {
+	m := plan.manifest
+	segTokens := map[string][]int{}
+	for _, s := range plan.segments {
+		if len(s.tokens) < lookupTokens {
+			segTokens[s.id] = s.tokens
+		}
+	}
+	old := m.Inline
+	var chunks []manifest.Chunk
+	var inline []int
+	for _, ch := range m.Chunks {
+		var piece []int
+		switch {
+		case ch.Segment == "":
+			piece, old = old[:ch.Tokens], old[ch.Tokens:]
+		case segTokens[ch.Segment] == nil:
+			chunks = append(chunks, ch)
+			continue
+		default:
+			piece = segTokens[ch.Segment]
+		}
+		inline = append(inline, piece...)
+		if n := len(chunks); n > 0 && chunks[n-1].Segment == "" {
+			chunks[n-1].Tokens += len(piece)
+		} else {
+			chunks = append(chunks, manifest.Chunk{Tokens: len(piece)})
+		}
+	}
+	m.Chunks, m.Inline = chunks, inline
+	plan.segments = slices.DeleteFunc(plan.segments, func(s segmentPlan) bool { return segTokens[s.id] != nil })
 }
 
 // packable counts the tokens of a plan that would go into a pack.

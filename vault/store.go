@@ -44,7 +44,9 @@ type StoreResult struct {
 
 // Store validates c, tokenizes its text, and stores it. An empty c.ID is replaced by a new
 // UUIDv7 (sortable by time), written back into c.ID. A Store is a batch of one (StoreBatch):
-// the same writes, without packing.
+// the same writes, except that the pieces a batch would pack stay inline in the batch object,
+// so that a conversation without a new piece of 2,048 tokens or more makes one PUT for its
+// content (pack.go, inlineShort).
 //
 // Storing the identical conversation again is a no-op that reports Existed; storing a different
 // conversation under an existing id fails with ErrConflict. Invalid input fails with an error
@@ -104,6 +106,8 @@ func (v *Vault) storeBatch(ctx context.Context, cs []*conversation.Conversation,
 	dups := sameIDs(ps)
 	if pack {
 		v.pack(ctx, ps)
+	} else if ps[0].err == nil {
+		ps[0].plan.inlineShort()
 	}
 	b := v.newBatch(ctx, ps, start.Add(v.storeTTL))
 	v.requireConditionsFor(ctx, b.members)
@@ -144,10 +148,12 @@ type batch struct {
 	// members are the conversations its batch object holds: those prepared without error, one
 	// per id.
 	members []*pendingStore
-	// segs are the distinct segments the members reference, packs included, then the batch
-	// object; users are the members using each, by id.
+	// segs are the distinct segments the members reference, packs included; users are the
+	// members using each, by id.
 	segs  []*segmentPlan
 	users map[string][]*pendingStore
+	// object is the encoded batch object.
+	object []byte
 	// refs lists what the batch references once takeRefs succeeded (nil before).
 	refs []string
 	// sent is set once a pointer write of the batch may have been applied. Until then, a
@@ -292,7 +298,7 @@ func (v *Vault) newBatch(ctx context.Context, ps []*pendingStore, deadline time.
 		b.members = nil
 		return b
 	}
-	b.use(&segmentPlan{id: b.id, frame: object}, b.members...)
+	b.object = object
 	share := int64(len(object)) / int64(len(b.members))
 	for i, p := range b.members {
 		p.plan.objectBytes = share
@@ -322,8 +328,9 @@ func (b *batch) live() []*pendingStore {
 	return out
 }
 
-// takeRefs takes the batch's references on every segment its members use and on its batch
-// object: the first write. Its requests count for the first member.
+// takeRefs takes the batch's references on every segment its members use: the first write.
+// Its requests count for the first member. The batch object itself has no reference (see
+// putBatchObject).
 func (v *Vault) takeRefs(ctx context.Context, b *batch, start time.Time) {
 	live := b.live()
 	if len(live) == 0 {
@@ -332,6 +339,10 @@ func (v *Vault) takeRefs(ctx context.Context, b *batch, start time.Time) {
 	ids := make([]string, len(b.segs))
 	for i, s := range b.segs {
 		ids[i] = s.id
+	}
+	if len(ids) == 0 {
+		b.refs = ids
+		return
 	}
 	if err := v.refs.AddRefs(cost.WithMeter(ctx, &live[0].ops), b.id, ids, start); err != nil {
 		// Some may have been written: drop them all.
@@ -344,17 +355,24 @@ func (v *Vault) takeRefs(ctx context.Context, b *batch, start time.Time) {
 	b.refs = ids
 }
 
-// upload makes sure that every distinct segment of the batch and its batch object exist, each
-// at most once, once the batch holds its references. A member whose segment fails fails. Each
-// segment uploaded is credited to the first member using it; each member stored gets its share
-// of the batch object (publish).
+// upload makes sure that every distinct segment of the batch exists, each at most once, once
+// the batch holds its references, and uploads the batch object. A member whose segment fails
+// fails, and every member when the batch object fails. Each segment uploaded is credited to
+// the first member using it, the batch object's PUT to the first member; each member stored
+// gets its share of the batch object's bytes (publish).
 func (v *Vault) upload(ctx context.Context, b *batch) {
-	if b.refs == nil {
+	live := b.live()
+	if b.refs == nil || len(live) == 0 {
 		return
 	}
-	created := make([]bool, len(b.segs))
-	errs := make([]error, len(b.segs))
-	forEach(ctx, len(b.segs), v.concurrency, func(ctx context.Context, i int) error {
+	n := len(b.segs)
+	created := make([]bool, n)
+	errs := make([]error, n+1)
+	forEach(ctx, n+1, v.concurrency, func(ctx context.Context, i int) error {
+		if i == n {
+			errs[i] = v.putBatchObject(cost.WithMeter(ctx, &live[0].ops), b)
+			return nil
+		}
 		s, first := b.segs[i], b.users[b.segs[i].id][0]
 		created[i], errs[i] = v.ensureSegment(cost.WithMeter(ctx, &first.ops), s.id, s.frame)
 		return nil
@@ -365,12 +383,32 @@ func (v *Vault) upload(ctx context.Context, b *batch) {
 				p.err = fmt.Errorf("vault: store %q: %w", p.c.ID, errs[i])
 			}
 		}
-		if created[i] && s.id != b.id { // the batch object's bytes are shared out by publish
+		if created[i] {
 			p := b.users[s.id][0]
 			p.res.StoredBytes += int64(len(s.frame))
 			p.res.NewSegments++
 		}
 	}
+	if err := errs[n]; err != nil {
+		for _, p := range b.members {
+			if p.err == nil {
+				p.err = fmt.Errorf("vault: store %q: %w", p.c.ID, err)
+			}
+		}
+	}
+}
+
+// putBatchObject uploads the batch object, with If-None-Match: "already exists" is an earlier
+// attempt of this upload, since batch ids are random. A batch object has no head and no
+// reference: only its writer writes it, before its deadline, and the collector deletes it once
+// it has retired the batch (gc.go, retireBatch), which it does only past that deadline and
+// when no pointer names the batch.
+func (v *Vault) putBatchObject(ctx context.Context, b *batch) error {
+	_, err := v.bucket.Put(ctx, manifest.BatchKey(b.id), b.object, objstore.PutOptions{IfNoneMatch: true, ContentType: "application/octet-stream"})
+	if err != nil && !errors.Is(err, objstore.ErrExists) {
+		return fmt.Errorf("upload batch object %s: %w", b.id, err)
+	}
+	return nil
 }
 
 // pointerWrites bounds the pointer writes of one conversation: writes whose outcome is unknown,
@@ -495,18 +533,19 @@ func (v *Vault) storeExisted(ctx context.Context, b *batch, p *pendingStore) boo
 
 // endBatch settles the batch's references once its members are done. A batch no pointer can
 // name (none was written, or every write was refused) drops them at once and marks what they
-// kept for the collector. A batch of which some pointer write may have been applied keeps them:
-// GC drops them once no pointer names the batch and its writer deadline has passed; when no
-// member is known to be stored, the batch is marked for GC to check.
+// kept for the collector, and the batch, whose object GC deletes once its writer deadline has
+// passed. A batch of which some pointer write may have been applied keeps them: GC drops them
+// once no pointer names the batch and its writer deadline has passed; when no member is known
+// to be stored, the batch is marked for GC to check.
 func (v *Vault) endBatch(b *batch) {
 	if b.refs == nil {
 		return
 	}
 	stored := slices.ContainsFunc(b.members, func(p *pendingStore) bool { return p.entry != nil })
-	switch {
-	case !b.sent.Load():
+	if !b.sent.Load() {
 		v.dropRefs(b.id, b.refs)
-	case !stored:
+	}
+	if !stored {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := v.refs.MarkCandidates(ctx, []string{b.id}, v.now()); err != nil {
@@ -519,6 +558,9 @@ func (v *Vault) endBatch(b *batch) {
 // already) and marks the segments for the collector. Failures only leak references, which
 // Verify reclaims, so they are logged.
 func (v *Vault) dropRefs(owner string, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := v.refs.RemoveRefs(ctx, owner, ids); err != nil {
@@ -530,8 +572,8 @@ func (v *Vault) dropRefs(owner string, ids []string) {
 	}
 }
 
-// ensureSegment makes sure the segment object (or batch object) exists and its head is live,
-// following the writer side of the protocol; the caller already holds a reference. It reports whether it
+// ensureSegment makes sure the segment object exists and its head is live, following the
+// writer side of the protocol; the caller already holds a reference. It reports whether it
 // uploaded the object.
 func (v *Vault) ensureSegment(ctx context.Context, id string, frame []byte) (bool, error) {
 	uploaded := false

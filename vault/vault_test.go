@@ -187,7 +187,7 @@ func TestDedupRepeatedMessage(t *testing.T) {
 func TestDedupEmbeddedPassage(t *testing.T) {
 	v, b, _ := newMemVault(t, Options{})
 	ctx := context.Background()
-	doc := words(7, 3000) // a RAG document pasted into different messages
+	doc := words(7, 8000) // a RAG document pasted into different messages
 	a := &conversation.Conversation{ID: "a", Tokenizer: "cl100k_base", Messages: []conversation.Message{
 		{Role: "user", Content: "Summarise this document for me please:\n\n" + doc + "\n\nThanks!"}}}
 	if _, err := v.Store(ctx, a); err != nil {
@@ -769,4 +769,50 @@ func storedTokens(t *testing.T, b objstore.Bucket) int {
 		t.Fatal(err)
 	}
 	return stored
+}
+
+// TestStoreInlinesShortPieces: a conversation stored alone keeps its pieces shorter than
+// lookupTokens in its batch object, so that it makes no segment object; a long piece stays a
+// segment of its own, which the next conversation using it deduplicates.
+func TestStoreInlinesShortPieces(t *testing.T) {
+	ctx := context.Background()
+	v, b, _ := newMemVault(t, Options{})
+	short := &conversation.Conversation{ID: "short", Tokenizer: "cl100k_base", Messages: []conversation.Message{
+		{Role: "system", Content: words(1, 600)}, {Role: "user", Content: words(2, 500)}, {Role: "assistant", Content: words(3, 400)}}}
+	// The first write of a Vault checks the bucket's conditional writes.
+	if err := v.CheckConditionalWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.Store(ctx, short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countSegments(t, b); n != 0 || res.NewSegments != 0 || res.Usage.S3PutClass != 2 {
+		t.Fatalf("a conversation of short pieces: %d segment objects, %d new, %g PUTs; want none, and two PUTs (its batch object, its catalog row)",
+			n, res.NewSegments, res.Usage.S3PutClass)
+	}
+	doc := words(7, 8000) // pieces of 2,048 tokens or more among others
+	long := func(id string, seed int) *conversation.Conversation {
+		return &conversation.Conversation{ID: id, Tokenizer: "cl100k_base", Messages: []conversation.Message{
+			{Role: "user", Content: doc}, {Role: "assistant", Content: words(seed, 300)}}}
+	}
+	first, err := v.Store(ctx, long("long-1", 11))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := v.Store(ctx, long("long-2", 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.NewSegments == 0 || first.NewSegments != first.Segments || second.NewSegments != 0 || second.Segments != first.Segments {
+		t.Fatalf("a long document stored twice: %d of %d segments new, then %d of %d; want its long pieces as segments, deduplicated the second time",
+			first.NewSegments, first.Segments, second.NewSegments, second.Segments)
+	}
+	convs := []*conversation.Conversation{short, long("long-1", 11), long("long-2", 12)}
+	var lines [][]byte
+	for _, c := range convs {
+		line, _ := conversation.Marshal(c)
+		lines = append(lines, line)
+	}
+	checkRoundTrip(t, v, convs, lines)
 }

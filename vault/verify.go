@@ -244,13 +244,19 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	rep.RetiringBatches = len(retiring)
 	var toCollect []string
 	for seg, a := range objects {
+		if _, ok := marked[seg]; ok && manifest.IsBatchID(seg) {
+			continue // a batch object GC deletes once it retires the batch
+		}
 		if _, ok := heads[seg]; !ok && len(refs[seg]) == 0 && !used[seg] && a.ModTime.Before(cutoff) {
 			rep.LeakedObjects++
 			problem("segment %s: object without head or references (leak)", seg)
 			if opts.Repair {
-				// Give it a head so that the collector deletes it under the normal protocol.
-				if err := v.adoptSegment(ctx, seg); err != nil {
-					return rep, fmt.Errorf("vault: verify: create head for leaked %s: %w", seg, err)
+				// A batch object is deleted by GC once it retires the batch; a segment is
+				// given a head so that the collector deletes it under the normal protocol.
+				if !manifest.IsBatchID(seg) {
+					if err := v.adoptSegment(ctx, seg); err != nil {
+						return rep, fmt.Errorf("vault: verify: create head for leaked %s: %w", seg, err)
+					}
 				}
 				toCollect = append(toCollect, seg)
 			}
@@ -364,6 +370,9 @@ func (v *Vault) verifyManifest(ctx context.Context, m *manifest.Manifest, object
 		case err != nil:
 			rep.Unreadable++
 			problem("conversation %q: %v", m.ID, err)
+		}
+		if seg == m.Batch {
+			continue // a batch object has no reference and no head (putBatchObject)
 		}
 		if _, ok := refs[seg][m.Batch]; !ok {
 			if !stillStored() {

@@ -127,15 +127,26 @@ func TestExportRoundTrips(t *testing.T) {
 	}
 }
 
-// TestSegmentsTop lists the most shared segments of the demo data, stored one at a time (put),
-// which keeps every shared piece a segment of its own (import packs the demo's short system
-// prompts with each batch): each is used by more than one conversation, in descending order,
-// with its role and text.
+// TestSegmentsTop lists the most shared segments of conversations stored one at a time (put)
+// that share long system prompts: put keeps pieces of 2,048 tokens or more segments of their
+// own (and import packs shared pieces with each batch unless they recur). Each listed segment
+// is used by more than one conversation, in descending order, with its role and text.
 func TestSegmentsTop(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	_, lines := demoJSONL(t, 5, 4)
-	t.Logf("%d conversations", len(lines))
+	var lines []string
+	for p := range 3 {
+		prompt := pseudoWords(100+p, 2500) // about 7,000 tokens: pieces of 2,048 or more among them
+		for i := range 2 + p {
+			c := &conversation.Conversation{ID: fmt.Sprintf("top-%d-%d", p, i), Application: "app", Tokenizer: "cl100k_base",
+				Messages: []conversation.Message{{Role: "system", Content: prompt}, {Role: "user", Content: pseudoWords(200+10*p+i, 20)}}}
+			line, err := conversation.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, string(line))
+		}
+	}
 	for _, line := range lines {
 		if r := s.run(line, "put", "-"); r.code != 0 {
 			t.Fatalf("put: %v", r)
@@ -457,4 +468,17 @@ func TestExportFineTuningSample(t *testing.T) {
 			t.Errorf("line %d has problems %v", i+1, p)
 		}
 	}
+}
+
+// pseudoWords returns n pseudo-random words, deterministic for seed.
+func pseudoWords(seed, n int) string {
+	var sb strings.Builder
+	x := uint64(seed)*0x9e3779b97f4a7c15 + 1
+	for range n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		fmt.Fprintf(&sb, "w%d ", x%5000)
+	}
+	return sb.String()
 }

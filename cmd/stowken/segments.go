@@ -17,8 +17,8 @@ schemas, shared documents. For each: how many conversations reference it, the ro
 message it is part of, its tokens and stored bytes, the bytes that storing it once saves, and
 the start of its text. Packs are not listed: import (StoreBatch) packs everything of a batch
 but the pieces of 2,048 tokens or more that recur, so a shorter shared prompt is in every pack
-that uses it rather than a segment of its own; put (Store) keeps every piece of 256 tokens or
-more a segment. It reads every reference, so it costs what the reference store holds.`,
+that uses it rather than a segment of its own; put (Store) keeps every piece of 2,048 tokens
+or more a segment, and shorter ones inline. It reads every reference, so it costs what the reference store holds.`,
 	run: runSegments,
 }
 
