@@ -86,6 +86,10 @@ type Bucket interface {
 	// List calls fn for every object whose key starts with prefix, in lexical key order. A
 	// non-nil error from fn stops the listing and is returned.
 	List(ctx context.Context, prefix string, fn func(Attrs) error) error
+	// ListAfter is List of the keys that sort after after (byte order): a listing that
+	// resumes, or that starts in the middle of keys ordered by time, without reading the keys
+	// before (S3's StartAfter). List is ListAfter with after "".
+	ListAfter(ctx context.Context, prefix, after string, fn func(Attrs) error) error
 	// Close releases the bucket's resources.
 	Close() error
 }

@@ -43,8 +43,17 @@ func (b *bucket) Delete(ctx context.Context, keys ...string) error {
 }
 
 func (b *bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs) error) error {
+	return b.list(ctx, prefix, fn, func(fn func(objstore.Attrs) error) error { return b.Bucket.List(ctx, prefix, fn) })
+}
+
+func (b *bucket) ListAfter(ctx context.Context, prefix, after string, fn func(objstore.Attrs) error) error {
+	return b.list(ctx, prefix, fn, func(fn func(objstore.Attrs) error) error { return b.Bucket.ListAfter(ctx, prefix, after, fn) })
+}
+
+// list runs a listing and records its requests: one per page of objstore.ListPageSize keys.
+func (b *bucket) list(ctx context.Context, prefix string, fn func(objstore.Attrs) error, run func(func(objstore.Attrs) error) error) error {
 	n := 0
-	err := b.Bucket.List(ctx, prefix, func(a objstore.Attrs) error {
+	err := run(func(a objstore.Attrs) error {
 		n++
 		return fn(a)
 	})

@@ -237,10 +237,20 @@ func (b *Bucket) Delete(ctx context.Context, keys ...string) error {
 // List implements objstore.Bucket. The listing is one call: a fault applies to all of it, and
 // a duplicated listing is read twice but reported once (from the second read).
 func (b *Bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs) error) error {
+	return b.list(ctx, prefix, fn, func(fn func(objstore.Attrs) error) error { return b.inner.List(ctx, prefix, fn) })
+}
+
+// ListAfter implements objstore.Bucket, as List.
+func (b *Bucket) ListAfter(ctx context.Context, prefix, after string, fn func(objstore.Attrs) error) error {
+	return b.list(ctx, prefix, fn, func(fn func(objstore.Attrs) error) error { return b.inner.ListAfter(ctx, prefix, after, fn) })
+}
+
+// list runs a listing of the inner bucket as one call.
+func (b *Bucket) list(ctx context.Context, prefix string, fn func(objstore.Attrs) error, run func(func(objstore.Attrs) error) error) error {
 	var all []objstore.Attrs
 	err := b.Do(ctx, &Call{Op: OpList, Key: prefix}, func() error {
 		all = all[:0]
-		return b.inner.List(ctx, prefix, func(a objstore.Attrs) error {
+		return run(func(a objstore.Attrs) error {
 			all = append(all, a)
 			return nil
 		})

@@ -515,6 +515,12 @@ func (b *Bucket) pruneDirs(dir string) string {
 // directory at a time, sorting its entries so that the walk yields keys in exact byte order:
 // a directory "a" sorts as "a/", after a file "a-c" and before a file "a0".
 func (b *Bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs) error) error {
+	return b.ListAfter(ctx, prefix, "", fn)
+}
+
+// ListAfter is List of the keys after after. The directories are read as for List; the keys
+// up to after are skipped without a stat.
+func (b *Bucket) ListAfter(ctx context.Context, prefix, after string, fn func(objstore.Attrs) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fs: list %q: %w", prefix, err)
 	}
@@ -531,7 +537,7 @@ func (b *Bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs
 			return nil
 		}
 	}
-	err := b.walkDir(ctx, dir, prefix, fn)
+	err := b.walkDir(ctx, dir, prefix, after, fn)
 	var l listed
 	switch {
 	case err == nil:
@@ -556,7 +562,7 @@ type entry struct {
 	isDir bool
 }
 
-func (b *Bucket) walkDir(ctx context.Context, dir, prefix string, fn func(objstore.Attrs) error) error {
+func (b *Bucket) walkDir(ctx context.Context, dir, prefix, after string, fn func(objstore.Attrs) error) error {
 	d, err := b.root.Open(dir)
 	if err != nil {
 		return err
@@ -594,12 +600,12 @@ func (b *Bucket) walkDir(ctx context.Context, dir, prefix string, fn func(objsto
 			if !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) {
 				continue
 			}
-			if err := b.walkDir(ctx, keyDir+e.name, prefix, fn); err != nil && !isNotFound(err) {
+			if err := b.walkDir(ctx, keyDir+e.name, prefix, after, fn); err != nil && !isNotFound(err) {
 				return err
 			}
 			continue
 		}
-		if !strings.HasPrefix(key, prefix) || objstore.ValidateKey(key) != nil {
+		if !strings.HasPrefix(key, prefix) || key <= after || objstore.ValidateKey(key) != nil {
 			continue
 		}
 		fi, err := b.root.Lstat(key)

@@ -146,6 +146,11 @@ func (b *Bucket) Delete(ctx context.Context, keys ...string) error {
 // List calls fn, in lexical key order, for every object whose key starts with prefix. It
 // works on a snapshot taken at the start, so fn may call other methods of the bucket.
 func (b *Bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs) error) error {
+	return b.ListAfter(ctx, prefix, "", fn)
+}
+
+// ListAfter is List of the keys after after.
+func (b *Bucket) ListAfter(ctx context.Context, prefix, after string, fn func(objstore.Attrs) error) error {
 	b.mu.RLock()
 	if err := b.begin(ctx); err != nil {
 		b.mu.RUnlock()
@@ -153,7 +158,7 @@ func (b *Bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs
 	}
 	var snap []objstore.Attrs
 	for key, o := range b.objects {
-		if strings.HasPrefix(key, prefix) {
+		if strings.HasPrefix(key, prefix) && key > after {
 			snap = append(snap, o.attrs)
 		}
 	}

@@ -59,6 +59,7 @@ func Run(t *testing.T, newBucket func(t *testing.T) objstore.Bucket) {
 		{"ListPrefix", testListPrefix},
 		{"ListEverything", testListEverything},
 		{"ListStop", testListStop},
+		{"ListAfter", testListAfter},
 		{"InvalidKeys", testInvalidKeys},
 		{"CancelledContext", testCancelledContext},
 	}
@@ -584,6 +585,40 @@ func testListPrefix(t *testing.T, s *suite) {
 				t.Errorf("List(%q) = %q, want %q", s.k(tc.prefix), got, want)
 			}
 		})
+	}
+}
+
+// testListAfter resumes listings: only keys that sort after the given one, with the prefix,
+// in order; List and ListAfter with "" list the same.
+func testListAfter(t *testing.T, s *suite) {
+	for _, name := range listKeys {
+		s.put(t, s.k(name), []byte(name))
+	}
+	s.put(t, s.k("other"), nil)
+	all := keysOf(s.list(t, s.prefix))
+	for _, tc := range []struct{ prefix, after string }{
+		{"", ""}, {"", "a/b"}, {"", "a/b/c"}, {"", "a0"}, {"", "zz/top"}, {"", "zzz"}, {"a", "a-c"}, {"a/", "a/b/d"}, {"a/b/", "a/b-"},
+	} {
+		prefix, after := s.k(tc.prefix), s.k(tc.after)
+		if tc.after == "" {
+			after = ""
+		}
+		var want []string
+		for _, key := range all {
+			if strings.HasPrefix(key, prefix) && key > after {
+				want = append(want, key)
+			}
+		}
+		var got []string
+		if err := s.b.ListAfter(ctxFor(t), prefix, after, func(a objstore.Attrs) error {
+			got = append(got, a.Key)
+			return nil
+		}); err != nil {
+			t.Fatalf("ListAfter(%q, %q): %v", prefix, after, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("ListAfter(%q, %q) = %q, want %q", prefix, after, got, want)
+		}
 	}
 }
 

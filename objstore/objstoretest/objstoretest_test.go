@@ -68,6 +68,13 @@ func (b broken) Delete(ctx context.Context, keys ...string) error {
 	return b.Bucket.Delete(ctx, keys...)
 }
 
+func (b broken) ListAfter(ctx context.Context, prefix, after string, fn func(objstore.Attrs) error) error {
+	if b.mode == "list-after-ignored" {
+		after = ""
+	}
+	return b.Bucket.ListAfter(ctx, prefix, after, fn)
+}
+
 func (b broken) List(ctx context.Context, prefix string, fn func(objstore.Attrs) error) error {
 	switch b.mode {
 	case "list-unsorted":
@@ -122,6 +129,7 @@ func TestSuiteDetectsBrokenBackends(t *testing.T) {
 		{"delete-first-1000", "--- FAIL: TestBrokenBackend/DeleteMany"},
 		{"list-unsorted", "--- FAIL: TestBrokenBackend/ListOrder"},
 		{"list-swallows-error", "want the callback's error"},
+		{"list-after-ignored", "--- FAIL: TestBrokenBackend/ListAfter"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.mode, func(t *testing.T) {

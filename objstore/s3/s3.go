@@ -568,14 +568,24 @@ func (b *Bucket) Delete(ctx context.Context, keys ...string) error {
 // A prefix that no valid key can start with (one with an empty, "." or ".." element, or a
 // forbidden character) lists nothing, without a request: S3 servers may reject such prefixes.
 func (b *Bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs) error) error {
+	return b.ListAfter(ctx, prefix, "", fn)
+}
+
+// ListAfter is List of the keys after after, sent as ListObjectsV2's StartAfter, so that the
+// keys before it are not read.
+func (b *Bucket) ListAfter(ctx context.Context, prefix, after string, fn func(objstore.Attrs) error) error {
 	server, ok := serverPrefix(prefix)
 	if !ok {
 		return ctx.Err()
 	}
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+	in := &s3.ListObjectsV2Input{
 		Bucket: aws.String(b.loc.bucket),
 		Prefix: aws.String(b.loc.prefix + server),
-	})
+	}
+	if after != "" && utf8.ValidString(after) {
+		in.StartAfter = aws.String(b.loc.prefix + after)
+	}
+	p := s3.NewListObjectsV2Paginator(b.client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -583,7 +593,7 @@ func (b *Bucket) List(ctx context.Context, prefix string, fn func(objstore.Attrs
 		}
 		for _, o := range page.Contents {
 			key, ok := strings.CutPrefix(aws.ToString(o.Key), b.loc.prefix)
-			if !ok || !strings.HasPrefix(key, prefix) || objstore.ValidateKey(key) != nil {
+			if !ok || !strings.HasPrefix(key, prefix) || key <= after || objstore.ValidateKey(key) != nil {
 				continue
 			}
 			if err := fn(objstore.Attrs{
