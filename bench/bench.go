@@ -78,7 +78,8 @@ type Options struct {
 	Corpus []string
 	// Workload labels the report: "chat" or "api-replay".
 	Workload string
-	// Isolated measures every conversation alone in an empty in-memory store.
+	// Isolated measures every conversation alone in an empty in-memory store, with Store and
+	// no collection: the catalog entries stay in the batch objects (no catalog file).
 	Isolated bool
 	// Target is the store to write into; nil means a fresh in-memory one. Run does not close it.
 	Target *Target
@@ -390,6 +391,14 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 	t.stored = subParts(v.UsageByPart(), before)
 	if rt != nil {
 		t.stored[cost.Ingest] = rt.m.Usage()
+	}
+	if r.o.Batch == 1 && rt == nil {
+		r.o.Progress("gathering the catalog entries of the conversations stored alone (GC)")
+		gathered, err := gather(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		t.stored = addParts(t.stored, gathered)
 	}
 	afterStore := v.Usage()
 
@@ -765,6 +774,26 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 	}
 	res.ok = true
 	return res, nil
+}
+
+// gather runs the collection that writes the catalog entries of conversations stored alone
+// into the catalog's files (Store leaves them in their batch objects for GC: vault/solo.go), on
+// a vault over opts whose clock is past their writer deadline, and returns its requests by
+// part: they are part of what storing those conversations costs.
+func gather(ctx context.Context, opts vault.Options) (map[cost.Part]cost.Usage, error) {
+	opts.Now = func() time.Time {
+		return time.Now().Add(vault.DefaultStoreTimeout + vault.DefaultClaimTTL/2 + time.Second)
+	}
+	gv, err := vault.New(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer gv.Close()
+	before := gv.UsageByPart()
+	if _, err := gv.GC(ctx, vault.GCOptions{}); err != nil {
+		return nil, fmt.Errorf("gather the catalog entries: %w", err)
+	}
+	return subParts(gv.UsageByPart(), before), nil
 }
 
 // line is one corpus line.

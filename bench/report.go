@@ -248,6 +248,15 @@ func subParts(after, before map[cost.Part]cost.Usage) map[cost.Part]cost.Usage {
 	return out
 }
 
+// addParts returns the sums of a's and b's usage by part.
+func addParts(a, b map[cost.Part]cost.Usage) map[cost.Part]cost.Usage {
+	out := maps.Clone(a)
+	for p, u := range b {
+		out[p] = out[p].Add(u)
+	}
+	return out
+}
+
 // storedParts is the store phase's requests by part with the bytes each part keeps.
 func storedParts(requests map[cost.Part]cost.Usage, st vault.Stats) map[cost.Part]cost.Usage {
 	parts := st.StoredByPart()

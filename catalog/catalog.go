@@ -3,7 +3,8 @@
 // summaries with filters, page by page, without reading a single manifest.
 //
 // The catalog is derived data. The vault puts an entry after it wrote a conversation's pointer
-// and deletes it after it deleted the pointer; a crash in between leaves an entry missing or
+// (for a conversation stored alone, GC does, later: catalog/union lists it meanwhile) and
+// deletes it after it deleted the pointer; a crash in between leaves an entry missing or
 // stale, never a conversation lost. Everything in it can be rebuilt from the pointers and
 // manifests, and it is never the only copy of anything.
 //

@@ -11,8 +11,8 @@ import (
 )
 
 // TestStoreRequestBudget stores the sample conversations one at a time and checks each Store's
-// requests (a Store is a batch of one): exactly one S3 PUT for the batch object and one for the
-// catalog file, plus one per segment object that did not exist yet (StoreResult.NewSegments),
+// requests (a Store is a batch of one): exactly one S3 PUT for the batch object (no catalog
+// file: GC gathers the entry), plus one per segment object that did not exist yet (StoreResult.NewSegments),
 // plus one for a compression model in the one Store that builds it; never a HEAD, never a GET;
 // a DynamoDB write unit per reference (its segments), per new head (its new segments) and for
 // its pointer, and at most one head read per segment.
@@ -95,8 +95,8 @@ func checkStoreBudget(t *testing.T, c *conversation.Conversation, res vault.Stor
 	if modelsBuilt > 1 {
 		t.Errorf("store %q built %d compression models", c.ID, modelsBuilt)
 	}
-	if want := float64(2 + res.NewSegments + modelsBuilt); d.S3PutClass != want {
-		t.Errorf("store %q: %v S3 PUTs, want %v (1 batch object + 1 catalog file + %d new segments + %d models)", c.ID, d.S3PutClass, want, res.NewSegments, modelsBuilt)
+	if want := float64(1 + res.NewSegments + modelsBuilt); d.S3PutClass != want {
+		t.Errorf("store %q: %v S3 PUTs, want %v (1 batch object + %d new segments + %d models)", c.ID, d.S3PutClass, want, res.NewSegments, modelsBuilt)
 	}
 	if d.S3GetClass != 0 || d.S3Delete != 0 {
 		t.Errorf("store %q: %v GET-class, %v DELETE requests, want none", c.ID, d.S3GetClass, d.S3Delete)

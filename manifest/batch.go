@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/stowken/stowken/codec"
 )
@@ -25,40 +26,97 @@ const BatchPrefix = "batches/"
 // batchHeader starts every batch object's content.
 const batchHeader = "stowken-batch 1\n"
 
-// batchIDPrefix starts every batch id; '-' is not a hex digit, so no segment id (64 hex
+// Batch ids. A StoreBatch's is "b-" and 24 lowercase hex digits: 12 random bytes. A Store's
+// (a batch of one conversation) is "s-" and 24 hex digits: the Unix millisecond of its start
+// in 6 bytes, big-endian, then 6 random bytes, so that the batch objects of conversations
+// stored alone, whose catalog entries are in them until GC gathers them into the catalog's
+// files, list in time order under SoloPrefix. '-' is not a hex digit, so no segment id (64 hex
 // digits) is a batch id.
-const batchIDPrefix = "b-"
+const (
+	batchIDPrefix = "b-"
+	soloIDPrefix  = "s-"
+)
 
-// BatchIDSize is how many random bytes a batch id carries.
+// BatchIDSize is how many bytes a batch id carries.
 const BatchIDSize = 12
 
-// NewBatchID returns a new random batch id: "b-" and 24 lowercase hex digits (96 random bits).
+// SoloPrefix is the key prefix of the batch objects of conversations stored alone (Store).
+const SoloPrefix = BatchPrefix + soloIDPrefix
+
+// NewBatchID returns a new random batch id for a StoreBatch: "b-" and 24 lowercase hex digits
+// (96 random bits).
 func NewBatchID() string {
 	b := make([]byte, BatchIDSize)
 	rand.Read(b)
-	return BatchIDFromBytes(b)
+	return batchIDPrefix + hex.EncodeToString(b)
 }
 
-// BatchIDFromBytes returns the batch id that carries the 12 bytes b (BatchIDBytes undoes it).
-func BatchIDFromBytes(b []byte) string { return batchIDPrefix + hex.EncodeToString(b) }
+// NewSoloBatchID returns a new batch id for a conversation stored alone at t: "s-", 12 hex
+// digits of t's Unix millisecond (0 before 1970) and 12 random ones (48 random bits).
+func NewSoloBatchID(t time.Time) string {
+	b := make([]byte, BatchIDSize)
+	binary.BigEndian.PutUint64(b[:8], uint64(max(t.UnixMilli(), 0))<<16)
+	rand.Read(b[6:])
+	return soloIDPrefix + hex.EncodeToString(b)
+}
 
-// BatchIDBytes returns the 12 bytes a batch id of NewBatchID's form carries. It reports false
-// for any other id, uppercase hex digits included, so that BatchIDFromBytes gives id back.
+// SoloKey returns the key every batch object of a conversation stored alone at t or later
+// sorts after (and every one stored before t does not): the key to list after
+// (objstore.Bucket.ListAfter) for those stored since t.
+func SoloKey(t time.Time) string {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, uint64(max(t.UnixMilli(), 0))<<16)
+	return SoloPrefix + hex.EncodeToString(b[:6])
+}
+
+// SoloTime returns the time a solo batch id (NewSoloBatchID) carries, to the millisecond, and
+// false for any other id.
+func SoloTime(id string) (time.Time, bool) {
+	b, ok := BatchIDBytes(id)
+	if !ok || len(b) != 1+BatchIDSize {
+		return time.Time{}, false
+	}
+	ms := binary.BigEndian.Uint64(append(b[1:7:7], 0, 0)) >> 16
+	return time.UnixMilli(int64(ms)).UTC(), true
+}
+
+// BatchIDFromBytes returns the batch id whose bytes BatchIDBytes returned: 12 bytes for a
+// StoreBatch's id, 13 ('s' and 12) for a Store's; "" for anything else.
+func BatchIDFromBytes(b []byte) string {
+	switch {
+	case len(b) == BatchIDSize:
+		return batchIDPrefix + hex.EncodeToString(b)
+	case len(b) == 1+BatchIDSize && b[0] == soloIDPrefix[0]:
+		return soloIDPrefix + hex.EncodeToString(b[1:])
+	}
+	return ""
+}
+
+// BatchIDBytes returns the bytes that identify a batch id of NewBatchID's form (its 12 bytes)
+// or NewSoloBatchID's ('s' and its 12 bytes). It reports false for any other id, uppercase hex
+// digits included, so that BatchIDFromBytes gives id back.
 func BatchIDBytes(id string) ([]byte, bool) {
+	var lead []byte
 	rest, ok := strings.CutPrefix(id, batchIDPrefix)
-	if !ok || len(rest) != 2*BatchIDSize {
+	if !ok {
+		if rest, ok = strings.CutPrefix(id, soloIDPrefix); !ok {
+			return nil, false
+		}
+		lead = []byte{soloIDPrefix[0]}
+	}
+	if len(rest) != 2*BatchIDSize {
 		return nil, false
 	}
 	b, err := hex.DecodeString(rest)
 	if err != nil || hex.EncodeToString(b) != rest {
 		return nil, false
 	}
-	return b, true
+	return append(lead, b...), true
 }
 
-// IsBatchID reports whether id has the form of a batch id.
+// IsBatchID reports whether id has the form of a batch id (of a StoreBatch or of a Store).
 func IsBatchID(id string) bool {
-	if len(id) != len(batchIDPrefix)+24 || id[:len(batchIDPrefix)] != batchIDPrefix {
+	if len(id) != len(batchIDPrefix)+2*BatchIDSize || id[:len(batchIDPrefix)] != batchIDPrefix && id[:len(soloIDPrefix)] != soloIDPrefix {
 		return false
 	}
 	_, err := hex.DecodeString(id[len(batchIDPrefix):])

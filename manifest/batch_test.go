@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stowken/stowken/codec"
 )
@@ -113,5 +114,44 @@ func TestBatchIDs(t *testing.T) {
 	}
 	if BatchKey(a) != "batches/"+a {
 		t.Fatal(BatchKey(a))
+	}
+}
+
+// TestSoloBatchIDs: a Store's batch id carries its time, lists in time order after SoloKey, and
+// round-trips through its bytes like a StoreBatch's.
+func TestSoloBatchIDs(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 8, 0, 0, 123_000_000, time.UTC)
+	a, b := NewSoloBatchID(t0), NewSoloBatchID(t0.Add(time.Millisecond))
+	if !IsBatchID(a) || !strings.HasPrefix(BatchKey(a), SoloPrefix) || strings.HasPrefix(BatchKey(NewBatchID()), SoloPrefix) {
+		t.Fatalf("%q: not a solo batch id", a)
+	}
+	if got, ok := SoloTime(a); !ok || !got.Equal(t0) {
+		t.Errorf("SoloTime(%q) = %v, %v; want %v", a, got, ok, t0)
+	}
+	if _, ok := SoloTime(NewBatchID()); ok {
+		t.Error("SoloTime of a StoreBatch's id")
+	}
+	// Listed after SoloKey(t): the ids of t and later, not those before.
+	if !(BatchKey(a) > SoloKey(t0) && BatchKey(b) > SoloKey(t0) && BatchKey(a) < SoloKey(t0.Add(time.Millisecond)) && BatchKey(b) > SoloKey(t0.Add(time.Millisecond))) {
+		t.Errorf("keys %q, %q against SoloKey %q, %q", BatchKey(a), BatchKey(b), SoloKey(t0), SoloKey(t0.Add(time.Millisecond)))
+	}
+	for _, id := range []string{a, NewBatchID()} {
+		raw, ok := BatchIDBytes(id)
+		if !ok || BatchIDFromBytes(raw) != id {
+			t.Errorf("BatchIDBytes(%q) = %x, %v; back %q", id, raw, ok, BatchIDFromBytes(raw))
+		}
+	}
+	for _, raw := range [][]byte{nil, make([]byte, 11), append([]byte{'b'}, make([]byte, 12)...), make([]byte, 14)} {
+		if id := BatchIDFromBytes(raw); id != "" {
+			t.Errorf("BatchIDFromBytes(%x) = %q, want none", raw, id)
+		}
+	}
+	for _, id := range []string{"s-", "s-" + strings.Repeat("A", 24), "S" + a[1:], a + "0"} {
+		if _, ok := BatchIDBytes(id); ok {
+			t.Errorf("BatchIDBytes(%q)", id)
+		}
+		if IsBatchID(id) && id != "s-"+strings.Repeat("A", 24) {
+			t.Errorf("IsBatchID(%q)", id)
+		}
 	}
 }

@@ -26,6 +26,7 @@ const (
 	resChecks    = "local.checks_arn"    // the startup probe's marker and scratch objects
 	resCatalog   = "local.catalog_arn"   // the catalog's Parquet files
 	resDeletions = "local.deletions_arn" // the catalog's deletions
+	resGathered  = "local.gathered_arn"  // how far GC gathered the catalog entries of conversations stored alone
 	resTable     = "local.table_arn"     // the reference table
 )
 
@@ -57,6 +58,8 @@ var sdkCalls = []sdkCall{
 		"Bucket.Put: Store and StoreBatch write the catalog file of their conversations, the GC function's compaction the merged files (catalog/parquet; If-None-Match: *)"},
 	{"objstore/s3", "PutObject", "s3:PutObject", "", resDeletions,
 		"Bucket.Put: vault.Delete writes the catalog's deletion of the conversation (catalog/parquet; If-None-Match: *)"},
+	{"objstore/s3", "PutObject", "s3:PutObject", resGathered, "",
+		"Bucket.Put: GC moves the mark of the catalog entries of conversations stored alone it gathered (If-None-Match: *, then If-Match)"},
 	{"objstore/s3", "PutObject", "s3:PutObject", resChecks, resChecks,
 		"Bucket.Put: the startup probe of conditional writes (before a process's first upload: a Store, or the collector's compaction) puts its marker and a scratch object (If-None-Match: *), then replaces the scratch object (If-Match)"},
 	{"objstore/s3", "GetObject", "s3:GetObject", resObjects, resObjects,
@@ -301,8 +304,8 @@ func TestGCRoleGrantsWhatTheCodeCalls(t *testing.T) {
 	// files and what a batch's compaction writes), and only when a key is given.
 	checkKMS(t, sts, map[string][]string{"": {"kms:Decrypt", "kms:GenerateDataKey"}, dynamoDBViaService: tableKMSActions})
 	checkConditionalPuts(t, sts, map[string][]string{
-		"s3:if-none-match": {resBatches, resCatalog, resChecks, resSegments},
-		"s3:if-match":      {resChecks},
+		"s3:if-none-match": {resBatches, resCatalog, resChecks, resGathered, resSegments},
+		"s3:if-match":      {resChecks, resGathered},
 	})
 
 	role := mod.one(t, "resource", "aws_iam_role_policy", "gc")

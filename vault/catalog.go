@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/catalog/union"
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/refcount"
@@ -18,9 +19,10 @@ import (
 
 // The catalog holds a summary of every stored conversation (catalog.Entry), so that listing,
 // statistics and exports read summaries instead of every manifest. The pointers stay the
-// truth: Store writes the entries after the pointers, Delete removes an entry after the
-// pointer, and a crash in between leaves the catalog behind until Verify with Repair
-// reconciles them (or, for a Store, until the same conversation is stored again).
+// truth: StoreBatch writes the entries after the pointers (a Store leaves its entry in its
+// batch object for GC to gather: solo.go), Delete removes an entry after the pointer, and a
+// crash in between leaves the catalog behind until Verify with Repair reconciles them (or, for
+// a StoreBatch, until the same conversation is stored again).
 
 // Limits on the metadata a catalog entry carries: top-level scalars only, with keys and values
 // of at most these many bytes; longer ones are left out of the entry (the manifest keeps them).
@@ -109,6 +111,17 @@ func (v *Vault) putCatalog(ctx context.Context, ps []*pendingStore) {
 	}
 }
 
+// checkSoloEntry fails a conversation stored alone whose catalog entry no catalog could keep,
+// as putCatalog fails one whose entry the catalog refused: GC could not gather it.
+func checkSoloEntry(p *pendingStore) {
+	if p.err != nil || p.entry == nil {
+		return
+	}
+	if err := union.Check(*p.entry); err != nil {
+		p.err = fmt.Errorf("vault: %q is stored, but the catalog cannot keep its entry: %w", p.c.ID, err)
+	}
+}
+
 // errStop ends a listing early.
 var errStop = errors.New("stop")
 
@@ -133,23 +146,34 @@ func (v *Vault) CatalogBehind(ctx context.Context) (bool, error) {
 
 // List returns a page of the catalog: summaries of stored conversations matching q, newest
 // first unless q.Oldest (see catalog.Query for filters, limits and cursors). It reads the
-// catalog only, so its cost follows the page, not the size of the store. An entry whose
-// conversation was deleted by a Delete that failed half-way is listed until Verify repairs it.
+// catalog, and the entries of the conversations stored alone that GC has not gathered into it
+// yet (solo.go), so its cost follows the page and those, not the size of the store. An entry
+// whose conversation was deleted by a Delete that failed half-way is listed until Verify
+// repairs it.
 func (v *Vault) List(ctx context.Context, q catalog.Query) (catalog.Page, error) {
 	if v.catalog == nil {
 		return catalog.Page{}, ErrNoCatalog
 	}
-	page, err := v.catalog.List(ctx, q)
+	extra, err := v.ungathered(ctx)
+	if err != nil {
+		return catalog.Page{}, fmt.Errorf("vault: list: %w", err)
+	}
+	page, err := union.List(ctx, v.catalog, extra, q)
 	if err != nil {
 		return page, fmt.Errorf("vault: list: %w", err)
 	}
 	return page, nil
 }
 
-// ListAll calls fn for every catalog entry matching q (its Limit and Cursor are ignored).
+// ListAll calls fn for every catalog entry matching q (its Limit and Cursor are ignored),
+// those not gathered yet included (List).
 func (v *Vault) ListAll(ctx context.Context, q catalog.Query, fn func(catalog.Entry) error) error {
 	if v.catalog == nil {
 		return ErrNoCatalog
 	}
-	return catalog.ListAll(ctx, v.catalog, q, fn)
+	extra, err := v.ungathered(ctx)
+	if err != nil {
+		return fmt.Errorf("vault: list: %w", err)
+	}
+	return catalog.ListAll(ctx, union.With(v.catalog, extra), q, fn)
 }

@@ -163,22 +163,22 @@ func TestCatalogFollowsStoreAndDelete(t *testing.T) {
 }
 
 // TestCatalogRepairAfterCrashes leaves the catalog behind the manifests, as crashes between a
-// Store's or Delete's two writes would: Verify with Repair restores it (storing the same
+// StoreBatch's or Delete's two writes would: Verify with Repair restores it (storing the same
 // conversation again changes nothing).
 func TestCatalogRepairAfterCrashes(t *testing.T) {
 	cat := &failingCatalog{Backend: catmem.New()}
 	v, b, r := newMemVault(t, Options{Catalog: cat})
 	ctx := context.Background()
 	for i := range 4 {
-		if _, err := v.Store(ctx, catalogConv(i)); err != nil {
-			t.Fatal(err)
+		if _, errs := v.StoreBatch(ctx, []*conversation.Conversation{catalogConv(i)}); errs[0] != nil {
+			t.Fatal(errs[0])
 		}
 	}
-	// Store's catalog write fails: the conversation is stored; the error says so.
+	// A StoreBatch's catalog write fails: the conversation is stored; the error says so.
 	cat.failPut.Store(true)
 	for _, i := range []int{4, 5} {
-		if _, err := v.Store(ctx, catalogConv(i)); !errors.Is(err, errCatalogDown) {
-			t.Fatalf("store with the catalog down: %v", err)
+		if _, errs := v.StoreBatch(ctx, []*conversation.Conversation{catalogConv(i)}); !errors.Is(errs[0], errCatalogDown) {
+			t.Fatalf("store with the catalog down: %v", errs[0])
 		}
 		if _, err := v.Retrieve(ctx, catalogConv(i).ID); err != nil {
 			t.Fatalf("conversation %d not stored: %v", i, err)
@@ -365,8 +365,8 @@ func TestCatalogWriteAfterDelete(t *testing.T) {
 	defer v.Close()
 	cat.v = v
 	ctx := context.Background()
-	if _, err := v.Store(ctx, catalogConv(1)); err != nil || cat.err != nil {
-		t.Fatalf("store: %v; the racing delete: %v", err, cat.err)
+	if _, errs := v.StoreBatch(ctx, []*conversation.Conversation{catalogConv(1)}); errs[0] != nil || cat.err != nil {
+		t.Fatalf("store: %v; the racing delete: %v", errs[0], cat.err)
 	}
 	if _, err := v.Retrieve(ctx, catalogConv(1).ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the deleted conversation: %v, want ErrNotFound", err)

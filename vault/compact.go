@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/refcount"
 )
 
@@ -60,7 +61,7 @@ func (v *Vault) compactBatch(ctx context.Context, id string, b *batchObject, liv
 		return 0, false, fmt.Errorf("read the conversations of batch %s: %w", id, err)
 	}
 	v.pack(ctx, ps)
-	nb := v.newBatch(ctx, ps, start.Add(v.storeTTL))
+	nb := v.newBatch(ctx, manifest.NewBatchID(), ps, start.Add(v.storeTTL))
 	v.requireConditionsFor(ctx, nb.members)
 	v.takeRefs(ctx, nb, start)
 	if nb.refs == nil {

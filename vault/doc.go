@@ -224,6 +224,18 @@
 // segment once retired), TestGCRaceStoreCrashLeaksReclaimed (AfterUploads fails if the audit
 // does not mark a leaked batch object).
 //
+// (v) GC gathers the catalog entries of conversations stored alone (solo.go) while Stores
+// publish and Deletes delete. It moves its mark past a batch object only once that Store's
+// pointer write has landed or never will (past its writer deadline by ClaimTTL/2, as for
+// retirement): a mark moved past a batch object whose pointer is written later would hide
+// that conversation from every listing for good. TestSoloGatherWaitsForPublish, which fails
+// without the wait. A conversation deleted before its gathering has no pointer, and is not
+// gathered (TestSoloCatalog, which fails if the pointer is not read); one deleted between the
+// gathering's read of its pointer and its write of the entry has the Delete's tombstone, which
+// outlives the gathering (it writes nothing half the ClaimTTL after it started), as for race
+// (p): TestSoloGatherAfterDelete. A run that loses the mark to another (If-Match) stops; an
+// entry written twice leaves one.
+//
 // Pack segments follow the rules of segments: the batch references them before they are
 // uploaded. TestGCModel covers them and batch objects.
 package vault

@@ -55,6 +55,9 @@ type GCReport struct {
 	// into new batches.
 	Compacted int `json:"compacted_batches"`
 	Moved     int `json:"moved_conversations"`
+	// Gathered counts the catalog entries of conversations stored alone that the run wrote
+	// into the catalog's files (solo.go). Dry runs do not gather.
+	Gathered int `json:"gathered_entries"`
 	// Catalog is what the compaction of the catalog did (see catalog.Compactor): files merged
 	// and deleted entries erased. Dry runs do not compact.
 	Catalog catalog.CompactResult `json:"catalog,omitzero"`
@@ -117,7 +120,7 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error
 			"candidates", rep.Candidates, "too_young", rep.TooYoung,
 			"referenced", rep.Referenced, "claimed", rep.Claimed, "lost_claims", rep.LostClaims,
 			"deleted", rep.Deleted, "bytes_freed", rep.BytesFreed, "no_head", rep.NoHead,
-			"compacted_batches", rep.Compacted, "moved_conversations", rep.Moved,
+			"compacted_batches", rep.Compacted, "moved_conversations", rep.Moved, "gathered_entries", rep.Gathered,
 			"catalog_files_merged", rep.Catalog.FilesDeleted, "catalog_rows_erased", rep.Catalog.RowsErased, "duration", rep.Duration)
 	}()
 	runID := randomHex(12)
@@ -151,6 +154,18 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error
 	rep.LostClaims, rep.Deleted, rep.NoHead, rep.BytesFreed = int(run.lost.Load()), int(run.deleted.Load()), int(run.noHead.Load()), run.freed.Load()
 	rep.Compacted, rep.Moved = int(run.compacted.Load()), int(run.moved.Load())
 	rep.Partial = run.stopped.Load() || err != nil || len(cands) > 0
+	if err == nil && !rep.Partial && !opts.DryRun {
+		rep.Gathered, err = v.gatherSolos(ctx, start, func() bool {
+			if run.stop(ctx) {
+				run.stopped.Store(true)
+			}
+			return run.stopped.Load()
+		})
+		if err != nil {
+			err = fmt.Errorf("vault: gc: %w", err)
+		}
+		rep.Partial = run.stopped.Load() || err != nil
+	}
 	if err == nil && !rep.Partial && !opts.DryRun {
 		rep.Catalog, err = v.compactCatalog(ctx, start)
 	}

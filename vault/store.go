@@ -109,7 +109,11 @@ func (v *Vault) storeBatch(ctx context.Context, cs []*conversation.Conversation,
 	} else if ps[0].err == nil {
 		ps[0].plan.inlineShort()
 	}
-	b := v.newBatch(ctx, ps, start.Add(v.storeTTL))
+	id := manifest.NewBatchID()
+	if !pack {
+		id = manifest.NewSoloBatchID(start)
+	}
+	b := v.newBatch(ctx, id, ps, start.Add(v.storeTTL))
 	v.requireConditionsFor(ctx, b.members)
 	v.takeRefs(ctx, b, start)
 	v.upload(ctx, b)
@@ -118,7 +122,11 @@ func (v *Vault) storeBatch(ctx context.Context, cs []*conversation.Conversation,
 		return nil
 	})
 	v.settleSameIDs(dups)
-	v.putCatalog(ctx, ps)
+	if pack {
+		v.putCatalog(ctx, ps)
+	} else {
+		checkSoloEntry(ps[0]) // GC gathers it into the catalog (solo.go)
+	}
 	v.endBatch(b)
 	for i, p := range ps {
 		p.res.Usage = p.ops.Usage()
@@ -239,11 +247,12 @@ func (plan *storePlan) segmentIDs() []string {
 	return ids
 }
 
-// newBatch gathers the prepared conversations into a batch: it encodes every distinct segment
+// newBatch gathers the prepared conversations into batch id: it encodes every distinct segment
 // they reference (once), completes their manifests, and encodes the batch object, which
-// records the writer deadline. It does no I/O. When the batch object cannot be encoded, every member fails.
-func (v *Vault) newBatch(ctx context.Context, ps []*pendingStore, deadline time.Time) *batch {
-	b := &batch{id: manifest.NewBatchID(), users: map[string][]*pendingStore{}}
+// records the writer deadline. It does no I/O. When the batch object cannot be encoded, every
+// member fails.
+func (v *Vault) newBatch(ctx context.Context, id string, ps []*pendingStore, deadline time.Time) *batch {
+	b := &batch{id: id, users: map[string][]*pendingStore{}}
 	for _, p := range ps {
 		if p.err != nil {
 			continue

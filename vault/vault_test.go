@@ -561,9 +561,10 @@ func TestPackLifecycle(t *testing.T) {
 	}
 }
 
-// TestStoreRequests checks the request budget of one Store: one PUT for the manifest plus one
-// per new segment, no HEAD, no GET (after the Vault's one check of the bucket, which the first
-// Store pays); and that StoreResult reports exactly what the backends saw.
+// TestStoreRequests checks the request budget of one Store: one PUT for the batch object plus
+// one per new segment, no catalog file, no HEAD, no GET (after the Vault's one check of the
+// bucket, which the first Store pays); and that StoreResult reports exactly what the backends
+// saw.
 func TestStoreRequests(t *testing.T) {
 	v, _, _ := newMemVault(t, Options{})
 	ctx := context.Background()
@@ -584,9 +585,9 @@ func TestStoreRequests(t *testing.T) {
 			// GET, the probe's four PUTs and its DELETE, and the marker's PUT (condcheck.go).
 			got = got.Sub(cost.Usage{S3GetClass: 1, S3PutClass: 5, S3Delete: 1})
 		}
-		// The manifest, the catalog file and the new segments.
-		if got.S3PutClass != float64(2+res.NewSegments) || got.S3GetClass != 0 || got.S3Delete != 0 {
-			t.Fatalf("store %d: %+v for %d new segments; want 2+new PUTs, no HEAD, GET or DELETE", i, got, res.NewSegments)
+		// The batch object and the new segments.
+		if got.S3PutClass != float64(1+res.NewSegments) || got.S3GetClass != 0 || got.S3Delete != 0 {
+			t.Fatalf("store %d: %+v for %d new segments; want 1+new PUTs, no HEAD, GET or DELETE", i, got, res.NewSegments)
 		}
 		if i > 0 && res.NewSegments != 0 {
 			t.Fatalf("store %d uploaded %d segments of a shared prompt", i, res.NewSegments)
@@ -787,8 +788,8 @@ func TestStoreInlinesShortPieces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := countSegments(t, b); n != 0 || res.NewSegments != 0 || res.Usage.S3PutClass != 2 {
-		t.Fatalf("a conversation of short pieces: %d segment objects, %d new, %g PUTs; want none, and two PUTs (its batch object, its catalog row)",
+	if n := countSegments(t, b); n != 0 || res.NewSegments != 0 || res.Usage.S3PutClass != 1 {
+		t.Fatalf("a conversation of short pieces: %d segment objects, %d new, %g PUTs; want none, and one PUT (its batch object)",
 			n, res.NewSegments, res.Usage.S3PutClass)
 	}
 	doc := words(7, 8000) // pieces of 2,048 tokens or more among others

@@ -79,6 +79,21 @@ func TestPointerSize(t *testing.T) {
 	if PointerPrefix(ns) != "id#"+ns {
 		t.Errorf("PointerPrefix(%q) = %q", ns, PointerPrefix(ns))
 	}
+	// A Store's batch id packs into 13 bytes: one more.
+	solo := Pointer(ns, id, "s-0123456789abcdef01234567", "0123456789ab")
+	if b, ok := solo[AttrBatch].(B); !ok || len(b) != 19 {
+		t.Fatalf("solo pointer %v: want a binary b of 19 bytes", solo)
+	} else if batch, nonce, err := UnpackPointer(b); err != nil || batch != "s-0123456789abcdef01234567" || nonce != "0123456789ab" {
+		t.Fatalf("UnpackPointer = %q %q %v", batch, nonce, err)
+	}
+	if got := Size(solo); got != want+1 {
+		t.Errorf("Size(solo pointer) = %d, want %d", got, want+1)
+	}
+	for _, bad := range [][]byte{nil, make([]byte, 6), make([]byte, 17), append([]byte{'x'}, make([]byte, 18)...)} {
+		if batch, _, err := UnpackPointer(bad); err == nil {
+			t.Errorf("UnpackPointer(%x) = %q, want an error", bad, batch)
+		}
+	}
 }
 
 // TestPointerUnpacked: a batch or nonce of another form than the vault's (uppercase hex

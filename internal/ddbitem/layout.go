@@ -156,7 +156,7 @@ func PointerKey(ns, id string) Item {
 
 // Pointer is a conversation's pointer item: the batch that stored it and the nonce of the
 // stored copy. When both have the vault's form (PackPointer), they are one binary attribute b
-// of 18 bytes; otherwise, and in the items of stores written before that layout, they are the
+// of 18 bytes (19 for a conversation stored alone); otherwise, and in the items of stores written before that layout, they are the
 // strings b and n (40 bytes for the vault's ids). Readers take both (UnpackPointer).
 func Pointer(ns, id, batch, nonce string) Item {
 	it := PointerKey(ns, id)
@@ -173,8 +173,8 @@ func Pointer(ns, id, batch, nonce string) Item {
 const nonceBytes = 6
 
 // PackPointer returns a pointer's batch and nonce as the binary value of a pointer item's b
-// attribute: the batch id's 12 bytes (manifest.BatchIDBytes) and the nonce's 6. It reports false
-// when either has another form.
+// attribute: the batch id's bytes (manifest.BatchIDBytes: 12 for a StoreBatch's id, 13 for a
+// Store's) and the nonce's 6. It reports false when either has another form.
 func PackPointer(batch, nonce string) ([]byte, bool) {
 	b, ok := manifest.BatchIDBytes(batch)
 	if !ok || len(nonce) != 2*nonceBytes {
@@ -189,8 +189,12 @@ func PackPointer(batch, nonce string) ([]byte, bool) {
 
 // UnpackPointer returns the batch and nonce PackPointer packed into v.
 func UnpackPointer(v []byte) (batch, nonce string, err error) {
-	if len(v) != manifest.BatchIDSize+nonceBytes {
-		return "", "", fmt.Errorf("ddbitem: packed pointer of %d bytes, want %d", len(v), manifest.BatchIDSize+nonceBytes)
+	if len(v) < nonceBytes {
+		return "", "", fmt.Errorf("ddbitem: packed pointer of %d bytes", len(v))
 	}
-	return manifest.BatchIDFromBytes(v[:manifest.BatchIDSize]), hex.EncodeToString(v[manifest.BatchIDSize:]), nil
+	id := v[:len(v)-nonceBytes]
+	if batch = manifest.BatchIDFromBytes(id); batch == "" {
+		return "", "", fmt.Errorf("ddbitem: packed pointer of %d bytes does not start with a batch id", len(v))
+	}
+	return batch, hex.EncodeToString(v[len(id):]), nil
 }

@@ -364,7 +364,7 @@ func TestHandleResultFields(t *testing.T) {
 	}
 	got, _ := json.Marshal(res)
 	want := `{"action":"gc","partial":false,"gc":{"dry_run":false,"grace_seconds":3600,"budget":7,"candidates":5,"too_young":1,` +
-		`"referenced":1,"claimed":2,"lost_claims":3,"deleted":2,"bytes_freed":2048,"no_head":1,"compacted_batches":0,"moved_conversations":0,"duration_seconds":1.5},` +
+		`"referenced":1,"claimed":2,"lost_claims":3,"deleted":2,"bytes_freed":2048,"no_head":1,"compacted_batches":0,"moved_conversations":0,"gathered_entries":0,"duration_seconds":1.5},` +
 		`"requests":{"s3_put_class":0,"s3_get_class":0,"s3_delete":1,"ddb_wru":0,"ddb_rru":0,"sqs_requests":0,` +
 		`"lambda_invocations":0,"lambda_gb_seconds":0,"firehose_bytes":0,"s3_bytes":0,"ddb_bytes":0}}`
 	if string(got) != want {

@@ -8,9 +8,13 @@
 #   s3 PutObject (Bucket.Put)            s3:PutObject         segments/*,   segments/*, batches/*,
 #                                                             batches/*,    models/*, catalog/*,
 #                                                             catalog/*,    catalog-deleted/*, checks/*
-#                                                             checks/*      with If-None-Match; checks/*
-#                                                             with If-None- with If-Match
-#                                                             Match; checks/*
+#                                                             catalog-      with If-None-Match; checks/*
+#                                                             gathered/*,   with If-Match
+#                                                             checks/*
+#                                                             with If-None-
+#                                                             Match; checks/*,
+#                                                             catalog-
+#                                                             gathered/*
 #                                                             with If-Match
 #   s3 DeleteObjects (Bucket.Delete)     s3:DeleteObject      segments/*,   manifests/* (migrate),
 #                                                             batches/*,    checks/*
@@ -95,16 +99,18 @@ data "aws_iam_policy_document" "gc" {
   }
 
   # The compaction of a batch some of whose conversations were deleted writes the packs and the
-  # batch object of the batch replacing it, the catalog's compaction the merged files, and the
-  # startup probe (before the first upload) its marker and scratch objects (PutObject), all with
-  # If-None-Match: *, which S3 enforces: the collector overwrites nothing.
+  # batch object of the batch replacing it, the catalog's compaction the merged files and the
+  # gathered entries of conversations stored alone, the mark of how far it gathered them (the
+  # first time), and the startup probe (before the first upload) its marker and scratch
+  # objects (PutObject), all with If-None-Match: *, which S3 enforces: the collector
+  # overwrites nothing.
   # Accepted wildcard: the key layout of package vault, and only with If-None-Match.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
     sid       = "CreateStoreObjects"
     effect    = "Allow"
     actions   = ["s3:PutObject"]
-    resources = [local.segments_arn, local.batches_arn, local.catalog_arn, local.checks_arn]
+    resources = [local.segments_arn, local.batches_arn, local.catalog_arn, local.gathered_arn, local.checks_arn]
     condition {
       test     = "Null"
       variable = "s3:if-none-match"
@@ -112,15 +118,15 @@ data "aws_iam_policy_document" "gc" {
     }
   }
 
-  # The startup probe then overwrites its scratch object with If-Match (PutObject): under
-  # checks/ only, and only conditionally.
-  # Accepted wildcard: the probe's objects under checks/, and only with If-Match.
+  # The startup probe then overwrites its scratch object, and a gathering moves its mark, with
+  # If-Match (PutObject): under checks/ and catalog-gathered/ only, and only conditionally.
+  # Accepted wildcard: the probe's objects and the mark, and only with If-Match.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   statement {
     sid       = "ReplaceProbeObjects"
     effect    = "Allow"
     actions   = ["s3:PutObject"]
-    resources = [local.checks_arn]
+    resources = [local.checks_arn, local.gathered_arn]
     condition {
       test     = "Null"
       variable = "s3:if-match"

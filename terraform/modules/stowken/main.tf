@@ -24,6 +24,7 @@ locals {
   checks_arn    = "${aws_s3_bucket.this.arn}/${local.key_prefix}checks/*"
   catalog_arn   = "${aws_s3_bucket.this.arn}/${local.key_prefix}catalog/*"
   deletions_arn = "${aws_s3_bucket.this.arn}/${local.key_prefix}catalog-deleted/*"
+  gathered_arn  = "${aws_s3_bucket.this.arn}/${local.key_prefix}catalog-gathered/*"
   table_arn     = aws_dynamodb_table.this.arn
 
   # The ingest function's inbox (package ingest): the objects it stores, the reports of the
