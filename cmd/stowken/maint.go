@@ -14,9 +14,11 @@ var gcCommand = &command{
 	summary: "delete segments that no conversation references any more",
 	doc: `Collects garbage: retires the batches none of whose conversations is stored any more (past
 their writer deadline), and deletes the segment and batch objects that nothing references and
-that have been unreferenced for longer than --grace. Safe to run while other processes store and
-delete (on an S3 store; the local store has one writer at a time). --dry-run reports what would
-be deleted and changes nothing.`,
+that have been unreferenced for longer than --grace; compacts the batches some of whose
+conversations were deleted; writes into the catalog's files the rows of the conversations
+stored one at a time (put) whose writer deadline has passed (25 minutes), and compacts the
+catalog. Safe to run while other processes store and delete (on an S3 store; the local store
+has one writer at a time). --dry-run reports what would be deleted and changes nothing.`,
 	run: runGC,
 }
 
@@ -66,6 +68,7 @@ func runGC(ctx context.Context, e *env, c *command, args []string) error {
 			fmt.Fprintf(w, "claims won / lost      %d / %d\n", rep.Claimed, rep.LostClaims)
 			fmt.Fprintf(w, "without head           %d\n", rep.NoHead)
 			fmt.Fprintf(w, "%-23s%d segments, %s\n", verb, rep.Deleted, formatBytes(rep.BytesFreed))
+			fmt.Fprintf(w, "catalog rows gathered  %d\n", rep.Gathered)
 			fmt.Fprintf(w, "duration               %s\n", rep.Duration.Round(time.Millisecond))
 		}
 		return gcErr
