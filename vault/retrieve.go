@@ -24,18 +24,41 @@ import (
 // A conversation deleted while it is read is ErrNotFound; one deleted and stored again, or
 // moved to another batch by GC's compaction while it is read, is read again.
 func (v *Vault) Retrieve(ctx context.Context, id string) (*conversation.Conversation, error) {
+	var c *conversation.Conversation
+	_, err := v.read(ctx, id, func(m *manifest.Manifest) (err error) {
+		c, err = v.assemble(ctx, m)
+		return err
+	})
+	return c, err
+}
+
+// Tokens returns the manifest of a stored conversation and the token ids of each of its
+// messages, in the manifest's tokenizer, without detokenizing them: what analyses over tokens
+// read (package analyze). Its checks and errors are Retrieve's.
+func (v *Vault) Tokens(ctx context.Context, id string) (*manifest.Manifest, [][]int, error) {
+	var streams [][]int
+	m, err := v.read(ctx, id, func(m *manifest.Manifest) (err error) {
+		streams, err = v.streams(ctx, m)
+		return err
+	})
+	return m, streams, err
+}
+
+// read reads the manifest of conversation id through its pointer and calls fn with it; when fn
+// finds an object missing, and the pointer has changed meanwhile (a Delete, or a compaction),
+// it reads again.
+func (v *Vault) read(ctx context.Context, id string, fn func(*manifest.Manifest) error) (*manifest.Manifest, error) {
 	for attempt := 1; ; attempt++ {
 		ptr, err := v.pointer(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		m, _, err := v.manifestAt(ctx, id, ptr)
-		var c *conversation.Conversation
 		if err == nil {
-			c, err = v.assemble(ctx, m)
+			err = fn(m)
 		}
 		if !errors.Is(err, ErrMissingSegment) || attempt == 3 {
-			return c, err
+			return m, err
 		}
 		// Its objects may have been collected after a Delete or a compaction that followed
 		// our pointer read.

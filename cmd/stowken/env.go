@@ -62,7 +62,8 @@ type command struct {
 // commands lists the subcommands in the order "stowken help" shows them.
 var commands = []*command{
 	initCommand, putCommand, importCommand, getCommand, rmCommand, lsCommand,
-	statsCommand, segmentsCommand, exportCommand, gcCommand, verifyCommand, migrateCommand, demoCommand, benchCommand,
+	statsCommand, segmentsCommand, dupsCommand, clusterCommand, outliersCommand, searchCommand, exportCommand, gcCommand,
+	verifyCommand, migrateCommand, demoCommand, benchCommand,
 }
 
 func findCommand(name string) *command {

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stowken/stowken/analyze"
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/export"
 	"github.com/stowken/stowken/internal/progress"
+	"github.com/stowken/stowken/neardup"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -61,9 +63,13 @@ which writes every conversation as it was stored. Token ids that are special tok
 <|endoftext|>) are written as their literal text, which re-tokenizes to other ids: a warning
 counts the messages that held them.
 
+--dedup near leaves out every conversation that is a near-duplicate of one exported before it
+(the groups of "stowken dups", whose first member is kept: the newest, or the oldest with
+--oldest); it reads every selected conversation once more to compare them.
+
 --json prints the summary as one JSON object instead: format, output, exported, invalid
 (conversations that break a rule), skipped, reasons (conversations per reason),
-special_token_messages, special_tokens, elapsed_seconds and requests. It goes to stdout, as the
+special_token_messages, special_tokens, near_duplicates, elapsed_seconds and requests. It goes to stdout, as the
 --json of the other commands, unless the export itself does (-o -): then to stderr. Skipped
 conversations do not change the exit status.`)
 	return b.String()
@@ -106,6 +112,7 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	keepInvalid := fs.Bool("keep-invalid", false, "openai: also write the conversations the fine-tuning API would refuse")
 	maxTokens := fs.Int("max-tokens", export.DefaultMaxFineTuningTokens, "openai: skip conversations of more than `N` tokens, as the cookbook counts them (0: no limit)")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object (on stdout unless the export goes there)")
+	dedup := fs.String("dedup", "", "near: keep one conversation of each group of near-duplicates (as stowken dups finds them)")
 	pos, err := e.parseCommand(c, fs, args)
 	if err != nil {
 		return err
@@ -132,6 +139,9 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 	} else if name := flagGiven(fs, "keep-invalid", "max-tokens"); name != "" {
 		return usageErrorf("--%s applies to --format openai only", name)
 	}
+	if *dedup != "" && *dedup != "near" {
+		return usageErrorf("--dedup takes near, not %q", *dedup)
+	}
 	q := f.query()
 	q.Oldest = *oldest
 	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
@@ -149,6 +159,12 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 		if err != nil && err != errEnough {
 			return err
 		}
+		var duplicates int
+		if *dedup == "near" {
+			if ids, duplicates, err = dedupNear(ctx, e, v, &f, *oldest, ids); err != nil {
+				return err
+			}
+		}
 		w, finish, discard, err := openExport(e, format, *out)
 		if err != nil {
 			return err
@@ -164,7 +180,7 @@ func runExport(ctx context.Context, e *env, c *command, args []string) error {
 			return err
 		}
 		sum := exportSummary{Format: format.Name, Output: *out, Exported: written, Reasons: map[string]int{},
-			ElapsedSec: time.Since(start).Seconds(), Requests: v.Usage()}
+			NearDuplicates: duplicates, ElapsedSec: time.Since(start).Seconds(), Requests: v.Usage()}
 		if check != nil {
 			sum.Invalid, sum.Reasons = check.invalid, check.reasons
 			if !check.keep {
@@ -211,11 +227,14 @@ type exportSummary struct {
 	Reasons map[string]int `json:"reasons"`
 	// SpecialTokenMessages counts the messages written whose token ids held special tokens,
 	// SpecialTokens those tokens (openai only).
-	SpecialTokenMessages int        `json:"special_token_messages"`
-	SpecialTokens        int        `json:"special_tokens"`
-	ElapsedSec           float64    `json:"elapsed_seconds"`
-	Requests             cost.Usage `json:"requests"`
-	specialExample       string     // the text of a special token written, for the warning
+	SpecialTokenMessages int `json:"special_token_messages"`
+	SpecialTokens        int `json:"special_tokens"`
+	// NearDuplicates counts the conversations left out as near-duplicates of one exported
+	// (--dedup near).
+	NearDuplicates int        `json:"near_duplicates"`
+	ElapsedSec     float64    `json:"elapsed_seconds"`
+	Requests       cost.Usage `json:"requests"`
+	specialExample string     // the text of a special token written, for the warning
 }
 
 // print writes the summary for people: what was exported, the conversations the fine-tuning API
@@ -231,10 +250,35 @@ func (s *exportSummary) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s %d conversations the fine-tuning API would refuse: %s\n", verb, s.Invalid, formatReasons(s.Reasons))
 	}
+	if s.NearDuplicates > 0 {
+		fmt.Fprintf(w, "left out %d near-duplicates of conversations exported\n", s.NearDuplicates)
+	}
 	if s.SpecialTokenMessages > 0 {
 		fmt.Fprintf(w, "warning: %d messages held %d special tokens (e.g. %s), written as literal text: re-tokenizing the export gives other ids\n",
 			s.SpecialTokenMessages, s.SpecialTokens, s.specialExample)
 	}
+}
+
+// dedupNear returns ids without the near-duplicates of an earlier one (analyze.Dups, as stowken
+// dups finds them, in the export's order), and how many it left out. It reads every
+// conversation the filters select.
+func dedupNear(ctx context.Context, e *env, v *vault.Vault, f *filterFlags, oldest bool, ids []string) ([]string, int, error) {
+	docs, err := readDocs(ctx, e, v, f, !oldest, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	groups, err := analyze.Dups(docs, neardup.DefaultParams(), skipRoles(false)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	drop := map[string]bool{}
+	for _, g := range groups {
+		for _, id := range g.IDs[1:] {
+			drop[id] = true
+		}
+	}
+	kept := slices.DeleteFunc(ids, func(id string) bool { return drop[id] })
+	return kept, len(drop), nil
 }
 
 // formatReasons lists the counts by reason, most frequent first: "no_assistant_message 22,

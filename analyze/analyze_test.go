@@ -1,0 +1,227 @@
+package analyze_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stowken/stowken/analyze"
+	"github.com/stowken/stowken/catalog"
+	catmem "github.com/stowken/stowken/catalog/mem"
+	"github.com/stowken/stowken/cluster"
+	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/embed"
+	"github.com/stowken/stowken/neardup"
+	objmem "github.com/stowken/stowken/objstore/mem"
+	refmem "github.com/stowken/stowken/refcount/mem"
+	"github.com/stowken/stowken/search"
+	"github.com/stowken/stowken/vault"
+)
+
+// topics are vocabularies with nothing in common, so that texts of one topic are alike.
+var topics = [][]string{
+	strings.Fields("database table index query schema column migration replica shard transaction rollback commit"),
+	strings.Fields("garden tomato soil compost seed water sunlight harvest basil pepper mulch sprout"),
+	strings.Fields("violin concerto orchestra tempo melody rhythm symphony conductor sonata chord octave note"),
+}
+
+// text returns n words of a topic, deterministic for seed.
+func text(topic, seed, n int) string {
+	r := rand.New(rand.NewPCG(uint64(topic), uint64(seed)))
+	words := make([]string, n)
+	for i := range words {
+		words[i] = topics[topic][r.IntN(len(topics[topic]))]
+	}
+	return strings.Join(words, " ")
+}
+
+// edit replaces k words of s at positions chosen by seed.
+func edit(s string, k, seed int) string {
+	words := strings.Fields(s)
+	r := rand.New(rand.NewPCG(99, uint64(seed)))
+	for range k {
+		words[r.IntN(len(words))] = fmt.Sprintf("edit%d", r.IntN(1000))
+	}
+	return strings.Join(words, " ")
+}
+
+func conv(id, app, user, answer string) *conversation.Conversation {
+	return &conversation.Conversation{ID: id, Application: app, Tokenizer: "cl100k_base", Messages: []conversation.Message{
+		{Role: "system", Content: "You are a helpful assistant."}, {Role: "user", Content: user}, {Role: "assistant", Content: answer}}}
+}
+
+func store(t *testing.T, convs []*conversation.Conversation) *vault.Vault {
+	t.Helper()
+	v, err := vault.New(context.Background(), vault.Options{Bucket: objmem.New(), Refs: refmem.New(), Catalog: catmem.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	if _, errs := v.StoreBatch(context.Background(), convs); errors.Join(errs...) != nil {
+		t.Fatal(errors.Join(errs...))
+	}
+	return v
+}
+
+func read(t *testing.T, v *vault.Vault, q catalog.Query) []analyze.Doc {
+	t.Helper()
+	docs, err := analyze.Read(context.Background(), v, analyze.Options{Query: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return docs
+}
+
+// TestDups: copies with a few edited words are grouped with their original, unrelated
+// conversations are not, and a chain of edits is split so that every member of a group is a
+// near-duplicate of its first.
+func TestDups(t *testing.T) {
+	var convs []*conversation.Conversation
+	want := map[string][]string{} // first member → group
+	for i := range 12 {
+		base := text(i%3, i, 400)
+		id := fmt.Sprintf("base-%02d", i)
+		convs = append(convs, conv(id, "a", base, text(i%3, 100+i, 50)))
+		if i%2 == 0 {
+			copies := []string{id}
+			for j := range 2 {
+				cid := fmt.Sprintf("copy-%02d-%d", i, j)
+				convs = append(convs, conv(cid, "a", edit(base, 3, 10*i+j), text(i%3, 100+i, 50)))
+				copies = append(copies, cid)
+			}
+			want[id] = copies
+		}
+	}
+	// A chain: each step edits 6 words more; neighbours are near-duplicates, its first and
+	// last are far apart.
+	chain := text(0, 500, 400)
+	for k := range 6 {
+		convs = append(convs, conv(fmt.Sprintf("chain-%d", k), "b", edit(chain, 6*k, 7), "ok"))
+	}
+	v := store(t, convs)
+	docs := read(t, v, catalog.Query{Oldest: true})
+	if len(docs) != len(convs) {
+		t.Fatalf("read %d conversations, want %d", len(docs), len(convs))
+	}
+	p := neardup.DefaultParams()
+	groups, err := analyze.Dups(docs, p, "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigOf := map[string]neardup.Signature{}
+	for _, d := range docs {
+		var tokens []int
+		for i, m := range d.Tokens {
+			if d.Roles[i] != "system" {
+				tokens = append(tokens, m...)
+			}
+		}
+		sigOf[d.Entry.ID] = neardup.NewSignature(tokens, p)
+	}
+	found := map[string][]string{}
+	for _, g := range groups {
+		for _, id := range g.IDs[1:] {
+			if s := neardup.Similarity(sigOf[g.IDs[0]], sigOf[id]); s < p.Threshold {
+				t.Errorf("group %v: %s is %.2f similar to its first", g.IDs, id, s)
+			}
+		}
+		if !strings.HasPrefix(g.IDs[0], "chain-") {
+			found[g.IDs[0]] = g.IDs
+		}
+	}
+	for first, ids := range want {
+		if !slices.Equal(found[first], ids) {
+			t.Errorf("group of %s: %v, want %v", first, found[first], ids)
+		}
+	}
+	if len(found) != len(want) {
+		t.Errorf("%d groups besides the chain's, want %d: %v", len(found), len(want), found)
+	}
+	// Filters select what is compared.
+	docsA := read(t, v, catalog.Query{Application: "b", Oldest: true})
+	if len(docsA) != 6 {
+		t.Fatalf("application b: %d conversations", len(docsA))
+	}
+}
+
+// TestSearch: a query of words from one conversation's answer ranks it first, with that
+// message; a query of words from no conversation finds nothing.
+func TestSearch(t *testing.T) {
+	var convs []*conversation.Conversation
+	for i := range 30 {
+		convs = append(convs, conv(fmt.Sprintf("c-%02d", i), "a", text(i%3, i, 80), text(i%3, 200+i, 80)))
+	}
+	convs[17].Messages[2].Content += " The migration to the new quorum coordinator finished overnight."
+	docs := read(t, store(t, convs), catalog.Query{})
+	hits, err := analyze.Search(docs, "quorum coordinator overnight", search.DefaultParams(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) == 0 || hits[0].ID != "c-17" || hits[0].Message != 2 || hits[0].Role != "assistant" || hits[0].Snippet == "" {
+		t.Fatalf("hits %+v, want c-17's answer first", hits)
+	}
+	if hits, err := analyze.Search(docs, "xylophone zeppelin", search.DefaultParams(), 5); err != nil || len(hits) != 0 {
+		t.Fatalf("a query of unknown words: %+v, %v", hits, err)
+	}
+}
+
+// TestClusters: conversations of three topics fall into three clusters of their topic, the
+// same in every run; the conversation of a fourth topic is the farthest outlier.
+func TestClusters(t *testing.T) {
+	var convs []*conversation.Conversation
+	for i := range 30 {
+		convs = append(convs, conv(fmt.Sprintf("t%d-%02d", i%3, i), "a", text(i%3, i, 60), text(i%3, 300+i, 60)))
+	}
+	convs = append(convs, conv("odd", "a", "quantum entanglement photon lattice spin decoherence", "qubit superposition"))
+	docs := read(t, store(t, convs), catalog.Query{Oldest: true})
+	h, err := embed.NewHashed(embed.HashedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cluster.DefaultParams()
+	p.K = 3
+	first, err := analyze.Clusters(context.Background(), docs, h, p, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := analyze.Clusters(context.Background(), docs, h, p, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(first) != fmt.Sprint(again) {
+		t.Fatalf("two runs differ:\n%+v\n%+v", first, again)
+	}
+	if len(first.Clusters) != 3 {
+		t.Fatalf("%d clusters", len(first.Clusters))
+	}
+	for _, c := range first.Clusters {
+		topic := c.Typical[0].ID[:2]
+		for _, m := range c.Typical {
+			if m.ID != "odd" && m.ID[:2] != topic {
+				t.Errorf("cluster %+v mixes topics", c)
+			}
+		}
+	}
+	if len(first.Outliers) != 1 || first.Outliers[0].ID != "odd" {
+		t.Errorf("outliers %+v, want odd", first.Outliers)
+	}
+}
+
+// TestReadLimit: a query that selects more than the limit is refused, not cut short.
+func TestReadLimit(t *testing.T) {
+	var convs []*conversation.Conversation
+	for i := range 5 {
+		convs = append(convs, conv(fmt.Sprintf("c-%d", i), "a", text(0, i, 20), "ok"))
+	}
+	v := store(t, convs)
+	if _, err := analyze.Read(context.Background(), v, analyze.Options{Limit: 4}); !errors.Is(err, analyze.ErrTooMany) {
+		t.Fatalf("5 conversations, limit 4: %v, want ErrTooMany", err)
+	}
+	if docs, err := analyze.Read(context.Background(), v, analyze.Options{Limit: 5}); err != nil || len(docs) != 5 {
+		t.Fatalf("limit 5: %d, %v", len(docs), err)
+	}
+}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/stowken/stowken/analyze"
+	"github.com/stowken/stowken/cluster"
+	"github.com/stowken/stowken/embed"
+	"github.com/stowken/stowken/internal/progress"
+	"github.com/stowken/stowken/neardup"
+	"github.com/stowken/stowken/search"
+	"github.com/stowken/stowken/vault"
+)
+
+// The analyses read every conversation the filters select (package analyze): their shared
+// description.
+const analyzeCost = `It reads every conversation the filters select (the same as "stowken ls": --app, --model,
+--tokenizer, --since, --until, --meta), as get would, up to --max (default 100,000; more
+selected is an error, not a partial answer); a progress line is drawn on stderr on a terminal.`
+
+var dupsCommand = &command{
+	name:    "dups",
+	summary: "groups of near-duplicate conversations",
+	doc: `Lists groups of near-duplicate conversations: MinHash signatures over shingles of --shingle
+tokens (5), 128 hashes in 16 LSH bands, and pairs kept when their estimated Jaccard similarity
+is at least --threshold (0.8). Every member of a group is a near-duplicate of its first (the
+oldest; --newest: the newest). System messages are left out unless --with-system (a long
+system prompt makes every request of an application alike). Largest groups first: the size,
+the lowest similarity to the first, and the ids. export --dedup near keeps the first of each.
+
+` + analyzeCost,
+	run: runDups,
+}
+
+var clusterCommand = &command{
+	name:    "cluster",
+	summary: "clusters of similar conversations",
+	doc: `Embeds every selected conversation's text (the built-in hashed embedder: words and word pairs,
+256 dimensions, no network) and clusters the vectors with k-means (--k 8, at most 100
+iterations, seed 0xC0FFEE: the same input gives the same clusters). Prints each cluster's size
+and its --typical most typical conversations (closest to the centroid), with the start of
+their first user message. --roles limits the text to messages of those roles.
+
+` + analyzeCost,
+	run: func(ctx context.Context, e *env, c *command, args []string) error {
+		return runCluster(ctx, e, c, args, false)
+	},
+}
+
+var outliersCommand = &command{
+	name:    "outliers",
+	summary: "the conversations least like the others",
+	doc: `Clusters the selected conversations as "stowken cluster" does and lists the --top N farthest
+from their cluster's centroid (cosine distance), farthest first: the prompts that behave oddly.
+
+` + analyzeCost,
+	run: func(ctx context.Context, e *env, c *command, args []string) error {
+		return runCluster(ctx, e, c, args, true)
+	},
+}
+
+var searchCommand = &command{
+	name:    "search",
+	summary: "conversations ranked by a query (BM25)",
+	doc: `Ranks the selected conversations by BM25 (k1 1.2, b 0.75) against the words of QUERY, and
+prints the best --limit (10): score, id, and the best-matching message's index, role and
+start. Words are matched whatever their case and position, in conversations of every
+tokenizer.
+
+` + analyzeCost,
+	run: runSearch,
+}
+
+// readDocs reads the conversations the filters select, with a progress line.
+func readDocs(ctx context.Context, e *env, v *vault.Vault, f *filterFlags, newest bool, limit int) ([]analyze.Doc, error) {
+	q := f.query()
+	q.Oldest = !newest
+	var bar *progress.Reporter
+	var once sync.Once
+	docs, err := analyze.Read(ctx, v, analyze.Options{Query: q, Limit: limit, Progress: func(done, total int) {
+		once.Do(func() { bar = progress.New(e.stderr, int64(total), "read") })
+		bar.Add(1)
+	}})
+	if bar != nil {
+		bar.Done()
+	}
+	return docs, err
+}
+
+// analysisFlags registers the filters and --max, shared by the analyses.
+func analysisFlags(fs *flag.FlagSet, f *filterFlags) *int {
+	f.register(fs)
+	return fs.Int("max", analyze.DefaultLimit, "read at most `N` conversations (more selected is an error)")
+}
+
+func runDups(ctx context.Context, e *env, c *command, args []string) error {
+	fs := e.flagSet(c.name)
+	var f filterFlags
+	maxRead := analysisFlags(fs, &f)
+	p := neardup.DefaultParams()
+	fs.Float64Var(&p.Threshold, "threshold", p.Threshold, "the Jaccard similarity `J` (0 < J <= 1) of near-duplicates")
+	fs.IntVar(&p.Shingle, "shingle", p.Shingle, "shingles of `N` tokens")
+	newest := fs.Bool("newest", false, "the newest of a group comes first (default: the oldest)")
+	withSystem := fs.Bool("with-system", false, "compare system messages too")
+	asJSON := fs.Bool("json", false, "print one JSON object per group")
+	pos, err := e.parseCommand(c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageErrorf("dups takes no arguments (filters are flags)")
+	}
+	if err := p.Validate(); err != nil {
+		return usageErrorf("%v", err)
+	}
+	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
+		docs, err := readDocs(ctx, e, v, &f, *newest, *maxRead)
+		if err != nil {
+			return err
+		}
+		groups, err := analyze.Dups(docs, p, skipRoles(*withSystem)...)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			for _, g := range groups {
+				if err := writeJSON(e.stdout, g); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "SIZE\tSIMILARITY\tIDS")
+		dupCount := 0
+		for _, g := range groups {
+			fmt.Fprintf(tw, "%d\t%.2f\t%s\n", len(g.IDs), g.Similarity, strings.Join(g.IDs, " "))
+			dupCount += len(g.IDs) - 1
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "conversations read: %d; groups: %d; near-duplicates of a group's first: %d\n", len(docs), len(groups), dupCount)
+		return nil
+	})
+}
+
+// skipRoles is the roles dups leaves out.
+func skipRoles(withSystem bool) []string {
+	if withSystem {
+		return nil
+	}
+	return []string{"system"}
+}
+
+func runCluster(ctx context.Context, e *env, c *command, args []string, outliers bool) error {
+	fs := e.flagSet(c.name)
+	var f filterFlags
+	maxRead := analysisFlags(fs, &f)
+	p := cluster.DefaultParams()
+	fs.IntVar(&p.K, "k", p.K, "`N` clusters")
+	typical := fs.Int("typical", 3, "show the `N` most typical conversations of each cluster")
+	top := fs.Int("top", 10, "outliers: show the `N` farthest conversations")
+	roles := fs.String("roles", "", "embed only messages of these comma-separated `ROLES` (default: all)")
+	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	pos, err := e.parseCommand(c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageErrorf("%s takes no arguments (filters are flags)", c.name)
+	}
+	if p.K < 1 || *typical < 0 || *top < 1 {
+		return usageErrorf("--k and --top must be at least 1, --typical at least 0")
+	}
+	var roleList []string
+	if *roles != "" {
+		roleList = strings.Split(*roles, ",")
+	}
+	h, err := embed.NewHashed(embed.HashedOptions{})
+	if err != nil {
+		return err
+	}
+	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
+		docs, err := readDocs(ctx, e, v, &f, false, *maxRead)
+		if err != nil {
+			return err
+		}
+		res, err := analyze.Clusters(ctx, docs, h, p, *typical, *top, roleList...)
+		if err != nil {
+			return err
+		}
+		if outliers {
+			res.Clusters = nil
+		} else {
+			res.Outliers = nil
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, res)
+		}
+		first := firstUserMessages(docs)
+		tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
+		if outliers {
+			fmt.Fprintln(tw, "DISTANCE\tCLUSTER\tID\tFIRST USER MESSAGE")
+			for _, m := range res.Outliers {
+				fmt.Fprintf(tw, "%.3f\t%d\t%s\t%s\n", m.Distance, m.Cluster, m.ID, first[m.ID])
+			}
+		} else {
+			fmt.Fprintln(tw, "CLUSTER\tSIZE\tDISTANCE\tTYPICAL\tFIRST USER MESSAGE")
+			for i, cl := range res.Clusters {
+				for j, m := range cl.Typical {
+					if j == 0 {
+						fmt.Fprintf(tw, "%d\t%d\t%.3f\t%s\t%s\n", i, cl.Size, m.Distance, m.ID, first[m.ID])
+					} else {
+						fmt.Fprintf(tw, "\t\t%.3f\t%s\t%s\n", m.Distance, m.ID, first[m.ID])
+					}
+				}
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "conversations read: %d; without text to embed: %d; iterations: %d\n", len(docs), res.Skipped, res.Iterations)
+		return nil
+	})
+}
+
+// firstUserMessages returns the start of each document's first user message, by id.
+func firstUserMessages(docs []analyze.Doc) map[string]string {
+	out := make(map[string]string, len(docs))
+	for _, d := range docs {
+		text, err := d.Text("user")
+		if err != nil {
+			continue
+		}
+		text, _, _ = strings.Cut(text, "\n\n")
+		out[d.Entry.ID] = oneLine(text, 60)
+	}
+	return out
+}
+
+// oneLine returns the first n characters of s on one line.
+func oneLine(s string, n int) string {
+	r := []rune(strings.Join(strings.Fields(s), " "))
+	if len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return string(r)
+}
+
+func runSearch(ctx context.Context, e *env, c *command, args []string) error {
+	fs := e.flagSet(c.name)
+	var f filterFlags
+	maxRead := analysisFlags(fs, &f)
+	limit := fs.Int("limit", 10, "show the best `N` conversations")
+	asJSON := fs.Bool("json", false, "print one JSON object per hit")
+	pos, err := e.parseCommand(c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || strings.TrimSpace(pos[0]) == "" {
+		return usageErrorf("search takes one argument: the QUERY")
+	}
+	if *limit < 1 {
+		return usageErrorf("--limit must be at least 1")
+	}
+	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
+		docs, err := readDocs(ctx, e, v, &f, false, *maxRead)
+		if err != nil {
+			return err
+		}
+		hits, err := analyze.Search(docs, pos[0], search.DefaultParams(), *limit)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			for _, h := range hits {
+				if err := writeJSON(e.stdout, h); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "SCORE\tID\tMESSAGE\tROLE\tTEXT")
+		for _, h := range hits {
+			fmt.Fprintf(tw, "%.2f\t%s\t%d\t%s\t%s\n", h.Score, h.ID, h.Message, h.Role, oneLine(h.Snippet, 80))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "conversations read: %d; shown: %d\n", len(docs), len(hits))
+		return nil
+	})
+}
