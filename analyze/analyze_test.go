@@ -167,6 +167,26 @@ func TestSearch(t *testing.T) {
 	if hits, err := analyze.Search(docs, "xylophone zeppelin", search.DefaultParams(), 5); err != nil || len(hits) != 0 {
 		t.Fatalf("a query of unknown words: %+v, %v", hits, err)
 	}
+	// By embedding similarity, with the built-in embedder: conversations of the query's topic
+	// (c-01, c-04, …), each with a message that is not the system prompt.
+	h, err := embed.NewHashed(embed.HashedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, err = analyze.SearchEmbedded(context.Background(), docs, "tomato compost basil harvest", h, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 5 {
+		t.Fatalf("embedded hits %+v, want 5", hits)
+	}
+	for i, hit := range hits {
+		var n int
+		fmt.Sscanf(hit.ID, "c-%d", &n)
+		if n%3 != 1 || hit.Message == 0 || hit.Score <= 0 || hit.Score > 1 || i > 0 && hit.Score > hits[i-1].Score {
+			t.Errorf("embedded hit %d: %+v, want a garden conversation's user or assistant message, by descending score", i, hit)
+		}
+	}
 }
 
 // TestClusters: conversations of three topics fall into three clusters of their topic, the

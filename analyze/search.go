@@ -1,6 +1,12 @@
 package analyze
 
 import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/stowken/stowken/embed"
 	"github.com/stowken/stowken/search"
 	"github.com/stowken/stowken/tokenizer"
 )
@@ -78,4 +84,76 @@ func snippet(text string) string {
 		out = append(out, c)
 	}
 	return string(out)
+}
+
+// SearchEmbedded ranks the documents by the cosine similarity of their embeddings (the text of
+// every message, embedded with e) to the query's, and returns the best limit hits (all when
+// limit < 1), best first; each hit's message is the one whose own embedding is closest to the
+// query's. It embeds the query, every document, and the messages of the hits returned.
+// Documents without text to embed, and those not closer than 0, are not hits.
+func SearchEmbedded(ctx context.Context, docs []Doc, query string, e embed.Embedder, limit int) ([]Hit, error) {
+	texts := make([]string, len(docs)+1)
+	texts[0] = query
+	for i, d := range docs {
+		text, err := d.Text()
+		if err != nil {
+			return nil, err
+		}
+		texts[i+1] = text
+	}
+	vectors, err := e.Embed(ctx, texts)
+	if err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	q := vectors[0]
+	var hits []Hit
+	for i, d := range docs {
+		if s := dot(q, vectors[i+1]); s > 0 {
+			hits = append(hits, Hit{ID: d.Entry.ID, Score: s, Message: -1})
+		}
+	}
+	slices.SortStableFunc(hits, func(a, b Hit) int { return cmp.Compare(b.Score, a.Score) })
+	if limit > 0 && len(hits) > limit {
+		hits = hits[:limit]
+	}
+	byID := make(map[string]Doc, len(docs))
+	for _, d := range docs {
+		byID[d.Entry.ID] = d
+	}
+	for i := range hits {
+		d := byID[hits[i].ID]
+		tok, err := tokenizer.Get(d.Entry.Tokenizer)
+		if err != nil {
+			return nil, err
+		}
+		msgs := make([]string, len(d.Tokens))
+		for j, ids := range d.Tokens {
+			if msgs[j], err = tok.Decode(ids); err != nil {
+				return nil, fmt.Errorf("conversation %q: %w", d.Entry.ID, err)
+			}
+		}
+		mv, err := e.Embed(ctx, msgs)
+		if err != nil {
+			return nil, fmt.Errorf("embed: %w", err)
+		}
+		best := -1.0
+		for j, v := range mv {
+			if s := dot(q, v); s > best {
+				best, hits[i].Message = s, j
+			}
+		}
+		if m := hits[i].Message; m >= 0 {
+			hits[i].Role, hits[i].Snippet = d.Roles[m], snippet(msgs[m])
+		}
+	}
+	return hits, nil
+}
+
+// dot is the dot product of two vectors of one embedder: their cosine, for unit vectors.
+func dot(a, b []float32) float64 {
+	var s float64
+	for i := range min(len(a), len(b)) {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
 }

@@ -8,9 +8,13 @@ import (
 	"sync"
 	"text/tabwriter"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+
 	"github.com/stowken/stowken/analyze"
 	"github.com/stowken/stowken/cluster"
 	"github.com/stowken/stowken/embed"
+	"github.com/stowken/stowken/embed/bedrock"
 	"github.com/stowken/stowken/internal/progress"
 	"github.com/stowken/stowken/neardup"
 	"github.com/stowken/stowken/search"
@@ -40,11 +44,12 @@ the lowest similarity to the first, and the ids. export --dedup near keeps the f
 var clusterCommand = &command{
 	name:    "cluster",
 	summary: "clusters of similar conversations",
-	doc: `Embeds every selected conversation's text (the built-in hashed embedder: words and word pairs,
-256 dimensions, no network) and clusters the vectors with k-means (--k 8, at most 100
-iterations, seed 0xC0FFEE: the same input gives the same clusters). Prints each cluster's size
-and its --typical most typical conversations (closest to the centroid), with the start of
-their first user message. --roles limits the text to messages of those roles.
+	doc: `Embeds every selected conversation's text and clusters the vectors with k-means (--k 8, at
+most 100 iterations, seed 0xC0FFEE: the same input gives the same clusters). Prints each
+cluster's size and its --typical most typical conversations (closest to the centroid), with
+the start of their first user message. --roles limits the text to messages of those roles.
+
+` + embedderDoc + `
 
 ` + analyzeCost,
 	run: func(ctx context.Context, e *env, c *command, args []string) error {
@@ -70,10 +75,36 @@ var searchCommand = &command{
 	doc: `Ranks the selected conversations by BM25 (k1 1.2, b 0.75) against the words of QUERY, and
 prints the best --limit (10): score, id, and the best-matching message's index, role and
 start. Words are matched whatever their case and position, in conversations of every
-tokenizer.
+tokenizer. With --embedder, ranks them instead by the cosine similarity of their embedding
+(every message's text) to QUERY's, the best-matching message being the one whose own
+embedding is closest.
+
+` + embedderDoc + `
 
 ` + analyzeCost,
 	run: runSearch,
+}
+
+// embedderDoc describes --embedder.
+const embedderDoc = `--embedder hashed (the default for cluster and outliers) is built in: words and word pairs
+hashed into 256 dimensions, no network, no model; texts that share rare words are close,
+paraphrases are not. --embedder bedrock[:MODEL] calls Amazon Bedrock (Titan Text Embeddings V2,
+amazon.titan-embed-text-v2:0, by default; 256 dimensions), with the AWS SDK's credentials and
+region (AWS_PROFILE, AWS_REGION, ...): one InvokeModel call per text, billed per input token.`
+
+// newEmbedder returns the embedder --embedder names: hashed, or bedrock[:MODEL].
+func newEmbedder(ctx context.Context, spec string) (embed.Embedder, error) {
+	switch model, isBedrock := strings.CutPrefix(spec, "bedrock"); {
+	case spec == "hashed":
+		return embed.NewHashed(embed.HashedOptions{})
+	case isBedrock && (model == "" || strings.HasPrefix(model, ":")):
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("--embedder %s: load the AWS configuration: %w", spec, err)
+		}
+		return bedrock.New(bedrockruntime.NewFromConfig(cfg), bedrock.Options{Model: strings.TrimPrefix(model, ":")})
+	}
+	return nil, usageErrorf("--embedder %q: want hashed or bedrock[:MODEL]", spec)
 }
 
 // readDocs reads the conversations the filters select, with a progress line.
@@ -167,6 +198,7 @@ func runCluster(ctx context.Context, e *env, c *command, args []string, outliers
 	typical := fs.Int("typical", 3, "show the `N` most typical conversations of each cluster")
 	top := fs.Int("top", 10, "outliers: show the `N` farthest conversations")
 	roles := fs.String("roles", "", "embed only messages of these comma-separated `ROLES` (default: all)")
+	embedder := fs.String("embedder", "hashed", "embed with `NAME`: hashed or bedrock[:MODEL]")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	pos, err := e.parseCommand(c, fs, args)
 	if err != nil {
@@ -182,7 +214,7 @@ func runCluster(ctx context.Context, e *env, c *command, args []string, outliers
 	if *roles != "" {
 		roleList = strings.Split(*roles, ",")
 	}
-	h, err := embed.NewHashed(embed.HashedOptions{})
+	h, err := newEmbedder(ctx, *embedder)
 	if err != nil {
 		return err
 	}
@@ -258,6 +290,7 @@ func runSearch(ctx context.Context, e *env, c *command, args []string) error {
 	var f filterFlags
 	maxRead := analysisFlags(fs, &f)
 	limit := fs.Int("limit", 10, "show the best `N` conversations")
+	embedder := fs.String("embedder", "", "rank by embedding similarity, embedding with `NAME`: hashed or bedrock[:MODEL] (default: BM25)")
 	asJSON := fs.Bool("json", false, "print one JSON object per hit")
 	pos, err := e.parseCommand(c, fs, args)
 	if err != nil {
@@ -269,12 +302,23 @@ func runSearch(ctx context.Context, e *env, c *command, args []string) error {
 	if *limit < 1 {
 		return usageErrorf("--limit must be at least 1")
 	}
+	var em embed.Embedder
+	if *embedder != "" {
+		if em, err = newEmbedder(ctx, *embedder); err != nil {
+			return err
+		}
+	}
 	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
 		docs, err := readDocs(ctx, e, v, &f, false, *maxRead)
 		if err != nil {
 			return err
 		}
-		hits, err := analyze.Search(docs, pos[0], search.DefaultParams(), *limit)
+		var hits []analyze.Hit
+		if em != nil {
+			hits, err = analyze.SearchEmbedded(ctx, docs, pos[0], em, *limit)
+		} else {
+			hits, err = analyze.Search(docs, pos[0], search.DefaultParams(), *limit)
+		}
 		if err != nil {
 			return err
 		}
@@ -289,7 +333,7 @@ func runSearch(ctx context.Context, e *env, c *command, args []string) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "SCORE\tID\tMESSAGE\tROLE\tTEXT")
 		for _, h := range hits {
-			fmt.Fprintf(tw, "%.2f\t%s\t%d\t%s\t%s\n", h.Score, h.ID, h.Message, h.Role, oneLine(h.Snippet, 80))
+			fmt.Fprintf(tw, "%.3f\t%s\t%d\t%s\t%s\n", h.Score, h.ID, h.Message, h.Role, oneLine(h.Snippet, 80))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

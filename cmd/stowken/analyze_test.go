@@ -3,11 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stowken/stowken/conversation"
+	"github.com/stowken/stowken/embed"
 )
 
 // TestAnalyses imports conversations of which some are copies of another with a word or two
@@ -97,5 +102,78 @@ func TestAnalyses(t *testing.T) {
 	}
 	if r := s.run("", "dups", "--threshold", "1.5"); r.code != 2 {
 		t.Errorf("dups --threshold 1.5: %v, want a usage error", r)
+	}
+}
+
+// TestAnalysesWithBedrock runs cluster and search with --embedder bedrock against a local
+// server that speaks Bedrock Runtime's InvokeModel (Titan Text Embeddings V2 bodies), found
+// through the AWS SDK's endpoint variable: every conversation's text is sent, and the
+// vectors it returns decide the result.
+func TestAnalysesWithBedrock(t *testing.T) {
+	h, err := embed.NewHashed(embed.HashedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	paths := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			InputText  string `json:"inputText"`
+			Dimensions int    `json:"dimensions"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Dimensions != 256 {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		paths[r.URL.EscapedPath()]++
+		mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"embedding": h.EmbedText(req.InputText), "inputTextTokenCount": 3})
+	}))
+	defer srv.Close()
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": srv.URL, "AWS_REGION": "us-east-1",
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull} {
+		t.Setenv(k, v)
+	}
+	s := newStore(t)
+	var lines []string
+	for i := range 6 {
+		topic := []string{"garden tomato compost basil", "violin concerto orchestra tempo"}[i%2]
+		c := &conversation.Conversation{ID: fmt.Sprintf("c-%d", i), Tokenizer: "cl100k_base", Messages: []conversation.Message{
+			{Role: "user", Content: topic + fmt.Sprintf(" question %d", i)}, {Role: "assistant", Content: topic}}}
+		line, _ := conversation.Marshal(c)
+		lines = append(lines, string(line))
+	}
+	s.ok("import", writeFile(t, "c.jsonl", []byte(strings.Join(lines, "\n"))))
+
+	var cl struct {
+		Clusters []struct {
+			Size    int `json:"size"`
+			Typical []struct {
+				ID string `json:"id"`
+			} `json:"typical"`
+		} `json:"clusters"`
+	}
+	if err := json.Unmarshal([]byte(s.ok("cluster", "--embedder", "bedrock", "--k", "2", "--json")), &cl); err != nil {
+		t.Fatal(err)
+	}
+	if len(cl.Clusters) != 2 || cl.Clusters[0].Size != 3 || cl.Clusters[1].Size != 3 {
+		t.Errorf("clusters %+v, want the two topics", cl)
+	}
+	var hit struct {
+		ID      string `json:"id"`
+		Message int    `json:"message"`
+	}
+	out := s.ok("search", "orchestra tempo", "--embedder", "bedrock:amazon.titan-embed-text-v2:0", "--json", "--limit", "1")
+	if err := json.Unmarshal([]byte(out), &hit); err != nil || hit.ID != "c-1" && hit.ID != "c-3" && hit.ID != "c-5" {
+		t.Errorf("search --embedder bedrock: %q (%v), want a violin conversation", out, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := paths["/model/amazon.titan-embed-text-v2%3A0/invoke"]; n < 6+1+6 || len(paths) != 1 {
+		t.Errorf("requests by path %v: want every conversation embedded for cluster and for search, and the query", paths)
+	}
+	if r := s.run("", "cluster", "--embedder", "bedrockx"); r.code != 2 {
+		t.Errorf("--embedder bedrockx: %v, want a usage error", r)
 	}
 }
