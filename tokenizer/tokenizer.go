@@ -3,7 +3,9 @@
 // the binary (github.com/pkoukk/tiktoken-go-loader) and nothing is ever downloaded.
 //
 // Encode gives exactly the ids of tiktoken's encode_ordinary (checked token by token against the
-// reference implementation, the Rust core of tiktoken, by TestExactAgainstReference). Text that
+// reference implementation, the Rust core of tiktoken, by TestExactAgainstReference): the
+// encoding's pattern cuts the text into pieces, and a piece that is not a token is split by
+// byte-pair merges (bpe.go). Text that
 // looks like a special token, such as "<|endoftext|>", is encoded as ordinary text, so every
 // valid UTF-8 string survives Decode(Encode(s)) unchanged.
 //
@@ -20,7 +22,6 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/pkoukk/tiktoken-go"
 	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
 )
 
@@ -72,7 +73,7 @@ func (e *TokenError) Unwrap() error { return e.Err }
 // for concurrent use by multiple goroutines and never modified after construction.
 type Tokenizer struct {
 	name    string
-	bpe     *tiktoken.Tiktoken
+	enc     *encoder
 	decoder [][]byte     // bytes of every id below VocabSize; nil for ids that are not in the vocabulary
 	special map[int]bool // the ids of the special tokens
 }
@@ -134,15 +135,14 @@ func Get(name string) (*Tokenizer, error) {
 	return get()
 }
 
-// load builds a Tokenizer from the embedded vocabulary. It deliberately avoids
-// tiktoken.GetEncoding, which would use tiktoken-go's process-wide loader (by default a download).
+// load builds a Tokenizer from the embedded vocabulary (the loader's offline copy: nothing is
+// downloaded).
 func load(e encoding) (*Tokenizer, error) {
 	ranks, err := tiktokenloader.NewOfflineLoader().LoadTiktokenBpe(e.name + ".tiktoken")
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer %s: loading vocabulary: %w", e.name, err)
 	}
 	special := make(map[string]int, len(e.special))
-	specialSet := make(map[string]any, len(e.special))
 	specialIDs := make(map[int]bool, len(e.special))
 	size := 0
 	for text, id := range e.special {
@@ -150,7 +150,6 @@ func load(e encoding) (*Tokenizer, error) {
 			return nil, fmt.Errorf("tokenizer %s: special token %q is also a mergeable token", e.name, text)
 		}
 		special[text] = id
-		specialSet[text] = true
 		specialIDs[id] = true
 		size = max(size, id+1)
 	}
@@ -170,17 +169,11 @@ func load(e encoding) (*Tokenizer, error) {
 		}
 		decoder[id] = []byte(text)
 	}
-	core, err := tiktoken.NewCoreBPE(ranks, special, e.pattern)
+	enc, err := newEncoder(ranks, e.pattern)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer %s: %w", e.name, err)
 	}
-	enc := &tiktoken.Encoding{Name: e.name, PatStr: e.pattern, MergeableRanks: ranks, SpecialTokens: special}
-	return &Tokenizer{
-		name:    e.name,
-		bpe:     tiktoken.NewTiktoken(core, enc, specialSet),
-		decoder: decoder,
-		special: specialIDs,
-	}, nil
+	return &Tokenizer{name: e.name, enc: enc, decoder: decoder, special: specialIDs}, nil
 }
 
 // Name returns the encoding name, for example "cl100k_base".
@@ -208,7 +201,7 @@ func (t *Tokenizer) Encode(text string) []int {
 	if text == "" {
 		return []int{}
 	}
-	return t.bpe.EncodeOrdinary(text)
+	return t.enc.encode(text)
 }
 
 // Validate checks that every id in tokens can be decoded: it returns a *TokenError naming the
