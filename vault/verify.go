@@ -95,9 +95,9 @@ func (r VerifyReport) MarshalJSON() ([]byte, error) {
 
 // Verify checks the whole store: every pointer leads to a batch object that decodes and holds
 // its manifest; every segment a manifest references exists, decodes, matches its checksum and
-// hashes to its id; every such segment and batch object has a live head and a reference from
-// the batch; and nothing is leaked. With Repair it fixes reference
-// problems (see VerifyOptions). It reads every object once.
+// hashes to its id; every such segment has a live head and a reference from the batch; and
+// nothing is leaked. With Repair it fixes reference problems and hands leaks to GC (see
+// VerifyOptions). It reads every object once.
 func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
 	if v.readOnly && opts.Repair {
 		return VerifyReport{}, ErrReadOnly
