@@ -38,3 +38,34 @@ func TestBytePairEncodeLong(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitCL100K: the hand-written matcher cuts random text of the characters the pattern
+// tells apart exactly where regexp2 running patCL100K does.
+func TestSplitCL100K(t *testing.T) {
+	e, err := newEncoder(nil, patCL100K)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alphabet := []rune("aZsStTrReEvVmMlLdD'’ 0123456789٣\u00a0\t\r\n\u0085\u2028\u3000.,!?-_/\\\"()#@€🙂éßИж漢かカ\u0301\ufffd")
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		runes := make([]rune, 1+r.IntN(24))
+		for i := range runes {
+			runes[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		var want, got []string
+		m, _ := e.pattern.FindRunesMatch(runes)
+		for m != nil {
+			want = append(want, string(runes[m.Index:m.Index+m.Length]))
+			m, _ = e.pattern.FindNextMatch(m)
+		}
+		for i := 0; i < len(runes); {
+			j := splitCL100K(runes, i)
+			got = append(got, string(runes[i:j]))
+			i = j
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: split into %q, the pattern into %q", string(runes), got, want)
+		}
+	}
+}

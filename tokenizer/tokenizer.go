@@ -4,8 +4,8 @@
 //
 // Encode gives exactly the ids of tiktoken's encode_ordinary (checked token by token against the
 // reference implementation, the Rust core of tiktoken, by TestExactAgainstReference): the
-// encoding's pattern cuts the text into pieces, and a piece that is not a token is split by
-// byte-pair merges (bpe.go). Text that
+// encoding's pattern cuts the text into pieces (cl100k_base's matched by hand, the others by
+// regexp2), and a piece that is not a token is split by byte-pair merges (bpe.go). Text that
 // looks like a special token, such as "<|endoftext|>", is encoded as ordinary text, so every
 // valid UTF-8 string survives Decode(Encode(s)) unchanged.
 //
