@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -143,6 +144,18 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error
 	if err != nil {
 		return rep, fmt.Errorf("vault: gc: list candidates: %w", err)
 	}
+	// Batches first: compacting one uploads its new packs like a Store, which waits for a
+	// segment under a claim; claims of this run on segments of a later window would make it
+	// wait for itself.
+	slices.SortStableFunc(cands, func(a, b refcount.Candidate) int {
+		switch x, y := manifest.IsBatchID(a.Segment), manifest.IsBatchID(b.Segment); {
+		case x && !y:
+			return -1
+		case y && !x:
+			return 1
+		}
+		return 0
+	})
 	rep.Candidates = len(cands)
 	run := &gcRun{v: v, opts: opts, claimID: runID}
 	for len(cands) > 0 && err == nil && !run.stopped.Load() {
