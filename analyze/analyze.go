@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/tokenizer"
@@ -96,42 +98,29 @@ func Read(ctx context.Context, v *vault.Vault, opts Options) ([]Doc, error) {
 	}
 	docs := make([]Doc, len(entries))
 	ok := make([]bool, len(entries))
-	errs := make([]error, len(entries))
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	next, done := 0, 0
-	for range min(readers, len(entries)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= len(entries) || ctx.Err() != nil {
-					return
-				}
-				m, streams, err := v.Tokens(ctx, entries[i].ID)
-				switch {
-				case errors.Is(err, vault.ErrNotFound):
-				case err != nil:
-					errs[i] = fmt.Errorf("read %q: %w", entries[i].ID, err)
-				default:
-					docs[i] = Doc{Entry: entries[i], Roles: roles(m), Tokens: streams}
-					ok[i] = true
-				}
-				mu.Lock()
-				done++
-				if opts.Progress != nil {
-					opts.Progress(done, len(entries))
-				}
-				mu.Unlock()
+	done := 0
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readers)
+	for i, e := range entries {
+		g.Go(func() error {
+			m, streams, err := v.Tokens(gctx, e.ID)
+			switch {
+			case errors.Is(err, vault.ErrNotFound):
+			case err != nil:
+				return fmt.Errorf("read %q: %w", e.ID, err)
+			default:
+				docs[i], ok[i] = Doc{Entry: e, Roles: roles(m), Tokens: streams}, true
 			}
-		}()
+			mu.Lock()
+			defer mu.Unlock()
+			if done++; opts.Progress != nil {
+				opts.Progress(done, len(entries))
+			}
+			return nil
+		})
 	}
-	wg.Wait()
-	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	out := docs[:0]

@@ -34,17 +34,17 @@ func Dups(docs []Doc, p neardup.Params, skipRoles ...string) ([]Group, error) {
 	sigs := make(map[string]neardup.Signature, len(docs))
 	pos := make(map[string]int, len(docs))
 	for i, d := range docs {
+		id := d.Entry.ID
+		if _, dup := pos[id]; dup {
+			continue // a conversation listed twice (two stored copies of one id)
+		}
+		pos[id] = i
 		var tokens []int
 		for j, m := range d.Tokens {
 			if !slices.Contains(skipRoles, d.Roles[j]) {
 				tokens = append(tokens, m...)
 			}
 		}
-		id := d.Entry.ID
-		if _, dup := pos[id]; dup {
-			continue // a conversation listed twice (two stored copies of one id)
-		}
-		pos[id] = i
 		sigs[id] = neardup.NewSignature(tokens, p)
 		if err := ix.Add(id, sigs[id]); err != nil {
 			return nil, err

@@ -287,7 +287,7 @@ func splitCL100K(runes []rune, i int) int {
 	}
 	// c is white space: \s*[\r\n]+, then \s+(?!\S), then \s+.
 	end := i
-	for end < n && isSpace(runes[end]) {
+	for end < n && unicode.IsSpace(runes[end]) {
 		end++
 	}
 	for k := end - 1; k >= i; k-- {
@@ -322,7 +322,5 @@ func isNumber(r rune) bool {
 	return unicode.IsNumber(r)
 }
 
-func isSpace(r rune) bool { return unicode.IsSpace(r) }
-
 // isSymbol reports whether r is neither white space nor a letter nor a number.
-func isSymbol(r rune) bool { return !isSpace(r) && !isLetter(r) && !isNumber(r) }
+func isSymbol(r rune) bool { return !unicode.IsSpace(r) && !isLetter(r) && !isNumber(r) }

@@ -275,12 +275,18 @@ func (e *gcEnv) cleanUp(want ...*conversation.Conversation) {
 		e.gc(GCOptions{})
 	}
 	e.checkStored(want...)
+	e.mustNotLeak("after audit and collection")
+}
+
+// mustNotLeak fails if anything is leaked (snapshot.leaks), saying when.
+func (e *gcEnv) mustNotLeak(when string) {
+	e.t.Helper()
 	snap, err := takeSnapshot(e.ctx, e.check)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if leaks := snap.leaks(); len(leaks) > 0 {
-		e.t.Fatalf("leaks after audit and collection:\n  %s", strings.Join(leaks, "\n  "))
+		e.t.Fatalf("leaks %s:\n  %s", when, strings.Join(leaks, "\n  "))
 	}
 }
 
@@ -1630,13 +1636,7 @@ func TestGCRaceBatchObject(t *testing.T) {
 		}
 		e.retire()
 		e.gc(GCOptions{})
-		snap, err := takeSnapshot(e.ctx, e.check)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if leaks := snap.leaks(); len(leaks) > 0 {
-			t.Fatalf("leaks after collection, without an audit:\n  %s", strings.Join(leaks, "\n  "))
-		}
+		e.mustNotLeak("after collection, without an audit")
 		e.checkStored(a)
 		e.cleanUp(a)
 	})

@@ -54,7 +54,7 @@ type StoreResult struct {
 // changes nothing. On a bucket that ignores conditional writes, Store fails with an error
 // wrapping objstore.ErrConditionsIgnored and writes nothing (see CheckConditionalWrites).
 func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreResult, error) {
-	rs, errs := v.storeBatch(ctx, []*conversation.Conversation{c}, false)
+	rs, errs := v.storeBatch(ctx, []*conversation.Conversation{c}, true)
 	return rs[0], errs[0]
 }
 
@@ -79,11 +79,12 @@ func (v *Vault) Store(ctx context.Context, c *conversation.Conversation) (StoreR
 // unused: they are marked for the collector, like everything a failed Store leaves (writers
 // never delete objects).
 func (v *Vault) StoreBatch(ctx context.Context, cs []*conversation.Conversation) ([]StoreResult, []error) {
-	return v.storeBatch(ctx, cs, true)
+	return v.storeBatch(ctx, cs, false)
 }
 
-// storeBatch is Store and StoreBatch: it packs when pack is set.
-func (v *Vault) storeBatch(ctx context.Context, cs []*conversation.Conversation, pack bool) ([]StoreResult, []error) {
+// storeBatch is StoreBatch, and Store when solo is set: a batch of one conversation, whose
+// short pieces stay inline, with a solo batch id, and whose catalog entry GC gathers (solo.go).
+func (v *Vault) storeBatch(ctx context.Context, cs []*conversation.Conversation, solo bool) ([]StoreResult, []error) {
 	results := make([]StoreResult, len(cs))
 	errs := make([]error, len(cs))
 	if v.readOnly {
@@ -104,14 +105,14 @@ func (v *Vault) storeBatch(ctx context.Context, cs []*conversation.Conversation,
 		ctx = cost.WithMeter(ctx, &ps[0].ops) // everything counts for the one conversation
 	}
 	dups := sameIDs(ps)
-	if pack {
-		v.pack(ctx, ps)
-	} else if ps[0].err == nil {
-		ps[0].plan.inlineShort()
-	}
 	id := manifest.NewBatchID()
-	if !pack {
+	if solo {
 		id = manifest.NewSoloBatchID(start)
+		if ps[0].err == nil {
+			ps[0].plan.inlineShort()
+		}
+	} else {
+		v.pack(ctx, ps)
 	}
 	b := v.newBatch(ctx, id, ps, start.Add(v.storeTTL))
 	v.requireConditionsFor(ctx, b.members)
@@ -122,10 +123,10 @@ func (v *Vault) storeBatch(ctx context.Context, cs []*conversation.Conversation,
 		return nil
 	})
 	v.settleSameIDs(dups)
-	if pack {
-		v.putCatalog(ctx, ps)
+	if solo {
+		checkSoloEntry(ps[0])
 	} else {
-		checkSoloEntry(ps[0]) // GC gathers it into the catalog (solo.go)
+		v.putCatalog(ctx, ps)
 	}
 	v.endBatch(b)
 	for i, p := range ps {

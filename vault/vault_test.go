@@ -18,6 +18,7 @@ import (
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/internal/fakeclock"
+	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/objstore"
 	objfaulty "github.com/stowken/stowken/objstore/faulty"
 	objmem "github.com/stowken/stowken/objstore/mem"
@@ -144,17 +145,7 @@ func countSegments(t *testing.T, b objstore.Bucket) int {
 }
 
 // words returns n pseudo-random words, deterministic for seed.
-func words(seed, n int) string {
-	var sb strings.Builder
-	x := uint64(seed)*0x9e3779b97f4a7c15 + 1
-	for i := 0; i < n; i++ {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		fmt.Fprintf(&sb, "w%d ", x%5000)
-	}
-	return sb.String()
-}
+var words = testenv.Words
 
 func TestDedupRepeatedMessage(t *testing.T) {
 	v, b, _ := newMemVault(t, Options{})

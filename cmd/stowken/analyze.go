@@ -235,21 +235,25 @@ func runCluster(ctx context.Context, e *env, c *command, args []string, outliers
 		if *asJSON {
 			return writeJSON(e.stdout, res)
 		}
-		first := firstUserMessages(docs)
+		byID := make(map[string]analyze.Doc, len(docs))
+		for _, d := range docs {
+			byID[d.Entry.ID] = d
+		}
+		first := func(id string) string { return firstUserMessage(byID[id]) }
 		tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
 		if outliers {
 			fmt.Fprintln(tw, "DISTANCE\tCLUSTER\tID\tFIRST USER MESSAGE")
 			for _, m := range res.Outliers {
-				fmt.Fprintf(tw, "%.3f\t%d\t%s\t%s\n", m.Distance, m.Cluster, m.ID, first[m.ID])
+				fmt.Fprintf(tw, "%.3f\t%d\t%s\t%s\n", m.Distance, m.Cluster, m.ID, first(m.ID))
 			}
 		} else {
 			fmt.Fprintln(tw, "CLUSTER\tSIZE\tDISTANCE\tTYPICAL\tFIRST USER MESSAGE")
 			for i, cl := range res.Clusters {
 				for j, m := range cl.Typical {
 					if j == 0 {
-						fmt.Fprintf(tw, "%d\t%d\t%.3f\t%s\t%s\n", i, cl.Size, m.Distance, m.ID, first[m.ID])
+						fmt.Fprintf(tw, "%d\t%d\t%.3f\t%s\t%s\n", i, cl.Size, m.Distance, m.ID, first(m.ID))
 					} else {
-						fmt.Fprintf(tw, "\t\t%.3f\t%s\t%s\n", m.Distance, m.ID, first[m.ID])
+						fmt.Fprintf(tw, "\t\t%.3f\t%s\t%s\n", m.Distance, m.ID, first(m.ID))
 					}
 				}
 			}
@@ -262,18 +266,14 @@ func runCluster(ctx context.Context, e *env, c *command, args []string, outliers
 	})
 }
 
-// firstUserMessages returns the start of each document's first user message, by id.
-func firstUserMessages(docs []analyze.Doc) map[string]string {
-	out := make(map[string]string, len(docs))
-	for _, d := range docs {
-		text, err := d.Text("user")
-		if err != nil {
-			continue
-		}
-		text, _, _ = strings.Cut(text, "\n\n")
-		out[d.Entry.ID] = oneLine(text, 60)
+// firstUserMessage returns the start of a document's first user message.
+func firstUserMessage(d analyze.Doc) string {
+	text, err := d.Text("user")
+	if err != nil {
+		return ""
 	}
-	return out
+	text, _, _ = strings.Cut(text, "\n\n")
+	return oneLine(text, 60)
 }
 
 // oneLine returns the first n characters of s on one line.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/embed"
+	"github.com/stowken/stowken/internal/testenv"
 )
 
 // TestAnalyses imports conversations of which some are copies of another with a word or two
@@ -34,13 +35,13 @@ func TestAnalyses(t *testing.T) {
 		lines = append(lines, string(line))
 	}
 	for i := range 6 {
-		question := pseudoWords(300+i, 300)
-		add(fmt.Sprintf("orig-%d", i), question, pseudoWords(400+i, 50))
+		question := testenv.Words(300+i, 300)
+		add(fmt.Sprintf("orig-%d", i), question, testenv.Words(400+i, 50))
 		if i < 2 {
-			add(fmt.Sprintf("copy-%d", i), strings.Replace(question, "w", "x", 1), pseudoWords(400+i, 50))
+			add(fmt.Sprintf("copy-%d", i), strings.Replace(question, "w", "x", 1), testenv.Words(400+i, 50))
 		}
 	}
-	add("needle", pseudoWords(500, 100), "The lighthouse keeper logged a heron at dawn.")
+	add("needle", testenv.Words(500, 100), "The lighthouse keeper logged a heron at dawn.")
 	if r := s.run(strings.Join(lines, "\n")+"\n", "import", "-"); r.code != 0 {
 		t.Fatalf("import: %v", r)
 	}
@@ -62,13 +63,7 @@ func TestAnalyses(t *testing.T) {
 	if len(groups) != 2 || fmt.Sprint(groups[0].IDs) != "[orig-0 copy-0]" || fmt.Sprint(groups[1].IDs) != "[orig-1 copy-1]" || groups[0].Similarity < 0.8 {
 		t.Errorf("dups: %+v, want orig-0 with copy-0 and orig-1 with copy-1", groups)
 	}
-	var sum struct {
-		Exported       int `json:"exported"`
-		NearDuplicates int `json:"near_duplicates"`
-	}
-	if err := json.Unmarshal([]byte(s.ok("export", "--dedup", "near", "--oldest", "--format", "parquet", "-o", t.TempDir()+"/x.parquet", "--json")), &sum); err != nil {
-		t.Fatal(err)
-	}
+	sum := parseExportSummary(t, s.ok("export", "--dedup", "near", "--oldest", "--format", "parquet", "-o", t.TempDir()+"/x.parquet", "--json"))
 	if sum.Exported != 7 || sum.NearDuplicates != 2 {
 		t.Errorf("export --dedup near: %+v, want 7 exported and the 2 copies left out", sum)
 	}

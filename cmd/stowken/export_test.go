@@ -15,6 +15,7 @@ import (
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/export"
 	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/internal/testenv"
 	"github.com/stowken/stowken/tokenizer"
 )
 
@@ -136,10 +137,10 @@ func TestSegmentsTop(t *testing.T) {
 	s := newStore(t)
 	var lines []string
 	for p := range 3 {
-		prompt := pseudoWords(100+p, 2500) // about 7,000 tokens: pieces of 2,048 or more among them
+		prompt := testenv.Words(100+p, 2500) // about 7,000 tokens: pieces of 2,048 or more among them
 		for i := range 2 + p {
 			c := &conversation.Conversation{ID: fmt.Sprintf("top-%d-%d", p, i), Application: "app", Tokenizer: "cl100k_base",
-				Messages: []conversation.Message{{Role: "system", Content: prompt}, {Role: "user", Content: pseudoWords(200+10*p+i, 20)}}}
+				Messages: []conversation.Message{{Role: "system", Content: prompt}, {Role: "user", Content: testenv.Words(200+10*p+i, 20)}}}
 			line, err := conversation.Marshal(c)
 			if err != nil {
 				t.Fatal(err)
@@ -276,6 +277,7 @@ type exportJSONSummary struct {
 	Reasons              map[string]int `json:"reasons"`
 	SpecialTokenMessages int            `json:"special_token_messages"`
 	SpecialTokens        int            `json:"special_tokens"`
+	NearDuplicates       int            `json:"near_duplicates"`
 }
 
 // parseExportSummary parses the one JSON object of export --json.
@@ -468,17 +470,4 @@ func TestExportFineTuningSample(t *testing.T) {
 			t.Errorf("line %d has problems %v", i+1, p)
 		}
 	}
-}
-
-// pseudoWords returns n pseudo-random words, deterministic for seed.
-func pseudoWords(seed, n int) string {
-	var sb strings.Builder
-	x := uint64(seed)*0x9e3779b97f4a7c15 + 1
-	for range n {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		fmt.Fprintf(&sb, "w%d ", x%5000)
-	}
-	return sb.String()
 }
