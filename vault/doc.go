@@ -205,7 +205,10 @@
 // (TestCompactionRaceMoveLostResponse); a compaction cut short leaves both batches marked, and
 // later runs converge (TestCompactionCutShort). A Retrieve, or a Store comparing with the
 // stored copy, that read the old pointer and finds the old objects collected reads the pointer
-// again (TestCompactionRaceRetrieve, TestCompactionRaceStoreAgain). The old batch retires
+// again (TestCompactionRaceRetrieve, TestCompactionRaceStoreAgain). A run handles its batch
+// candidates before its segment candidates: a compaction's upload waits, as a Store's does,
+// for a segment under a claim, and would wait for a claim of its own run (TestGCModel found
+// it). The old batch retires
 // only when no pointer names it, as any batch: nothing writes a pointer naming a batch past
 // its writer deadline.
 //
