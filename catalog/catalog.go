@@ -57,6 +57,8 @@ const (
 	MaxFieldBytes = 1024
 	// MaxEntryBytes is the largest Size.
 	MaxEntryBytes = 256 << 10
+	// MaxSketchBytes is the longest Signature or Vector, in bytes.
+	MaxSketchBytes = 8 << 10
 )
 
 // Where a catalog kept in the store's bucket (catalog/parquet) keeps its objects, so that the
@@ -110,6 +112,11 @@ type Entry struct {
 	// Metadata holds the conversation's top-level metadata scalars: strings as they are, numbers
 	// and booleans as their JSON text; nested values are omitted.
 	Metadata map[string]string
+	// Signature and Vector are the conversation's sketches (package sketch: its MinHash
+	// signature and its int8 embedding vector), at most MaxSketchBytes each, written when the
+	// store keeps sketches (vault.Options.Sketches); nil otherwise. A backend keeps them as
+	// given and does not read them.
+	Signature, Vector []byte
 }
 
 // TotalTokens is the sum of Tokens over every role.
@@ -130,7 +137,7 @@ func (e Entry) Size() int {
 	for k, v := range e.Metadata {
 		n += len(k) + len(v)
 	}
-	return n
+	return n + len(e.Signature) + len(e.Vector)
 }
 
 // Query selects entries. Zero fields match everything.

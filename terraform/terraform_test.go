@@ -335,10 +335,12 @@ func TestLambdaEnvironment(t *testing.T) {
 			"STOWKEN_GC_GRACE":   "var.gc_grace",
 			"STOWKEN_GC_BUDGET":  "tostring(var.gc_budget)",
 			"STOWKEN_GC_DRY_RUN": "tostring(var.gc_dry_run)",
+			"STOWKEN_SKETCHES":   "tostring(var.sketches)",
 		},
 		"ingest": {
-			"STOWKEN_STORE": "local.store_url",
-			"STOWKEN_REFS":  "local.refs_url",
+			"STOWKEN_STORE":    "local.store_url",
+			"STOWKEN_REFS":     "local.refs_url",
+			"STOWKEN_SKETCHES": "tostring(var.sketches)",
 		},
 	} {
 		fn := mod.one(t, "resource", "aws_lambda_function", name)
@@ -596,6 +598,8 @@ func glueType(t *testing.T, f parquet.Field) string {
 		return "int"
 	case f.Type().Kind() == parquet.Int64:
 		return "bigint"
+	case f.Type().Kind() == parquet.ByteArray:
+		return "binary"
 	}
 	t.Fatalf("field %s: no Glue type for %v", f.Name(), f.Type())
 	return ""

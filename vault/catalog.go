@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,6 +16,7 @@ import (
 	"github.com/stowken/stowken/cost"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/refcount"
+	"github.com/stowken/stowken/sketch"
 )
 
 // The catalog holds a summary of every stored conversation (catalog.Entry), so that listing,
@@ -89,18 +91,26 @@ func (v *Vault) putCatalog(ctx context.Context, ps []*pendingStore) {
 	if v.catalog == nil {
 		return
 	}
-	var entries []catalog.Entry
-	var first *pendingStore
+	var stored []*pendingStore
 	for _, p := range ps {
 		if p.err == nil && p.entry != nil {
-			entries = append(entries, *p.entry)
-			if first == nil {
-				first = p
-			}
+			stored = append(stored, p)
 		}
 	}
-	if len(entries) == 0 {
+	if len(stored) == 0 {
 		return
+	}
+	first := stored[0]
+	entries := make([]catalog.Entry, len(stored))
+	for i, p := range stored {
+		entries[i] = *p.entry
+	}
+	if v.sketches {
+		// CPU only: every conversation's tokens are in memory.
+		_ = forEach(ctx, len(stored), runtime.GOMAXPROCS(0), func(_ context.Context, i int) error {
+			v.addSketches(&entries[i], stored[i].plan.manifest, stored[i].plan.streams)
+			return nil
+		})
 	}
 	if err := v.catalog.Put(cost.WithMeter(ctx, &first.ops), entries...); err != nil {
 		for _, p := range ps {
@@ -109,6 +119,22 @@ func (v *Vault) putCatalog(ctx context.Context, ps []*pendingStore) {
 			}
 		}
 	}
+}
+
+// addSketches writes the sketches of the conversation m into its entry e, from its messages'
+// tokens. It cannot fail for a conversation that was stored; if it did, e is complete without
+// them (an analysis computes what is missing), and the failure is logged.
+func (v *Vault) addSketches(e *catalog.Entry, m *manifest.Manifest, streams [][]int) {
+	roles := make([]string, len(m.Messages))
+	for i, msg := range m.Messages {
+		roles[i] = msg.Role
+	}
+	sig, vec, err := sketch.Compute(m.Tokenizer, roles, streams)
+	if err != nil {
+		v.log.Warn("catalog: sketches not computed; the entry is written without them", "id", m.ID, "err", err)
+		return
+	}
+	e.Signature, e.Vector = sig, vec
 }
 
 // checkSoloEntry fails a conversation stored alone whose catalog entry no catalog could keep,

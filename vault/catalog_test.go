@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,8 +16,10 @@ import (
 	catparquet "github.com/stowken/stowken/catalog/parquet"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/internal/corpus"
+	"github.com/stowken/stowken/internal/fakeclock"
 	objmem "github.com/stowken/stowken/objstore/mem"
 	refmem "github.com/stowken/stowken/refcount/mem"
+	"github.com/stowken/stowken/sketch"
 	"github.com/stowken/stowken/tokenizer"
 )
 
@@ -374,5 +377,69 @@ func TestCatalogWriteAfterDelete(t *testing.T) {
 	page, err := v.List(ctx, catalog.Query{})
 	if err != nil || len(page.Entries) != 0 {
 		t.Fatalf("the catalog lists %v (%v) after the racing delete, want nothing", ids(page.Entries), err)
+	}
+}
+
+// TestSketches: with Options.Sketches, every catalog entry carries its conversation's sketches,
+// equal to those computed from the tokens read back: the entries StoreBatch writes, those GC
+// gathers for conversations stored alone (whose long pieces are segments), and those a catalog
+// compaction rewrites. Without it, no entry has any.
+func TestSketches(t *testing.T) {
+	ctx := context.Background()
+	convs, _ := readCorpus(t, corpus.Path(t, "sample.jsonl"), 10)
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("Sketches=%v", on), func(t *testing.T) {
+			clock := &fakeclock.Clock{}
+			v, _, _ := newMemVault(t, Options{Now: clock.Now, Sketches: on})
+			if _, errs := v.StoreBatch(ctx, convs[3:]); errors.Join(errs...) != nil {
+				t.Fatal(errors.Join(errs...))
+			}
+			for _, c := range convs[:3] {
+				if _, err := v.Store(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := v.Delete(ctx, convs[4].ID); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(retireAfter)
+			rep, err := v.GC(ctx, GCOptions{})
+			if err != nil || rep.Gathered != 3 || rep.Catalog.RowsErased != 1 {
+				t.Fatalf("gc: %+v, %v; want 3 entries gathered and the deleted row erased", rep, err)
+			}
+			n := 0
+			err = v.ListAll(ctx, catalog.Query{}, func(e catalog.Entry) error {
+				n++
+				if !on {
+					if e.Signature != nil || e.Vector != nil {
+						t.Errorf("%s has sketches", e.ID)
+					}
+					return nil
+				}
+				m, streams, err := v.Tokens(ctx, e.ID)
+				if err != nil {
+					return err
+				}
+				roles := make([]string, len(m.Messages))
+				for i, msg := range m.Messages {
+					roles[i] = msg.Role
+				}
+				sig, vec, err := sketch.Compute(m.Tokenizer, roles, streams)
+				if err != nil {
+					return err
+				}
+				if !bytes.Equal(e.Signature, sig) || !bytes.Equal(e.Vector, vec) {
+					t.Errorf("%s: stored sketches (%d and %d bytes) are not those of its tokens (%d and %d)",
+						e.ID, len(e.Signature), len(e.Vector), len(sig), len(vec))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(convs)-1 {
+				t.Fatalf("listed %d entries, want %d", n, len(convs)-1)
+			}
+		})
 	}
 }

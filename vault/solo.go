@@ -88,8 +88,9 @@ func (v *Vault) soloBatches(ctx context.Context, since, until time.Time) ([]stri
 // soloEntries returns the catalog entries of the conversations stored alone whose batch
 // objects ids names, read from the objects and the pointers: one GET (unless cached) and one
 // strongly consistent read each. A conversation not stored (deleted, stored again in another
-// batch, or a Store that failed) has none.
-func (v *Vault) soloEntries(ctx context.Context, ids []string) ([]catalog.Entry, error) {
+// batch, or a Store that failed) has none. With sketches, each entry gets its conversation's
+// sketches too, which reads the segments of its long pieces (shared, and cached).
+func (v *Vault) soloEntries(ctx context.Context, ids []string, sketches bool) ([]catalog.Entry, error) {
 	entries := make([]*catalog.Entry, len(ids))
 	err := forEach(ctx, len(ids), v.concurrency, func(ctx context.Context, i int) error {
 		b, err := v.readBatch(ctx, ids[i])
@@ -111,7 +112,21 @@ func (v *Vault) soloEntries(ctx context.Context, ids []string) ([]catalog.Entry,
 			case ptr.Batch == ids[i]:
 				c := *m
 				c.Nonce = ptr.Nonce
-				entries[i] = catalogEntry(&c, b.size)
+				e := catalogEntry(&c, b.size)
+				if sketches {
+					// A conversation whose tokens cannot be read (deleted and collected since
+					// the pointer read, or a segment unreadable: verify reports it) keeps an
+					// entry without sketches, which is complete.
+					switch streams, err := v.streams(ctx, m); {
+					case ctx.Err() != nil:
+						return ctx.Err()
+					case err != nil:
+						v.log.Warn("catalog: the tokens of a conversation stored alone cannot be read; its entry is gathered without sketches", "id", m.ID, "err", err)
+					default:
+						v.addSketches(e, m, streams)
+					}
+				}
+				entries[i] = e
 			}
 		}
 		return nil
@@ -139,7 +154,7 @@ func (v *Vault) ungathered(ctx context.Context) ([]catalog.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.soloEntries(ctx, ids)
+	return v.soloEntries(ctx, ids, false)
 }
 
 // gatherSolos writes the catalog entries of the conversations stored alone whose Stores
@@ -184,7 +199,7 @@ func (v *Vault) gatherSolos(ctx context.Context, start time.Time, stop func() bo
 			// twice are written twice, which leaves one (catalog.Backend.Put).
 			next, _ = manifest.SoloTime(chunk[len(chunk)-1])
 		}
-		entries, err := v.soloEntries(dctx, chunk)
+		entries, err := v.soloEntries(dctx, chunk, v.sketches)
 		if err != nil {
 			return gathered, err
 		}

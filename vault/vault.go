@@ -89,6 +89,15 @@ type Options struct {
 	// The local store (location/local) also opens its files read-only, so that several
 	// readers can share the store.
 	ReadOnly bool
+	// Sketches writes each conversation's sketches (package sketch: a MinHash signature and
+	// an embedding vector, 776 bytes) into its catalog entry, so that stowken dups, cluster
+	// and outliers read the catalog instead of every conversation. StoreBatch computes them
+	// from the tokens it has; GC, when it gathers the entries of conversations stored alone.
+	// It costs no request, CPU at store time, and the bytes kept (about a fifth more than a
+	// conversation costs to store, per year in S3 Standard): docs/design.md ("Sketches"). Writers
+	// need not agree: an entry without sketches is complete, and an analysis computes the
+	// missing ones from the conversations.
+	Sketches bool
 	// Migrate opens a store that holds conversations in the layout before batches, which is
 	// otherwise refused with ErrOldLayout, so that Migrate can move them. Nothing but Migrate
 	// should be called on such a vault.
@@ -115,6 +124,7 @@ type Vault struct {
 	claimTTL    time.Duration
 	now         func() time.Time
 	readOnly    bool
+	sketches    bool
 
 	models *models
 	// conditions is what the Vault knows of its bucket's conditional writes (condcheck.go).
@@ -149,6 +159,7 @@ func New(ctx context.Context, opts Options) (*Vault, error) {
 		claimTTL:    opts.ClaimTTL,
 		now:         opts.Now,
 		readOnly:    opts.ReadOnly,
+		sketches:    opts.Sketches,
 		models:      newModels(),
 	}
 	if v.log == nil {

@@ -12,6 +12,7 @@
 package catalogtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -195,13 +196,13 @@ func sameEntry(a, b catalog.Entry) bool {
 		a.Tokenizer == b.Tokenizer && a.CreatedAt.Equal(b.CreatedAt) && a.StoredAt.Equal(b.StoredAt) &&
 		a.CreatedAt.Location() == b.CreatedAt.Location() && a.StoredAt.Location() == b.StoredAt.Location() &&
 		a.Messages == b.Messages && maps.Equal(a.Tokens, b.Tokens) && a.StoredBytes == b.StoredBytes &&
-		maps.Equal(a.Metadata, b.Metadata)
+		maps.Equal(a.Metadata, b.Metadata) && bytes.Equal(a.Signature, b.Signature) && bytes.Equal(a.Vector, b.Vector)
 }
 
 func fmtEntry(e catalog.Entry) string {
-	return fmt.Sprintf("{id=%q nonce=%q app=%q model=%q tok=%q created=%s stored=%s msgs=%d tokens=%v bytes=%d meta=%v}",
+	return fmt.Sprintf("{id=%q nonce=%q app=%q model=%q tok=%q created=%s stored=%s msgs=%d tokens=%v bytes=%d meta=%v signature=%x vector=%x}",
 		e.ID, e.Nonce, e.Application, e.Model, e.Tokenizer, e.CreatedAt.Format(time.RFC3339Nano),
-		e.StoredAt.Format(time.RFC3339Nano), e.Messages, e.Tokens, e.StoredBytes, e.Metadata)
+		e.StoredAt.Format(time.RFC3339Nano), e.Messages, e.Tokens, e.StoredBytes, e.Metadata, e.Signature, e.Vector)
 }
 
 func fmtQuery(q catalog.Query) string {
@@ -263,6 +264,8 @@ func testRoundTrip(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 			"env": "prod", "n": "42", "flag": "true", "dotted.key": "a b", "#hash": ":colon", "empty": "",
 			"ключ": "значение",
 		},
+		Signature: bytes.Repeat([]byte{0, 1, 0xff}, 172), // a backend keeps any bytes
+		Vector:    []byte{0x80, 0, 7},
 	}
 	minimal := catalog.Entry{ID: "minimal", StoredAt: t0.Add(-time.Hour)} // no CreatedAt: StoredAt
 	emptyMaps := catalog.Entry{ID: "empty-maps", CreatedAt: t0, StoredAt: t0,
@@ -274,6 +277,8 @@ func testRoundTrip(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	wantFull.StoredAt = t0.Add(5*time.Second + 999*time.Millisecond)
 	wantFull.Tokens = maps.Clone(full.Tokens)
 	wantFull.Metadata = maps.Clone(full.Metadata)
+	wantFull.Signature = bytes.Clone(full.Signature)
+	wantFull.Vector = bytes.Clone(full.Vector)
 	wantMinimal := minimal
 	wantMinimal.CreatedAt = minimal.StoredAt
 	for _, want := range []catalog.Entry{wantFull, wantMinimal, emptyMaps} {
@@ -300,9 +305,12 @@ func testRoundTrip(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	// The store keeps its own copies: changing what was put or what was returned changes nothing.
 	full.Metadata["env"] = "changed"
 	full.Tokens["user"] = -1
+	full.Signature[0] = 9
 	got := f.get(full.ID)
 	got.Metadata["env"] = "changed too"
+	got.Vector[0] = 9
 	page.Entries[0].Tokens["user"] = -2
+	page.Entries[0].Signature[1] = 9
 	if got := f.get(full.ID); !sameEntry(got, wantFull) {
 		t.Errorf("after changing the caller's maps, Get = %s\nwant %s", fmtEntry(got), fmtEntry(wantFull))
 	}
@@ -836,6 +844,8 @@ func testInvalidEntry(t *testing.T, newStore func(t *testing.T) catalog.Backend)
 		{"NegativeBytes", valid(func(e *catalog.Entry) { e.StoredBytes = -1 })},
 		{"EmptyRole", valid(func(e *catalog.Entry) { e.Tokens = map[string]int64{"": 1} })},
 		{"EmptyMetadataKey", valid(func(e *catalog.Entry) { e.Metadata = map[string]string{"": "v"} })},
+		{"SignatureTooLong", valid(func(e *catalog.Entry) { e.Signature = make([]byte, catalog.MaxSketchBytes+1) })},
+		{"VectorTooLong", valid(func(e *catalog.Entry) { e.Vector = make([]byte, catalog.MaxSketchBytes+1) })},
 		{"TooLarge", valid(func(e *catalog.Entry) {
 			e.Metadata = map[string]string{"big": strings.Repeat("x", catalog.MaxEntryBytes)}
 		})},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,8 @@ type duckRow struct {
 	TotalTokens string `json:"total_tokens"`
 	StoredBytes string `json:"stored_bytes"`
 	Metadata    string `json:"metadata"`
+	MinHash     string `json:"minhash"`
+	Vector      string `json:"vector"`
 	Day         string `json:"day"`
 }
 
@@ -49,13 +52,14 @@ type duckRow struct {
 // a local store, with their Hive partitions, as exactly one row per stored conversation (none
 // for the deleted ones, after GC), each agreeing with the conversation retrieved: application,
 // model, tokenizer, created time, messages, tokens per role counted here with the tokenizer,
-// and the top-level metadata scalars. A filter on the day partition reads that day only.
+// the top-level metadata scalars, and the sketches (minhash and vector) the catalog lists. A
+// filter on the day partition reads that day only.
 func TestCatalogReadByDuckDB(t *testing.T) {
 	duckdb := testenv.FindNodeScript(t, "duckdb-query.mjs", "duckdb", "@duckdb/node-api", duckDBVersion, "DUCKDB_NODE_PATH")
 	ctx := context.Background()
 	dir := t.TempDir()
 	var later time.Duration // how far the vault's clock is ahead
-	v, err := local.Open(ctx, dir, vault.Options{Now: func() time.Time { return time.Now().Add(later) }})
+	v, err := local.Open(ctx, dir, vault.Options{Now: func() time.Time { return time.Now().Add(later) }, Sketches: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +112,8 @@ func TestCatalogReadByDuckDB(t *testing.T) {
 	query := func(where string) []duckRow {
 		t.Helper()
 		sql := `SELECT id, nonce, application, model, tokenizer, epoch_ms(created_at) AS created_ms, epoch_ms(stored_at) AS stored_ms,
-			messages, to_json(tokens) AS tokens, total_tokens, stored_bytes, to_json(metadata) AS metadata, day
+			messages, to_json(tokens) AS tokens, total_tokens, stored_bytes, to_json(metadata) AS metadata,
+			lower(hex(minhash)) AS minhash, lower(hex(vector)) AS vector, day
 			FROM read_parquet(` + quote(files) + `, hive_partitioning = true) ` + where + ` ORDER BY id`
 		cmd := duckdb.Command(ctx, sql)
 		var stderr bytes.Buffer
@@ -159,6 +164,9 @@ func TestCatalogReadByDuckDB(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkRow(t, got, r, listed[c.ID])
+		if e := listed[c.ID]; len(e.Signature) == 0 || r.MinHash != hex.EncodeToString(e.Signature) || r.Vector != hex.EncodeToString(e.Vector) {
+			t.Errorf("%s: DuckDB reads minhash %.16s… and vector %.16s…; the catalog lists %x and %x", c.ID, r.MinHash, r.Vector, e.Signature, e.Vector)
+		}
 		days[r.Day]++
 	}
 	if len(days) < 10 {

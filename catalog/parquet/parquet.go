@@ -96,7 +96,9 @@ const listAttempts = 5
 // conversation has none; created_at and stored_at are UTC timestamps to the millisecond;
 // tokens are per role ("system", "user", "assistant", "tool", "developer"), and total_tokens
 // their sum; metadata holds the conversation's top-level metadata scalars (numbers and
-// booleans as their JSON text). The Terraform module's Glue table declares the same columns.
+// booleans as their JSON text); minhash and vector are the conversation's sketches (package
+// sketch), null when the store keeps none and in files written before they existed. The
+// Terraform module's Glue table declares the same columns.
 type Row struct {
 	ID          string            `parquet:"id"`
 	Nonce       string            `parquet:"nonce"`
@@ -110,18 +112,21 @@ type Row struct {
 	TotalTokens int64             `parquet:"total_tokens"`
 	StoredBytes int64             `parquet:"stored_bytes"`
 	Metadata    map[string]string `parquet:"metadata"`
+	MinHash     []byte            `parquet:"minhash,optional"`
+	Vector      []byte            `parquet:"vector,optional"`
 }
 
 func rowOf(e catalog.Entry) Row {
 	return Row{ID: e.ID, Nonce: e.Nonce, Application: e.Application, Model: e.Model, Tokenizer: e.Tokenizer,
 		CreatedAt: e.CreatedAt, StoredAt: e.StoredAt, Messages: int32(e.Messages), Tokens: e.Tokens,
-		TotalTokens: e.TotalTokens(), StoredBytes: e.StoredBytes, Metadata: e.Metadata}
+		TotalTokens: e.TotalTokens(), StoredBytes: e.StoredBytes, Metadata: e.Metadata,
+		MinHash: e.Signature, Vector: e.Vector}
 }
 
 func (r Row) entry() catalog.Entry {
 	return rules.Clone(catalog.Entry{ID: r.ID, Nonce: r.Nonce, Application: r.Application, Model: r.Model, Tokenizer: r.Tokenizer,
 		CreatedAt: r.CreatedAt.UTC(), StoredAt: r.StoredAt.UTC(), Messages: int(r.Messages), Tokens: r.Tokens,
-		StoredBytes: r.StoredBytes, Metadata: r.Metadata})
+		StoredBytes: r.StoredBytes, Metadata: r.Metadata, Signature: r.MinHash, Vector: r.Vector})
 }
 
 // Options configure a Store.
@@ -159,9 +164,15 @@ func New(b objstore.Bucket, opts Options) *Store {
 		opts.Now = time.Now
 	}
 	return &Store{
-		b:     meter.Charging(b),
-		files: lru.New(max(size, 0), func(key string, es []catalog.Entry) int { return len(key) + 200*len(es) }),
-		now:   opts.Now,
+		b: meter.Charging(b),
+		files: lru.New(max(size, 0), func(key string, es []catalog.Entry) int {
+			n := len(key) + 200*len(es)
+			for _, e := range es {
+				n += len(e.Signature) + len(e.Vector)
+			}
+			return n
+		}),
+		now: opts.Now,
 
 		smallFile: smallFileBytes,
 	}

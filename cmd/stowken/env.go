@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -21,6 +22,8 @@ import (
 const (
 	envStore = "STOWKEN_STORE"
 	envRefs  = "STOWKEN_REFS"
+	// envSketches is --sketches' default (vault.Options.Sketches).
+	envSketches = "STOWKEN_SKETCHES"
 )
 
 // defaultStore is the store used when neither --store nor STOWKEN_STORE is given.
@@ -36,6 +39,8 @@ type env struct {
 	tables bool
 
 	store, refs         string
+	sketches            bool
+	sketchesErr         error // a STOWKEN_SKETCHES that is not a boolean
 	logLevel, logFormat string
 	log                 *slog.Logger
 }
@@ -47,6 +52,13 @@ func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
 		e.store = s
 	}
 	e.refs = os.Getenv(envRefs)
+	if s := strings.TrimSpace(os.Getenv(envSketches)); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			e.sketchesErr = usageErrorf("%s=%q: want true or false", envSketches, s)
+		}
+		e.sketches = b
+	}
 	return e
 }
 
@@ -101,7 +113,7 @@ func (e *exitError) Error() string {
 // errHelpShown ends a command whose --help was printed: exit status 0.
 var errHelpShown = errors.New("help shown")
 
-var globalFlags = map[string]bool{"store": true, "refs": true, "log-level": true, "log-format": true}
+var globalFlags = map[string]bool{"store": true, "refs": true, "sketches": true, "log-level": true, "log-format": true}
 
 // flagSet returns the flag set of a command with the global flags already defined, so that
 // they can be given before or after the command name.
@@ -110,6 +122,7 @@ func (e *env) flagSet(name string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&e.store, "store", e.store, "the store `URL`: a directory, file://DIR, or s3://BUCKET/PREFIX[?path_style=true] (env "+envStore+")")
 	fs.StringVar(&e.refs, "refs", e.refs, "reference table `URL` of an s3 store: dynamodb://TABLE (env "+envRefs+")")
+	fs.BoolVar(&e.sketches, "sketches", e.sketches, "write each stored conversation's sketches into its catalog row, for dups, cluster and outliers (env "+envSketches+")")
 	fs.StringVar(&e.logLevel, "log-level", e.logLevel, "`LEVEL` of the logs on stderr: debug, info, warn or error")
 	fs.StringVar(&e.logFormat, "log-format", e.logFormat, "`FORMAT` of the logs: text or json")
 	return fs
@@ -208,8 +221,11 @@ func (e *env) open(ctx context.Context, mode access) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.sketchesErr != nil {
+		return nil, e.sketchesErr
+	}
 	e.log.Debug("opening store", "store", e.store, "refs", e.refs, "read_only", mode == readOnly)
-	v, err := location.OpenVault(ctx, loc, vault.Options{Logger: e.log, ReadOnly: mode == readOnly, Migrate: mode == migrating}, mode == create)
+	v, err := location.OpenVault(ctx, loc, vault.Options{Logger: e.log, ReadOnly: mode == readOnly, Migrate: mode == migrating, Sketches: e.sketches}, mode == create)
 	if errors.Is(err, location.ErrNoStore) {
 		return nil, fmt.Errorf("no store at %s (create one with 'stowken init', put or import; or give --store)", loc)
 	}

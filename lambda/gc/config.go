@@ -30,6 +30,9 @@ const (
 	EnvSafetyMargin = "STOWKEN_GC_SAFETY_MARGIN"
 	// EnvLogLevel is the log level: debug, info (default), warn or error.
 	EnvLogLevel = "STOWKEN_LOG_LEVEL"
+	// EnvSketches is vault.Options.Sketches (strconv.ParseBool); default false: GC writes
+	// the sketches of the conversations stored alone whose entries it gathers.
+	EnvSketches = "STOWKEN_SKETCHES"
 )
 
 // Defaults for unset variables.
@@ -46,6 +49,8 @@ type Config struct {
 	// before it (or halfway through the remaining time when that is shorter).
 	SafetyMargin time.Duration
 	LogLevel     slog.Level
+	// Sketches is vault.Options.Sketches.
+	Sketches bool
 }
 
 // ConfigFromEnv reads the configuration through getenv (os.Getenv in main). Every problem is
@@ -103,6 +108,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			bad("%s=%q: want true or false", EnvDryRun, s)
 		}
 		cfg.GC.DryRun = b
+	}
+	if s := strings.TrimSpace(getenv(EnvSketches)); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			bad("%s=%q: want true or false", EnvSketches, s)
+		}
+		cfg.Sketches = b
 	}
 	if s := strings.TrimSpace(getenv(EnvSafetyMargin)); s != "" {
 		d, err := time.ParseDuration(s)

@@ -73,7 +73,7 @@ func (s store) Inbox(ctx context.Context) (int, time.Time, error) {
 }
 
 func openVault(ctx context.Context, cfg Config, log *slog.Logger) (collector, error) {
-	v, b, err := backends.OpenStore(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log}, false)
+	v, b, err := backends.OpenStore(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log, Sketches: cfg.Sketches}, false)
 	if err != nil {
 		return nil, err
 	}

@@ -42,9 +42,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			name: "everything set",
 			env: base(map[string]string{EnvGrace: "90m", EnvBudget: "500", EnvDryRun: "true",
-				EnvSafetyMargin: "45s", EnvLogLevel: "debug"}),
+				EnvSafetyMargin: "45s", EnvLogLevel: "debug", EnvSketches: "true"}),
 			want: Config{Store: store, Refs: refs, GC: vault.GCOptions{Grace: 90 * time.Minute, Budget: 500, DryRun: true, Lease: true},
-				SafetyMargin: 45 * time.Second, LogLevel: slog.LevelDebug},
+				SafetyMargin: 45 * time.Second, LogLevel: slog.LevelDebug, Sketches: true},
 		},
 		{
 			name: "zero grace, explicit false, blanks trimmed",
@@ -68,6 +68,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "negative grace", env: base(map[string]string{EnvGrace: "-1h"}), wantErr: []string{"STOWKEN_GC_GRACE", "negative"}},
 		{name: "budget not a number", env: base(map[string]string{EnvBudget: "lots"}), wantErr: []string{"STOWKEN_GC_BUDGET=\"lots\"", "whole number"}},
 		{name: "negative budget", env: base(map[string]string{EnvBudget: "-5"}), wantErr: []string{"STOWKEN_GC_BUDGET", "negative"}},
+		{name: "sketches not a bool", env: base(map[string]string{EnvSketches: "yes please"}), wantErr: []string{"STOWKEN_SKETCHES=\"yes please\"", "true or false"}},
 		{name: "dry run not a bool", env: base(map[string]string{EnvDryRun: "maybe"}), wantErr: []string{"STOWKEN_GC_DRY_RUN=\"maybe\"", "true or false"}},
 		{name: "bad margin", env: base(map[string]string{EnvSafetyMargin: "soon"}), wantErr: []string{"STOWKEN_GC_SAFETY_MARGIN"}},
 		{name: "bad log level", env: base(map[string]string{EnvLogLevel: "loud"}), wantErr: []string{"STOWKEN_LOG_LEVEL"}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -13,6 +14,8 @@ const (
 	EnvStore    = "STOWKEN_STORE"
 	EnvRefs     = "STOWKEN_REFS"
 	EnvLogLevel = "STOWKEN_LOG_LEVEL"
+	// EnvSketches is vault.Options.Sketches (strconv.ParseBool); default false.
+	EnvSketches = "STOWKEN_SKETCHES"
 )
 
 // Config is what the function runs with.
@@ -22,6 +25,8 @@ type Config struct {
 	// S3 notifications name.
 	Bucket, Prefix string
 	LogLevel       slog.Level
+	// Sketches is vault.Options.Sketches.
+	Sketches bool
 }
 
 // ConfigFromEnv reads the configuration through getenv (os.Getenv in main). Every problem is
@@ -43,6 +48,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if err := cfg.LogLevel.UnmarshalText([]byte(s)); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: want debug, info, warn or error", EnvLogLevel, s))
 		}
+	}
+	if s := strings.TrimSpace(getenv(EnvSketches)); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want true or false", EnvSketches, s))
+		}
+		cfg.Sketches = b
 	}
 	if len(errs) > 0 {
 		return cfg, fmt.Errorf("stowken ingest: configuration: %w", errors.Join(errs...))

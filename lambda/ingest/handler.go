@@ -72,7 +72,7 @@ func (h *Handler) open(ctx context.Context) (*vault.Vault, objstore.Bucket, erro
 
 // openStore opens the store cfg names.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*vault.Vault, objstore.Bucket, error) {
-	return backends.OpenStore(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log}, false)
+	return backends.OpenStore(ctx, cfg.Store, cfg.Refs, vault.Options{Logger: log, Sketches: cfg.Sketches}, false)
 }
 
 // Handle runs one invocation: an S3 notification event (InboxResult) or an SQS event

@@ -182,14 +182,15 @@ func TestHandleBadEvent(t *testing.T) {
 // TestConfigFromEnv: the store's bucket and prefix come from STOWKEN_STORE; what is missing
 // or wrong is named.
 func TestConfigFromEnv(t *testing.T) {
-	cfg, err := ConfigFromEnv(env{EnvStore: "s3://logs/a/b/", EnvRefs: "dynamodb://refs", EnvLogLevel: "debug"}.get)
-	if err != nil || cfg.Bucket != "logs" || cfg.Prefix != "a/b/" || cfg.LogLevel != slog.LevelDebug {
+	cfg, err := ConfigFromEnv(env{EnvStore: "s3://logs/a/b/", EnvRefs: "dynamodb://refs", EnvLogLevel: "debug", EnvSketches: "true"}.get)
+	if err != nil || cfg.Bucket != "logs" || cfg.Prefix != "a/b/" || cfg.LogLevel != slog.LevelDebug || !cfg.Sketches {
 		t.Fatalf("%+v, %v", cfg, err)
 	}
 	if cfg, err := ConfigFromEnv(env{EnvStore: "s3://logs", EnvRefs: "dynamodb://refs"}.get); err != nil || cfg.Prefix != "" {
 		t.Fatalf("%+v, %v", cfg, err)
 	}
-	for _, e := range []env{{}, {EnvStore: "file:///tmp/x", EnvRefs: "dynamodb://refs"}, {EnvStore: "s3://logs", EnvRefs: "dynamodb://refs", EnvLogLevel: "loud"}} {
+	for _, e := range []env{{}, {EnvStore: "file:///tmp/x", EnvRefs: "dynamodb://refs"}, {EnvStore: "s3://logs", EnvRefs: "dynamodb://refs", EnvLogLevel: "loud"},
+		{EnvStore: "s3://logs", EnvRefs: "dynamodb://refs", EnvSketches: "maybe"}} {
 		if _, err := ConfigFromEnv(e.get); err == nil {
 			t.Errorf("%v: no error", e)
 		}

@@ -5,6 +5,7 @@
 package rules
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"strings"
@@ -63,6 +64,8 @@ func Normalize(e catalog.Entry) (catalog.Entry, error) {
 		return bad("application, model or tokenizer longer than %d bytes", catalog.MaxFieldBytes)
 	case e.Messages < 0 || e.StoredBytes < 0:
 		return bad("negative message count or size")
+	case len(e.Signature) > catalog.MaxSketchBytes || len(e.Vector) > catalog.MaxSketchBytes:
+		return bad("signature or vector longer than %d bytes", catalog.MaxSketchBytes)
 	}
 	for _, s := range []string{e.ID, e.Nonce, e.Application, e.Model, e.Tokenizer} {
 		if err := CheckString(s); err != nil {
@@ -126,11 +129,20 @@ func CheckString(s string) error {
 	return nil
 }
 
-// Clone returns e with its own copies of the maps; empty maps become nil.
+// Clone returns e with its own copies of the maps and sketches; empty ones become nil.
 func Clone(e catalog.Entry) catalog.Entry {
 	e.Tokens = cloneMap(e.Tokens)
 	e.Metadata = cloneMap(e.Metadata)
+	e.Signature = cloneBytes(e.Signature)
+	e.Vector = cloneBytes(e.Vector)
 	return e
+}
+
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
 }
 
 func cloneMap[V any](m map[string]V) map[string]V {

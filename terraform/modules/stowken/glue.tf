@@ -91,5 +91,15 @@ resource "aws_glue_catalog_table" "catalog" {
       name = "metadata"
       type = "map<string,string>"
     }
+    columns {
+      name    = "minhash"
+      type    = "binary"
+      comment = "MinHash signature (package sketch); null unless the store keeps sketches"
+    }
+    columns {
+      name    = "vector"
+      type    = "binary"
+      comment = "int8 embedding vector (package sketch); null unless the store keeps sketches"
+    }
   }
 }

@@ -34,8 +34,9 @@ resource "aws_lambda_function" "ingest" {
 
   environment {
     variables = {
-      STOWKEN_STORE = local.store_url
-      STOWKEN_REFS  = local.refs_url
+      STOWKEN_STORE    = local.store_url
+      STOWKEN_REFS     = local.refs_url
+      STOWKEN_SKETCHES = tostring(var.sketches)
     }
   }
 

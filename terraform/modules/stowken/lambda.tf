@@ -37,6 +37,7 @@ resource "aws_lambda_function" "gc" {
       STOWKEN_GC_GRACE   = var.gc_grace
       STOWKEN_GC_BUDGET  = tostring(var.gc_budget)
       STOWKEN_GC_DRY_RUN = tostring(var.gc_dry_run)
+      STOWKEN_SKETCHES   = tostring(var.sketches)
     }
   }
 

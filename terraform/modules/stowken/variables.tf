@@ -261,6 +261,12 @@ variable "gc_dry_run" {
   default     = false
 }
 
+variable "sketches" {
+  description = "STOWKEN_SKETCHES of the GC and ingest functions: when true, each catalog row gets the conversation's sketches (a MinHash signature and an embedding vector, 776 bytes), so that stowken dups, cluster and outliers read the catalog instead of every conversation. Services storing with the vault package set vault.Options.Sketches (the stowken CLI: STOWKEN_SKETCHES=true). See docs/design.md, \"Sketches\"."
+  type        = bool
+  default     = false
+}
+
 variable "schedule_expression" {
   description = "EventBridge Scheduler expression for the garbage collection, e.g. \"rate(1 hour)\" or \"cron(15 * * * ? *)\"."
   type        = string
