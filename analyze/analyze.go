@@ -1,16 +1,18 @@
 // Package analyze finds what a store holds beyond single conversations: groups of
-// near-duplicates (Dups), clusters and outliers of conversation embeddings (Cluster), and the
+// near-duplicates (Dups), clusters and outliers of conversation embeddings (Clusters), and the
 // conversations that match a query (Search), over the conversations a catalog query selects.
 // The algorithms are packages of their own (neardup, embed, cluster, search); this package
-// reads the conversations for them.
+// gets their input from the store.
 //
-// Each analysis reads every conversation it selects, in parallel, from its batch object and
-// segments (vault.Tokens: token ids, not text, so nothing is tokenized again), about what a
-// Retrieve of each costs: per conversation a read unit and, shared with the batch and cached,
-// its batch object and packs. That is the way for the thousands to hundreds of thousands of
-// conversations a filter selects; docs/plan-search-and-dedup.md has the plan for stores where
-// it is not (signatures and vectors kept with the catalog's rows), and says where a user should
-// go past it.
+// Dups and Clusters work from the catalog: a store that keeps sketches (vault.Options.Sketches)
+// has each conversation's MinHash signature and embedding vector in its catalog row, so they
+// read the catalog's files and nothing else. A conversation whose row has none (stored before,
+// or by a writer without sketches), or an analysis with other parameters than the stored
+// sketches' (another shingle length, other roles, another embedder), reads the conversation
+// and computes it with package sketch's functions: the result is the same either way.
+// Search reads every conversation it selects (Read). Reading a conversation costs about
+// what a Retrieve does: a read unit and, shared with its batch and cached, its batch object
+// and packs. docs/design.md ("Sketches") has the costs on a store of 10 million conversations.
 package analyze
 
 import (
@@ -18,14 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/manifest"
-	"github.com/stowken/stowken/tokenizer"
+	"github.com/stowken/stowken/sketch"
 	"github.com/stowken/stowken/vault"
 )
 
@@ -57,30 +58,19 @@ type Doc struct {
 // Text returns the text of the messages whose role is in roles (every message when roles is
 // empty), joined by blank lines.
 func (d Doc) Text(roles ...string) (string, error) {
-	tok, err := tokenizer.Get(d.Entry.Tokenizer)
+	text, err := sketch.Text(d.Entry.Tokenizer, d.Roles, d.Tokens, roles)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("conversation %q: %w", d.Entry.ID, err)
 	}
-	var parts []string
-	for i, ids := range d.Tokens {
-		if len(roles) > 0 && !slices.Contains(roles, d.Roles[i]) {
-			continue
-		}
-		text, err := tok.Decode(ids)
-		if err != nil {
-			return "", fmt.Errorf("conversation %q: %w", d.Entry.ID, err)
-		}
-		parts = append(parts, text)
-	}
-	return strings.Join(parts, "\n\n"), nil
+	return text, nil
 }
 
 // readers is how many conversations are read at once.
 const readers = 16
 
-// Read returns the conversations opts selects, in the catalog's order. A conversation deleted
-// since the catalog listed it is left out.
-func Read(ctx context.Context, v *vault.Vault, opts Options) ([]Doc, error) {
+// Select returns the catalog entries opts selects, in the catalog's order, with their
+// sketches when they have any.
+func Select(ctx context.Context, v *vault.Vault, opts Options) ([]catalog.Entry, error) {
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -93,9 +83,24 @@ func Read(ctx context.Context, v *vault.Vault, opts Options) ([]Doc, error) {
 		entries = append(entries, e)
 		return nil
 	})
+	return entries, err
+}
+
+// Read returns the conversations opts selects, in the catalog's order. A conversation deleted
+// since the catalog listed it is left out.
+func Read(ctx context.Context, v *vault.Vault, opts Options) ([]Doc, error) {
+	entries, err := Select(ctx, v, opts)
 	if err != nil {
 		return nil, err
 	}
+	return ReadEntries(ctx, v, entries, opts.Progress)
+}
+
+// ReadEntries reads the conversations of entries, in their order, calling progress (when not
+// nil) with the conversations read so far and len(entries). A conversation deleted since the
+// catalog listed it is left out. An entry needs only its ID: the tokenizer is the stored
+// conversation's.
+func ReadEntries(ctx context.Context, v *vault.Vault, entries []catalog.Entry, progress func(done, total int)) ([]Doc, error) {
 	docs := make([]Doc, len(entries))
 	ok := make([]bool, len(entries))
 	var mu sync.Mutex
@@ -110,12 +115,13 @@ func Read(ctx context.Context, v *vault.Vault, opts Options) ([]Doc, error) {
 			case err != nil:
 				return fmt.Errorf("read %q: %w", e.ID, err)
 			default:
+				e.Tokenizer = m.Tokenizer
 				docs[i], ok[i] = Doc{Entry: e, Roles: roles(m), Tokens: streams}, true
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if done++; opts.Progress != nil {
-				opts.Progress(done, len(entries))
+			if done++; progress != nil {
+				progress(done, len(entries))
 			}
 			return nil
 		})
@@ -130,6 +136,57 @@ func Read(ctx context.Context, v *vault.Vault, opts Options) ([]Doc, error) {
 		}
 	}
 	return out, nil
+}
+
+// sketched is what Dups and Clusters compare: a value per conversation, from its catalog row
+// or computed from the conversation read.
+type sketched[T any] struct {
+	ids    []string // in the catalog's order, once each
+	values map[string]T
+	read   int // conversations read
+}
+
+// sketches returns the values of the conversations opts selects: stored(e) when it gives one,
+// and for the others compute of the conversations, read (in one call). A conversation listed
+// twice (two stored copies of one id) counts once; one deleted since the listing is left out.
+func sketches[T any](ctx context.Context, v *vault.Vault, opts Options, stored func(catalog.Entry) (T, bool), compute func([]Doc) ([]T, error)) (sketched[T], error) {
+	var res sketched[T]
+	entries, err := Select(ctx, v, opts)
+	if err != nil {
+		return res, err
+	}
+	res.values = make(map[string]T, len(entries))
+	var toRead []catalog.Entry
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if seen[e.ID] {
+			continue
+		}
+		seen[e.ID] = true
+		res.ids = append(res.ids, e.ID)
+		if val, ok := stored(e); ok {
+			res.values[e.ID] = val
+		} else {
+			toRead = append(toRead, e)
+		}
+	}
+	if len(toRead) == 0 {
+		return res, nil
+	}
+	docs, err := ReadEntries(ctx, v, toRead, opts.Progress)
+	if err != nil {
+		return res, err
+	}
+	vals, err := compute(docs)
+	if err != nil {
+		return res, err
+	}
+	for i, d := range docs {
+		res.values[d.Entry.ID] = vals[i]
+	}
+	res.read = len(docs)
+	res.ids = slices.DeleteFunc(res.ids, func(id string) bool { _, ok := res.values[id]; return !ok })
+	return res, nil
 }
 
 func roles(m *manifest.Manifest) []string {

@@ -56,15 +56,42 @@ func conv(id, app, user, answer string) *conversation.Conversation {
 
 func store(t *testing.T, convs []*conversation.Conversation) *vault.Vault {
 	t.Helper()
-	v, err := vault.New(context.Background(), vault.Options{Bucket: objmem.New(), Refs: refmem.New(), Catalog: catmem.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	if _, errs := v.StoreBatch(context.Background(), convs); errors.Join(errs...) != nil {
-		t.Fatal(errors.Join(errs...))
+	return storeSketched(t, convs, 0)
+}
+
+// storeSketched stores convs in one store: the first sketched of them by a vault keeping
+// sketches, the others by one that does not. It returns the second.
+func storeSketched(t *testing.T, convs []*conversation.Conversation, sketched int) *vault.Vault {
+	t.Helper()
+	shared := vault.Options{Bucket: objmem.New(), Refs: refmem.New(), Catalog: catmem.New()}
+	var v *vault.Vault
+	for i, part := range [][]*conversation.Conversation{convs[:sketched], convs[sketched:]} {
+		opts := shared
+		opts.Sketches = i == 0
+		var err error
+		if v, err = vault.New(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		if len(part) == 0 {
+			continue
+		}
+		if _, errs := v.StoreBatch(context.Background(), part); errors.Join(errs...) != nil {
+			t.Fatal(errors.Join(errs...))
+		}
 	}
 	return v
+}
+
+// sketchModes are the stores Dups and Clusters are tested on: without sketches, with every
+// conversation sketched, and with the first half sketched.
+var sketchModes = []struct {
+	name     string
+	sketched func(n int) int
+}{
+	{"NoSketches", func(int) int { return 0 }},
+	{"AllSketched", func(n int) int { return n }},
+	{"HalfSketched", func(n int) int { return n / 2 }},
 }
 
 func read(t *testing.T, v *vault.Vault, q catalog.Query) []analyze.Doc {
@@ -102,18 +129,9 @@ func TestDups(t *testing.T) {
 	for k := range 6 {
 		convs = append(convs, conv(fmt.Sprintf("chain-%d", k), "b", edit(chain, 6*k, 7), "ok"))
 	}
-	v := store(t, convs)
-	docs := read(t, v, catalog.Query{Oldest: true})
-	if len(docs) != len(convs) {
-		t.Fatalf("read %d conversations, want %d", len(docs), len(convs))
-	}
 	p := neardup.DefaultParams()
-	groups, err := analyze.Dups(docs, p, "system")
-	if err != nil {
-		t.Fatal(err)
-	}
 	sigOf := map[string]neardup.Signature{}
-	for _, d := range docs {
+	for _, d := range read(t, store(t, convs), catalog.Query{Oldest: true}) {
 		var tokens []int
 		for i, m := range d.Tokens {
 			if d.Roles[i] != "system" {
@@ -122,29 +140,52 @@ func TestDups(t *testing.T) {
 		}
 		sigOf[d.Entry.ID] = neardup.NewSignature(tokens, p)
 	}
-	found := map[string][]string{}
-	for _, g := range groups {
-		for _, id := range g.IDs[1:] {
-			if s := neardup.Similarity(sigOf[g.IDs[0]], sigOf[id]); s < p.Threshold {
-				t.Errorf("group %v: %s is %.2f similar to its first", g.IDs, id, s)
+	var before []analyze.Group
+	for _, mode := range sketchModes {
+		t.Run(mode.name, func(t *testing.T) {
+			sketched := mode.sketched(len(convs))
+			v := storeSketched(t, convs, sketched)
+			res, err := analyze.Dups(context.Background(), v, analyze.Options{Query: catalog.Query{Oldest: true}}, p, []string{"system"})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if !strings.HasPrefix(g.IDs[0], "chain-") {
-			found[g.IDs[0]] = g.IDs
-		}
-	}
-	for first, ids := range want {
-		if !slices.Equal(found[first], ids) {
-			t.Errorf("group of %s: %v, want %v", first, found[first], ids)
-		}
-	}
-	if len(found) != len(want) {
-		t.Errorf("%d groups besides the chain's, want %d: %v", len(found), len(want), found)
-	}
-	// Filters select what is compared.
-	docsA := read(t, v, catalog.Query{Application: "b", Oldest: true})
-	if len(docsA) != 6 {
-		t.Fatalf("application b: %d conversations", len(docsA))
+			if res.Conversations != len(convs) || res.Read != len(convs)-sketched {
+				t.Errorf("compared %d conversations, read %d; want %d and %d", res.Conversations, res.Read, len(convs), len(convs)-sketched)
+			}
+			found := map[string][]string{}
+			for _, g := range res.Groups {
+				for _, id := range g.IDs[1:] {
+					if s := neardup.Similarity(sigOf[g.IDs[0]], sigOf[id]); s < p.Threshold {
+						t.Errorf("group %v: %s is %.2f similar to its first", g.IDs, id, s)
+					}
+				}
+				if !strings.HasPrefix(g.IDs[0], "chain-") {
+					found[g.IDs[0]] = g.IDs
+				}
+			}
+			for first, ids := range want {
+				if !slices.Equal(found[first], ids) {
+					t.Errorf("group of %s: %v, want %v", first, found[first], ids)
+				}
+			}
+			if len(found) != len(want) {
+				t.Errorf("%d groups besides the chain's, want %d: %v", len(found), len(want), found)
+			}
+			if before != nil && fmt.Sprint(before) != fmt.Sprint(res.Groups) {
+				t.Errorf("groups %v differ from those found without sketches %v", res.Groups, before)
+			}
+			before = res.Groups
+			// Other parameters than the stored signatures' read every conversation.
+			other := p
+			other.Shingle = 4
+			if res, err := analyze.Dups(context.Background(), v, analyze.Options{}, other, []string{"system"}); err != nil || res.Read != len(convs) {
+				t.Errorf("shingles of 4: read %d, %v; want every conversation read", res.Read, err)
+			}
+			// Filters select what is compared.
+			if res, err := analyze.Dups(context.Background(), v, analyze.Options{Query: catalog.Query{Application: "b"}}, p, []string{"system"}); err != nil || res.Conversations != 6 {
+				t.Errorf("application b: %d conversations, %v; want 6", res.Conversations, err)
+			}
+		})
 	}
 }
 
@@ -197,37 +238,56 @@ func TestClusters(t *testing.T) {
 		convs = append(convs, conv(fmt.Sprintf("t%d-%02d", i%3, i), "a", text(i%3, i, 60), text(i%3, 300+i, 60)))
 	}
 	convs = append(convs, conv("odd", "a", "quantum entanglement photon lattice spin decoherence", "qubit superposition"))
-	docs := read(t, store(t, convs), catalog.Query{Oldest: true})
 	h, err := embed.NewHashed(embed.HashedOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := cluster.DefaultParams()
 	p.K = 3
-	first, err := analyze.Clusters(context.Background(), docs, h, p, 3, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := analyze.Clusters(context.Background(), docs, h, p, 3, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(first) != fmt.Sprint(again) {
-		t.Fatalf("two runs differ:\n%+v\n%+v", first, again)
-	}
-	if len(first.Clusters) != 3 {
-		t.Fatalf("%d clusters", len(first.Clusters))
-	}
-	for _, c := range first.Clusters {
-		topic := c.Typical[0].ID[:2]
-		for _, m := range c.Typical {
-			if m.ID != "odd" && m.ID[:2] != topic {
-				t.Errorf("cluster %+v mixes topics", c)
+	opts := analyze.Options{Query: catalog.Query{Oldest: true}}
+	var before string
+	for _, mode := range sketchModes {
+		t.Run(mode.name, func(t *testing.T) {
+			sketched := mode.sketched(len(convs))
+			v := storeSketched(t, convs, sketched)
+			first, err := analyze.Clusters(context.Background(), v, opts, h, p, 3, 1)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	if len(first.Outliers) != 1 || first.Outliers[0].ID != "odd" {
-		t.Errorf("outliers %+v, want odd", first.Outliers)
+			if first.Conversations != len(convs) || first.Read != len(convs)-sketched {
+				t.Errorf("clustered %d conversations, read %d; want %d and %d", first.Conversations, first.Read, len(convs), len(convs)-sketched)
+			}
+			again, err := analyze.Clusters(context.Background(), v, opts, h, p, 3, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(first) != fmt.Sprint(again) {
+				t.Fatalf("two runs differ:\n%+v\n%+v", first, again)
+			}
+			if len(first.Clusters) != 3 {
+				t.Fatalf("%d clusters", len(first.Clusters))
+			}
+			for _, c := range first.Clusters {
+				topic := c.Typical[0].ID[:2]
+				for _, m := range c.Typical {
+					if m.ID != "odd" && m.ID[:2] != topic {
+						t.Errorf("cluster %+v mixes topics", c)
+					}
+				}
+			}
+			if len(first.Outliers) != 1 || first.Outliers[0].ID != "odd" {
+				t.Errorf("outliers %+v, want odd", first.Outliers)
+			}
+			got := fmt.Sprint(first.Clusters, first.Outliers)
+			if before != "" && got != before {
+				t.Errorf("clusters %s differ from those found without sketches %s", got, before)
+			}
+			before = got
+			// Roles, or another embedder, read every conversation.
+			if res, err := analyze.Clusters(context.Background(), v, opts, h, p, 3, 1, "user"); err != nil || res.Read != len(convs) {
+				t.Errorf("user messages only: read %d, %v; want every conversation read", res.Read, err)
+			}
+		})
 	}
 }
 

@@ -1,9 +1,13 @@
 package analyze
 
 import (
+	"context"
 	"slices"
 
+	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/neardup"
+	"github.com/stowken/stowken/sketch"
+	"github.com/stowken/stowken/vault"
 )
 
 // Group is a group of near-duplicate conversations: every member's estimated Jaccard
@@ -15,10 +19,19 @@ type Group struct {
 	Similarity float64 `json:"similarity"`
 }
 
-// Dups groups the documents whose messages' tokens are near-duplicates (package neardup: MinHash
-// over p.Shingle-token shingles, LSH bands, verified at p.Threshold), in the documents' order.
-// Messages of the roles in skipRoles are left out of the comparison (a long system prompt
-// shared by every request of an application makes them all alike).
+// Duplicates is the result of Dups.
+type Duplicates struct {
+	Groups []Group
+	// Conversations is how many conversations were compared; Read, how many of them were
+	// read because their catalog row had no signature of the parameters asked for.
+	Conversations, Read int
+}
+
+// Dups groups the near-duplicates among the conversations opts selects, in the catalog's
+// order: MinHash signatures of their tokens (package neardup, parameters p) over every message
+// whose role is not in skip, LSH bands, verified at p.Threshold. The signatures are those of
+// the catalog's rows when p has the stored signatures' shingle length and hashes and skip is
+// sketch.SkipRoles; the others are computed from the conversations, read.
 //
 // neardup's groups are connected components, in which a chain of small edits (the growing
 // requests of one API conversation) links members far apart. Dups splits each component into
@@ -26,26 +39,44 @@ type Group struct {
 // member at least p.Threshold similar to it. So each group's members are near-duplicates of
 // its first, which an export keeping one conversation per group relies on. Groups are ordered
 // by size, then by the position of their first member; singletons are left out.
-func Dups(docs []Doc, p neardup.Params, skipRoles ...string) ([]Group, error) {
+func Dups(ctx context.Context, v *vault.Vault, opts Options, p neardup.Params, skip []string) (Duplicates, error) {
+	var res Duplicates
+	if err := p.Validate(); err != nil {
+		return res, err
+	}
+	stored := p.Shingle == sketch.Params().Shingle && p.Hashes == sketch.Params().Hashes &&
+		slices.Equal(skip, sketch.SkipRoles)
+	sk, err := sketches(ctx, v, opts, func(e catalog.Entry) (neardup.Signature, bool) {
+		if !stored || len(e.Signature) == 0 {
+			return neardup.Signature{}, false
+		}
+		// A stored signature that does not parse is computed again, as a missing one.
+		s, err := sketch.ParseSignature(e.Signature)
+		return s, err == nil
+	}, func(docs []Doc) ([]neardup.Signature, error) {
+		sigs := make([]neardup.Signature, len(docs))
+		for i, d := range docs {
+			sigs[i] = sketch.Signature(d.Roles, d.Tokens, p, skip)
+		}
+		return sigs, nil
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Conversations, res.Read = len(sk.ids), sk.read
+	res.Groups, err = groups(sk.ids, sk.values, p)
+	return res, err
+}
+
+// groups finds the groups of near-duplicates among ids (see Dups), whose signatures are sigs.
+func groups(ids []string, sigs map[string]neardup.Signature, p neardup.Params) ([]Group, error) {
 	ix, err := neardup.NewIndex(p)
 	if err != nil {
 		return nil, err
 	}
-	sigs := make(map[string]neardup.Signature, len(docs))
-	pos := make(map[string]int, len(docs))
-	for i, d := range docs {
-		id := d.Entry.ID
-		if _, dup := pos[id]; dup {
-			continue // a conversation listed twice (two stored copies of one id)
-		}
+	pos := make(map[string]int, len(ids))
+	for i, id := range ids {
 		pos[id] = i
-		var tokens []int
-		for j, m := range d.Tokens {
-			if !slices.Contains(skipRoles, d.Roles[j]) {
-				tokens = append(tokens, m...)
-			}
-		}
-		sigs[id] = neardup.NewSignature(tokens, p)
 		if err := ix.Add(id, sigs[id]); err != nil {
 			return nil, err
 		}

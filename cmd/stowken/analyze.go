@@ -12,20 +12,28 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
 	"github.com/stowken/stowken/analyze"
+	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/cluster"
 	"github.com/stowken/stowken/embed"
 	"github.com/stowken/stowken/embed/bedrock"
 	"github.com/stowken/stowken/internal/progress"
 	"github.com/stowken/stowken/neardup"
 	"github.com/stowken/stowken/search"
+	"github.com/stowken/stowken/sketch"
 	"github.com/stowken/stowken/vault"
 )
 
-// The analyses read every conversation the filters select (package analyze): their shared
-// description.
-const analyzeCost = `It reads every conversation the filters select (the same as "stowken ls": --app, --model,
+// What the analyses read (package analyze): their shared descriptions.
+const (
+	analyzeCost = `It reads every conversation the filters select (the same as "stowken ls": --app, --model,
 --tokenizer, --since, --until, --meta), as get would, up to --max (default 100,000; more
 selected is an error, not a partial answer); a progress line is drawn on stderr on a terminal.`
+	sketchCost = `It reads the catalog rows the filters select (the same as "stowken ls": --app, --model,
+--tokenizer, --since, --until, --meta), up to --max (default 100,000; more selected is an error,
+not a partial answer). Rows written with --sketches (STOWKEN_SKETCHES=true, or
+vault.Options.Sketches, when storing) carry what it compares, for the default parameters;
+every other conversation is read, as get would, with a progress line on stderr on a terminal.`
+)
 
 var dupsCommand = &command{
 	name:    "dups",
@@ -37,7 +45,7 @@ oldest; --newest: the newest). System messages are left out unless --with-system
 system prompt makes every request of an application alike). Largest groups first: the size,
 the lowest similarity to the first, and the ids. export --dedup near keeps the first of each.
 
-` + analyzeCost,
+` + sketchCost,
 	run: runDups,
 }
 
@@ -51,7 +59,7 @@ the start of their first user message. --roles limits the text to messages of th
 
 ` + embedderDoc + `
 
-` + analyzeCost,
+` + sketchCost,
 	run: func(ctx context.Context, e *env, c *command, args []string) error {
 		return runCluster(ctx, e, c, args, false)
 	},
@@ -63,7 +71,7 @@ var outliersCommand = &command{
 	doc: `Clusters the selected conversations as "stowken cluster" does and lists the --top N farthest
 from their cluster's centroid (cosine distance), farthest first: the prompts that behave oddly.
 
-` + analyzeCost,
+` + sketchCost,
 	run: func(ctx context.Context, e *env, c *command, args []string) error {
 		return runCluster(ctx, e, c, args, true)
 	},
@@ -107,20 +115,29 @@ func newEmbedder(ctx context.Context, spec string) (embed.Embedder, error) {
 	return nil, usageErrorf("--embedder %q: want hashed or bedrock[:MODEL]", spec)
 }
 
-// readDocs reads the conversations the filters select, with a progress line.
-func readDocs(ctx context.Context, e *env, v *vault.Vault, f *filterFlags, newest bool, limit int) ([]analyze.Doc, error) {
+// analysisOptions returns the options of an analysis of what the filters select, with a
+// progress line of the conversations read, and the function that ends the line.
+func analysisOptions(e *env, f *filterFlags, newest bool, limit int) (analyze.Options, func()) {
 	q := f.query()
 	q.Oldest = !newest
 	var bar *progress.Reporter
 	var once sync.Once
-	docs, err := analyze.Read(ctx, v, analyze.Options{Query: q, Limit: limit, Progress: func(done, total int) {
+	opts := analyze.Options{Query: q, Limit: limit, Progress: func(done, total int) {
 		once.Do(func() { bar = progress.New(e.stderr, int64(total), "read") })
 		bar.Add(1)
-	}})
-	if bar != nil {
-		bar.Done()
+	}}
+	return opts, func() {
+		if bar != nil {
+			bar.Done()
+		}
 	}
-	return docs, err
+}
+
+// readDocs reads the conversations the filters select, with a progress line.
+func readDocs(ctx context.Context, e *env, v *vault.Vault, f *filterFlags, newest bool, limit int) ([]analyze.Doc, error) {
+	opts, done := analysisOptions(e, f, newest, limit)
+	defer done()
+	return analyze.Read(ctx, v, opts)
 }
 
 // analysisFlags registers the filters and --max, shared by the analyses.
@@ -150,14 +167,13 @@ func runDups(ctx context.Context, e *env, c *command, args []string) error {
 		return usageErrorf("%v", err)
 	}
 	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
-		docs, err := readDocs(ctx, e, v, &f, *newest, *maxRead)
+		opts, done := analysisOptions(e, &f, *newest, *maxRead)
+		res, err := analyze.Dups(ctx, v, opts, p, skipRoles(*withSystem))
+		done()
 		if err != nil {
 			return err
 		}
-		groups, err := analyze.Dups(docs, p, skipRoles(*withSystem)...)
-		if err != nil {
-			return err
-		}
+		groups := res.Groups
 		if *asJSON {
 			for _, g := range groups {
 				if err := writeJSON(e.stdout, g); err != nil {
@@ -176,7 +192,8 @@ func runDups(ctx context.Context, e *env, c *command, args []string) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "conversations read: %d; groups: %d; near-duplicates of a group's first: %d\n", len(docs), len(groups), dupCount)
+		fmt.Fprintf(e.stderr, "conversations: %d (signatures from the catalog: %d, read: %d); groups: %d; near-duplicates of a group's first: %d\n",
+			res.Conversations, res.Conversations-res.Read, res.Read, len(groups), dupCount)
 		return nil
 	})
 }
@@ -186,7 +203,7 @@ func skipRoles(withSystem bool) []string {
 	if withSystem {
 		return nil
 	}
-	return []string{"system"}
+	return sketch.SkipRoles
 }
 
 func runCluster(ctx context.Context, e *env, c *command, args []string, outliers bool) error {
@@ -219,11 +236,9 @@ func runCluster(ctx context.Context, e *env, c *command, args []string, outliers
 		return err
 	}
 	return e.withVault(ctx, readOnly, func(v *vault.Vault) error {
-		docs, err := readDocs(ctx, e, v, &f, false, *maxRead)
-		if err != nil {
-			return err
-		}
-		res, err := analyze.Clusters(ctx, docs, h, p, *typical, *top, roleList...)
+		opts, done := analysisOptions(e, &f, false, *maxRead)
+		res, err := analyze.Clusters(ctx, v, opts, h, p, *typical, *top, roleList...)
+		done()
 		if err != nil {
 			return err
 		}
@@ -234,6 +249,20 @@ func runCluster(ctx context.Context, e *env, c *command, args []string, outliers
 		}
 		if *asJSON {
 			return writeJSON(e.stdout, res)
+		}
+		// The first user message of each conversation shown.
+		var shown []catalog.Entry
+		for _, m := range res.Outliers {
+			shown = append(shown, catalog.Entry{ID: m.ID})
+		}
+		for _, cl := range res.Clusters {
+			for _, m := range cl.Typical {
+				shown = append(shown, catalog.Entry{ID: m.ID})
+			}
+		}
+		docs, err := analyze.ReadEntries(ctx, v, shown, nil)
+		if err != nil {
+			return err
 		}
 		byID := make(map[string]analyze.Doc, len(docs))
 		for _, d := range docs {
@@ -261,7 +290,8 @@ func runCluster(ctx context.Context, e *env, c *command, args []string, outliers
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "conversations read: %d; without text to embed: %d; iterations: %d\n", len(docs), res.Skipped, res.Iterations)
+		fmt.Fprintf(e.stderr, "conversations: %d (vectors from the catalog: %d, read: %d); without text to embed: %d; iterations: %d\n",
+			res.Conversations, res.Conversations-res.Read, res.Read, res.Skipped, res.Iterations)
 		return nil
 	})
 }

@@ -19,7 +19,8 @@ import (
 // TestAnalyses imports conversations of which some are copies of another with a word or two
 // changed, and one holds a distinctive phrase: dups groups each copy with its original, export
 // --dedup near leaves the copies out, search ranks the phrase's conversation first, and cluster
-// and outliers print what they found.
+// and outliers print what they found. The last three conversations are imported with
+// --sketches: dups and cluster read only the others.
 func TestAnalyses(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
@@ -42,8 +43,17 @@ func TestAnalyses(t *testing.T) {
 		}
 	}
 	add("needle", testenv.Words(500, 100), "The lighthouse keeper logged a heron at dawn.")
-	if r := s.run(strings.Join(lines, "\n")+"\n", "import", "-"); r.code != 0 {
+	if r := s.run(strings.Join(lines[:6], "\n")+"\n", "import", "-"); r.code != 0 {
 		t.Fatalf("import: %v", r)
+	}
+	if r := s.run(strings.Join(lines[6:], "\n")+"\n", "import", "--sketches", "-"); r.code != 0 {
+		t.Fatalf("import --sketches: %v", r)
+	}
+	if r := s.run("", "dups"); r.code != 0 || !strings.Contains(r.stderr, "conversations: 9 (signatures from the catalog: 3, read: 6)") {
+		t.Errorf("dups: %v; want 3 signatures from the catalog", r)
+	}
+	if r := s.run("", "cluster"); r.code != 0 || !strings.Contains(r.stderr, "conversations: 9 (vectors from the catalog: 3, read: 6)") {
+		t.Errorf("cluster: %v; want 3 vectors from the catalog", r)
 	}
 
 	var groups []struct {

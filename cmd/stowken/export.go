@@ -260,19 +260,17 @@ func (s *exportSummary) print(w io.Writer) {
 }
 
 // dedupNear returns ids without the near-duplicates of an earlier one (analyze.Dups, as stowken
-// dups finds them, in the export's order), and how many it left out. It reads every
-// conversation the filters select.
+// dups finds them, in the export's order), and how many it left out. It reads the signatures
+// of the catalog's rows, and the conversations whose rows have none.
 func dedupNear(ctx context.Context, e *env, v *vault.Vault, f *filterFlags, oldest bool, ids []string) ([]string, int, error) {
-	docs, err := readDocs(ctx, e, v, f, !oldest, 0)
-	if err != nil {
-		return nil, 0, err
-	}
-	groups, err := analyze.Dups(docs, neardup.DefaultParams(), skipRoles(false)...)
+	opts, done := analysisOptions(e, f, !oldest, 0)
+	res, err := analyze.Dups(ctx, v, opts, neardup.DefaultParams(), skipRoles(false))
+	done()
 	if err != nil {
 		return nil, 0, err
 	}
 	drop := map[string]bool{}
-	for _, g := range groups {
+	for _, g := range res.Groups {
 		for _, id := range g.IDs[1:] {
 			drop[id] = true
 		}
