@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/stowken/stowken/cluster"
 	"github.com/stowken/stowken/catalog"
+	"github.com/stowken/stowken/cluster"
 	"github.com/stowken/stowken/embed"
 	"github.com/stowken/stowken/sketch"
 	"github.com/stowken/stowken/vault"
