@@ -408,6 +408,30 @@ func TestPageCost(t *testing.T) {
 	}
 }
 
+// TestListAllReadsAFileOnce: listing every entry of a file larger than the cache takes (a
+// day's compacted file of sketched rows) reads it once, not once per page.
+func TestListAllReadsAFileOnce(t *testing.T) {
+	b := &counting{Bucket: mem.New()}
+	s := New(b, Options{}) // another process's store: nothing cached
+	ctx := context.Background()
+	es := make([]catalog.Entry, 20_000)
+	for i := range es {
+		es[i] = entry(i)
+		es[i].CreatedAt = day0.Add(time.Duration(i) * time.Second) // one day, one file
+		es[i].Signature, es[i].Vector = bytes.Repeat([]byte{byte(i)}, 516), bytes.Repeat([]byte{byte(i >> 8)}, 260)
+	}
+	if err := New(b, Options{}).Put(ctx, es...); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := catalog.ListAll(ctx, s, catalog.Query{}, func(catalog.Entry) error { n++; return nil }); err != nil || n != len(es) {
+		t.Fatalf("listed %d entries, %v", n, err)
+	}
+	if b.gets != 1 {
+		t.Errorf("listing %d entries in %d pages read the file %d times, want once", n, n/catalog.MaxLimit, b.gets)
+	}
+}
+
 // TestCompactRewritesOnlyWhatChanged: on a day with deletions, a large file that holds a
 // deleted row is written again alone, a large file that holds none and small files too few to
 // merge are left as they are.

@@ -60,6 +60,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	pq "github.com/parquet-go/parquet-go"
@@ -131,7 +132,8 @@ func (r Row) entry() catalog.Entry {
 
 // Options configure a Store.
 type Options struct {
-	// CacheBytes bounds the cache of decoded files (default 32 MiB; negative: none).
+	// CacheBytes bounds the cache of decoded files (default 32 MiB; negative: none). The file
+	// read last is kept besides, however large.
 	CacheBytes int
 	// Now is the clock (default time.Now); tests use a fake one.
 	Now func() time.Time
@@ -141,7 +143,11 @@ type Options struct {
 type Store struct {
 	b     objstore.Bucket
 	files *lru.Cache[[]catalog.Entry] // decoded files, by key
-	now   func() time.Time
+	// last is the file decoded last, kept whether or not files could: a listing reads a file
+	// a page (catalog.MaxLimit entries) at a time, and a compacted file, of sketched rows
+	// especially (65 MB decoded), is more than the cache takes.
+	last atomic.Pointer[decodedFile]
+	now  func() time.Time
 	// smallFile is smallFileBytes; tests lower it.
 	smallFile int64
 	// hook, when set by a test, runs at the named step of a call (see the tests).
@@ -185,6 +191,12 @@ func (s *Store) step(name string) {
 	if s.hook != nil {
 		s.hook(name)
 	}
+}
+
+// decodedFile is a file's entries.
+type decodedFile struct {
+	key     string
+	entries []catalog.Entry
 }
 
 // file is a catalog file, as its key names it.
@@ -350,6 +362,9 @@ func (s *Store) read(ctx context.Context, f file) ([]catalog.Entry, error) {
 	if es, ok := s.files.Get(f.key); ok {
 		return es, nil
 	}
+	if d := s.last.Load(); d != nil && d.key == f.key {
+		return d.entries, nil
+	}
 	s.step("read")
 	data, _, err := s.b.Get(ctx, f.key)
 	if err != nil {
@@ -368,6 +383,7 @@ func (s *Store) read(ctx context.Context, f file) ([]catalog.Entry, error) {
 		es[i] = e
 	}
 	s.files.Add(f.key, es)
+	s.last.Store(&decodedFile{f.key, es})
 	return es, nil
 }
 
