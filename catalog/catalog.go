@@ -45,8 +45,10 @@ import (
 const (
 	// DefaultLimit is the page size when Query.Limit is 0.
 	DefaultLimit = 100
-	// MaxLimit is the largest Query.Limit.
-	MaxLimit = 1000
+	// MaxLimit is the largest Query.Limit, ListAll's page size: each page of catalog/parquet
+	// LISTs its files and deletions, so that ListAll over 10 million entries makes 1,000 pages
+	// (2,000 LISTs; pages of 1,000 would make 20,000, ten minutes of LISTs).
+	MaxLimit = 10_000
 )
 
 // Limits on an entry; Put rejects an entry beyond them with ErrInvalidEntry.
