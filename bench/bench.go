@@ -99,6 +99,9 @@ type Options struct {
 	// source mapping batch (ViaSQS), and the report's cost counts the route (part
 	// cost.Ingest). Not with Isolated.
 	Via string
+	// Sketches stores with vault.Options.Sketches: the catalog rows carry each conversation's
+	// sketches, which the report's stored bytes and store rate include.
+	Sketches bool
 	// Limit stops after that many corpus lines (0: all).
 	Limit int
 	// Progress, when set, is called as each phase begins.
@@ -301,7 +304,7 @@ func (r *runner) shared(ctx context.Context, target *Target) (*Report, error) {
 
 	r.o.Progress("storing")
 	opts := shared(target.Bucket, target.Refs, target.Catalog)
-	opts.Logger = r.o.Logger
+	opts.Logger, opts.Sketches = r.o.Logger, r.o.Sketches
 	v, err := vault.New(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -726,7 +729,7 @@ func (r *runner) one(ctx context.Context, l line, bulk *zstd.Encoder) (oneResult
 
 	t := MemoryTarget()
 	b, refs, cat := t.Bucket, t.Refs, t.Catalog
-	v, err := vault.New(ctx, vault.Options{Bucket: b, Refs: refs, Catalog: cat, Logger: r.o.Logger})
+	v, err := vault.New(ctx, vault.Options{Bucket: b, Refs: refs, Catalog: cat, Logger: r.o.Logger, Sketches: r.o.Sketches})
 	if err != nil {
 		return res, err
 	}

@@ -107,7 +107,7 @@ func runBench(ctx context.Context, e *env, c *command, args []string) error {
 	}
 
 	opts := bench.Options{Corpus: files, Workload: *workload, Isolated: *isolated, Clients: *clients,
-		Batch: *batch, Via: *via, Limit: *limit, Logger: e.log, Prices: prices, Months: months}
+		Batch: *batch, Via: *via, Limit: *limit, Logger: e.log, Prices: prices, Months: months, Sketches: e.sketches}
 	if storeGiven(fs, storeBefore) {
 		if *isolated {
 			return usageErrorf("--isolated uses in-memory stores of its own; it takes no --store")
