@@ -22,8 +22,6 @@ import (
 	"slices"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/manifest"
 	"github.com/stowken/stowken/sketch"
@@ -65,9 +63,6 @@ func (d Doc) Text(roles ...string) (string, error) {
 	return text, nil
 }
 
-// readers is how many conversations are read at once.
-const readers = 16
-
 // Select returns the catalog entries opts selects, in the catalog's order, with their
 // sketches when they have any.
 func Select(ctx context.Context, v *vault.Vault, opts Options) ([]catalog.Entry, error) {
@@ -96,37 +91,27 @@ func Read(ctx context.Context, v *vault.Vault, opts Options) ([]Doc, error) {
 	return ReadEntries(ctx, v, entries, opts.Progress)
 }
 
-// ReadEntries reads the conversations of entries, in their order, calling progress (when not
-// nil) with the conversations read so far and len(entries). A conversation deleted since the
-// catalog listed it is left out. An entry needs only its ID: the tokenizer is the stored
-// conversation's.
+// ReadEntries reads the conversations of entries (vault.TokensOf: from the batch objects the
+// entries name, without pointer reads), in their order, calling progress (when not nil) with
+// the conversations read so far and len(entries). A conversation not stored any more is left
+// out. An entry with only an ID is read through its pointer.
 func ReadEntries(ctx context.Context, v *vault.Vault, entries []catalog.Entry, progress func(done, total int)) ([]Doc, error) {
 	docs := make([]Doc, len(entries))
 	ok := make([]bool, len(entries))
 	var mu sync.Mutex
 	done := 0
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(readers)
-	for i, e := range entries {
-		g.Go(func() error {
-			m, streams, err := v.Tokens(gctx, e.ID)
-			switch {
-			case errors.Is(err, vault.ErrNotFound):
-			case err != nil:
-				return fmt.Errorf("read %q: %w", e.ID, err)
-			default:
-				e.Tokenizer = m.Tokenizer
-				docs[i], ok[i] = Doc{Entry: e, Roles: roles(m), Tokens: streams}, true
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if done++; progress != nil {
-				progress(done, len(entries))
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := v.TokensOf(ctx, entries, func(i int, m *manifest.Manifest, streams [][]int) error {
+		e := entries[i]
+		e.Tokenizer = m.Tokenizer
+		docs[i], ok[i] = Doc{Entry: e, Roles: roles(m), Tokens: streams}, true
+		mu.Lock()
+		defer mu.Unlock()
+		if done++; progress != nil {
+			progress(done, len(entries))
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	out := docs[:0]

@@ -198,14 +198,14 @@ func TestSearch(t *testing.T) {
 	}
 	convs[17].Messages[2].Content += " The migration to the new quorum coordinator finished overnight."
 	docs := read(t, store(t, convs), catalog.Query{})
-	hits, err := analyze.Search(docs, "quorum coordinator overnight", search.DefaultParams(), 5)
+	hits, err := analyze.Search(docs, "quorum coordinator overnight", search.DefaultParams(), 5, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(hits) == 0 || hits[0].ID != "c-17" || hits[0].Message != 2 || hits[0].Role != "assistant" || hits[0].Snippet == "" {
 		t.Fatalf("hits %+v, want c-17's answer first", hits)
 	}
-	if hits, err := analyze.Search(docs, "xylophone zeppelin", search.DefaultParams(), 5); err != nil || len(hits) != 0 {
+	if hits, err := analyze.Search(docs, "xylophone zeppelin", search.DefaultParams(), 5, nil); err != nil || len(hits) != 0 {
 		t.Fatalf("a query of unknown words: %+v, %v", hits, err)
 	}
 	// By embedding similarity, with the built-in embedder: conversations of the query's topic
@@ -214,7 +214,7 @@ func TestSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hits, err = analyze.SearchEmbedded(context.Background(), docs, "tomato compost basil harvest", h, 5)
+	hits, err = analyze.SearchEmbedded(context.Background(), docs, "tomato compost basil harvest", h, 5, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,15 +104,22 @@ func fromCatalog(s shape) reads {
 	}
 }
 
-// fromConversations is the model of search, and of dups and cluster without sketches: the
-// listing, then per conversation a strongly consistent pointer read (one read unit: a
-// pointer is a small item) and, shared with the others, its batch object and segments, each
-// read once.
+// fromConversations is the model of dups and cluster without sketches: the listing, then the
+// batch objects and segments the conversations use, each read once (vault.TokensOf: no
+// pointer read).
 func fromConversations(s shape) reads {
 	r := fromCatalog(s)
 	r.gets += s.objects
 	r.bytes += s.objectBytes
-	r.readUnits = float64(s.conversations)
+	return r
+}
+
+// searching is the model of search: fromConversations, and a strongly consistent pointer read
+// (one read unit: a pointer is a small item) for each hit shown, to show only conversations
+// still stored.
+func searching(s shape, shown int) reads {
+	r := fromConversations(s)
+	r.readUnits = float64(shown)
 	return r
 }
 
@@ -166,18 +173,23 @@ func TestScaleModel(t *testing.T) {
 				}
 			}
 			s := storeShape(t, v, b, refs)
-			want := fromCatalog(s)
+			t.Logf("%d conversations: %d catalog files, %.0f bytes per row; %d batch objects and segments, %.0f bytes per conversation",
+				s.conversations, s.catalogFiles, float64(s.catalogBytes)/float64(n), s.objects, float64(s.objectBytes)/float64(n))
+			model := fromCatalog
 			if !sketches {
-				want = fromConversations(s)
+				model = fromConversations
 			}
-			measure := func(name string, want reads, run func(v *vault.Vault) error) {
+			measure := func(name string, model func(shape) reads, run func(v *vault.Vault) error) {
 				t.Helper()
+				want := model(s)
 				v := open() // nothing cached, as a new process
 				b.reset()
 				before := v.Usage()
+				start := time.Now()
 				if err := run(v); err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
+				logScale(t, s, name, model, time.Since(start))
 				got := reads{lists: b.lists, readUnits: v.Usage().DDBRRU - before.DDBRRU}
 				for part, g := range b.gets {
 					got.gets += g
@@ -188,7 +200,7 @@ func TestScaleModel(t *testing.T) {
 				}
 			}
 			opts := analyze.Options{Query: catalog.Query{Oldest: true}}
-			measure("dups", want, func(v *vault.Vault) error {
+			measure("dups", model, func(v *vault.Vault) error {
 				res, err := analyze.Dups(ctx, v, opts, neardup.DefaultParams(), []string{"system"})
 				if err == nil && res.Conversations != n {
 					err = fmt.Errorf("compared %d conversations, want %d", res.Conversations, n)
@@ -199,22 +211,22 @@ func TestScaleModel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			measure("cluster", want, func(v *vault.Vault) error {
+			measure("cluster", model, func(v *vault.Vault) error {
 				_, err := analyze.Clusters(ctx, v, opts, h, cluster.DefaultParams(), 3, 10)
 				return err
 			})
-			measure("search", fromConversations(s), func(v *vault.Vault) error {
+			measure("search", func(s shape) reads { return searching(s, 10) }, func(v *vault.Vault) error {
 				docs, err := analyze.Read(ctx, v, opts)
-				if err == nil {
-					_, err = analyze.Search(docs, "database migration", search.DefaultParams(), 10)
+				if err != nil {
+					return err
+				}
+				stored := func(d analyze.Doc) (bool, error) { return v.Stored(ctx, d.Entry) }
+				hits, err := analyze.Search(docs, "database migration", search.DefaultParams(), 10, stored)
+				if err == nil && len(hits) != 10 {
+					err = fmt.Errorf("%d hits, want 10", len(hits))
 				}
 				return err
 			})
-			t.Logf("%d conversations: %d catalog files, %.0f bytes per row; %d batch objects and segments, %.0f bytes per conversation",
-				s.conversations, s.catalogFiles, float64(s.catalogBytes)/float64(n), s.objects, float64(s.objectBytes)/float64(n))
-			if sketches {
-				logScale(t, s)
-			}
 		})
 	}
 }
@@ -274,39 +286,33 @@ const (
 	scaleDays          = 365
 	scaleBatch         = 1000
 	// s3Throughput is what one process reads from S3 in the same region, in bytes a second: a
-	// listing reads the catalog's files one after the other (about 90 MB/s for one stream), an
-	// analysis that reads conversations reads 16 at a time.
+	// listing reads the catalog's files one after the other (about 90 MB/s for one stream);
+	// vault.TokensOf reads batch objects in parallel, at least as fast.
 	s3Throughput = 90e6
-	// pointerReadsPerSecond is the strongly consistent pointer reads of 16 readers at about
-	// 5 ms each.
-	pointerReadsPerSecond = 3200
+	// pointerReadSeconds is how long a strongly consistent pointer read takes.
+	pointerReadSeconds = 0.005
 	// listSeconds is how long a LIST takes; a listing's pages are read one after the other.
 	listSeconds = 0.03
 )
 
-// logScale prints the model's estimate for 10 million conversations, with the bytes per
-// conversation measured on s.
-func logScale(t *testing.T, s shape) {
+// logScale prints what the model says an analysis reads on 10 million conversations stored
+// as s is (its bytes per conversation), and how long it would take: reading at s3Throughput,
+// LISTs, pointer reads, and the CPU time the analysis took here on s (in memory, where
+// requests take no time), per conversation.
+func logScale(t *testing.T, s shape, name string, model func(shape) reads, took time.Duration) {
 	t.Helper()
-	perConv := func(b int64) int64 { return b * scaleConversations / int64(s.conversations) }
+	perConv := func(x int64) int64 { return x * scaleConversations / int64(s.conversations) }
 	big := shape{
 		conversations: scaleConversations,
 		catalogFiles:  scaleDays,
 		catalogBytes:  perConv(s.catalogBytes),
-		objects:       scaleConversations / scaleBatch * s.objects * scaleBatch / s.conversations,
+		objects:       int(perConv(int64(s.objects))),
 		objectBytes:   perConv(s.objectBytes),
 	}
-	prices := cost.DefaultPrices()
-	for _, c := range []struct {
-		name string
-		r    reads
-	}{
-		{"dups, cluster, outliers (sketches in the catalog)", fromCatalog(big)},
-		{"search; dups, cluster without sketches", fromConversations(big)},
-	} {
-		u := cost.Usage{S3GetClass: float64(c.r.gets), S3PutClass: float64(c.r.lists), DDBRRU: c.r.readUnits}
-		seconds := float64(c.r.bytes)/s3Throughput + c.r.readUnits/pointerReadsPerSecond + float64(c.r.lists)*listSeconds
-		t.Logf("10 million conversations, %s: %d GETs, %d LISTs, %.1f GB read, %.0f million read units: $%.4f in requests, about %.0f s of reading",
-			c.name, c.r.gets, c.r.lists, float64(c.r.bytes)/1e9, c.r.readUnits/1e6, prices.Writes(u), seconds)
-	}
+	r := model(big)
+	u := cost.Usage{S3GetClass: float64(r.gets), S3PutClass: float64(r.lists), DDBRRU: r.readUnits}
+	reading := float64(r.bytes)/s3Throughput + r.readUnits*pointerReadSeconds + float64(r.lists)*listSeconds
+	cpu := took.Seconds() * scaleConversations / float64(s.conversations)
+	t.Logf("%s on 10 million conversations: %d GETs, %d LISTs, %.1f GB, %.0f read units: $%.4f in requests; about %.0f s of reading and %.0f s of CPU (%.0f µs per conversation here)",
+		name, r.gets, r.lists, float64(r.bytes)/1e9, r.readUnits, cost.DefaultPrices().Writes(u), reading, cpu, took.Seconds()*1e6/float64(s.conversations))
 }

@@ -24,10 +24,36 @@ type Hit struct {
 // snippetRunes is how much of the matching message a hit shows.
 const snippetRunes = 160
 
+// Keep decides whether a ranked document is a hit; a nil Keep keeps every one. The commands
+// keep those still stored (vault.Stored): documents read from batch objects (ReadEntries) may
+// have been deleted since the catalog was listed.
+type Keep func(Doc) (bool, error)
+
+// keepBest returns the first limit ranked documents keep keeps (all when limit < 1), in order.
+func keepBest[T any](ranked []T, doc func(T) Doc, keep Keep, limit int) ([]T, error) {
+	var out []T
+	for _, r := range ranked {
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		if keep != nil {
+			ok, err := keep(doc(r))
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // Search ranks the documents by BM25 against query (package search, parameters p: terms are
 // words, so documents of every tokenizer are searched together) and returns the best limit
-// hits (all when limit < 1), best first, each with its best-matching message.
-func Search(docs []Doc, query string, p search.Params, limit int) ([]Hit, error) {
+// hits that keep keeps (all when limit < 1), best first, each with its best-matching message.
+func Search(docs []Doc, query string, p search.Params, limit int, keep Keep) ([]Hit, error) {
 	byTokenizer := map[string]*search.Index{}
 	var indexes []*search.Index
 	docOf := make(map[string]Doc, len(docs))
@@ -50,8 +76,11 @@ func Search(docs []Doc, query string, p search.Params, limit int) ([]Hit, error)
 	if err != nil {
 		return nil, err
 	}
-	found, err := search.SearchIndexes(p, indexes, tok.Encode(query), limit)
+	found, err := search.SearchIndexes(p, indexes, tok.Encode(query), 0)
 	if err != nil {
+		return nil, err
+	}
+	if found, err = keepBest(found, func(h search.Hit) Doc { return docOf[h.Key] }, keep, limit); err != nil {
 		return nil, err
 	}
 	hits := make([]Hit, len(found))
@@ -87,11 +116,11 @@ func snippet(text string) string {
 }
 
 // SearchEmbedded ranks the documents by the cosine similarity of their embeddings (the text of
-// every message, embedded with e) to the query's, and returns the best limit hits (all when
-// limit < 1), best first; each hit's message is the one whose own embedding is closest to the
+// every message, embedded with e) to the query's, and returns the best limit hits that keep
+// keeps (all when limit < 1), best first; each hit's message is the one whose own embedding is closest to the
 // query's. It embeds the query, every document, and the messages of the hits returned.
 // Documents without text to embed, and those not closer than 0, are not hits.
-func SearchEmbedded(ctx context.Context, docs []Doc, query string, e embed.Embedder, limit int) ([]Hit, error) {
+func SearchEmbedded(ctx context.Context, docs []Doc, query string, e embed.Embedder, limit int, keep Keep) ([]Hit, error) {
 	texts := make([]string, len(docs)+1)
 	texts[0] = query
 	for i, d := range docs {
@@ -113,12 +142,12 @@ func SearchEmbedded(ctx context.Context, docs []Doc, query string, e embed.Embed
 		}
 	}
 	slices.SortStableFunc(hits, func(a, b Hit) int { return cmp.Compare(b.Score, a.Score) })
-	if limit > 0 && len(hits) > limit {
-		hits = hits[:limit]
-	}
 	byID := make(map[string]Doc, len(docs))
 	for _, d := range docs {
 		byID[d.Entry.ID] = d
+	}
+	if hits, err = keepBest(hits, func(h Hit) Doc { return byID[h.ID] }, keep, limit); err != nil {
+		return nil, err
 	}
 	for i := range hits {
 		d := byID[hits[i].ID]

@@ -91,13 +91,17 @@ var (
 
 // Entry summarizes one stored conversation.
 //
-// IDs are 1 to MaxIDBytes bytes; Application, Model and Tokenizer at most MaxFieldBytes. Every
+// IDs are 1 to MaxIDBytes bytes; Batch, Application, Model and Tokenizer at most
+// MaxFieldBytes. Every
 // string is valid UTF-8 without NUL bytes; map keys are not empty. Times lie between 1970 and
 // the end of year 9999. Counts are not negative.
 type Entry struct {
 	ID string
 	// Nonce is the stored copy's nonce (see Backend.Delete).
-	Nonce       string
+	Nonce string
+	// Batch is the batch object that held the copy when the entry was written, where an
+	// analysis reads it without a pointer read ("" in entries written before it was kept).
+	Batch       string
 	Application string
 	Model       string
 	Tokenizer   string
@@ -132,7 +136,7 @@ func (e Entry) TotalTokens() int64 {
 
 // Size is about the bytes e takes in a catalog: its strings, and 8 bytes per number.
 func (e Entry) Size() int {
-	n := len(e.ID) + len(e.Nonce) + len(e.Application) + len(e.Model) + len(e.Tokenizer) + 4*8
+	n := len(e.ID) + len(e.Nonce) + len(e.Batch) + len(e.Application) + len(e.Model) + len(e.Tokenizer) + 4*8
 	for role := range e.Tokens {
 		n += len(role) + 8
 	}

@@ -36,7 +36,7 @@ const (
 // catalogEntry summarizes m, whose share of its batch object is manifestBytes.
 func catalogEntry(m *manifest.Manifest, manifestBytes int64) *catalog.Entry {
 	e := &catalog.Entry{
-		ID: m.ID, Nonce: m.Nonce, Application: m.Application, Model: m.Model, Tokenizer: m.Tokenizer,
+		ID: m.ID, Nonce: m.Nonce, Batch: m.Batch, Application: m.Application, Model: m.Model, Tokenizer: m.Tokenizer,
 		StoredAt: time.UnixMilli(m.StoredAt).UTC(), Messages: len(m.Messages),
 		StoredBytes: manifestBytes + m.Totals.SegmentBytes,
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stowken/stowken/catalog"
 	"github.com/stowken/stowken/codec"
 	"github.com/stowken/stowken/conversation"
 	"github.com/stowken/stowken/manifest"
@@ -47,6 +48,61 @@ func (v *Vault) Tokens(ctx context.Context, id string) (*manifest.Manifest, [][]
 // read reads the manifest of conversation id through its pointer and calls fn with it; when fn
 // finds an object missing, and the pointer has changed meanwhile (a Delete, or a compaction),
 // it reads again.
+// TokensOf reads the conversations that catalog entries summarize, for an analysis of many:
+// fn is called with each entry's index, manifest and token ids, from up to Concurrency
+// goroutines. A conversation is read from the batch object its entry names (Entry.Batch) and
+// its segments, shared with the others and cached, without a pointer read: the copy the entry
+// summarizes, as stored. An entry without a batch, or whose batch object or segments are gone
+// (GC moved the conversation to another batch, or collected it), is read through its pointer,
+// as Tokens reads; an entry whose copy is not stored any more is skipped.
+//
+// Without the pointer read, a conversation deleted since the catalog was listed (or whose
+// Delete stopped before it deleted the catalog entry) is read until GC compacts its batch:
+// check what is shown of it with Stored.
+func (v *Vault) TokensOf(ctx context.Context, entries []catalog.Entry, fn func(i int, m *manifest.Manifest, streams [][]int) error) error {
+	return forEach(ctx, len(entries), v.concurrency, func(ctx context.Context, i int) error {
+		e := entries[i]
+		if e.Batch != "" {
+			b, err := v.readBatch(ctx, e.Batch)
+			if err != nil && !errors.Is(err, ErrMissingSegment) {
+				return err
+			}
+			if m := b.manifestOf(e.ID); m != nil {
+				c := *m
+				c.Nonce = e.Nonce
+				streams, err := v.streams(ctx, &c)
+				if err == nil {
+					return fn(i, &c, streams)
+				}
+				if !errors.Is(err, ErrMissingSegment) {
+					return err
+				}
+			}
+		}
+		m, streams, err := v.Tokens(ctx, e.ID)
+		switch {
+		case errors.Is(err, ErrNotFound) || err == nil && e.Nonce != "" && m.Nonce != e.Nonce:
+			return nil // deleted, or stored again: another entry summarizes the new copy
+		case err != nil:
+			return err
+		}
+		return fn(i, m, streams)
+	})
+}
+
+// Stored reports whether the copy of a conversation that e summarizes is stored: one strongly
+// consistent pointer read.
+func (v *Vault) Stored(ctx context.Context, e catalog.Entry) (bool, error) {
+	p, err := v.refs.GetPointer(ctx, e.ID)
+	switch {
+	case errors.Is(err, refcount.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("vault: read the pointer of %q: %w", e.ID, err)
+	}
+	return p.Nonce == e.Nonce, nil
+}
+
 func (v *Vault) read(ctx context.Context, id string, fn func(*manifest.Manifest) error) (*manifest.Manifest, error) {
 	for attempt := 1; ; attempt++ {
 		ptr, err := v.pointer(ctx, id)
@@ -137,6 +193,14 @@ type batchObject struct {
 	manifests map[string]*manifest.Manifest
 	deadline  time.Time
 	size      int64
+}
+
+// manifestOf returns the manifest of id in b, or nil (also for a nil b).
+func (b *batchObject) manifestOf(id string) *manifest.Manifest {
+	if b == nil {
+		return nil
+	}
+	return b.manifests[id]
 }
 
 // readBatch returns the decoded batch object id, from the cache or the bucket, checked (its

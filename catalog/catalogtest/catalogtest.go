@@ -192,7 +192,7 @@ func wantErr(t *testing.T, what string, err, want error) {
 
 // sameEntry compares every field; times exactly and in UTC, empty maps equal to nil.
 func sameEntry(a, b catalog.Entry) bool {
-	return a.ID == b.ID && a.Nonce == b.Nonce && a.Application == b.Application && a.Model == b.Model &&
+	return a.ID == b.ID && a.Nonce == b.Nonce && a.Batch == b.Batch && a.Application == b.Application && a.Model == b.Model &&
 		a.Tokenizer == b.Tokenizer && a.CreatedAt.Equal(b.CreatedAt) && a.StoredAt.Equal(b.StoredAt) &&
 		a.CreatedAt.Location() == b.CreatedAt.Location() && a.StoredAt.Location() == b.StoredAt.Location() &&
 		a.Messages == b.Messages && maps.Equal(a.Tokens, b.Tokens) && a.StoredBytes == b.StoredBytes &&
@@ -200,8 +200,8 @@ func sameEntry(a, b catalog.Entry) bool {
 }
 
 func fmtEntry(e catalog.Entry) string {
-	return fmt.Sprintf("{id=%q nonce=%q app=%q model=%q tok=%q created=%s stored=%s msgs=%d tokens=%v bytes=%d meta=%v signature=%x vector=%x}",
-		e.ID, e.Nonce, e.Application, e.Model, e.Tokenizer, e.CreatedAt.Format(time.RFC3339Nano),
+	return fmt.Sprintf("{id=%q nonce=%q batch=%q app=%q model=%q tok=%q created=%s stored=%s msgs=%d tokens=%v bytes=%d meta=%v signature=%x vector=%x}",
+		e.ID, e.Nonce, e.Batch, e.Application, e.Model, e.Tokenizer, e.CreatedAt.Format(time.RFC3339Nano),
 		e.StoredAt.Format(time.RFC3339Nano), e.Messages, e.Tokens, e.StoredBytes, e.Metadata, e.Signature, e.Vector)
 }
 
@@ -252,6 +252,7 @@ func testRoundTrip(t *testing.T, newStore func(t *testing.T) catalog.Backend) {
 	full := catalog.Entry{
 		ID:          "conv/1 ünïcode ✓",
 		Nonce:       "0123456789abcdef",
+		Batch:       "b-0123456789abcdef01234567",
 		Application: "support-bot",
 		Model:       "gpt-4o-2024-08-06",
 		Tokenizer:   "o200k_base",
@@ -835,6 +836,7 @@ func testInvalidEntry(t *testing.T, newStore func(t *testing.T) catalog.Backend)
 		{"IDTooLong", valid(func(e *catalog.Entry) { e.ID = strings.Repeat("x", catalog.MaxIDBytes+1) })},
 		{"NULInID", valid(func(e *catalog.Entry) { e.ID = "a\x00b" })},
 		{"InvalidUTF8", valid(func(e *catalog.Entry) { e.Application = "\xff" })},
+		{"BatchTooLong", valid(func(e *catalog.Entry) { e.Batch = strings.Repeat("b", catalog.MaxFieldBytes+1) })},
 		{"ModelTooLong", valid(func(e *catalog.Entry) { e.Model = strings.Repeat("m", catalog.MaxFieldBytes+1) })},
 		{"NoTimes", valid(func(e *catalog.Entry) { e.CreatedAt, e.StoredAt = time.Time{}, time.Time{} })},
 		{"CreatedBefore1970", valid(func(e *catalog.Entry) { e.CreatedAt = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC) })},

@@ -97,7 +97,8 @@ const listAttempts = 5
 // conversation has none; created_at and stored_at are UTC timestamps to the millisecond;
 // tokens are per role ("system", "user", "assistant", "tool", "developer"), and total_tokens
 // their sum; metadata holds the conversation's top-level metadata scalars (numbers and
-// booleans as their JSON text); minhash and vector are the conversation's sketches (package
+// booleans as their JSON text); batch is the batch object that held the conversation when the
+// row was written (null in files written before it was kept); minhash and vector are the conversation's sketches (package
 // sketch), null when the store keeps none and in files written before they existed. The
 // Terraform module's Glue table declares the same columns.
 type Row struct {
@@ -113,6 +114,7 @@ type Row struct {
 	TotalTokens int64             `parquet:"total_tokens"`
 	StoredBytes int64             `parquet:"stored_bytes"`
 	Metadata    map[string]string `parquet:"metadata"`
+	Batch       string            `parquet:"batch,optional"`
 	MinHash     []byte            `parquet:"minhash,optional"`
 	Vector      []byte            `parquet:"vector,optional"`
 }
@@ -121,13 +123,13 @@ func rowOf(e catalog.Entry) Row {
 	return Row{ID: e.ID, Nonce: e.Nonce, Application: e.Application, Model: e.Model, Tokenizer: e.Tokenizer,
 		CreatedAt: e.CreatedAt, StoredAt: e.StoredAt, Messages: int32(e.Messages), Tokens: e.Tokens,
 		TotalTokens: e.TotalTokens(), StoredBytes: e.StoredBytes, Metadata: e.Metadata,
-		MinHash: e.Signature, Vector: e.Vector}
+		Batch: e.Batch, MinHash: e.Signature, Vector: e.Vector}
 }
 
 func (r Row) entry() catalog.Entry {
 	return rules.Clone(catalog.Entry{ID: r.ID, Nonce: r.Nonce, Application: r.Application, Model: r.Model, Tokenizer: r.Tokenizer,
 		CreatedAt: r.CreatedAt.UTC(), StoredAt: r.StoredAt.UTC(), Messages: int(r.Messages), Tokens: r.Tokens,
-		StoredBytes: r.StoredBytes, Metadata: r.Metadata, Signature: r.MinHash, Vector: r.Vector})
+		StoredBytes: r.StoredBytes, Metadata: r.Metadata, Batch: r.Batch, Signature: r.MinHash, Vector: r.Vector})
 }
 
 // Options configure a Store.

@@ -343,11 +343,13 @@ func runSearch(ctx context.Context, e *env, c *command, args []string) error {
 		if err != nil {
 			return err
 		}
+		// The conversations were read from their batch objects: a hit shown is one still stored.
+		stored := func(d analyze.Doc) (bool, error) { return v.Stored(ctx, d.Entry) }
 		var hits []analyze.Hit
 		if em != nil {
-			hits, err = analyze.SearchEmbedded(ctx, docs, pos[0], em, *limit)
+			hits, err = analyze.SearchEmbedded(ctx, docs, pos[0], em, *limit, stored)
 		} else {
-			hits, err = analyze.Search(docs, pos[0], search.DefaultParams(), *limit)
+			hits, err = analyze.Search(docs, pos[0], search.DefaultParams(), *limit, stored)
 		}
 		if err != nil {
 			return err

@@ -66,8 +66,10 @@ func Normalize(e catalog.Entry) (catalog.Entry, error) {
 		return bad("negative message count or size")
 	case len(e.Signature) > catalog.MaxSketchBytes || len(e.Vector) > catalog.MaxSketchBytes:
 		return bad("signature or vector longer than %d bytes", catalog.MaxSketchBytes)
+	case len(e.Batch) > catalog.MaxFieldBytes:
+		return bad("batch longer than %d bytes", catalog.MaxFieldBytes)
 	}
-	for _, s := range []string{e.ID, e.Nonce, e.Application, e.Model, e.Tokenizer} {
+	for _, s := range []string{e.ID, e.Nonce, e.Batch, e.Application, e.Model, e.Tokenizer} {
 		if err := CheckString(s); err != nil {
 			return bad("%v", err)
 		}

@@ -92,6 +92,11 @@ resource "aws_glue_catalog_table" "catalog" {
       type = "map<string,string>"
     }
     columns {
+      name    = "batch"
+      type    = "string"
+      comment = "the batch object that held the conversation when the row was written"
+    }
+    columns {
       name    = "minhash"
       type    = "binary"
       comment = "MinHash signature (package sketch); null unless the store keeps sketches"
