@@ -197,13 +197,27 @@ func TestSearch(t *testing.T) {
 		convs = append(convs, conv(fmt.Sprintf("c-%02d", i), "a", text(i%3, i, 80), text(i%3, 200+i, 80)))
 	}
 	convs[17].Messages[2].Content += " The migration to the new quorum coordinator finished overnight."
-	docs := read(t, store(t, convs), catalog.Query{})
+	v := store(t, convs)
+	docs := read(t, v, catalog.Query{})
 	hits, err := analyze.Search(docs, "quorum coordinator overnight", search.DefaultParams(), 5, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(hits) == 0 || hits[0].ID != "c-17" || hits[0].Message != 2 || hits[0].Role != "assistant" || hits[0].Snippet == "" {
 		t.Fatalf("hits %+v, want c-17's answer first", hits)
+	}
+	// c-17 deleted after the conversations were read: keeping the hits still stored leaves it
+	// out, and still gives 5 (of the database conversations, which mention migrations).
+	query := "quorum coordinator migration"
+	if hits, err := analyze.Search(docs, query, search.DefaultParams(), 5, nil); err != nil || len(hits) != 5 || hits[0].ID != "c-17" {
+		t.Fatalf("%q: %+v, %v; want 5, c-17 first", query, hits, err)
+	}
+	if err := v.Delete(context.Background(), "c-17"); err != nil {
+		t.Fatal(err)
+	}
+	stored := func(d analyze.Doc) (bool, error) { return v.Stored(context.Background(), d.Entry) }
+	if hits, err := analyze.Search(docs, query, search.DefaultParams(), 5, stored); err != nil || len(hits) != 5 || slices.ContainsFunc(hits, func(h analyze.Hit) bool { return h.ID == "c-17" }) {
+		t.Fatalf("%q, hits still stored: %+v, %v; want 5 without c-17", query, hits, err)
 	}
 	if hits, err := analyze.Search(docs, "xylophone zeppelin", search.DefaultParams(), 5, nil); err != nil || len(hits) != 0 {
 		t.Fatalf("a query of unknown words: %+v, %v", hits, err)
