@@ -10,9 +10,10 @@
 // or by a writer without sketches), or an analysis with other parameters than the stored
 // sketches' (another shingle length, other roles, another embedder), reads the conversation
 // and computes it with package sketch's functions: the result is the same either way.
-// Search reads every conversation it selects (Read). Reading a conversation costs about
-// what a Retrieve does: a read unit and, shared with its batch and cached, its batch object
-// and packs. docs/design.md ("Sketches") has the costs on a store of 10 million conversations.
+// Search reads every conversation it selects (Read), and the commands check the pointers of
+// the hits they show (Keep). Reading conversations (vault.TokensOf) reads their batch objects
+// and segments, each once and shared, without pointer reads. docs/design.md ("Sketches and
+// the analyses") has the costs on a store of 10 million conversations.
 package analyze
 
 import (

@@ -128,7 +128,7 @@ func searching(s shape, shown int) reads {
 // (two pages of a listing),
 // stored in batches of 500 over 6 days, with and without sketches; and prints what the model
 // says for 10 million conversations (a year of 27,400 a day, each day's rows compacted into
-// one catalog file), as docs/design.md ("Sketches") quotes it.
+// one catalog file), as docs/design.md ("Sketches and the analyses") quotes it.
 func TestScaleModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stores 10,500 conversations twice")

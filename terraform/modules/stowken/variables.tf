@@ -262,7 +262,7 @@ variable "gc_dry_run" {
 }
 
 variable "sketches" {
-  description = "STOWKEN_SKETCHES of the GC and ingest functions: when true, each catalog row gets the conversation's sketches (a MinHash signature and an embedding vector, 776 bytes), so that stowken dups, cluster and outliers read the catalog instead of every conversation. Services storing with the vault package set vault.Options.Sketches (the stowken CLI: STOWKEN_SKETCHES=true). See docs/design.md, \"Sketches\"."
+  description = "STOWKEN_SKETCHES of the GC and ingest functions: when true, each catalog row gets the conversation's sketches (a MinHash signature and an embedding vector, 776 bytes), so that stowken dups, cluster and outliers read the catalog instead of every conversation. Services storing with the vault package set vault.Options.Sketches (the stowken CLI: STOWKEN_SKETCHES=true). See docs/design.md, \"Sketches and the analyses\"."
   type        = bool
   default     = false
 }
