@@ -376,6 +376,10 @@ func sharedRead[V any](ctx context.Context, v *Vault, id string, cached func() (
 	done, leader := v.startFlight(id)
 	if leader {
 		defer v.endFlight(id, done)
+		// A flight that ended between the first look and this one cached the value.
+		if x, ok := cached(); ok {
+			return x, nil
+		}
 	} else {
 		select {
 		case <-done:

@@ -209,6 +209,14 @@ type file struct {
 	size        int64
 }
 
+// writeOptions are how the files are written: zstd pages, and no bounds or statistics of the
+// columns no query filters on (a signature's would take 1 KB of each file's footer).
+var writeOptions = []pq.WriterOption{
+	pq.Compression(&pq.Zstd),
+	pq.SkipPageBounds("batch"), pq.SkipPageBounds("minhash"), pq.SkipPageBounds("vector"),
+	pq.SkipPageStatistics("batch"), pq.SkipPageStatistics("minhash"), pq.SkipPageStatistics("vector"),
+}
+
 // fileKey returns the key of a new file of rows created from first to last (Unix ms).
 func fileKey(first, last int64) string {
 	return fmt.Sprintf("%sday=%s/%015d-%015d-%s.parquet", FilePrefix, dayOf(first), first, last, randomHex(8))
@@ -294,7 +302,7 @@ func (s *Store) write(ctx context.Context, es []catalog.Entry) (string, error) {
 		rows[i] = rowOf(e)
 	}
 	var buf bytes.Buffer
-	if err := pq.Write(&buf, rows, pq.Compression(&pq.Zstd)); err != nil {
+	if err := pq.Write(&buf, rows, writeOptions...); err != nil {
 		return "", fmt.Errorf("catalog/parquet: encode %d rows: %w", len(rows), err)
 	}
 	key := fileKey(rules.Millis(es[0].CreatedAt), rules.Millis(es[len(es)-1].CreatedAt))
