@@ -162,8 +162,9 @@ func TestLearnIDF(t *testing.T) {
 		t.Errorf("LearnIDF = %+v, want Docs 4, DF %v", idf, want)
 	}
 	h := newHashed(t, HashedOptions{IDF: idf})
-	if !(h.weight("the") < h.weight("sat") && h.weight("sat") < h.weight("unseen") && h.weight("the") >= 1) {
-		t.Errorf("weights the %v, sat %v, unseen %v", h.weight("the"), h.weight("sat"), h.weight("unseen"))
+	the, sat, unseen := h.weight([]byte("the")), h.weight([]byte("sat")), h.weight([]byte("unseen"))
+	if !(the < sat && sat < unseen && the >= 1) {
+		t.Errorf("weights the %v, sat %v, unseen %v", the, sat, unseen)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/stowken/stowken/internal/words"
 )
@@ -158,13 +159,16 @@ func (h *Hashed) Embed(ctx context.Context, texts []string) ([][]float32, error)
 
 // EmbedText returns the vector of one text (Embed without a context).
 func (h *Hashed) EmbedText(text string) []float32 {
-	var st state
-	return h.embed(&st, text)
+	st := states.Get().(*state)
+	defer states.Put(st)
+	return h.embed(st, text)
 }
+
+// states are scratch spaces for EmbedText.
+var states = sync.Pool{New: func() any { return new(state) }}
 
 // state is the scratch space of one embedding.
 type state struct {
-	words []string
 	feats map[uint64]feature
 	keys  []uint64
 }
@@ -174,14 +178,15 @@ type feature struct {
 	weight float32
 }
 
-func (h *Hashed) weight(w string) float32 {
+// weight is the weight of the word w (its bytes: a map index with string(w) does not copy).
+func (h *Hashed) weight(w []byte) float32 {
 	if h.idf == nil {
-		if stopWords[w] {
+		if stopWords[string(w)] {
 			return proxyStopWeight
 		}
 		return proxyWeight
 	}
-	if v, ok := h.idf[w]; ok {
+	if v, ok := h.idf[string(w)]; ok {
 		return v
 	}
 	return h.unseen
@@ -189,24 +194,25 @@ func (h *Hashed) weight(w string) float32 {
 
 func (h *Hashed) embed(st *state, text string) []float32 {
 	v := make([]float32, h.dims)
-	st.words = appendWords(st.words[:0], text)
-	if len(st.words) == 0 {
-		return v
-	}
 	if st.feats == nil {
-		st.feats = make(map[uint64]feature)
+		st.feats = make(map[uint64]feature, len(text)/4)
 	}
 	clear(st.feats)
 	var prevHash uint64
 	var prevWeight float32
-	for i, w := range st.words {
-		wh := fnvString(fnvOffset, w)
+	n := 0
+	words.Each([]byte(text), func(w []byte) {
+		wh := fnvBytes(fnvOffset, w)
 		ww := h.weight(w)
 		add(st.feats, mix(wh), ww)
-		if i > 0 {
+		if n > 0 {
 			add(st.feats, mix(prevHash*0x9E3779B97F4A7C15^wh), bigramWeight*(prevWeight+ww)/2)
 		}
 		prevHash, prevWeight = wh, ww
+		n++
+	})
+	if n == 0 {
+		return v
 	}
 	// Sum in the order of the feature keys, so that the bits of the vector do not depend on
 	// the map's iteration order.
