@@ -93,7 +93,7 @@ type Options struct {
 	// an embedding vector, 776 bytes) into its catalog entry, so that stowken dups, cluster
 	// and outliers read the catalog instead of every conversation. StoreBatch computes them
 	// from the tokens it has; GC, when it gathers the entries of conversations stored alone.
-	// They cost no request, CPU at store time (StoreBatch stores about 40% fewer
+	// They cost no request, CPU at store time (StoreBatch stores 30 to 40% fewer
 	// conversations a second) and 440 to 540 bytes per conversation kept, once compressed
 	// (docs/design.md, "Sketches and the analyses"). Writers need not agree: an entry without
 	// sketches is complete, and an analysis computes the missing ones from the conversations.
