@@ -205,10 +205,8 @@
 // (TestCompactionRaceMoveLostResponse); a compaction cut short leaves both batches marked, and
 // later runs converge (TestCompactionCutShort). A Retrieve, or a Store comparing with the
 // stored copy, that read the old pointer and finds the old objects collected reads the pointer
-// again (TestCompactionRaceRetrieve, TestCompactionRaceStoreAgain). A run handles its batch
-// candidates before its segment candidates: a compaction's upload waits, as a Store's does,
-// for a segment under a claim, and would wait for a claim of its own run (TestGCModel found
-// it). The old batch retires
+// again (TestCompactionRaceRetrieve, TestCompactionRaceStoreAgain). A run compacts in windows of
+// batches only (race (w)). The old batch retires
 // only when no pointer names it, as any batch: nothing writes a pointer naming a batch past
 // its writer deadline.
 //
@@ -238,6 +236,14 @@
 // outlives the gathering (it writes nothing half the ClaimTTL after it started), as for race
 // (p): TestSoloGatherAfterDelete. A run that loses the mark to another (If-Match) stops; an
 // entry written twice leaves one.
+//
+// (w) A compaction uploads its new packs as a Store does (ensureSegment), waiting while a pack
+// it needs is claimed by a collector. A run holds its claims on a window's segments until the
+// window's DeleteObjects, after every candidate of the window is done: a compaction in the
+// same window as a claim on a segment it needs would wait for its own run, for ever on a
+// fake clock (TestGCModel found it). So a run works through windows of batch candidates
+// first, then windows of segment candidates, never a window of both (gcWindows):
+// TestGCWindows, which fails when a window mixes them.
 //
 // Pack segments follow the rules of segments: the batch references them before they are
 // uploaded. TestGCModel covers them and batch objects.

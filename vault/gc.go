@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -144,29 +143,17 @@ func (v *Vault) GC(ctx context.Context, opts GCOptions) (rep GCReport, err error
 	if err != nil {
 		return rep, fmt.Errorf("vault: gc: list candidates: %w", err)
 	}
-	// Batches first: compacting one uploads its new packs like a Store, which waits for a
-	// segment under a claim; claims of this run on segments of a later window would make it
-	// wait for itself.
-	slices.SortStableFunc(cands, func(a, b refcount.Candidate) int {
-		switch x, y := manifest.IsBatchID(a.Segment), manifest.IsBatchID(b.Segment); {
-		case x && !y:
-			return -1
-		case y && !x:
-			return 1
-		}
-		return 0
-	})
 	rep.Candidates = len(cands)
 	run := &gcRun{v: v, opts: opts, claimID: runID}
-	for len(cands) > 0 && err == nil && !run.stopped.Load() {
-		window := cands[:min(objstore.DeleteBatchSize, len(cands))]
-		cands = cands[len(window):]
-		err = run.window(ctx, window)
+	windows := gcWindows(cands)
+	for len(windows) > 0 && err == nil && !run.stopped.Load() {
+		err = run.window(ctx, windows[0])
+		windows = windows[1:]
 	}
 	rep.TooYoung, rep.Referenced, rep.Claimed = int(run.tooYoung.Load()), int(run.referenced.Load()), int(run.claimed.Load())
 	rep.LostClaims, rep.Deleted, rep.NoHead, rep.BytesFreed = int(run.lost.Load()), int(run.deleted.Load()), int(run.noHead.Load()), run.freed.Load()
 	rep.Compacted, rep.Moved = int(run.compacted.Load()), int(run.moved.Load())
-	rep.Partial = run.stopped.Load() || err != nil || len(cands) > 0
+	rep.Partial = run.stopped.Load() || err != nil || len(windows) > 0
 	if err == nil && !rep.Partial && !opts.DryRun {
 		rep.Gathered, err = v.gatherSolos(ctx, start, func() bool {
 			if run.stop(ctx) {
@@ -289,6 +276,32 @@ func (r *gcRun) giveBack() {
 
 // window processes up to objstore.DeleteBatchSize candidates: check and claim in parallel,
 // then one batched object delete, then the heads and marks.
+// gcWindows cuts the candidates into the windows a run works through one after the other, each
+// in parallel and with one DeleteObjects: the batches' windows first, then the segments', of
+// at most objstore.DeleteBatchSize each, never a window of both (race (w) in doc.go).
+// Compacting a batch uploads its new packs as a Store does, which waits while a segment is
+// claimed; a claim of this run on a segment, held until its window ends, would make the
+// compaction wait for its own run.
+func gcWindows(cands []refcount.Candidate) [][]refcount.Candidate {
+	var batches, segments []refcount.Candidate
+	for _, c := range cands {
+		if manifest.IsBatchID(c.Segment) {
+			batches = append(batches, c)
+		} else {
+			segments = append(segments, c)
+		}
+	}
+	var windows [][]refcount.Candidate
+	for _, kind := range [][]refcount.Candidate{batches, segments} {
+		for len(kind) > 0 {
+			n := min(objstore.DeleteBatchSize, len(kind))
+			windows = append(windows, kind[:n])
+			kind = kind[n:]
+		}
+	}
+	return windows
+}
+
 func (r *gcRun) window(ctx context.Context, cands []refcount.Candidate) error {
 	v := r.v
 	pending := make([]*gcPending, len(cands))

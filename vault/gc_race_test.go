@@ -28,6 +28,7 @@ import (
 	reffaulty "github.com/stowken/stowken/refcount/faulty"
 	refmem "github.com/stowken/stowken/refcount/mem"
 	"github.com/stowken/stowken/segment"
+	"github.com/stowken/stowken/tokenizer"
 )
 
 // gcEnv is one store — an in-memory bucket and reference store behind fault wrappers — with a
@@ -1701,4 +1702,43 @@ func TestGCRaceBatchObject(t *testing.T) {
 		e.checkStored(b)
 		e.cleanUp(b)
 	})
+}
+
+// TestGCWindows: a run's windows hold batch candidates or segment candidates, never both,
+// batches first, each candidate once and in its order, at most objstore.DeleteBatchSize each
+// (race (w) in doc.go).
+func TestGCWindows(t *testing.T) {
+	var cands []refcount.Candidate
+	for i := range 2700 {
+		id := segment.ID(tokenizer.CL100KBase, []int{i})
+		if i%9 < 4 {
+			id = manifest.NewBatchID()
+		}
+		cands = append(cands, refcount.Candidate{Segment: id})
+	}
+	windows := gcWindows(cands)
+	var got []refcount.Candidate
+	segmentsStarted := false
+	for i, w := range windows {
+		if len(w) == 0 || len(w) > objstore.DeleteBatchSize {
+			t.Fatalf("window %d holds %d candidates", i, len(w))
+		}
+		batch := manifest.IsBatchID(w[0].Segment)
+		for _, c := range w {
+			if manifest.IsBatchID(c.Segment) != batch {
+				t.Fatalf("window %d holds batch and segment candidates", i)
+			}
+		}
+		if batch && segmentsStarted {
+			t.Fatalf("window %d of batches after a window of segments", i)
+		}
+		segmentsStarted = !batch
+		got = append(got, w...)
+	}
+	want := slices.Concat(
+		slices.DeleteFunc(slices.Clone(cands), func(c refcount.Candidate) bool { return !manifest.IsBatchID(c.Segment) }),
+		slices.DeleteFunc(slices.Clone(cands), func(c refcount.Candidate) bool { return manifest.IsBatchID(c.Segment) }))
+	if !slices.Equal(got, want) {
+		t.Fatalf("the windows hold %d candidates, not the %d given, batches first, in order", len(got), len(want))
+	}
 }
