@@ -133,7 +133,7 @@ type sketched[T any] struct {
 }
 
 // sketches returns the values of the conversations opts selects: stored(e) when it gives one,
-// and for the others compute of the conversations, read (in one call). A conversation listed
+// and for the others compute of the conversations, read (computeChunk at a time). A conversation listed
 // twice (two stored copies of one id) counts once; one deleted since the listing is left out.
 func sketches[T any](ctx context.Context, v *vault.Vault, opts Options, stored func(catalog.Entry) (T, bool), compute func([]Doc) ([]T, error)) (sketched[T], error) {
 	var res sketched[T]
@@ -159,21 +159,31 @@ func sketches[T any](ctx context.Context, v *vault.Vault, opts Options, stored f
 	if len(toRead) == 0 {
 		return res, nil
 	}
-	docs, err := ReadEntries(ctx, v, toRead, opts.Progress)
-	if err != nil {
-		return res, err
+	// In chunks, so that only a chunk's tokens are held at once.
+	for start := 0; start < len(toRead); start += computeChunk {
+		var progress func(done, total int)
+		if opts.Progress != nil {
+			progress = func(done, _ int) { opts.Progress(start+done, len(toRead)) }
+		}
+		docs, err := ReadEntries(ctx, v, toRead[start:min(len(toRead), start+computeChunk)], progress)
+		if err != nil {
+			return res, err
+		}
+		vals, err := compute(docs)
+		if err != nil {
+			return res, err
+		}
+		for i, d := range docs {
+			res.values[d.Entry.ID] = vals[i]
+		}
+		res.read += len(docs)
 	}
-	vals, err := compute(docs)
-	if err != nil {
-		return res, err
-	}
-	for i, d := range docs {
-		res.values[d.Entry.ID] = vals[i]
-	}
-	res.read = len(docs)
 	res.ids = slices.DeleteFunc(res.ids, func(id string) bool { _, ok := res.values[id]; return !ok })
 	return res, nil
 }
+
+// computeChunk is how many conversations sketches reads before it computes their values.
+const computeChunk = 1000
 
 func roles(m *manifest.Manifest) []string {
 	out := make([]string, len(m.Messages))
