@@ -210,6 +210,12 @@ type CompactOptions struct {
 	// Settle is how old a deletion must be for the compaction to forget it, once applied:
 	// at least the longest compaction and the longest write of an entry.
 	Settle time.Duration
+	// Fill, when set, is given the entries of every file of every day (those deleted left
+	// out), and may set their fields, but not ID, Nonce or CreatedAt, and not change the
+	// maps and slices they hold (they may be shared with a cache); a file whose
+	// entries Fill changed (it reports so) is written again, as a compaction writes one. The
+	// vault fills in sketches this way (vault.Sketch).
+	Fill func(ctx context.Context, entries []Entry) (changed bool, err error)
 }
 
 // CompactResult is what a compaction did.

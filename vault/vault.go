@@ -96,7 +96,8 @@ type Options struct {
 	// They cost no request, CPU at store time (StoreBatch stores 30 to 40% fewer
 	// conversations a second) and 440 to 540 bytes per conversation kept, once compressed
 	// (docs/design.md, "Sketches and the analyses"). Writers need not agree: an entry without
-	// sketches is complete, and an analysis computes the missing ones from the conversations.
+	// sketches is complete, an analysis computes the missing ones from the conversations, and
+	// Sketch writes them in.
 	Sketches bool
 	// Migrate opens a store that holds conversations in the layout before batches, which is
 	// otherwise refused with ErrOldLayout, so that Migrate can move them. Nothing but Migrate

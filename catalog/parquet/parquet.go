@@ -523,8 +523,8 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
-// Compact rewrites each day that has tombstones or at least compactMinFiles small files
-// (compactDay), then deletes the tombstones it applied that are older than opts.Settle.
+// Compact rewrites each day that has tombstones or at least compactMinFiles small files, and
+// with opts.Fill every day (compactDay), then deletes the tombstones it applied that are older than opts.Settle.
 //
 // It is safe next to every other call:
 //   - A Put during a compaction writes a new file, which the compaction did not list and
@@ -563,14 +563,14 @@ func (s *Store) Compact(ctx context.Context, opts catalog.CompactOptions) (catal
 			}
 		}
 		merge := small >= compactMinFiles
-		if len(tombsByDay[day]) == 0 {
+		if len(tombsByDay[day]) == 0 && opts.Fill == nil {
 			if !merge {
 				continue
 			}
 			// No tombstones: only the small files need reading.
 			files = slices.DeleteFunc(files, func(f file) bool { return f.size > s.smallFile })
 		}
-		if err := s.compactDay(ctx, snap, files, merge, opts.Deadline, &res); err != nil {
+		if err := s.compactDay(ctx, snap, files, merge, opts, &res); err != nil {
 			return res, err
 		}
 	}
@@ -595,11 +595,13 @@ func (s *Store) Compact(ctx context.Context, opts catalog.CompactOptions) (catal
 	return res, nil
 }
 
-// compactDay rewrites the files of one day: a file that holds deleted rows is written again
-// without them, and with merge the small files (of up to s.smallFile) are merged into files
-// of up to CompactRows rows. It holds the rows of at most one file read and one file to write.
-// When a file is gone, another compaction merged the day first: it leaves the rest of the day.
-func (s *Store) compactDay(ctx context.Context, snap snapshot, files []file, merge bool, deadline time.Time, res *catalog.CompactResult) error {
+// compactDay rewrites the files of one day: a file that holds deleted rows, or whose rows
+// opts.Fill changed, is written again without them, and with merge the small files (of up to
+// s.smallFile) are merged into files of up to CompactRows rows. It holds the rows of at most
+// one file read and one file to write. When a file is gone, another compaction merged the day
+// first: it leaves the rest of the day.
+func (s *Store) compactDay(ctx context.Context, snap snapshot, files []file, merge bool, opts catalog.CompactOptions, res *catalog.CompactResult) error {
+	deadline := opts.Deadline
 	slices.SortFunc(files, func(a, b file) int { return cmpInt(a.first, b.first) })
 	var (
 		pending        []catalog.Entry // rows of the small files read, to merge
@@ -618,17 +620,23 @@ func (s *Store) compactDay(ctx context.Context, snap snapshot, files []file, mer
 		kept := slices.DeleteFunc(slices.Clone(es), snap.isDeleted)
 		erased := len(es) - len(kept)
 		res.RowsErased += erased
+		filled := false
+		if opts.Fill != nil {
+			if filled, err = opts.Fill(ctx, kept); err != nil {
+				return err
+			}
+		}
 		switch {
 		case merge && f.size <= s.smallFile:
 			pending, pendingFiles = append(pending, kept...), append(pendingFiles, f)
-			pendingChanged = pendingChanged || erased > 0
+			pendingChanged = pendingChanged || erased > 0 || filled
 			if len(pending) >= CompactRows {
 				if err := s.replace(ctx, pending, pendingFiles, deadline, res); err != nil {
 					return err
 				}
 				pending, pendingFiles, pendingChanged = nil, nil, false
 			}
-		case erased > 0:
+		case erased > 0 || filled:
 			if err := s.replace(ctx, kept, []file{f}, deadline, res); err != nil {
 				return err
 			}

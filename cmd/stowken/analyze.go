@@ -31,8 +31,9 @@ selected is an error, not a partial answer); a progress line is drawn on stderr 
 	sketchCost = `It reads the catalog rows the filters select (the same as "stowken ls": --app, --model,
 --tokenizer, --since, --until, --meta), up to --max (default 100,000; more selected is an error,
 not a partial answer). Rows written with --sketches (STOWKEN_SKETCHES=true, or
-vault.Options.Sketches, when storing) carry what it compares, for the default parameters;
-every other conversation is read, as get would, with a progress line on stderr on a terminal.`
+vault.Options.Sketches, when storing; "stowken sketch" afterwards) carry what it compares,
+for the default parameters; every other conversation is read, as get would, with a progress
+line on stderr on a terminal.`
 )
 
 var dupsCommand = &command{
@@ -91,6 +92,51 @@ embedding is closest.
 
 ` + analyzeCost,
 	run: runSearch,
+}
+
+var sketchCommand = &command{
+	name:    "sketch",
+	summary: "write sketches into the catalog rows that have none",
+	doc: `Writes each conversation's sketches (MinHash signature and built-in embedding, as --sketches
+writes them when storing) into the catalog rows that have none, so that dups, cluster and
+outliers read them instead of the conversations. It reads those conversations and rewrites
+the catalog's files that hold them, as gc compacts the catalog, under the gc lease (while a
+gc runs, it does nothing). It stops writing half the claim TTL (15 minutes) after it starts;
+run it again to go on. Cost: a GET per catalog file, the reads of the conversations without
+sketches, a PUT per file written again.`,
+	run: runSketch,
+}
+
+func runSketch(ctx context.Context, e *env, c *command, args []string) error {
+	fs := e.flagSet(c.name)
+	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	pos, err := e.parseCommand(c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageErrorf("sketch takes no arguments")
+	}
+	return e.withVault(ctx, readWrite, func(v *vault.Vault) error {
+		rep, err := v.Sketch(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, rep)
+		}
+		switch {
+		case rep.LeaseHeld:
+			fmt.Fprintln(e.stdout, "a gc is running (it holds the gc lease): nothing done; run it again later")
+			return nil
+		case rep.Partial:
+			fmt.Fprintln(e.stdout, "stopped at its deadline: run it again to go on")
+		}
+		fmt.Fprintf(e.stdout, "rows sketched             %d\n", rep.Sketched)
+		fmt.Fprintf(e.stdout, "conversations unreadable  %d\n", rep.Unreadable)
+		fmt.Fprintf(e.stdout, "catalog files written     %d (of %d read)\n", rep.Catalog.FilesWritten, rep.Catalog.FilesRead)
+		return nil
+	})
 }
 
 // embedderDoc describes --embedder.

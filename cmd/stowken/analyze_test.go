@@ -20,7 +20,7 @@ import (
 // changed, and one holds a distinctive phrase: dups groups each copy with its original, export
 // --dedup near leaves the copies out, search ranks the phrase's conversation first, and cluster
 // and outliers print what they found. The last three conversations are imported with
-// --sketches: dups and cluster read only the others.
+// --sketches: dups and cluster read only the others, until sketch has filled in theirs.
 func TestAnalyses(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
@@ -54,6 +54,13 @@ func TestAnalyses(t *testing.T) {
 	}
 	if r := s.run("", "cluster"); r.code != 0 || !strings.Contains(r.stderr, "conversations: 9 (vectors from the catalog: 3, read: 6)") {
 		t.Errorf("cluster: %v; want 3 vectors from the catalog", r)
+	}
+	// sketch fills in the others.
+	if out := s.ok("sketch"); !strings.Contains(out, "rows sketched             6\n") {
+		t.Errorf("sketch: %q; want 6 rows sketched", out)
+	}
+	if r := s.run("", "dups"); r.code != 0 || !strings.Contains(r.stderr, "conversations: 9 (signatures from the catalog: 9, read: 0)") {
+		t.Errorf("dups after sketch: %v; want every signature from the catalog", r)
 	}
 
 	var groups []struct {

@@ -74,7 +74,7 @@ type command struct {
 // commands lists the subcommands in the order "stowken help" shows them.
 var commands = []*command{
 	initCommand, putCommand, importCommand, getCommand, rmCommand, lsCommand,
-	statsCommand, segmentsCommand, dupsCommand, clusterCommand, outliersCommand, searchCommand, exportCommand, gcCommand,
+	statsCommand, segmentsCommand, dupsCommand, clusterCommand, outliersCommand, searchCommand, sketchCommand, exportCommand, gcCommand,
 	verifyCommand, migrateCommand, demoCommand, benchCommand,
 }
 
