@@ -104,7 +104,7 @@ func ReadEntries(ctx context.Context, v *vault.Vault, entries []catalog.Entry, p
 	err := v.TokensOf(ctx, entries, func(i int, m *manifest.Manifest, streams [][]int) error {
 		e := entries[i]
 		e.Tokenizer = m.Tokenizer
-		docs[i], ok[i] = Doc{Entry: e, Roles: roles(m), Tokens: streams}, true
+		docs[i], ok[i] = Doc{Entry: e, Roles: m.Roles(), Tokens: streams}, true
 		mu.Lock()
 		defer mu.Unlock()
 		if done++; progress != nil {
@@ -184,11 +184,3 @@ func sketches[T any](ctx context.Context, v *vault.Vault, opts Options, stored f
 
 // computeChunk is how many conversations sketches reads before it computes their values.
 const computeChunk = 1000
-
-func roles(m *manifest.Manifest) []string {
-	out := make([]string, len(m.Messages))
-	for i, msg := range m.Messages {
-		out[i] = msg.Role
-	}
-	return out
-}

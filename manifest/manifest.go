@@ -117,6 +117,15 @@ type Totals struct {
 // as one object per conversation: "nonce:id".
 func (m *Manifest) LegacyOwner() string { return m.Nonce + ":" + m.ID }
 
+// Roles returns the role of each message, in order.
+func (m *Manifest) Roles() []string {
+	out := make([]string, len(m.Messages))
+	for i, msg := range m.Messages {
+		out[i] = msg.Role
+	}
+	return out
+}
+
 // Segments returns the distinct segment ids the manifest references, in first-use order.
 func (m *Manifest) Segments() []string {
 	seen := make(map[string]bool, len(m.Chunks))

@@ -125,11 +125,7 @@ func (v *Vault) putCatalog(ctx context.Context, ps []*pendingStore) {
 // tokens. It cannot fail for a conversation that was stored; if it did, e is complete without
 // them (an analysis computes what is missing), and the failure is logged.
 func (v *Vault) addSketches(e *catalog.Entry, m *manifest.Manifest, streams [][]int) {
-	roles := make([]string, len(m.Messages))
-	for i, msg := range m.Messages {
-		roles[i] = msg.Role
-	}
-	sig, vec, err := sketch.Compute(m.Tokenizer, roles, streams)
+	sig, vec, err := sketch.Compute(m.Tokenizer, m.Roles(), streams)
 	if err != nil {
 		v.log.Warn("catalog: sketches not computed; the entry is written without them", "id", m.ID, "err", err)
 		return

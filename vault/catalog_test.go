@@ -416,18 +416,7 @@ func TestSketches(t *testing.T) {
 					}
 					return nil
 				}
-				m, streams, err := v.Tokens(ctx, e.ID)
-				if err != nil {
-					return err
-				}
-				roles := make([]string, len(m.Messages))
-				for i, msg := range m.Messages {
-					roles[i] = msg.Role
-				}
-				sig, vec, err := sketch.Compute(m.Tokenizer, roles, streams)
-				if err != nil {
-					return err
-				}
+				sig, vec := sketchesOf(t, v, e.ID)
 				if !bytes.Equal(e.Signature, sig) || !bytes.Equal(e.Vector, vec) {
 					t.Errorf("%s: stored sketches (%d and %d bytes) are not those of its tokens (%d and %d)",
 						e.ID, len(e.Signature), len(e.Vector), len(sig), len(vec))
@@ -442,4 +431,19 @@ func TestSketches(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sketchesOf returns the sketches of conversation id as computed from its tokens read back:
+// what its catalog entry should hold.
+func sketchesOf(t *testing.T, v *Vault, id string) (signature, vector []byte) {
+	t.Helper()
+	m, streams, err := v.Tokens(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signature, vector, err = sketch.Compute(m.Tokenizer, m.Roles(), streams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signature, vector
 }

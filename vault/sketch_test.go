@@ -13,7 +13,6 @@ import (
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/internal/fakeclock"
 	"github.com/stowken/stowken/objstore"
-	"github.com/stowken/stowken/sketch"
 )
 
 // TestSketchBackfill: Sketch writes the sketches of the entries that have none (written by a
@@ -64,18 +63,7 @@ func TestSketchBackfill(t *testing.T) {
 	n := 0
 	err = v.ListAll(ctx, catalog.Query{}, func(e catalog.Entry) error {
 		n++
-		m, streams, err := v.Tokens(ctx, e.ID)
-		if err != nil {
-			return err
-		}
-		roles := make([]string, len(m.Messages))
-		for i, msg := range m.Messages {
-			roles[i] = msg.Role
-		}
-		sig, vec, err := sketch.Compute(m.Tokenizer, roles, streams)
-		if err != nil {
-			return err
-		}
+		sig, vec := sketchesOf(t, v, e.ID)
 		if !bytes.Equal(e.Signature, sig) || !bytes.Equal(e.Vector, vec) {
 			t.Errorf("%s: its sketches are not those of its tokens", e.ID)
 		}
