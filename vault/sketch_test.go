@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	pq "github.com/parquet-go/parquet-go"
 
@@ -13,6 +14,9 @@ import (
 	"github.com/stowken/stowken/internal/corpus"
 	"github.com/stowken/stowken/internal/fakeclock"
 	"github.com/stowken/stowken/objstore"
+	objfaulty "github.com/stowken/stowken/objstore/faulty"
+	objmem "github.com/stowken/stowken/objstore/mem"
+	refmem "github.com/stowken/stowken/refcount/mem"
 )
 
 // TestSketchBackfill: Sketch writes the sketches of the entries that have none (written by a
@@ -93,5 +97,40 @@ func TestSketchBackfill(t *testing.T) {
 	}
 	if rep, err := v.Sketch(ctx); err != nil || rep.Sketched != 0 || rep.Catalog.FilesWritten != 0 {
 		t.Fatalf("a second sketch: %+v, %v; want nothing to do", rep, err)
+	}
+}
+
+// TestSketchStopsAtItsDeadline: a Sketch run that reaches ClaimTTL/2 after it started writes no
+// file (a Delete's catalog deletion outlives that, as for a compaction) and reports Partial;
+// the next run does the work.
+func TestSketchStopsAtItsDeadline(t *testing.T) {
+	ctx := context.Background()
+	convs, _ := readCorpus(t, corpus.Path(t, "sample.jsonl"), 30)
+	clock := &fakeclock.Clock{}
+	b := objfaulty.New(objmem.New())
+	refs := refmem.New()
+	open := func() *Vault { // with a catalog of its own, which has read nothing yet
+		v, err := New(ctx, Options{Now: clock.Now, Bucket: b, Refs: refs, Catalog: catparquet.New(b, catparquet.Options{Now: clock.Now})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if _, errs := open().StoreBatch(ctx, convs); errors.Join(errs...) != nil {
+		t.Fatal(errors.Join(errs...))
+	}
+	v := open()
+	// The run reads the catalog's file; meanwhile its deadline passes.
+	atGet, release := make(chan *objfaulty.Call, 1), make(chan struct{})
+	b.Add(&objfaulty.Fault{Match: nthCall(1, objfaulty.OnPrefix(objfaulty.OpGet, catalog.FilePrefix)), Reached: atGet, Wait: release})
+	done := goDo(func() (SketchReport, error) { return v.Sketch(ctx) })
+	recv(t, atGet)
+	clock.Advance(DefaultClaimTTL/2 + time.Second)
+	close(release)
+	if r := recv(t, done); r.err != nil || !r.v.Partial || r.v.Catalog.FilesWritten != 0 {
+		t.Fatalf("sketch past its deadline: %+v, %v; want Partial and no file written", r.v, r.err)
+	}
+	if rep, err := v.Sketch(ctx); err != nil || rep.Partial || rep.Sketched != len(convs) {
+		t.Fatalf("the next sketch: %+v, %v; want %d rows sketched", rep, err, len(convs))
 	}
 }
